@@ -1,0 +1,408 @@
+"""build_desired(): validated documents -> DesiredState, with the checks JSON Schema cannot make.
+
+Duplicate ids and identities, dangling references, vendor/resource mismatches, email and E.164
+syntax, Kalent step rules, placeholders: every problem is collected with its file:line and raised
+once. The result is independent of file order (everything is sorted by key).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+from reconciler.errors import ManifestError, Problem
+from reconciler.kalent_rules import step_problems
+from reconciler.manifest import Loaded, load_directory, problem, raise_if_problems, where
+from reconciler.model import (
+    DEFAULT_BASE_URLS,
+    DEFAULT_RATE_LIMITS,
+    Address,
+    Blueprint,
+    Card,
+    Contact,
+    DesiredState,
+    Loc,
+    Membership,
+    Pipeline,
+    Project,
+    ProviderConfig,
+    Safety,
+    Sequence,
+    slug,
+)
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+CSV_COLUMNS = {"id", "first_name", "last_name", "email", "emails", "phone", "phone_numbers", "company",
+               "job_title", "notes", "tags", "kalent_candidate_id"}
+
+
+def loc_of(node: Any, key: Any = None) -> Loc:
+    return Loc(*where(node, key))
+
+
+def load_desired(root: Path) -> DesiredState:
+    """Load, validate and build the desired state of a campaigns directory."""
+    loaded = load_directory(root)
+    return build_desired(loaded)
+
+
+def build_desired(loaded: Loaded) -> DesiredState:
+    """Turn schema-valid documents into DesiredState; raises ManifestError with every problem."""
+    problems = list(loaded.problems)
+    if loaded.project is None or loaded.project.data is None:
+        raise_if_problems(problems or [Problem("campaignctl.yaml", 1, 1, "project file is invalid")])
+    project = _build_project(loaded.root, loaded.project.data, problems)
+    contacts = _build_contacts(loaded, problems)
+    docs = [d.data for d in loaded.manifests if isinstance(d.data, dict)]
+    blueprints = _build_blueprints(docs, project, problems)
+    sequences = _build_sequences(docs, project, contacts, {b.id: b for b in blueprints}, problems)
+    pipelines = _build_pipelines(docs, project, contacts, problems)
+    raise_if_problems(problems)
+    return DesiredState(
+        project=project,
+        contacts=dict(sorted(contacts.items())),
+        sequences=tuple(sorted(sequences, key=lambda s: s.id)),
+        pipelines=tuple(sorted(pipelines, key=lambda p: p.id)),
+        blueprints=tuple(sorted(blueprints, key=lambda b: b.id)),
+        digest=loaded.digest,
+    )
+
+
+def _build_project(root: Path, data: dict[str, Any], problems: list[Problem]) -> Project:
+    providers = {}
+    for name, cfg in data["providers"].items():
+        ptype = cfg["type"]
+        limits = dict(DEFAULT_RATE_LIMITS[ptype])
+        limits.update(cfg.get("rate_limit") or {})
+        if ptype != "clarky" and "bot_id" in cfg:
+            problems.append(problem(cfg, f"bot_id is a Clarky setting; provider {name!r} is {ptype}", "bot_id"))
+        if ptype != "garyclub" and "client_id" in cfg:
+            problems.append(problem(cfg, f"client_id is a Gary Club setting; provider {name!r} is {ptype}", "client_id"))
+        if not cfg.get("sandbox") and not cfg.get("api_key_env"):
+            problems.append(problem(cfg, f"provider {name!r} needs api_key_env (or sandbox: true)"))
+        providers[name] = ProviderConfig(
+            name=name,
+            type=ptype,
+            api_key_env=cfg.get("api_key_env"),
+            base_url=cfg.get("base_url") or DEFAULT_BASE_URLS[ptype],
+            bot_id=cfg.get("bot_id"),
+            client_id=cfg.get("client_id"),
+            rate_limit=tuple(sorted(limits.items())),
+            sandbox=bool(cfg.get("sandbox", False)),
+            timeout_seconds=float(cfg.get("timeout_seconds", 30.0)),
+            status_refresh_minutes=float(cfg.get("status_refresh_minutes", 15.0)),
+        )
+    state = data.get("state") or {}
+    safety = data.get("safety") or {}
+    return Project(
+        root=root,
+        state_path=root / (state.get("path") or ".campaignctl/state.db"),
+        providers=providers,
+        ownership_tag=data.get("ownership_tag", "campaignctl"),
+        safety=Safety(
+            max_new_memberships_per_apply=safety.get("max_new_memberships_per_apply", 200),
+            max_removal_fraction=safety.get("max_removal_fraction", 0.3),
+        ),
+    )
+
+
+def _contact_from(raw: dict[str, Any], loc: Loc, problems: list[Problem], node: Any = None) -> Contact | None:
+    """Check emails/phones and build a Contact; problems are located at `loc` or `node`."""
+
+    def report(message: str, key: str | None = None) -> None:
+        problems.append(problem(node, message, key) if node is not None else Problem(loc.file, loc.line, loc.col, message))
+
+    emails = tuple(e.strip() for e in raw.get("emails") or () if str(e).strip())
+    phones = tuple(p.strip() for p in raw.get("phone_numbers") or () if str(p).strip())
+    ok = True
+    for email in emails:
+        if not EMAIL.match(email):
+            report(f"invalid email address {email!r}", "emails")
+            ok = False
+    for phone in phones:
+        if not E164.match(phone):
+            report(f"phone number {phone!r} is not E.164 (like +34911234567)", "phone_numbers")
+            ok = False
+    if not emails and not phones:
+        report("a contact needs at least one email or phone number")
+        ok = False
+    if not ok:
+        return None
+    cid = raw.get("id") or (emails[0].lower() if emails else phones[0])
+    return Contact(
+        id=cid,
+        first_name=raw.get("first_name") or None,
+        last_name=raw.get("last_name") or None,
+        emails=emails,
+        phone_numbers=phones,
+        company=raw.get("company") or None,
+        job_title=raw.get("job_title") or None,
+        notes=raw.get("notes") or None,
+        tags=tuple(sorted(set(raw.get("tags") or ()))),
+        kalent_candidate_id=raw.get("kalent_candidate_id") or None,
+        fields=tuple(sorted((k, str(v)) for k, v in (raw.get("fields") or {}).items())),
+        loc=loc,
+    )
+
+
+def _csv_contact(row: dict[str, Any], source: dict[str, Any], problems: list[Problem]) -> Contact | None:
+    loc = Loc(row["__file__"], row["__line__"], 1)
+
+    def split(*names: str) -> list[str]:
+        values: list[str] = []
+        for name in names:
+            values += [v.strip() for v in (row.get(name) or "").split(";") if v.strip()]
+        return values
+
+    raw = {k: v for k, v in row.items() if k in CSV_COLUMNS and v}
+    raw["emails"] = split("email", "emails")
+    raw["phone_numbers"] = split("phone", "phone_numbers")
+    raw["tags"] = split("tags") + list(source.get("tags") or [])
+    raw["fields"] = {k: v for k, v in row.items() if k not in CSV_COLUMNS and not k.startswith("__") and v}
+    if raw.get("id") and not re.match(r"^[a-z0-9][a-z0-9._@+-]*$", raw["id"]):
+        problems.append(Problem(loc.file, loc.line, 1, f"id {raw['id']!r} must be lower-case letters, digits, '-', '_', '.', '@', '+'"))
+        return None
+    return _contact_from(raw, loc, problems)
+
+
+def _build_contacts(loaded: Loaded, problems: list[Problem]) -> dict[str, Contact]:
+    found: list[Contact] = []
+    for doc in loaded.manifests:
+        if isinstance(doc.data, dict):
+            for raw in doc.data.get("contacts") or []:
+                contact = _contact_from(raw, loc_of(raw), problems, raw)
+                if contact:
+                    found.append(contact)
+    for _doc, source, rows in loaded.csv_rows:
+        for row in rows:
+            contact = _csv_contact(row, source, problems)
+            if contact:
+                found.append(contact)
+    by_id: dict[str, Contact] = {}
+    by_identity: dict[str, Contact] = {}
+    for contact in sorted(found, key=lambda c: (c.loc.file, c.loc.line)):
+        for index, key, what in ((by_id, contact.id, "id"), (by_identity, contact.identity, "identity")):
+            first = index.get(key)
+            if first is not None:
+                shown = key.split(":", 1)[-1]
+                problems.append(Problem(contact.loc.file, contact.loc.line, contact.loc.col,
+                                        f"duplicate contact {what} {shown!r} (also declared at {first.loc})"))
+                problems.append(Problem(first.loc.file, first.loc.line, first.loc.col,
+                                        f"duplicate contact {what} {shown!r} (also declared at {contact.loc})"))
+            else:
+                index[key] = contact
+    return by_id
+
+
+def _select(contacts: dict[str, Contact], selector: dict[str, Any]) -> list[Contact]:
+    """Manifest contacts matching a tags selector."""
+    all_ = set(selector.get("tags_all") or ())
+    any_ = set(selector.get("tags_any") or ())
+    none = set(selector.get("tags_none") or ())
+    out = []
+    for contact in contacts.values():
+        tags = set(contact.tags)
+        if all_ <= tags and (not any_ or tags & any_) and not (tags & none):
+            out.append(contact)
+    return out
+
+
+def _check_provider(node: dict[str, Any], project: Project, allowed: Iterable[str], what: str,
+                    problems: list[Problem]) -> str | None:
+    """The provider type of node['provider'], or None after reporting why it cannot be used."""
+    name = node["provider"]
+    cfg = project.providers.get(name)
+    if cfg is None:
+        known = ", ".join(sorted(project.providers)) or "none"
+        problems.append(problem(node, f"unknown provider {name!r} (providers in campaignctl.yaml: {known})", "provider"))
+        return None
+    if cfg.type not in allowed:
+        problems.append(problem(node, f"provider {name!r} is {cfg.type}, which has no {what}", "provider"))
+        return None
+    return cfg.type
+
+
+SEQUENCE_FIELDS = {
+    "clarky": ({"template"}, {"sequence", "metadata", "blueprint", "sourcing", "candidates"}),
+    "garyclub": ({"sequence"}, {"template", "auto_approve", "bot_id", "name", "blueprint", "sourcing", "candidates"}),
+    "kalent": ({"blueprint"}, {"template", "auto_approve", "bot_id", "name", "sequence", "metadata"}),
+}
+
+
+def _build_sequences(docs: list[Any], project: Project, contacts: dict[str, Contact],
+                     blueprints: dict[str, Blueprint], problems: list[Problem]) -> list[Sequence]:
+    out: list[Sequence] = []
+    seen: dict[str, Loc] = {}
+    for data in docs:
+        for node in data.get("sequences") or []:
+            loc = loc_of(node)
+            if node["id"] in seen:
+                problems.append(problem(node, f"duplicate sequence id {node['id']!r} (also declared at {seen[node['id']]})", "id"))
+                continue
+            seen[node["id"]] = loc
+            ptype = _check_provider(node, project, ("clarky", "garyclub", "kalent"), "sequences", problems)
+            if ptype is None:
+                continue
+            required, forbidden = SEQUENCE_FIELDS[ptype]
+            bad = False
+            for key in sorted(required - set(node)):
+                problems.append(problem(node, f"a {ptype} sequence needs {key}:"))
+                bad = True
+            for key in sorted(forbidden & set(node)):
+                problems.append(problem(node, f"{key}: is not a {ptype} sequence setting", key))
+                bad = True
+            if bad:
+                continue
+            sourcing = node.get("sourcing")
+            if ptype == "kalent":
+                declared = blueprints.get(node["blueprint"])
+                if declared:
+                    if sourcing and sourcing != declared.sourcing:
+                        problems.append(problem(node, f"sourcing {sourcing!r} differs from blueprint {declared.id!r}'s sourcing {declared.sourcing!r}", "sourcing"))
+                    sourcing = declared.sourcing
+                elif not sourcing:
+                    problems.append(problem(node, "a kalent sequence needs sourcing: (or a blueprint declared in this project)"))
+                    continue
+            members = _resolve_members(node, ptype, contacts, problems)
+            if members is None:
+                continue
+            out.append(Sequence(
+                id=node["id"],
+                provider=node["provider"],
+                provider_type=ptype,
+                target=node[{"clarky": "template", "garyclub": "sequence", "kalent": "blueprint"}[ptype]],
+                sourcing=sourcing,
+                bot_id=node.get("bot_id"),
+                name=node.get("name"),
+                auto_approve=bool(node.get("auto_approve", False)),
+                reenroll=node.get("reenroll", "never"),
+                on_removal=node.get("on_removal", "report"),
+                daily_cap=node.get("daily_cap"),
+                metadata=tuple(sorted((node.get("metadata") or {}).items())),
+                members=tuple(Membership(Address(node["provider"], "membership", node["id"], key), node["id"], cid, cand)
+                              for key, (cid, cand) in sorted(members.items())),
+                loc=loc,
+            ))
+    return out
+
+
+def _resolve_members(node: dict[str, Any], ptype: str, contacts: dict[str, Contact],
+                     problems: list[Problem]) -> dict[str, tuple[str | None, str | None]] | None:
+    """address key -> (contact id, candidate id); None when a reference is broken."""
+    chosen: dict[str, Contact] = {}
+    ok = True
+    members = node.get("members") or []
+    for i, cid in enumerate(members):
+        if cid not in contacts:
+            problems.append(problem(members, f"unknown contact {cid!r} in members of sequence {node['id']!r}", i))
+            ok = False
+        else:
+            chosen[cid] = contacts[cid]
+    if node.get("members_where"):
+        for contact in _select(contacts, node["members_where"]):
+            chosen[contact.id] = contact
+    out: dict[str, tuple[str | None, str | None]] = {}
+    by_candidate: dict[str, str] = {}
+    for cid, contact in chosen.items():
+        if ptype == "kalent":
+            if not contact.kalent_candidate_id:
+                key = "members" if cid in members else "members_where"
+                problems.append(problem(node, f"contact {cid!r} has no kalent_candidate_id, so it cannot join kalent sequence {node['id']!r}", key))
+                ok = False
+                continue
+            by_candidate[contact.kalent_candidate_id] = cid
+        out[cid] = (cid, contact.kalent_candidate_id if ptype == "kalent" else None)
+    for cand in node.get("candidates") or []:
+        if cand not in by_candidate:  # a candidate also reached through a contact is one member
+            out[cand] = (None, cand)
+    return out if ok else None
+
+
+def _render(template: str, contact: Contact, node: Any, key: str, problems: list[Problem]) -> str | None:
+    """Fill {field} placeholders from the contact; a missing field is a located problem."""
+    missing = [n for n in PLACEHOLDER.findall(template) if not contact.value(n)]
+    if missing:
+        problems.append(problem(node, f"contact {contact.id!r} has no {missing[0]!r} for placeholder {{{missing[0]}}} in {key}", key))
+        return None
+    return PLACEHOLDER.sub(lambda m: str(contact.value(m.group(1))), template)
+
+
+def _build_pipelines(docs: list[Any], project: Project, contacts: dict[str, Contact],
+                     problems: list[Problem]) -> list[Pipeline]:
+    out: list[Pipeline] = []
+    seen: dict[str, Loc] = {}
+    for data in docs:
+        for node in data.get("pipelines") or []:
+            if node["id"] in seen:
+                problems.append(problem(node, f"duplicate pipeline id {node['id']!r} (also declared at {seen[node['id']]})", "id"))
+                continue
+            seen[node["id"]] = loc_of(node)
+            ptype = _check_provider(node, project, ("clarky", "garyclub"), "pipelines", problems)
+            if ptype is None:
+                continue
+            cards: dict[str, Card] = {}
+            for spec in node.get("cards") or []:
+                if "contact" in spec:
+                    if spec["contact"] not in contacts:
+                        problems.append(problem(spec, f"unknown contact {spec['contact']!r} in pipeline {node['id']!r}", "contact"))
+                        continue
+                    targets = [contacts[spec["contact"]]]
+                else:
+                    targets = _select(contacts, spec["for_each"])
+                for contact in targets:
+                    title = _render(spec["title"], contact, spec, "title", problems)
+                    desc = _render(spec["description"], contact, spec, "description", problems) if spec.get("description") else None
+                    if title is None:
+                        continue
+                    loc = loc_of(spec)
+                    if contact.id in cards:
+                        problems.append(problem(spec, f"contact {contact.id!r} already has a card in pipeline {node['id']!r} (declared at {cards[contact.id].loc})"))
+                        continue
+                    cards[contact.id] = Card(
+                        address=Address(node["provider"], "card", node["id"], contact.id),
+                        pipeline_id=node["id"], contact_id=contact.id, stage=spec["stage"], title=title,
+                        description=desc, tags=tuple(sorted(spec.get("tags") or ())), loc=loc,
+                    )
+            out.append(Pipeline(
+                id=node["id"], provider=node["provider"], provider_type=ptype, pipeline=node["pipeline"],
+                stage_policy=node.get("stage_policy", "initial"), prune=node.get("prune", "none"),
+                cards=tuple(cards[k] for k in sorted(cards)), loc=loc_of(node),
+            ))
+    return out
+
+
+def _build_blueprints(docs: list[Any], project: Project, problems: list[Problem]) -> list[Blueprint]:
+    out: list[Blueprint] = []
+    seen: dict[str, Loc] = {}
+    for data in docs:
+        for node in data.get("blueprints") or []:
+            if node["id"] in seen:
+                problems.append(problem(node, f"duplicate blueprint id {node['id']!r} (also declared at {seen[node['id']]})", "id"))
+                continue
+            seen[node["id"]] = loc_of(node)
+            if _check_provider(node, project, ("kalent",), "blueprints", problems) is None:
+                continue
+            steps = node["steps"]
+            for index, fld, message in step_problems(steps):
+                problems.append(problem(steps[index], f"step {index + 1}: {message}", fld))
+            out.append(Blueprint(
+                address=Address(node["provider"], "blueprint", slug(node["sourcing"]), node["id"]),
+                id=node["id"], provider=node["provider"], sourcing=node["sourcing"], name=node["name"],
+                steps=tuple(_plain(s) for s in steps), loc=loc_of(node),
+            ))
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """Strip location wrappers so the model holds plain dicts and lists."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+__all__ = ["build_desired", "load_desired", "ManifestError"]

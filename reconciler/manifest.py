@@ -1,0 +1,332 @@
+"""Load manifests: YAML with file:line:col on every node, JSON Schema validation, CSV contact sources.
+
+Everything that can go wrong with a file (unreadable, not UTF-8, empty, YAML syntax, a YAML bomb,
+a schema violation, a bad CSV row) becomes a located `Problem`; all problems of all files are
+collected before anything is raised, so a user fixes a directory in one pass.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import jsonschema
+import yaml
+
+from reconciler.errors import ConfigError, ManifestError, Problem
+
+PROJECT_FILE = "campaignctl.yaml"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+MAX_ALIASES = 100  # more alias uses than this in one file is treated as a YAML bomb
+MAX_DEPTH = 64
+SECRET = re.compile(r"\b(ck|gc|cl|agent)_live_[A-Za-z0-9_]{4,}")
+
+
+class Located:
+    """Mixin: where a mapping or list came from, and where each of its keys/items sits."""
+
+    file: str
+    line: int
+    col: int
+    positions: dict[Any, tuple[int, int]]
+
+
+class LocDict(dict, Located):  # type: ignore[type-arg]
+    """A YAML mapping that remembers its own position and each key's position."""
+
+
+class LocList(list, Located):  # type: ignore[type-arg]
+    """A YAML sequence that remembers its own position and each item's position."""
+
+
+class _BombError(yaml.YAMLError):
+    pass
+
+
+class _LocLoader(yaml.SafeLoader):
+    """SafeLoader that builds LocDict/LocList and refuses alias bombs and absurd nesting."""
+
+    def __init__(self, stream: str, filename: str) -> None:
+        super().__init__(stream)
+        self.filename = filename
+        self._aliases = 0
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: D401 - PyYAML hook
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                mark = self.peek_event().start_mark
+                raise _BombError(f"more than {MAX_ALIASES} YAML aliases at line {mark.line + 1} (refusing a possible YAML bomb)")
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _BombError(f"nesting deeper than {MAX_DEPTH} levels at line {mark.line + 1}")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LocDict:  # type: ignore[override]
+        self.flatten_mapping(node)
+        result = LocDict()
+        result.file, result.line, result.col = self.filename, node.start_mark.line + 1, node.start_mark.column + 1
+        result.positions = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in result:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            result[key] = self.construct_object(value_node, deep=True)
+            result.positions[key] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+        return result
+
+    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> LocList:  # type: ignore[override]
+        result = LocList(self.construct_object(child, deep=True) for child in node.value)
+        result.file, result.line, result.col = self.filename, node.start_mark.line + 1, node.start_mark.column + 1
+        result.positions = {i: (c.start_mark.line + 1, c.start_mark.column + 1) for i, c in enumerate(node.value)}
+        return result
+
+
+_LocLoader.add_constructor("tag:yaml.org,2002:map", _LocLoader.construct_mapping)
+_LocLoader.add_constructor("tag:yaml.org,2002:seq", _LocLoader.construct_sequence)
+
+
+@dataclass
+class Document:
+    """One loaded YAML file: its path (as shown in messages) and its data."""
+
+    path: Path
+    display: str
+    data: Any
+
+
+def where(node: Any, key: Any = None) -> tuple[str, int, int]:
+    """file, line, col of `node` (or of `node[key]`'s key) for error messages."""
+    if isinstance(node, Located):
+        if key is not None and key in node.positions:
+            line, col = node.positions[key]
+            return node.file, line, col
+        return node.file, node.line, node.col
+    return "?", 0, 0
+
+
+def problem(node: Any, message: str, key: Any = None) -> Problem:
+    """A Problem located at `node` (or its key)."""
+    file, line, col = where(node, key)
+    return Problem(file, line, col, message)
+
+
+def load_yaml_file(path: Path, display: str) -> tuple[Any, list[Problem]]:
+    """Read and parse one YAML file; every failure is a located Problem, never an exception."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [Problem(display, 1, 1, f"cannot read file: {exc.strerror or exc}")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return None, [Problem(display, line, 1, f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})")]
+    if not text.strip() or all(ln.strip().startswith("#") or not ln.strip() for ln in text.splitlines()):
+        return None, [Problem(display, 1, 1, "file is empty")]
+    loader = _LocLoader(text, display)
+    try:
+        data = loader.get_single_data()
+    except _BombError as exc:
+        return None, [Problem(display, 1, 1, str(exc))]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        msg = exc.problem or str(exc)
+        if exc.context:
+            msg = f"{exc.context}: {msg}" if exc.problem else exc.context
+        return None, [Problem(display, line, col, f"YAML syntax error: {msg}")]
+    except yaml.YAMLError as exc:
+        return None, [Problem(display, 1, 1, f"YAML error: {exc}")]
+    except RecursionError:
+        return None, [Problem(display, 1, 1, "YAML nesting too deep")]
+    finally:
+        loader.dispose()
+    if data is None:
+        return None, [Problem(display, 1, 1, "file is empty")]
+    return data, []
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    """A JSON Schema from schemas/ (campaignctl or manifest)."""
+    return json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text(encoding="utf-8"))
+
+
+def _node_at(doc: Any, path: Iterator[Any] | list[Any]) -> tuple[Any, Any]:
+    """Walk `path` from `doc`; return (deepest located container, last key inside it)."""
+    node, key = doc, None
+    for part in path:
+        if isinstance(node, (dict, list)):
+            try:
+                child = node[part]
+            except (KeyError, IndexError, TypeError):
+                break
+            if isinstance(child, Located):
+                node, key = child, None
+            else:
+                key = part
+                break
+    return node, key
+
+
+def _schema_message(err: jsonschema.ValidationError) -> str:
+    path = ".".join(str(p) for p in err.absolute_path)
+    if err.validator == "additionalProperties":
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        return f"{path + ': ' if path else ''}unknown key {', '.join(repr(e) for e in extra)}"
+    if err.validator == "required":
+        return f"{path + ': ' if path else ''}{err.message}"
+    return f"{path}: {err.message}" if path else err.message
+
+
+def validate_schema(doc: Any, schema: dict[str, Any], display: str) -> list[Problem]:
+    """All schema violations of `doc`, each located at the offending key."""
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for err in validator.iter_errors(doc):
+        node, key = _node_at(doc, list(err.absolute_path))
+        if key is None and err.absolute_path and isinstance(node, Located):
+            key = err.absolute_path[-1] if err.absolute_path[-1] in node.positions else None
+        if err.validator == "additionalProperties" and isinstance(node, Located):
+            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+            key = extra[0] if extra else None
+        file, line, col = where(node, key) if isinstance(node, Located) else (display, 1, 1)
+        problems.append(Problem(file, line, col, _schema_message(err)))
+    return problems
+
+
+def discover(root: Path) -> tuple[Path, list[Path]]:
+    """The project file and every manifest under `root`, sorted; dot-directories are skipped."""
+    if not root.is_dir():
+        raise ConfigError(f"{root}: not a directory (expected a campaigns directory with {PROJECT_FILE})")
+    project = root / PROJECT_FILE
+    if not project.is_file():
+        raise ConfigError(f"{root}: no {PROJECT_FILE} here (is this the campaigns directory?)")
+    manifests = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.suffix in (".yaml", ".yml") and path.is_file() and path != project:
+            manifests.append(path)
+    return project, manifests
+
+
+@dataclass
+class Loaded:
+    """Everything read from a campaigns directory, validated against the schemas."""
+
+    root: Path
+    project: Document | None
+    manifests: list[Document]
+    csv_rows: list[tuple[Document, Any, list[dict[str, Any]]]]
+    problems: list[Problem]
+    digest: str
+
+
+def load_directory(root: Path) -> Loaded:
+    """Read the project file, manifests and CSV sources; schema-validate; collect all problems."""
+    root = root.resolve() if not root.is_absolute() else root
+    project_path, manifest_paths = discover(root)
+    hasher = hashlib.sha256()
+    problems: list[Problem] = []
+
+    def disp(p: Path) -> str:
+        try:
+            return str(p.relative_to(Path.cwd()))
+        except ValueError:
+            return str(p)
+
+    def read(path: Path, schema: dict[str, Any]) -> Document | None:
+        display = disp(path)
+        hasher.update(str(path.relative_to(root)).encode() + b"\0")
+        try:
+            hasher.update(path.read_bytes() + b"\0")
+        except OSError:
+            pass
+        data, errs = load_yaml_file(path, display)
+        problems.extend(errs)
+        if data is None:
+            return None
+        secrets = secret_problems(data)
+        problems.extend(secrets)
+        errs = validate_schema(data, schema, display)
+        problems.extend(errs)
+        return Document(path, display, data) if not errs else Document(path, display, None)
+
+    project = read(project_path, load_schema("campaignctl"))
+    manifest_schema = load_schema("manifest")
+    manifests = [d for d in (read(p, manifest_schema) for p in manifest_paths) if d is not None]
+    csv_rows = []
+    for doc in manifests:
+        if not isinstance(doc.data, dict):
+            continue
+        for source in doc.data.get("contact_sources") or []:
+            rows, errs, raw = read_csv_source(doc, source)
+            problems.extend(errs)
+            hasher.update(raw + b"\0")
+            csv_rows.append((doc, source, rows))
+    return Loaded(root, project, manifests, csv_rows, problems, "sha256:" + hasher.hexdigest())
+
+
+def read_csv_source(doc: Document, source: Any) -> tuple[list[dict[str, Any]], list[Problem], bytes]:
+    """Rows of a `contact_sources` CSV, each with `__file__`/`__line__` for error messages."""
+    path = (doc.path.parent / source["csv"]).resolve()
+    display = str(Path(doc.display).parent / source["csv"])
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return [], [problem(source, f"cannot read CSV {source['csv']}: {exc.strerror or exc}", "csv")], b""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return [], [Problem(display, 1, 1, "CSV file is not valid UTF-8")], raw
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames:
+        return [], [Problem(display, 1, 1, "CSV file is empty (expected a header row)")], raw
+    rows, problems = [], []
+    for row in reader:
+        line = reader.line_num
+        if None in row:
+            problems.append(Problem(display, line, 1, "row has more fields than the header"))
+            continue
+        clean = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+        clean["__file__"], clean["__line__"] = display, line
+        rows.append(clean)
+    return rows, problems, raw
+
+
+def secret_problems(node: Any, parent: Any = None, key: Any = None) -> list[Problem]:
+    """A literal API key (ck_live_..., gc_live_..., ...) or an `api_key:` key anywhere is an error."""
+    found: list[Problem] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if str(k).lower() in ("api_key", "apikey", "api-key", "token", "secret"):
+                found.append(problem(node, f"{k}: secrets must not be written in files; set api_key_env to the name of an environment variable", k))
+            else:
+                found.extend(secret_problems(v, node, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            found.extend(secret_problems(v, node, i))
+    elif isinstance(node, str) and SECRET.search(node):
+        found.append(problem(parent, "this value looks like a literal API key; secrets come from the environment only (api_key_env)", key))
+    return found
+
+
+def raise_if_problems(problems: list[Problem]) -> None:
+    """Raise one ManifestError carrying every problem, sorted."""
+    if problems:
+        raise ManifestError(problems)

@@ -1,0 +1,264 @@
+"""The neutral desired-state model: frozen dataclasses that know no YAML and no vendor JSON.
+
+Identity is explicit (`Address`); dataclass equality is content equality. `loc` fields say where
+in the manifests an object was declared and never take part in comparisons.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+VENDOR_TYPES = ("clarky", "garyclub", "kalent")
+DEFAULT_BASE_URLS = {
+    "clarky": "https://clarky.ai/api/v1",
+    "garyclub": "https://agency.gary.club/api/public/v1",
+    "kalent": "https://app.kalent.ai/api/v1",
+}
+DEFAULT_RATE_LIMITS = {
+    "clarky": {"reads_per_minute": 120, "writes_per_minute": 60},
+    "garyclub": {"requests_per_minute": 60},
+    "kalent": {"requests_per_minute": 60},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Loc:
+    """Where something was declared: file, line, column."""
+
+    file: str
+    line: int
+    col: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+NOWHERE = Loc("?", 0, 0)
+
+
+_ADDRESS = re.compile(r"^([a-z][a-z0-9_-]*)\.([a-z]+)\[([^\]]+)\]\[([^\]]+)\]$")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Address:
+    """Stable name of one managed object, e.g. clarky.membership[inbound-es][maria-garcia]."""
+
+    provider: str
+    kind: str  # membership | card | blueprint
+    group: str  # sequence id | pipeline id | sourcing slug
+    key: str  # contact id / candidate id | contact id | blueprint id
+
+    def __str__(self) -> str:
+        return f"{self.provider}.{self.kind}[{self.group}][{self.key}]"
+
+    @classmethod
+    def parse(cls, text: str) -> "Address":
+        """Inverse of str(); raises ValueError."""
+        m = _ADDRESS.match(text)
+        if not m:
+            raise ValueError(f"not an address: {text!r} (expected provider.kind[group][key])")
+        return cls(*m.groups())
+
+
+def slug(text: str) -> str:
+    """'Senior Backend Engineer' -> 'senior-backend-engineer' (for addresses)."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """A person the manifests declare."""
+
+    id: str
+    first_name: str | None = None
+    last_name: str | None = None
+    emails: tuple[str, ...] = ()
+    phone_numbers: tuple[str, ...] = ()
+    company: str | None = None
+    job_title: str | None = None
+    notes: str | None = None
+    tags: tuple[str, ...] = ()
+    kalent_candidate_id: str | None = None
+    fields: tuple[tuple[str, str], ...] = ()
+    loc: Loc = field(default=NOWHERE, compare=False)
+
+    @property
+    def primary_email(self) -> str | None:
+        return normalize_email(self.emails[0]) if self.emails else None
+
+    @property
+    def primary_phone(self) -> str | None:
+        return self.phone_numbers[0] if self.phone_numbers else None
+
+    @property
+    def identity(self) -> str:
+        """The vendor-matching identity: normalised primary email, else E.164 phone."""
+        if self.primary_email:
+            return f"email:{self.primary_email}"
+        return f"phone:{self.primary_phone}"
+
+    def value(self, name: str) -> str | None:
+        """A field for {placeholders}: named attribute, email/phone, or an extra field."""
+        if name == "email":
+            return self.primary_email
+        if name == "phone":
+            return self.primary_phone
+        if name in ("id", "first_name", "last_name", "company", "job_title", "notes", "kalent_candidate_id"):
+            return getattr(self, name)
+        return dict(self.fields).get(name)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    """One configured vendor account from campaignctl.yaml."""
+
+    name: str
+    type: str
+    api_key_env: str | None = None
+    base_url: str = ""
+    bot_id: str | None = None
+    client_id: str | None = None
+    rate_limit: tuple[tuple[str, int], ...] = ()
+    sandbox: bool = False
+    timeout_seconds: float = 30.0
+    status_refresh_minutes: float = 15.0
+
+    def limits(self) -> dict[str, int]:
+        return dict(self.rate_limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Safety:
+    """Limits that refuse a plan without an override flag."""
+
+    max_new_memberships_per_apply: int = 200
+    max_removal_fraction: float = 0.3
+    removal_floor: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """Settings from campaignctl.yaml."""
+
+    root: Path
+    state_path: Path
+    providers: dict[str, ProviderConfig]
+    ownership_tag: str = "campaignctl"
+    safety: Safety = Safety()
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """Desired: this contact (or Kalent candidate) is, or has been, enrolled in this sequence."""
+
+    address: Address
+    sequence_id: str
+    contact_id: str | None  # manifest contact, when the member is one
+    candidate_id: str | None = None  # Kalent candidate id
+
+
+@dataclass(frozen=True, slots=True)
+class Sequence:
+    """A vendor sequence and its desired members."""
+
+    id: str
+    provider: str
+    provider_type: str
+    target: str  # Clarky template id | Gary sequence name/id | Kalent blueprint id or manifest blueprint key
+    sourcing: str | None = None
+    bot_id: str | None = None
+    name: str | None = None
+    auto_approve: bool = False
+    reenroll: str = "never"
+    on_removal: str = "report"
+    daily_cap: int | None = None
+    metadata: tuple[tuple[str, Any], ...] = ()
+    members: tuple[Membership, ...] = ()
+    loc: Loc = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """Desired: this contact has a card in this pipeline, with these managed fields."""
+
+    address: Address
+    pipeline_id: str
+    contact_id: str
+    stage: str
+    title: str
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    loc: Loc = field(default=NOWHERE, compare=False)
+
+    def managed_fields(self) -> dict[str, Any]:
+        """The fields campaignctl owns (stage is handled separately as a move)."""
+        return {"title": self.title, "description": self.description, "tags": sorted(self.tags)}
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    """A live pipeline and the cards campaignctl manages in it."""
+
+    id: str
+    provider: str
+    provider_type: str
+    pipeline: str
+    stage_policy: str = "initial"
+    prune: str = "none"
+    cards: tuple[Card, ...] = ()
+    loc: Loc = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Blueprint:
+    """A Kalent blueprint declared as code; steps are kept in the vendor's shape."""
+
+    address: Address
+    id: str
+    provider: str
+    sourcing: str
+    name: str
+    steps: tuple[dict[str, Any], ...] = ()
+    loc: Loc = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredState:
+    """Everything the manifests say, resolved and validated."""
+
+    project: Project
+    contacts: dict[str, Contact]
+    sequences: tuple[Sequence, ...]
+    pipelines: tuple[Pipeline, ...]
+    blueprints: tuple[Blueprint, ...]
+    digest: str
+
+    def memberships(self) -> Iterator[tuple[Sequence, Membership]]:
+        for seq in self.sequences:
+            for member in seq.members:
+                yield seq, member
+
+    def cards(self) -> Iterator[tuple[Pipeline, Card]]:
+        for pipe in self.pipelines:
+            for card in pipe.cards:
+                yield pipe, card
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        """Counts per provider: memberships, cards, blueprints."""
+        out: dict[str, dict[str, int]] = {}
+        for name in sorted(self.project.providers):
+            out[name] = {"memberships": 0, "cards": 0, "blueprints": 0}
+        for seq in self.sequences:
+            out[seq.provider]["memberships"] += len(seq.members)
+        for pipe in self.pipelines:
+            out[pipe.provider]["cards"] += len(pipe.cards)
+        for bp in self.blueprints:
+            out[bp.provider]["blueprints"] += 1
+        return out
