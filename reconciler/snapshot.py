@@ -1,0 +1,103 @@
+"""LiveSnapshot: the neutral live model providers return; the planner reads nothing else.
+
+Vendor statuses are mapped by each provider to four neutral ones:
+  active    generating, pending approval, approved, running, scheduled, waiting ... (may still send)
+  paused    paused (e.g. on reply); will not send until someone resumes it
+  finished  completed, stopped on reply / unsubscribe / by a user, cancelled, replied
+  failed    the vendor could not run it; `unreachable` says whether retrying can help
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.model import Address
+
+ACTIVE, PAUSED, FINISHED, FAILED = "active", "paused", "finished", "failed"
+STATUSES = (ACTIVE, PAUSED, FINISHED, FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveMembership:
+    """One live enrollment of a member in a sequence (the latest attempt)."""
+
+    address: Address
+    remote_id: str | None
+    status: str  # one of STATUSES
+    vendor_status: str  # the vendor's own word, for display (generating, TALENT_REPLIED, ...)
+    reason: str | None = None  # vendor reason: reply_received, no_usable_channels, ...
+    unreachable: bool = False  # a failure that means the contact cannot be reached: skip, never retry
+    attempt: int = 0  # 0 for the first enrollment; +1 per deliberate retry / re-enrollment
+    since: str | None = None  # ISO time the enrollment was created / entered its status
+    observed_at: str | None = None  # ISO time it was read from the vendor (None: from state cache)
+    contact_remote_id: str | None = None
+    conflict: str | None = None  # the vendor shows a state that makes enrolling unsafe (Kalent: another sequence)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCard:
+    """One live card (Clarky) or deal (Gary Club) in a managed pipeline."""
+
+    address: Address  # key = manifest contact id, else 'remote:<contact id>' for undeclared contacts
+    remote_id: str
+    stage: str  # stage name
+    title: str
+    description: str | None
+    tags: tuple[str, ...]
+    archived: bool
+    managed: bool  # carries the ownership tag
+    contact_remote_id: str | None = None
+    updated_at: str | None = None
+
+    def managed_fields(self) -> dict[str, Any]:
+        return {"title": self.title, "description": self.description, "tags": sorted(self.tags)}
+
+
+@dataclass(frozen=True, slots=True)
+class LiveBlueprint:
+    """A live Kalent blueprint."""
+
+    address: Address
+    remote_id: str
+    name: str
+    steps: tuple[dict[str, Any], ...]
+    sourcing_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    """What the state store remembers of one address (a cache; never the only duplicate guard)."""
+
+    remote_id: str | None
+    status: str | None = None
+    vendor_status: str | None = None
+    attempt: int = 0
+    observed_at: str | None = None
+    extra: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass
+class LiveSnapshot:
+    """Everything read from the vendors for one plan. Mutable only while providers fill it."""
+
+    memberships: dict[Address, LiveMembership] = field(default_factory=dict)
+    cards: dict[Address, LiveCard] = field(default_factory=dict)
+    blueprints: dict[Address, LiveBlueprint] = field(default_factory=dict)
+    stages: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # (provider, pipeline id) -> names
+    unmanaged_cards: dict[tuple[str, str], int] = field(default_factory=dict)  # (provider, pipeline id) -> count
+    pending: set[Address] = field(default_factory=set)  # in-doubt writes still unresolved: plan must not act
+    warnings: list[str] = field(default_factory=list)
+    requests: dict[str, int] = field(default_factory=dict)  # provider -> requests sent while reading
+
+    def merge(self, other: "LiveSnapshot") -> None:
+        """Fold one provider's snapshot into this one."""
+        self.memberships.update(other.memberships)
+        self.cards.update(other.cards)
+        self.blueprints.update(other.blueprints)
+        self.stages.update(other.stages)
+        self.unmanaged_cards.update(other.unmanaged_cards)
+        self.pending |= other.pending
+        self.warnings.extend(other.warnings)
+        for name, n in other.requests.items():
+            self.requests[name] = self.requests.get(name, 0) + n
