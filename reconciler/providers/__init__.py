@@ -1,0 +1,60 @@
+"""The provider registry and the factory that builds configured providers (real or sandbox)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+from reconciler.errors import ConfigError
+from reconciler.model import Project, ProviderConfig
+from reconciler.providers.base import Provider
+
+# Keys the in-process sandbox accepts when no real key is exported; they reach no vendor.
+SANDBOX_KEYS = {"clarky": "ck_live_sandbox_local", "garyclub": "gc_live_sandbox_local", "kalent": "kalent_sandbox_local"}
+
+
+def registry() -> dict[str, type]:
+    """vendor type -> adapter class."""
+    from reconciler.providers.clarky import ClarkyProvider
+    from reconciler.providers.garyclub import GaryClubProvider
+    from reconciler.providers.kalent import KalentProvider
+
+    return {"clarky": ClarkyProvider, "garyclub": GaryClubProvider, "kalent": KalentProvider}
+
+
+def uses_sandbox(config: ProviderConfig, env: Mapping[str, str]) -> bool:
+    """sandbox: true on the provider, or CAMPAIGNCTL_SANDBOX=1 for all."""
+    return config.sandbox or env.get("CAMPAIGNCTL_SANDBOX", "") in ("1", "true", "yes")
+
+
+def api_key(config: ProviderConfig, env: Mapping[str, str], sandbox: bool) -> str:
+    """The key from the environment variable the project names; a clear error when it is missing."""
+    if config.api_key_env and env.get(config.api_key_env):
+        return env[config.api_key_env]
+    if sandbox:
+        return SANDBOX_KEYS[config.type]
+    if not config.api_key_env:
+        raise ConfigError(f"provider {config.name!r}: no api_key_env is configured in campaignctl.yaml")
+    raise ConfigError(f"provider {config.name!r}: environment variable {config.api_key_env} is not set "
+                      f"(export it with the {config.type} API key)")
+
+
+def build_providers(project: Project, *, env: Mapping[str, str] | None = None, hub: Any = None,
+                    transports: Mapping[str, Any] | None = None) -> tuple[dict[str, Provider], Any]:
+    """Providers by name, and the in-process sandbox hub if any of them uses it (opened on demand)."""
+    env = os.environ if env is None else env
+    classes = registry()
+    providers: dict[str, Provider] = {}
+    for name, config in sorted(project.providers.items()):
+        sandbox = uses_sandbox(config, env)
+        transport = (transports or {}).get(name)
+        if sandbox and transport is None:
+            if hub is None:
+                from reconciler.sandbox.hub import open_project_hub
+
+                hub = open_project_hub(project.root)
+            from reconciler.sandbox.transport import SandboxTransport
+
+            transport = SandboxTransport(hub, config.type)
+        providers[name] = classes[config.type](config, api_key(config, env, sandbox), transport=transport)
+    return providers, hub

@@ -88,8 +88,13 @@ class Provider(Protocol):
     def enroll(self, sequence: Sequence, batch: list[EnrollRequest]) -> list[EnrollResult]:
         """Enroll members (at most capabilities.enroll_batch_size); never re-sends on its own."""
 
-    def resolve_enrollment(self, sequence: Sequence, request: EnrollRequest) -> LiveMembership | None:
-        """Read-only: the enrollment that exists now for this member, if any (resolves in-doubt writes)."""
+    def resolve_enrollment(self, sequence: Sequence, request: EnrollRequest, *, sent_at: str | None = None) -> LiveMembership | None:
+        """The enrollment that exists now for this member (None: certainly none); resolves in-doubt writes.
+
+        Reads where the vendor can list; Clarky replays the start with the same idempotency key (and
+        without notes), which returns the original and cannot send twice. Raises OutcomeUnknown when
+        the vendor cannot tell yet (Kalent starts are asynchronous: absent shortly after `sent_at`
+        proves nothing)."""
 
     def create_card(self, pipeline: Pipeline, card: Card, contact: Contact, ownership_tag: str) -> LiveCard:
         """Create the card with the ownership tag (creating the vendor contact first if needed)."""

@@ -1,0 +1,307 @@
+"""apply_plan(): execute a Plan through the providers, journaling every write.
+
+Guarantees:
+- Every write is preceded by a durable journal intent and followed by an outcome.
+- A change runs only if its precondition still holds against the live state read at apply start.
+- A write whose answer is lost (OutcomeUnknown) is resolved by reading (or, for Clarky, by an
+  idempotency-keyed replay) before anything else; a confirmed-absent write is sent again at most
+  once in the same run, anything still unclear is left to the next run, which resolves it first.
+- Order: blueprints, then cards, then enrollments (Kalent starts need their blueprint's id).
+  Providers run in parallel, one worker each, each paced by its own rate budget.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from reconciler.engine import CARD_OPS, Session, remember_membership
+from reconciler.errors import OutcomeUnknown, ProviderError
+from reconciler.model import Address
+from reconciler.plan import check_precondition
+from reconciler.plan_types import Change, Plan
+from reconciler.providers.base import CardUpdate, EnrollRequest, EnrollResult, Provider
+from reconciler.snapshot import LiveSnapshot
+from reconciler.state import utcnow
+
+PHASE = {"blueprint": 0, "card": 1, "membership": 2}
+DONE_WORDS = {"enroll": "enrolled", "retry": "re-enrolled", "create": "created", "update": "updated", "move": "moved",
+              "archive": "archived", "unarchive": "unarchived", "delete": "deleted", "adopt": "adopted", "stop": "stopped"}
+
+
+@dataclass
+class ChangeResult:
+    """What happened to one change."""
+
+    address: str
+    action: str
+    status: str  # ok | failed | stale | unknown | skipped
+    message: str = ""
+    remote_id: str | None = None
+    request_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class ApplyReport:
+    """Per-change results of one apply."""
+
+    apply_id: str
+    started_at: str
+    finished_at: str = ""
+    results: list[ChangeResult] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status in ("ok", "skipped") for r in self.results)
+
+    def summary_line(self) -> str:
+        done: dict[str, int] = {}
+        for r in self.results:
+            if r.status == "ok":
+                done[DONE_WORDS[r.action]] = done.get(DONE_WORDS[r.action], 0) + 1
+        parts = [f"{n:,} {w}" for w, n in done.items()]
+        for status in ("failed", "unknown", "stale", "skipped"):
+            if self.count(status):
+                parts.append(f"{self.count(status):,} {status if status != 'unknown' else 'outcome unknown'}")
+        return "Apply complete: " + (", ".join(parts) if parts else "nothing to do") + "."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"apply_id": self.apply_id, "started_at": self.started_at, "finished_at": self.finished_at,
+                "summary": self.summary_line(), "results": [r.to_dict() for r in self.results]}
+
+
+Progress = Callable[[ChangeResult], None]
+
+
+class Applier:
+    """Runs one plan; one instance per apply."""
+
+    def __init__(self, session: Session, live: LiveSnapshot, *, progress: Progress | None = None) -> None:
+        self.session = session
+        self.live = live
+        self.store = session.store
+        self.report = ApplyReport(apply_id=uuid.uuid4().hex[:12], started_at=utcnow())
+        self._progress = progress
+        self._lock = threading.Lock()
+        self._failed_blueprints: set[str] = set()
+
+    def run(self, changes: list[Change]) -> ApplyReport:
+        executable = [c for c in changes if c.executable]
+        by_provider: dict[str, list[Change]] = {}
+        for change in executable:
+            by_provider.setdefault(change.provider, []).append(change)
+        # Blueprints first everywhere, so a Kalent start never races its blueprint's creation.
+        with ThreadPoolExecutor(max_workers=max(1, len(by_provider))) as pool:
+            list(pool.map(lambda item: self._run_provider(*item), sorted(by_provider.items())))
+        self.report.finished_at = utcnow()
+        self.report.results.sort(key=lambda r: r.address)
+        return self.report
+
+    def _record(self, result: ChangeResult) -> None:
+        with self._lock:
+            self.report.results.append(result)
+        if self._progress:
+            self._progress(result)
+
+    def _run_provider(self, name: str, changes: list[Change]) -> None:
+        provider = self.session.providers[name]
+        ordered = sorted(changes, key=lambda c: (PHASE[c.address.kind], str(c.address)))
+        batch: list[Change] = []
+        for change in ordered:
+            stale = check_precondition(change, self.live)
+            if stale:
+                self._record(ChangeResult(str(change.address), change.action, "stale", f"{stale}; re-plan"))
+                continue
+            if change.address.kind == "membership" and change.action in ("enroll", "retry"):
+                if batch and (batch[0].address.group != change.address.group or len(batch) >= provider.capabilities.enroll_batch_size):
+                    self._enroll(provider, batch)
+                    batch = []
+                batch.append(change)
+                continue
+            if batch:
+                self._enroll(provider, batch)
+                batch = []
+            self._one(provider, change)
+        if batch:
+            self._enroll(provider, batch)
+
+    # -- enrollments ----------------------------------------------------------------------------
+    def _enroll(self, provider: Provider, changes: list[Change]) -> None:
+        desired = self.session.desired
+        seq = next(s for s in desired.sequences if s.provider == changes[0].provider and s.id == changes[0].address.group)
+        if seq.provider_type == "kalent" and seq.target in self._failed_blueprints:
+            for change in changes:
+                self._record(ChangeResult(str(change.address), change.action, "skipped",
+                                          f"blueprint {seq.target!r} failed to apply; nothing sent"))
+            return
+        members = {m.address: m for m in seq.members}
+        requests = [EnrollRequest(members[c.address], desired.contacts.get(members[c.address].contact_id or ""), c.attempt)
+                    for c in changes]
+        intents = {r.membership.address: self.store.intent(self.report.apply_id, r.membership.address, "enroll",
+                                                           attempt=r.attempt, detail={"sequence": seq.id})
+                   for r in requests}
+        try:
+            results = provider.enroll(seq, requests)
+        except ProviderError as exc:  # a whole batch failed before any per-member answer
+            results = [EnrollResult(r.membership.address, error=exc) for r in requests]
+        by_address = {r.address: r for r in results}
+        for change, request in zip(changes, requests):
+            res = by_address.get(request.membership.address) or EnrollResult(request.membership.address,
+                                                                              error=OutcomeUnknown(provider.config.name, "POST", "enroll", None, "no result for member"))
+            self._finish_enroll(provider, seq, change, request, intents[request.membership.address], res)
+
+    def _finish_enroll(self, provider: Provider, seq: Any, change: Change, request: EnrollRequest, intent: int,
+                       res: EnrollResult) -> None:
+        addr = str(change.address)
+        if res.live is not None:
+            self.store.outcome(intent, "ok", remote_id=res.live.remote_id, request_id=res.request_id)
+            remember_membership(self.store, res.live)
+            self._record(ChangeResult(addr, change.action, "ok", res.live.vendor_status, res.live.remote_id, res.request_id))
+            return
+        error = res.error
+        if isinstance(error, OutcomeUnknown):
+            self.store.outcome(intent, "unknown", detail={"error": str(error)})
+            self._resolve_enroll(provider, seq, change, request, intent)
+            return
+        self.store.outcome(intent, "error", request_id=getattr(error, "request_id", None), detail={"error": str(error)})
+        self._record(ChangeResult(addr, change.action, "failed", str(error), request_id=getattr(error, "request_id", None)))
+
+    def _resolve_enroll(self, provider: Provider, seq: Any, change: Change, request: EnrollRequest, intent: int) -> None:
+        """The answer was lost: read what happened; never send blind."""
+        addr = str(change.address)
+        try:
+            found = provider.resolve_enrollment(seq, request, sent_at=utcnow())
+        except ProviderError as exc:
+            self._record(ChangeResult(addr, change.action, "unknown",
+                                      f"outcome unknown ({exc}); the next run resolves it by reading before anything is sent"))
+            return
+        if found is not None:
+            self.store.outcome(intent, "resolved_present", remote_id=found.remote_id)
+            remember_membership(self.store, found)
+            self._record(ChangeResult(addr, change.action, "ok", f"{found.vendor_status} (confirmed by reading after a lost answer)",
+                                      found.remote_id))
+            return
+        self.store.outcome(intent, "resolved_absent")
+        self._record(ChangeResult(addr, change.action, "failed",
+                                  "the request was lost before the vendor acted (confirmed by reading); nothing was sent, "
+                                  "the next apply enrolls this member"))
+
+    # -- cards and blueprints -------------------------------------------------------------------
+    def _one(self, provider: Provider, change: Change) -> None:
+        addr = change.address
+        op = change.action if addr.kind == "card" else f"{change.action}_blueprint"
+        intent = self.store.intent(self.report.apply_id, addr, op, detail={"action": change.action})
+        try:
+            remote_id = self._execute(provider, change)
+        except OutcomeUnknown as exc:
+            self.store.outcome(intent, "unknown", detail={"error": str(exc)})
+            remote_id = self._resolve_write(provider, change, intent)
+            if remote_id is None:
+                self._record(ChangeResult(str(addr), change.action, "unknown",
+                                          f"outcome unknown ({exc}); the next run resolves it by reading"))
+                self._note_blueprint_failure(change)
+                return
+            self._record(ChangeResult(str(addr), change.action, "ok", "confirmed by reading after a lost answer", remote_id))
+            return
+        except ProviderError as exc:
+            self.store.outcome(intent, "error", request_id=exc.request_id, detail={"error": str(exc)})
+            self._record(ChangeResult(str(addr), change.action, "failed", str(exc), request_id=exc.request_id))
+            self._note_blueprint_failure(change)
+            return
+        self.store.outcome(intent, "ok", remote_id=remote_id)
+        self._record(ChangeResult(str(addr), change.action, "ok", "", remote_id))
+
+    def _note_blueprint_failure(self, change: Change) -> None:
+        if change.address.kind == "blueprint":
+            self._failed_blueprints.add(change.address.key)
+
+    def _resolve_write(self, provider: Provider, change: Change, intent: int) -> str | None:
+        addr = change.address
+        desired = self.session.desired
+        try:
+            if addr.kind == "card":
+                pipe, card = self._card(addr)
+                found = provider.find_card(pipe, card, desired.contacts[card.contact_id]) if card else None
+                if found is not None and (change.action != "delete"):
+                    self.store.outcome(intent, "resolved_present", remote_id=found.remote_id)
+                    self.store.remember(addr, found.remote_id, status="archived" if found.archived else "active",
+                                        vendor_status=found.stage, observed_at=utcnow())
+                    return found.remote_id
+                if change.action == "delete" and found is None:
+                    self.store.outcome(intent, "resolved_absent")
+                    self.store.forget(addr)
+                    return "deleted"
+            elif addr.kind == "blueprint":
+                bp = next(b for b in desired.blueprints if b.address == addr)
+                found_bp = provider.find_blueprint(bp)
+                if found_bp is not None:
+                    self.store.outcome(intent, "resolved_present", remote_id=found_bp.remote_id)
+                    self.store.remember(addr, found_bp.remote_id, status="active", observed_at=utcnow())
+                    return found_bp.remote_id
+        except ProviderError:
+            return None
+        return None
+
+    def _card(self, addr: Address) -> tuple[Any, Any]:
+        pipe = next(p for p in self.session.desired.pipelines if p.provider == addr.provider and p.id == addr.group)
+        return pipe, next((c for c in pipe.cards if c.address == addr), None)
+
+    def _execute(self, provider: Provider, change: Change) -> str | None:
+        addr = change.address
+        desired = self.session.desired
+        tag = desired.project.ownership_tag
+        if addr.kind == "blueprint":
+            bp = next(b for b in desired.blueprints if b.address == addr)
+            if change.action == "create":
+                lb = provider.create_blueprint(bp)
+            else:
+                lb = provider.update_blueprint(bp, self.live.blueprints[addr])
+            self.store.remember(addr, lb.remote_id, status="active", observed_at=utcnow())
+            return lb.remote_id
+        pipe = next(p for p in desired.pipelines if p.provider == addr.provider and p.id == addr.group)
+        card = next((c for c in pipe.cards if c.address == addr), None)
+        if change.action == "create":
+            lc = provider.create_card(pipe, card, desired.contacts[card.contact_id], tag)
+        else:
+            live_card = self.live.cards[addr]
+            if change.action == "delete":
+                provider.delete_card(pipe, live_card)
+                self.store.forget(addr)
+                return live_card.remote_id
+            lc = provider.update_card(pipe, live_card, _card_update(change))
+        self.store.remember(addr, lc.remote_id, status="archived" if lc.archived else "active", vendor_status=lc.stage,
+                            observed_at=utcnow(), extra={"contact": lc.contact_remote_id} if lc.contact_remote_id else None)
+        return lc.remote_id
+
+
+def _card_update(change: Change) -> CardUpdate:
+    """The neutral update a card change asks for."""
+    if change.action == "archive":
+        return CardUpdate(archived=True)
+    after = change.after or {}
+    paths = {f.path.split("[")[0] for f in change.field_changes}
+    return CardUpdate(
+        title=after.get("title") if "title" in paths else None,
+        # "" clears a description (None means "leave as is"); adapters read "" back as None
+        description=(after.get("description") or "") if "description" in paths else None,
+        tags=tuple(after["tags"]) if "tags" in paths or change.action == "adopt" else None,
+        stage=after.get("stage") if "stage" in paths else None,
+        archived=False if "archived" in paths else None,
+    )
+
+
+def apply_plan(session: Session, plan: Plan, live: LiveSnapshot, *, progress: Progress | None = None) -> ApplyReport:
+    """Execute every executable change of `plan` whose precondition holds against `live`."""
+    return Applier(session, live, progress=progress).run(plan.changes)
+
+
+__all__ = ["apply_plan", "ApplyReport", "ChangeResult", "CARD_OPS"]

@@ -1,0 +1,192 @@
+"""Read the live state for a campaigns directory: providers, state cache, in-doubt resolution.
+
+`plan`, `apply` and `drift` all start here: load desired, open the state, build providers,
+read live, resolve every write whose outcome the journal leaves in doubt (by reading, or by an
+idempotency-keyed replay that cannot send twice), and only then compute the plan.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from reconciler import __version__
+from reconciler.desired import load_desired
+from reconciler.errors import OutcomeUnknown, ProviderError
+from reconciler.model import Address, DesiredState
+from reconciler.plan import Policies, ProviderCaps, compute_plan
+from reconciler.plan_types import Plan
+from reconciler.providers import build_providers
+from reconciler.providers.base import EnrollRequest, Provider, ReadContext
+from reconciler.snapshot import LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
+from reconciler.state import StateStore, utcnow
+
+log = logging.getLogger(__name__)
+CARD_OPS = ("create", "update", "move", "archive", "unarchive", "delete", "adopt")
+
+
+@dataclass
+class Session:
+    """Everything one command works with; closed by the caller."""
+
+    desired: DesiredState
+    providers: dict[str, Provider]
+    store: StateStore
+    hub: Any = None  # the in-process sandbox hub, when any provider uses it
+    notes: list[str] = field(default_factory=list)
+
+    def close(self) -> None:
+        for provider in self.providers.values():
+            provider.close()
+        self.store.close()
+        if self.hub is not None:
+            self.hub.store.close()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_session(directory: Path, *, env: Mapping[str, str] | None = None, hub: Any = None,
+                 transports: Mapping[str, Any] | None = None) -> Session:
+    """Load and validate manifests, open the state store, build the providers."""
+    desired = load_desired(directory)
+    env = os.environ if env is None else env
+    providers, hub = build_providers(desired.project, env=env, hub=hub, transports=transports)
+    store = StateStore(desired.project.state_path)
+    return Session(desired, providers, store, hub)
+
+
+def policies_for(session: Session) -> Policies:
+    """Planner inputs from the providers' capabilities and the journal."""
+    caps = {name: ProviderCaps(p.capabilities.can_stop_membership, p.capabilities.can_archive_cards,
+                               p.capabilities.can_delete_cards) for name, p in session.providers.items()}
+    return Policies(capabilities=caps, sent_last_24h=session.store.sends_last_24h(), adopted=session.store.adopted(),
+                    tool_version=__version__, created_at=utcnow())
+
+
+def read_live(session: Session, *, refresh: bool = False, progress: Callable[[str], None] | None = None) -> LiveSnapshot:
+    """Read every provider, resolve in-doubt writes, and refresh the state cache."""
+    ctx = ReadContext(cache=session.store.cache(), ownership_tag=session.desired.project.ownership_tag,
+                      refresh=refresh, adopted=session.store.adopted())
+    live = LiveSnapshot()
+    for name, provider in sorted(session.providers.items()):
+        if progress:
+            progress(f"reading {name}")
+        live.merge(provider.read(session.desired, ctx))
+    resolve_in_doubt(session, live)
+    remember(session.store, live)
+    return live
+
+
+def make_plan(session: Session, live: LiveSnapshot) -> Plan:
+    return compute_plan(session.desired, live, policies_for(session))
+
+
+def remember(store: StateStore, live: LiveSnapshot) -> None:
+    """Write what was read into the cache (remote ids, statuses), so the next plan reads less."""
+    for addr, lm in live.memberships.items():
+        remember_membership(store, lm)
+    for addr, lc in live.cards.items():
+        store.remember(addr, lc.remote_id, status="archived" if lc.archived else "active", vendor_status=lc.stage,
+                       observed_at=utcnow(), extra={"contact": lc.contact_remote_id} if lc.contact_remote_id else None)
+    for addr, lb in live.blueprints.items():
+        store.remember(addr, lb.remote_id, status="active", observed_at=utcnow())
+
+
+def remember_membership(store: StateStore, lm: LiveMembership) -> None:
+    extra = {k: v for k, v in (("contact", lm.contact_remote_id), ("since", lm.since), ("reason", lm.reason),
+                               ("unreachable", lm.unreachable or None)) if v}
+    store.remember(lm.address, lm.remote_id, status=lm.status, vendor_status=lm.vendor_status, attempt=lm.attempt,
+                   observed_at=lm.observed_at or utcnow(), extra=extra)
+
+
+def _find_sequence(desired: DesiredState, addr: Address) -> tuple[Any, Any]:
+    for seq in desired.sequences:
+        if seq.provider == addr.provider and seq.id == addr.group:
+            for member in seq.members:
+                if member.address == addr:
+                    return seq, member
+    return None, None
+
+
+def resolve_in_doubt(session: Session, live: LiveSnapshot) -> None:
+    """Settle every journal intent without a known outcome, by reading; unsettled ones become `pending`."""
+    store = session.store
+    for entry in store.in_doubt():
+        addr = Address.parse(entry.address)
+        provider = session.providers.get(addr.provider)
+        if provider is None:
+            live.warnings.append(f"{addr}: an earlier {entry.operation} has an unknown outcome, but provider "
+                                 f"{addr.provider!r} is no longer configured; check the vendor by hand")
+            continue
+        try:
+            result = _resolve_one(session, provider, addr, entry.operation, entry.attempt, entry.at, live)
+        except OutcomeUnknown:
+            live.pending.add(addr)
+            continue
+        except ProviderError as exc:
+            live.pending.add(addr)
+            live.warnings.append(f"{addr}: could not resolve an earlier {entry.operation} yet ({exc})")
+            continue
+        if result is None:
+            live.pending.add(addr)
+            continue
+        store.outcome(entry.seq, result, detail={"resolved_at": utcnow()})
+        log.info("resolved in-doubt %s %s: %s", entry.operation, addr, result)
+
+
+def _resolve_one(session: Session, provider: Provider, addr: Address, operation: str, attempt: int,
+                 sent_at: str, live: LiveSnapshot) -> str | None:
+    """'resolved_present' | 'resolved_absent' | None (cannot tell yet)."""
+    desired = session.desired
+    if operation == "enroll":
+        lm = live.memberships.get(addr)
+        if lm is not None and lm.attempt >= attempt:
+            return "resolved_present"
+        seq, member = _find_sequence(desired, addr)
+        if seq is None:
+            live.warnings.append(f"{addr}: an earlier enrollment has an unknown outcome and its sequence is no longer "
+                                 "declared; check the vendor by hand")
+            return None
+        contact = desired.contacts.get(member.contact_id) if member.contact_id else None
+        found = provider.resolve_enrollment(seq, EnrollRequest(member, contact, attempt), sent_at=sent_at)
+        if found is None:
+            return "resolved_absent"
+        live.memberships[addr] = found
+        return "resolved_present"
+    if operation in CARD_OPS:
+        if operation == "create" and addr not in live.cards:
+            pipe = next((p for p in desired.pipelines if p.provider == addr.provider and p.id == addr.group), None)
+            card = next((c for c in pipe.cards if c.address == addr), None) if pipe else None
+            if card is None:
+                return "resolved_absent"
+            found_card = provider.find_card(pipe, card, desired.contacts[card.contact_id])
+            if found_card is None:
+                return "resolved_absent"
+            live.cards[addr] = found_card
+        # updates, moves, archives are idempotent writes of target values: the fresh read is the truth
+        return "resolved_present" if addr in live.cards else "resolved_absent"
+    if operation in ("create_blueprint", "update_blueprint"):
+        if addr not in live.blueprints:
+            bp = next((b for b in desired.blueprints if b.address == addr), None)
+            found_bp = provider.find_blueprint(bp) if bp else None
+            if found_bp is None:
+                return "resolved_absent"
+            live.blueprints[addr] = found_bp
+        return "resolved_present"
+    return "resolved_present"
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+__all__ = ["Session", "open_session", "read_live", "make_plan", "remember", "remember_membership",
+           "resolve_in_doubt", "LiveCard", "LiveBlueprint"]
