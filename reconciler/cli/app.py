@@ -92,17 +92,62 @@ def main(ctx: click.Context, verbose: bool) -> None:
 DIR_ARG = click.argument("directory", default="campaigns", type=click.Path(path_type=Path))
 
 
-@main.command()
-@DIR_ARG
-@handle_errors
-def validate(directory: Path) -> None:
-    """Check manifests offline (schema and semantics); no network."""
-    from reconciler.desired import load_desired
 
-    desired = load_desired(directory)
-    parts = []
-    for name, counts in desired.summary().items():
-        ptype = desired.project.providers[name].type
-        bits = [f"{n} {k if n != 1 else k[:-1]}" for k, n in counts.items() if n]
-        parts.append(f"{name} ({ptype}): {', '.join(bits) or 'nothing'}")
-    click.echo(f"Valid: {len(desired.contacts)} contacts; " + "; ".join(parts) + ".")
+
+def is_tty(stream: Any = None) -> bool:
+    stream = stream or sys.stdout
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def use_color() -> bool:
+    """Colour only on a TTY, and never with NO_COLOR."""
+    import os
+
+    return is_tty() and "NO_COLOR" not in os.environ
+
+
+class Progress:
+    """Progress on stderr for work that takes more than about 2 s: a bar with counts and ETA on a
+    TTY, a plain line every few seconds otherwise."""
+
+    DELAY, EVERY = 2.0, 5.0
+
+    def __init__(self, label: str, total: int | None = None) -> None:
+        import time
+
+        self._time = time.monotonic
+        self.label, self.total, self.done = label, total, 0
+        self.start = self._time()
+        self._last = 0.0
+        self._tty = is_tty(sys.stderr)
+        self._shown = False
+
+    def step(self, note: str = "", n: int = 1) -> None:
+        self.done += n
+        self.show(note)
+
+    def show(self, note: str = "") -> None:
+        now = self._time()
+        elapsed = now - self.start
+        if elapsed < self.DELAY or (not self._tty and now - self._last < self.EVERY):
+            return
+        self._last = now
+        self._shown = True
+        if self.total:
+            rate = self.done / elapsed if elapsed else 0
+            eta = f", ETA {int((self.total - self.done) / rate)}s" if rate and self.done < self.total else ""
+            text = f"{self.label}: {self.done:,}/{self.total:,}{eta}"
+            if self._tty:
+                width = 24
+                filled = int(width * self.done / self.total)
+                text = f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done:,}/{self.total:,}{eta}"
+        else:
+            text = f"{self.label}: {note or '…'} ({int(elapsed)}s)"
+        if self._tty:
+            click.echo("\r\x1b[2K" + text, err=True, nl=False)
+        else:
+            click.echo(text, err=True)
+
+    def finish(self) -> None:
+        if self._shown and self._tty:
+            click.echo("", err=True)

@@ -1,0 +1,265 @@
+"""state and sandbox commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reconciler.cli.app import handle_errors, main
+from reconciler.errors import ConfigError
+
+DIR_OPT = click.option("--dir", "directory", default="campaigns", show_default=True, type=click.Path(path_type=Path),
+                       help="The campaigns directory.")
+
+
+def _store(directory: Path):
+    from reconciler.desired import load_desired
+    from reconciler.state import StateStore
+
+    return StateStore(load_desired(directory).project.state_path)
+
+
+@main.group()
+def state() -> None:
+    """Inspect the state store: cached remote ids, the write journal, the apply lock."""
+
+
+@state.command("list")
+@DIR_OPT
+@handle_errors
+def state_list(directory: Path) -> None:
+    """Every address the state remembers, with its remote id and last seen status."""
+    store = _store(directory)
+    try:
+        for addr, entry in sorted(store.cache().items(), key=lambda kv: str(kv[0])):
+            status = entry.vendor_status or entry.status or ""
+            click.echo(f"{addr}  {entry.remote_id or '-'}  {status}")
+        lock = store.current_lock()
+        if lock:
+            click.echo(f"locked by {lock['holder']} (pid {lock['pid']} on {lock['host']}, since {lock['since']}, id {lock['id']})")
+    finally:
+        store.close()
+
+
+@state.command("show")
+@click.argument("address")
+@DIR_OPT
+@handle_errors
+def state_show(address: str, directory: Path) -> None:
+    """One address: what the state remembers and every journal entry (what was sent, when, by which apply)."""
+    from reconciler.model import Address
+
+    try:
+        addr = Address.parse(address)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    store = _store(directory)
+    try:
+        entry = store.cache().get(addr)
+        if entry:
+            click.echo(f"{addr}\n  remote id: {entry.remote_id}\n  status: {entry.status} ({entry.vendor_status})\n"
+                       f"  attempt: {entry.attempt}\n  observed: {entry.observed_at}")
+        else:
+            click.echo(f"{addr}: not in the state cache")
+        for row in store.journal(str(addr)):
+            what = row.result if row.phase == "outcome" else "intent"
+            extra = " ".join(f"{k}={v}" for k, v in (("remote_id", row.remote_id), ("request_id", row.request_id)) if v)
+            click.echo(f"  {row.at}  apply {row.apply_id}  {row.operation} (attempt {row.attempt})  {what}  {extra}".rstrip())
+    finally:
+        store.close()
+
+
+@state.command("unlock")
+@click.argument("lock_id")
+@DIR_OPT
+@handle_errors
+def state_unlock(lock_id: str, directory: Path) -> None:
+    """Clear a stale apply lock (only when no apply is running)."""
+    store = _store(directory)
+    try:
+        store.unlock(lock_id)
+    finally:
+        store.close()
+    click.echo(f"Lock {lock_id} cleared.")
+
+
+@main.group()
+def sandbox() -> None:
+    """The built-in vendor simulators: serve them, and trigger what people do (reply, move a card)."""
+
+
+def _hub(directory: Path):
+    from reconciler.sandbox.hub import open_project_hub
+
+    if not (directory / "campaignctl.yaml").is_file():
+        raise ConfigError(f"{directory}: no campaignctl.yaml here (pass --dir)")
+    return open_project_hub(directory)
+
+
+@sandbox.command("serve")
+@click.option("--port", default=8799, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
+@click.option("--faults", help="Fault plan as JSON, e.g. '{\"error_rate\": 0.1, \"drop_rate\": 0.02}'.")
+@click.option("--rate-limits/--no-rate-limits", default=True, help="Simulate the vendors' rate limits.")
+@DIR_OPT
+@handle_errors
+def sandbox_serve(port: int, faults: str | None, rate_limits: bool, directory: Path) -> None:
+    """Serve all three simulators on 127.0.0.1 (/clarky/api/v1, /garyclub/api/public/v1, /kalent/api/v1)."""
+    from reconciler.sandbox.core import FaultPlan
+    from reconciler.sandbox.hub import open_project_hub
+    from reconciler.sandbox.server import serve
+
+    plan = FaultPlan.from_dict(json.loads(faults)) if faults else None
+    hub = open_project_hub(directory, rate_limits=rate_limits, faults=plan)
+
+    def ready(url: str) -> None:
+        click.echo(f"Sandbox serving on {url} (Ctrl-C stops it)")
+        for vendor, root in (("clarky", "/api/v1"), ("garyclub", "/api/public/v1"), ("kalent", "/api/v1")):
+            click.echo(f"  {vendor}: base_url: {url}/{vendor}{root}")
+
+    try:
+        serve(hub, port=port, ready=ready)
+    finally:
+        hub.store.close()
+
+
+def _identities(directory: Path, who: str) -> dict[str, Any]:
+    """A manifest contact id -> the ids each vendor knows it by; anything else is passed as is."""
+    try:
+        from reconciler.desired import load_desired
+
+        contact = load_desired(directory).contacts.get(who)
+    except Exception:  # noqa: BLE001 - events work on sandboxes whose manifests are mid-edit too
+        contact = None
+    if contact is None:
+        return {"clarky": who, "garyclub": who, "kalent": who}
+    email_or_phone = contact.primary_email or contact.primary_phone
+    return {"clarky": email_or_phone, "garyclub": email_or_phone, "kalent": contact.kalent_candidate_id}
+
+
+def _event(directory: Path, url: str | None, vendors: list[str], name: str, make_kwargs) -> list[str]:
+    """Run an event on each vendor that knows it; returns what happened per vendor."""
+    done = []
+    if url:
+        from reconciler.sandbox.server import SandboxControl
+
+        control = SandboxControl(url)
+        try:
+            for vendor in vendors:
+                kwargs = make_kwargs(vendor)
+                if kwargs is None:
+                    continue
+                try:
+                    done.append(f"{vendor}: {control.event(vendor, name, **kwargs)}")
+                except Exception as exc:  # noqa: BLE001 - report per vendor, keep going
+                    done.append(f"{vendor}: {exc}")
+        finally:
+            control.close()
+        return done
+    hub = _hub(directory)
+    try:
+        for vendor in vendors:
+            kwargs = make_kwargs(vendor)
+            if kwargs is None or name not in hub.simulators[vendor].events:
+                continue
+            try:
+                done.append(f"{vendor}: {hub.event(vendor, name, **kwargs)}")
+            except (KeyError, ValueError, LookupError) as exc:
+                done.append(f"{vendor}: {exc}")
+    finally:
+        hub.store.close()
+    return done
+
+
+URL_OPT = click.option("--url", help="A running `sandbox serve` (e.g. http://127.0.0.1:8799) instead of the directory's sandbox.")
+VENDOR_OPT = click.option("--vendor", type=click.Choice(["clarky", "garyclub", "kalent"]), multiple=True,
+                          help="Only this vendor (default: every vendor that knows the contact).")
+
+
+def _contact_event(name: str, directory: Path, url: str | None, vendor: tuple[str, ...], who: str) -> None:
+    ids = _identities(directory, who)
+    keys = {"clarky": "contact", "garyclub": "contact", "kalent": "candidate"}
+    vendors = list(vendor) or ["clarky", "garyclub", "kalent"]
+    lines = _event(directory, url, vendors, name, lambda v: {keys[v]: ids[v]} if ids.get(v) else None)
+    for line in lines:
+        click.echo(line)
+    if not lines:
+        raise ConfigError(f"no sandbox vendor knows {who!r}")
+
+
+@sandbox.command("reply")
+@click.argument("contact")
+@VENDOR_OPT
+@URL_OPT
+@DIR_OPT
+@handle_errors
+def sandbox_reply(contact: str, vendor: tuple[str, ...], url: str | None, directory: Path) -> None:
+    """CONTACT (manifest id, email, phone or candidate id) replies: Gary pauses, Clarky stops, Kalent marks replied."""
+    _contact_event("reply", directory, url, vendor, contact)
+
+
+@sandbox.command("unsubscribe")
+@click.argument("contact")
+@VENDOR_OPT
+@URL_OPT
+@DIR_OPT
+@handle_errors
+def sandbox_unsubscribe(contact: str, vendor: tuple[str, ...], url: str | None, directory: Path) -> None:
+    """CONTACT unsubscribes (Clarky suppresses their email/phone)."""
+    _contact_event("unsubscribe", directory, url, vendor or ("clarky",), contact)
+
+
+@sandbox.command("move-card")
+@click.argument("card_id")
+@click.argument("stage")
+@URL_OPT
+@DIR_OPT
+@handle_errors
+def sandbox_move_card(card_id: str, stage: str, url: str | None, directory: Path) -> None:
+    """A person moves Clarky card CARD_ID (or Gary deal) to STAGE (name or id)."""
+    vendor, name, key = ("garyclub", "move_deal", "deal_id") if not card_id.startswith("pc_") else ("clarky", "move_card", "card_id")
+    for line in _event(directory, url, [vendor], name, lambda v: {key: card_id, "stage": stage}):
+        click.echo(line)
+
+
+@sandbox.command("archive-card")
+@click.argument("card_id")
+@URL_OPT
+@DIR_OPT
+@handle_errors
+def sandbox_archive_card(card_id: str, url: str | None, directory: Path) -> None:
+    """A person archives Clarky card CARD_ID."""
+    for line in _event(directory, url, ["clarky"], "archive_card", lambda v: {"card_id": card_id}):
+        click.echo(line)
+
+
+@sandbox.command("advance")
+@click.argument("duration")
+@URL_OPT
+@DIR_OPT
+@handle_errors
+def sandbox_advance(duration: str, url: str | None, directory: Path) -> None:
+    """Move the simulated clock forward (90s, 15m, 2h, 1d): generation finishes, steps fire."""
+    from reconciler.sandbox.core import parse_duration
+
+    try:
+        seconds = parse_duration(duration)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if url:
+        from reconciler.sandbox.server import SandboxControl
+
+        control = SandboxControl(url)
+        try:
+            control.advance(duration)
+        finally:
+            control.close()
+    else:
+        hub = _hub(directory)
+        try:
+            next(iter(hub.simulators.values())).clock.advance(seconds)
+        finally:
+            hub.store.close()
+    click.echo(f"Sandbox clock advanced by {duration}.")

@@ -1,0 +1,180 @@
+"""validate, plan and apply."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from reconciler.cli.app import DIR_ARG, EXIT_CHANGES, EXIT_ERROR, Exit, Progress, handle_errors, is_tty, main, use_color
+from reconciler.errors import ConfigError, UnsafePlanError
+from reconciler.plan_types import Plan
+from reconciler.render import render_json, render_markdown, render_text
+
+@main.command()
+@DIR_ARG
+@handle_errors
+def validate(directory: Path) -> None:
+    """Check manifests offline (schema and semantics); no network."""
+    from reconciler.desired import load_desired
+
+    desired = load_desired(directory)
+    parts = []
+    for name, counts in desired.summary().items():
+        ptype = desired.project.providers[name].type
+        bits = [f"{n} {k if n != 1 else k[:-1]}" for k, n in counts.items() if n]
+        parts.append(f"{name} ({ptype}): {', '.join(bits) or 'nothing'}")
+    click.echo(f"Valid: {len(desired.contacts)} contacts; " + "; ".join(parts) + ".")
+
+
+def filter_targets(plan: Plan, targets: tuple[str, ...]) -> Plan:
+    """Keep only changes whose address matches one of the --target globs."""
+    if not targets:
+        return plan
+    kept = [c for c in plan.changes if any(fnmatch.fnmatchcase(str(c.address), t) for t in targets)]
+    return replace(plan, changes=kept, diverged=[d for d in plan.diverged if any(fnmatch.fnmatchcase(str(d.address), t) for t in targets)])
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file readable by its owner only (plan files carry contact data)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+
+
+def pii_names(desired) -> set[str]:
+    names: set[str] = set()
+    for contact in desired.contacts.values():
+        names.update(n for n in (contact.first_name, contact.last_name, contact.id) if n)
+    return names
+
+
+def read_with_progress(session, refresh: bool = False):
+    from reconciler.engine import read_live
+
+    progress = Progress("Reading live state")
+    try:
+        return read_live(session, refresh=refresh, progress=lambda note: progress.show(note))
+    finally:
+        progress.finish()
+
+
+TARGET = click.option("--target", "targets", multiple=True, metavar="GLOB", help="Only changes whose address matches (repeatable).")
+
+
+@main.command()
+@DIR_ARG
+@click.option("--out", type=click.Path(path_type=Path), help="Save the plan (JSON, mode 0600) for `apply PLAN`.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
+@TARGET
+@click.option("--full", is_flag=True, help="List every change, not the first 20 per group.")
+@click.option("--mask-pii", is_flag=True, help="Mask emails, phones and names (for PR comments).")
+@click.option("--refresh", is_flag=True, help="Re-read every non-final enrollment status, ignoring the cache.")
+@handle_errors
+def plan(directory: Path, out: Path | None, fmt: str, detailed_exitcode: bool, targets: tuple[str, ...], full: bool,
+         mask_pii: bool, refresh: bool) -> None:
+    """Diff the manifests against the live vendor APIs; writes nothing to any vendor."""
+    from reconciler.engine import make_plan, open_session
+
+    with open_session(directory) as session:
+        live = read_with_progress(session, refresh)
+        the_plan = filter_targets(make_plan(session, live), targets)
+        names = pii_names(session.desired)
+    if fmt == "json":
+        click.echo(render_json(the_plan), nl=False)
+    elif fmt == "markdown":
+        click.echo(render_markdown(the_plan, mask_pii=mask_pii, names=names), nl=False)
+    else:
+        click.echo(render_text(the_plan, full=full, color=use_color()), nl=False)
+    if out:
+        data = the_plan.to_dict() | {"campaigns_dir": str(directory)}
+        write_private(out, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        click.echo(f"Saved plan to {out}; apply it with `campaignctl apply {out}`.", err=True)
+    if detailed_exitcode and the_plan.changes:
+        raise Exit(EXIT_CHANGES)
+
+
+def load_saved_plan(path: Path) -> tuple[Plan, Path]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Plan.from_dict(data), Path(data.get("campaigns_dir") or "campaigns")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: not a campaignctl plan file ({exc})") from exc
+
+
+def enforce_safety(the_plan: Plan, allow_large: bool, force: bool) -> None:
+    refused = [reason + f" (pass {flag})" for flag, reason in the_plan.safety
+               if not ((flag == "--allow-large" and allow_large) or (flag == "--force" and force))]
+    if refused:
+        raise UnsafePlanError(refused)
+
+
+@main.command()
+@click.argument("target_path", metavar="[DIR|PLAN]", default="campaigns", type=click.Path(path_type=Path))
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (required without a TTY).")
+@TARGET
+@click.option("--allow-large", is_flag=True, help="Allow more new enrollments than max_new_memberships_per_apply.")
+@click.option("--force", is_flag=True, help="Allow removals above max_removal_fraction and emptying a managed set.")
+@click.option("--partial", is_flag=True, help="With a saved plan: apply the changes that are still valid when some are stale.")
+@click.option("--report", "report_path", type=click.Path(path_type=Path), help="Write per-change results as JSON.")
+@handle_errors
+def apply(target_path: Path, auto_approve: bool, targets: tuple[str, ...], allow_large: bool, force: bool,
+          partial: bool, report_path: Path | None) -> None:
+    """Make live match the manifests (or apply a saved plan)."""
+    from reconciler.apply import apply_plan
+    from reconciler.engine import make_plan, open_session
+    from reconciler.errors import StaleChangeError
+    from reconciler.plan import check_precondition
+
+    saved = target_path.is_file()
+    saved_plan, directory = load_saved_plan(target_path) if saved else (None, target_path)
+    with open_session(directory) as session:
+        lock_id = session.store.acquire_lock(f"campaignctl apply ({os.environ.get('USER', 'unknown')})")
+        try:
+            live = read_with_progress(session)
+            if saved_plan is not None:
+                if saved_plan.manifest_digest != session.desired.digest:
+                    raise StaleChangeError(f"{target_path}: the manifests changed since this plan was made "
+                                           f"(digest {saved_plan.manifest_digest[:19]}… vs {session.desired.digest[:19]}…); re-plan")
+                the_plan = filter_targets(saved_plan, targets)
+            else:
+                the_plan = filter_targets(make_plan(session, live), targets)
+                click.echo(render_text(the_plan, color=use_color()), nl=False)
+            enforce_safety(the_plan, allow_large, force)
+            todo = [c for c in the_plan.changes if c.executable]
+            if not todo:
+                click.echo("Nothing to apply.")
+                return
+            stale = [(c, why) for c in todo if (why := check_precondition(c, live))]
+            if stale and not partial:
+                for change, why in stale:
+                    click.echo(f"stale: {change.address}: {why}", err=True)
+                raise StaleChangeError(f"{len(stale)} change(s) no longer match live state; re-plan (or pass --partial)")
+            if saved_plan is None and not auto_approve:
+                if not is_tty(sys.stdin):
+                    raise ConfigError("refusing to apply without a TTY to confirm; review the plan and pass --auto-approve")
+                answer = click.prompt("Apply these changes? Only 'yes' is accepted", default="", show_default=False)
+                if answer.strip() != "yes":
+                    click.echo("Apply cancelled.")
+                    raise Exit(EXIT_ERROR)
+            progress = Progress("Applying", total=len(todo))
+            report = apply_plan(session, the_plan, live, progress=lambda r: progress.step(r.address))
+            progress.finish()
+        finally:
+            session.store.release_lock(lock_id)
+    for result in report.results:
+        mark = {"ok": "✓", "failed": "✗", "stale": "!", "unknown": "?", "skipped": "-"}[result.status]
+        detail = f"  {result.message}" if result.message else ""
+        click.echo(f"{mark} {result.action:<9} {result.address}{detail}")
+    click.echo(report.summary_line())
+    if report_path:
+        write_private(report_path, json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    if not report.ok:
+        raise Exit(EXIT_ERROR)
