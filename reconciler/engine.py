@@ -71,8 +71,12 @@ def policies_for(session: Session) -> Policies:
                     tool_version=__version__, created_at=utcnow())
 
 
-def read_live(session: Session, *, refresh: bool = False, progress: Callable[[str], None] | None = None) -> LiveSnapshot:
-    """Read every provider, resolve in-doubt writes, and refresh the state cache."""
+def read_live(session: Session, *, refresh: bool = False, progress: Callable[[str], None] | None = None,
+              read_only: bool = False) -> LiveSnapshot:
+    """Read every provider, resolve in-doubt writes, and refresh the state cache.
+
+    `read_only` (drift) sends no write request of any kind: in-doubt writes that only a keyed
+    replay could settle stay `pending` instead."""
     ctx = ReadContext(cache=session.store.cache(), ownership_tag=session.desired.project.ownership_tag,
                       refresh=refresh, adopted=session.store.adopted())
     live = LiveSnapshot()
@@ -80,7 +84,7 @@ def read_live(session: Session, *, refresh: bool = False, progress: Callable[[st
         if progress:
             progress(f"reading {name}")
         live.merge(provider.read(session.desired, ctx))
-    resolve_in_doubt(session, live)
+    resolve_in_doubt(session, live, read_only=read_only)
     remember(session.store, live)
     return live
 
@@ -116,11 +120,16 @@ def _find_sequence(desired: DesiredState, addr: Address) -> tuple[Any, Any]:
     return None, None
 
 
-def resolve_in_doubt(session: Session, live: LiveSnapshot) -> None:
+def resolve_in_doubt(session: Session, live: LiveSnapshot, *, read_only: bool = False) -> None:
     """Settle every journal intent without a known outcome, by reading; unsettled ones become `pending`."""
     store = session.store
     for entry in store.in_doubt():
         addr = Address.parse(entry.address)
+        if read_only:
+            lm = live.memberships.get(addr)
+            if not (entry.operation == "enroll" and lm is not None and lm.attempt >= entry.attempt):
+                live.pending.add(addr)
+                continue
         provider = session.providers.get(addr.provider)
         if provider is None:
             live.warnings.append(f"{addr}: an earlier {entry.operation} has an unknown outcome, but provider "

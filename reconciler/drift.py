@@ -1,0 +1,147 @@
+"""Drift: the plan in read-only mode plus a health report (SPEC §6), and its fingerprint.
+
+Five categories: changes (what apply would do now), diverged (allowed by policy), orphaned
+(removed from the manifest, still active), health (failed, stuck generating, pending approval too
+long, paused on reply, cards archived by people), unmanaged (cards without the ownership tag).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable
+
+from reconciler.plan_types import Plan
+from reconciler.snapshot import ACTIVE, FAILED, PAUSED, LiveSnapshot
+
+STUCK_GENERATING = timedelta(minutes=15)
+PENDING_TOO_LONG = timedelta(hours=24)
+
+
+@dataclass
+class DriftReport:
+    """Everything drift found; `fingerprint` ignores timestamps so unchanged drift stays quiet."""
+
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    diverged: list[dict[str, Any]] = field(default_factory=list)
+    orphaned: list[dict[str, Any]] = field(default_factory=list)
+    health: list[dict[str, Any]] = field(default_factory=list)
+    unmanaged: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def drifted(self) -> bool:
+        """Exit 2 when changes, orphaned members or health items exist."""
+        return bool(self.changes or self.orphaned or self.health)
+
+    def fingerprint(self) -> str:
+        payload = json.dumps({"changes": self.changes, "orphaned": self.orphaned, "health": self.health,
+                              "diverged": self.diverged}, sort_keys=True, default=str)
+        return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
+
+    def counts(self) -> dict[str, int]:
+        return {"changes": len(self.changes), "diverged": len(self.diverged), "orphaned": len(self.orphaned),
+                "health": len(self.health), "unmanaged": sum(self.unmanaged.values())}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"drifted": self.drifted, "fingerprint": self.fingerprint(), "counts": self.counts(),
+                "changes": self.changes, "diverged": self.diverged, "orphaned": self.orphaned,
+                "health": self.health, "unmanaged": self.unmanaged}
+
+
+def _parse(ts: str | None) -> datetime | None:
+    if not ts:
+        return None
+    try:
+        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def build_report(plan: Plan, live: LiveSnapshot, *, now: datetime | None = None,
+                 archived_by_us: Iterable[str] = ()) -> DriftReport:
+    """Classify the plan and the live state into the five drift categories."""
+    now = now or datetime.now(timezone.utc)
+    report = DriftReport()
+    for change in plan.changes:
+        item = {"address": str(change.address), "action": change.action, "reason": change.reason}
+        if change.address.kind == "membership" and change.action in ("manual", "stop"):
+            report.orphaned.append(item | {"status": (change.before or {}).get("vendor_status")})
+        elif change.action != "defer":
+            report.changes.append(item)
+    report.diverged = [d.to_dict() for d in plan.diverged]
+    for addr, lm in sorted(live.memberships.items()):
+        since = _parse(lm.since)
+        age = now - since if since else None
+        problem = None
+        if lm.status == FAILED:
+            problem = f"enrollment failed: {lm.reason or lm.vendor_status}"
+        elif lm.status == ACTIVE and lm.vendor_status == "generating" and age and age > STUCK_GENERATING:
+            problem = f"stuck in generating for {_human(age)}"
+        elif lm.status == ACTIVE and lm.vendor_status == "pending_approval" and age and age > PENDING_TOO_LONG:
+            problem = f"pending approval for {_human(age)}"
+        elif lm.status == PAUSED and lm.reason == "reply_received":
+            problem = "paused: the contact replied"
+        if problem:
+            report.health.append({"address": str(addr), "problem": problem, "status": lm.vendor_status})
+    ours = set(archived_by_us)
+    for addr, lc in sorted(live.cards.items()):
+        if lc.managed and lc.archived and str(addr) not in ours:
+            report.health.append({"address": str(addr), "problem": "card archived by a person", "status": "archived"})
+    report.unmanaged = {f"{p}/{pipe}": n for (p, pipe), n in sorted(live.unmanaged_cards.items()) if n}
+    return report
+
+
+def _human(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    hours = minutes // 60
+    return f"{hours} h" if hours < 48 else f"{hours // 24} days"
+
+
+def render_drift_text(report: DriftReport) -> str:
+    out: list[str] = []
+    sections = (("Changes (apply would do these now)", report.changes, lambda i: f"{i['action']:<9} {i['address']}  {i['reason'] or ''}"),
+                ("Orphaned (removed from the manifest, still active in the vendor)", report.orphaned,
+                 lambda i: f"{i['address']}  {i['status'] or ''}  {i['reason'] or ''}"),
+                ("Health", report.health, lambda i: f"{i['address']}  {i['problem']}"),
+                ("Diverged (allowed by policy)", report.diverged,
+                 lambda i: f"{i['address']}  {i['path']}: live {i['live']!r}, manifest {i['desired']!r} ({i['why']})"))
+    for title, items, fmt in sections:
+        if items:
+            out.append(f"{title}:")
+            out.extend("  " + fmt(i).rstrip() for i in items)
+            out.append("")
+    if report.unmanaged:
+        out.append("Unmanaged cards (no ownership tag): " + ", ".join(f"{k}: {n}" for k, n in report.unmanaged.items()))
+        out.append("")
+    c = report.counts()
+    verdict = "Drift found" if report.drifted else "No drift"
+    out.append(f"{verdict}: {c['changes']} changes, {c['orphaned']} orphaned, {c['health']} health, "
+               f"{c['diverged']} diverged (allowed), {c['unmanaged']} unmanaged.")
+    return "\n".join(out) + "\n"
+
+
+def render_drift_markdown(report: DriftReport) -> str:
+    c = report.counts()
+    lines = ["<!-- campaignctl-drift -->", "### campaignctl drift", "",
+             "| changes | orphaned | health | diverged (allowed) | unmanaged |", "|---|---|---|---|---|",
+             f"| {c['changes']} | {c['orphaned']} | {c['health']} | {c['diverged']} | {c['unmanaged']} |", ""]
+    text = render_drift_text(report)
+    lines += ["```", text.rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+def notify_payload(report: DriftReport, project: str) -> dict[str, Any]:
+    """The --notify body: our JSON summary plus a Slack-compatible `text`."""
+    c = report.counts()
+    if report.drifted:
+        text = (f"campaignctl drift in {project}: {c['changes']} changes, {c['orphaned']} orphaned, "
+                f"{c['health']} health issues.")
+        firsts = (report.changes + report.orphaned + report.health)[:5]
+        text += "".join(f"\n• {i['address']}: {i.get('problem') or i.get('reason') or i.get('action')}" for i in firsts)
+    else:
+        text = f"campaignctl drift in {project} cleared: live matches the manifests."
+    return {"text": text, "project": project, "drifted": report.drifted, "counts": c, "fingerprint": report.fingerprint()}
