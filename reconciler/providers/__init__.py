@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any, Mapping
 
@@ -39,6 +40,11 @@ def api_key(config: ProviderConfig, env: Mapping[str, str], sandbox: bool) -> st
                       f"(export it with the {config.type} API key)")
 
 
+def unpaced(config: ProviderConfig) -> ProviderConfig:
+    """The config with a budget no run can exhaust (in-process sandbox with rate limits off)."""
+    return dataclasses.replace(config, rate_limit=(("reads_per_minute", 10**9), ("writes_per_minute", 10**9)))
+
+
 def build_providers(project: Project, *, env: Mapping[str, str] | None = None, hub: Any = None,
                     transports: Mapping[str, Any] | None = None) -> tuple[dict[str, Provider], Any]:
     """Providers by name, and the in-process sandbox hub if any of them uses it (opened on demand)."""
@@ -56,5 +62,7 @@ def build_providers(project: Project, *, env: Mapping[str, str] | None = None, h
             from reconciler.sandbox.transport import SandboxTransport
 
             transport = SandboxTransport(hub, config.type)
+            if not hub.simulators[config.type].rate_limits:
+                config = unpaced(config)  # the simulator enforces no limit: do not wait for one either
         providers[name] = classes[config.type](config, api_key(config, env, sandbox), transport=transport)
     return providers, hub

@@ -1,0 +1,303 @@
+"""HTTP plumbing every adapter shares: one client per provider, typed errors, retries, pacing, pages.
+
+Choices:
+- Reads and writes that are idempotent by construction are retried (429 after Retry-After, 5xx and
+  transport errors, jittered exponential backoff, at most `max_attempts`). A write that is not
+  idempotent is retried only when the request provably never reached the vendor (connect errors);
+  any other lost answer raises OutcomeUnknown, so the caller resolves it by reading. Never blind.
+- Pacing is a token bucket per budget (Clarky: read + write; Gary Club, Kalent: one shared), full
+  at start, refilled at the configured per-minute rate, and corrected by `X-RateLimit-Remaining` /
+  `X-RateLimit-Reset` when the vendor sends them (the vendor's count wins: other clients may share
+  the key).
+- The API key is only ever in a header. Every message built here passes through `redact`, so even a
+  vendor that echoes the key back cannot leak it into an exception, a log line or a plan file.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping
+
+import httpx
+
+from reconciler import errors
+from reconciler.model import DEFAULT_RATE_LIMITS, ProviderConfig
+
+log = logging.getLogger("campaignctl.http")
+
+READ_METHODS = ("GET", "HEAD")
+ERRORS_BY_STATUS: dict[int, type[errors.ProviderError]] = {
+    400: errors.ValidationFailed, 401: errors.AuthError, 402: errors.PaymentRequired, 403: errors.AuthError,
+    404: errors.NotFoundError, 409: errors.ConflictError, 422: errors.ValidationFailed,
+}
+# Transport errors raised before any byte of the request left: safe to retry even a non-idempotent write.
+NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def redact(text: str, secret: str | None) -> str:
+    """`text` with every occurrence of the secret replaced."""
+    return text.replace(secret, "[REDACTED]") if secret else text
+
+
+def parse_envelope(vendor_type: str, body: Any) -> tuple[str | None, str, dict[str, Any], str | None]:
+    """(code, message, details, tracking id) from a vendor error body; tolerant of every documented shape.
+
+    Clarky  {"error": {"code", "message", "details"}}
+    Gary    {"error": "code", "message", "details"}
+    Kalent  {"success": false, "error": {"code", "message", "debugTrackingCode", "details"}} or
+            the older {"success": false, "error": "Rate limit exceeded: ..."}
+    """
+    if not isinstance(body, Mapping):
+        return None, "no error body", {}, None
+    err = body.get("error")
+    if isinstance(err, Mapping):
+        details = err.get("details") if isinstance(err.get("details"), Mapping) else {}
+        return err.get("code"), str(err.get("message") or err.get("code") or "error"), dict(details), err.get("debugTrackingCode")
+    details = body.get("details") if isinstance(body.get("details"), Mapping) else {}
+    if isinstance(err, str):
+        if vendor_type == "kalent" and "message" not in body:
+            return None, err, dict(details), None
+        return err, str(body.get("message") or err), dict(details), None
+    return None, str(body.get("message") or "error"), dict(details), None
+
+
+@dataclass
+class Reply:
+    """A successful answer: status, parsed JSON (None for an empty body), headers, vendor request id."""
+
+    status: int
+    json: Any
+    headers: Mapping[str, str]
+    request_id: str | None
+
+
+class TokenBucket:
+    """A per-minute budget: `take()` blocks until a request may go; vendor headers correct it."""
+
+    def __init__(self, per_minute: int, *, sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
+        self.per_minute = per_minute
+        self._tokens = float(per_minute)
+        self._sleep = sleep
+        self._clock = clock
+        self._stamp = clock()
+        self._blocked_until = 0.0
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """Wait for a token; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._tokens = min(self.per_minute, self._tokens + (now - self._stamp) * self.per_minute / 60.0)
+                self._stamp = now
+                if now >= self._blocked_until and self._tokens >= 1:
+                    self._tokens -= 1
+                    return waited
+                delay = max(self._blocked_until - now, (1 - self._tokens) * 60.0 / self.per_minute, 0.01)
+            self._sleep(delay)
+            waited += delay
+
+    def observe(self, headers: Mapping[str, str], wall: Callable[[], float] = time.time) -> None:
+        """Adopt the vendor's own view: no tokens left means wait for its reset."""
+        remaining = _int(headers.get("x-ratelimit-remaining"))
+        if remaining is None:
+            return
+        with self._lock:
+            self._tokens = min(self._tokens, float(remaining))
+            reset = _int(headers.get("x-ratelimit-reset"))
+            if remaining <= 0 and reset is not None:
+                self._blocked_until = max(self._blocked_until, self._clock() + max(0.0, reset - wall()))
+
+    def block_for(self, seconds: float) -> None:
+        """After a 429: nobody sends on this budget before Retry-After has passed."""
+        with self._lock:
+            self._blocked_until = max(self._blocked_until, self._clock() + seconds)
+            self._tokens = 0.0
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def budgets_for(config: ProviderConfig, *, sleep: Callable[[float], None], clock: Callable[[], float]) -> dict[str, TokenBucket]:
+    """{'read': bucket, 'write': bucket}; the same bucket twice for vendors with one budget."""
+    limits = {**DEFAULT_RATE_LIMITS.get(config.type, {}), **config.limits()}
+    if "requests_per_minute" in limits and not ("reads_per_minute" in config.limits() or "writes_per_minute" in config.limits()):
+        shared = TokenBucket(limits["requests_per_minute"], sleep=sleep, clock=clock)
+        return {"read": shared, "write": shared}
+    return {"read": TokenBucket(limits.get("reads_per_minute", 60), sleep=sleep, clock=clock),
+            "write": TokenBucket(limits.get("writes_per_minute", 60), sleep=sleep, clock=clock)}
+
+
+class VendorClient:
+    """One vendor account over httpx: paced, retried where safe, errors typed and redacted."""
+
+    def __init__(self, vendor: str, vendor_type: str, base_url: str, headers: Mapping[str, str], *,
+                 secret: str | None, budgets: Mapping[str, TokenBucket], transport: httpx.BaseTransport | None = None,
+                 timeout: float = 30.0, max_attempts: int = 5, sleep: Callable[[float], None] = time.sleep,
+                 rng: random.Random | None = None) -> None:
+        self.vendor = vendor
+        self.vendor_type = vendor_type
+        self._secret = secret
+        self._budgets = budgets
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=dict(headers), transport=transport,
+                                  timeout=timeout, follow_redirects=False)
+        self._lock = threading.Lock()
+        self.counts = {"read": 0, "write": 0}
+
+    @classmethod
+    def for_provider(cls, config: ProviderConfig, api_key: str, *, headers: Mapping[str, str],
+                     transport: httpx.BaseTransport | None = None, sleep: Callable[[float], None] = time.sleep,
+                     clock: Callable[[], float] = time.monotonic, **kwargs: Any) -> "VendorClient":
+        """The client for a configured provider; `headers` carry the vendor's auth header."""
+        budgets = budgets_for(config, sleep=sleep, clock=clock)
+        return cls(config.name, config.type, config.base_url, {"accept": "application/json", **headers},
+                   secret=api_key, budgets=budgets, transport=transport, timeout=config.timeout_seconds,
+                   sleep=sleep, **kwargs)
+
+    # -- public -------------------------------------------------------------------------------
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Reply:
+        """A read; retried on 429, 5xx and transport errors."""
+        return self._send("GET", path, params=params, json=None, idempotent=True)
+
+    def write(self, method: str, path: str, json: Any = None, *, idempotent: bool,
+              params: Mapping[str, Any] | None = None) -> Reply:
+        """A write. `idempotent=True` only when repeating it cannot change anything (keyed, or a PATCH to
+        target values); otherwise a lost answer raises OutcomeUnknown and is never re-sent."""
+        return self._send(method.upper(), path, params=params, json=json, idempotent=idempotent)
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- internals ------------------------------------------------------------------------------
+    def _send(self, method: str, path: str, *, params: Mapping[str, Any] | None, json: Any, idempotent: bool) -> Reply:
+        kind = "read" if method in READ_METHODS else "write"
+        budget = self._budgets[kind]
+        clean_params = {k: v for k, v in (params or {}).items() if v is not None}
+        for attempt in range(1, self._max_attempts + 1):
+            budget.take()
+            with self._lock:
+                self.counts[kind] += 1
+            started = time.monotonic()
+            try:
+                resp = self._http.request(method, path, params=clean_params, json=json)
+            except httpx.TransportError as exc:
+                retryable = idempotent or isinstance(exc, NEVER_SENT)
+                log.info("%s %s %s: %s (attempt %d)", self.vendor, method, path, type(exc).__name__, attempt)
+                if retryable and attempt < self._max_attempts:
+                    self._sleep(self._backoff(attempt))
+                    continue
+                cls = errors.ServerError if retryable else errors.OutcomeUnknown
+                what = "no response" if not retryable else f"gave up after {attempt} attempts"
+                raise cls(self.vendor, method, path, None,
+                          redact(f"{type(exc).__name__}: {exc} ({what})", self._secret)) from None
+            budget.observe(resp.headers)
+            request_id = resp.headers.get("x-request-id")
+            log.debug("%s %s %s -> %d in %.0f ms (%s)", self.vendor, method, path, resp.status_code,
+                      (time.monotonic() - started) * 1000, request_id)
+            if resp.status_code < 400:
+                return Reply(resp.status_code, _json(resp), resp.headers, request_id)
+            retry_in = self._retry_delay(resp, attempt, idempotent)
+            if retry_in is not None and attempt < self._max_attempts:
+                log.info("%s %s %s -> %d, retrying in %.1fs", self.vendor, method, path, resp.status_code, retry_in)
+                if resp.status_code == 429:
+                    budget.block_for(retry_in)
+                else:
+                    self._sleep(retry_in)
+                continue
+            raise self._error(method, path, resp, request_id, idempotent)
+        raise AssertionError("unreachable")  # the loop either returns or raises
+
+    def _retry_delay(self, resp: httpx.Response, attempt: int, idempotent: bool) -> float | None:
+        """Seconds to wait before retrying, or None when this answer must not be retried."""
+        status = resp.status_code
+        if status == 429:  # the vendor refused before doing anything: safe even for non-idempotent writes
+            after = resp.headers.get("retry-after")
+            try:
+                return max(0.0, float(after)) if after is not None else self._backoff(attempt)
+            except ValueError:
+                return self._backoff(attempt)
+        if status >= 500 and idempotent:
+            return self._backoff(attempt)
+        return None
+
+    def _backoff(self, attempt: int) -> float:
+        """Full-jitter exponential backoff: 0.5 s, 1 s, 2 s, ... capped at 30 s."""
+        return self._rng.uniform(0, min(30.0, 0.5 * 2 ** (attempt - 1)))
+
+    def _error(self, method: str, path: str, resp: httpx.Response, request_id: str | None,
+               idempotent: bool) -> errors.ProviderError:
+        code, message, details, tracking = parse_envelope(self.vendor_type, _json(resp))
+        status = resp.status_code
+        cls = ERRORS_BY_STATUS.get(status)
+        if cls is None:
+            cls = errors.RateLimitedError if status == 429 else errors.ServerError if status >= 500 else errors.ProviderError
+        kwargs: dict[str, Any] = {"code": code, "request_id": request_id or tracking, "details": details}
+        if status == 429:
+            kwargs["retry_after"] = _int(resp.headers.get("retry-after"))
+        if status >= 500 and not idempotent:
+            # A 5xx on a write says nothing certain about whether it was committed: resolve by reading.
+            cls = errors.OutcomeUnknown
+        return cls(self.vendor, method, path, status, redact(message, self._secret), **kwargs)
+
+
+def _json(resp: httpx.Response) -> Any:
+    if not resp.content:
+        return None
+    try:
+        return resp.json()
+    except ValueError:
+        return {"error": {"code": None, "message": resp.text[:200]}}
+
+
+def pages_numbered(client: VendorClient, path: str, params: Mapping[str, Any] | None = None, *,
+                   page_param: str = "page", size_param: str = "page_size", size: int = 100, first_page: int = 1,
+                   items_key: str = "data", more: Callable[[Any, list[Any], int], bool] | None = None) -> Iterator[Any]:
+    """Every item of a page-numbered list. `more(body, items, page)` says whether another page exists;
+    by default a full page means there may be more."""
+    page = first_page
+    while True:
+        body = client.get(path, {**(params or {}), page_param: page, size_param: size}).json or {}
+        items = _items(body, items_key)
+        yield from items
+        has_more = more(body, items, page) if more else len(items) >= size
+        if not has_more or not items:
+            return
+        page += 1
+
+
+def pages_cursor(client: VendorClient, path: str, params: Mapping[str, Any] | None = None, *, limit: int = 200,
+                 limit_param: str = "limit", token_param: str = "page_token", next_key: str = "next_page_token",
+                 items_key: str = "data") -> Iterator[Any]:
+    """Every item of a cursor-paginated list."""
+    token: str | None = None
+    while True:
+        query = {**(params or {}), limit_param: limit}
+        if token:
+            query[token_param] = token
+        body = client.get(path, query).json or {}
+        yield from _items(body, items_key)
+        token = body.get(next_key) if isinstance(body, Mapping) else None
+        if not token:
+            return
+
+
+def _items(body: Any, key: str) -> list[Any]:
+    """The list under `key` (dotted paths allowed, e.g. 'data.items'), or the body itself if a list."""
+    if isinstance(body, list):
+        return body
+    node = body
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return list(node or [])

@@ -1,0 +1,201 @@
+"""The shared HTTP client: typed errors per envelope, retry rules, pacing, pagination, redaction.
+
+The vendor side here is a scripted httpx.MockTransport (a fake vendor, not a mock of our code);
+time is a fake clock so pacing and Retry-After are asserted without sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from reconciler import errors
+from reconciler.model import ProviderConfig
+from reconciler.providers._http import TokenBucket, VendorClient, pages_cursor, pages_numbered, parse_envelope
+
+KEY = "ck_live_SECRETSECRETSECRETSECRET0000000"
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+def make_client(handler, vendor_type: str = "clarky", **limits: int) -> tuple[VendorClient, FakeTime, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return handler(request, len(seen))
+
+    t = FakeTime()
+    config = ProviderConfig(name="acct", type=vendor_type, base_url="https://vendor.test/api/v1",
+                            rate_limit=tuple(sorted(limits.items())))
+    client = VendorClient.for_provider(config, KEY, headers={"Authorization": f"Bearer {KEY}"},
+                                       transport=httpx.MockTransport(record), sleep=t.sleep, clock=t.clock)
+    return client, t, seen
+
+
+def reply(status: int, body: Any = None, **headers: str) -> httpx.Response:
+    content = b"" if body is None else json.dumps(body).encode()
+    return httpx.Response(status, content=content, headers={"x-request-id": "req_1", **headers})
+
+
+@pytest.mark.parametrize("vendor_type,body,code,message,details", [
+    ("clarky", {"error": {"code": "validation_error", "message": "bad field", "details": {"field": "x"}}},
+     "validation_error", "bad field", {"field": "x"}),
+    ("garyclub", {"error": "invalid_request", "message": "Either email or phone is required", "details": {"field": "email"}},
+     "invalid_request", "Either email or phone is required", {"field": "email"}),
+    ("kalent", {"success": False, "error": {"code": "forbidden", "message": "LinkedIn not connected",
+                                            "debugTrackingCode": "dbg_1", "details": {"code": "channel_not_connected"}}},
+     "forbidden", "LinkedIn not connected", {"code": "channel_not_connected"}),
+    ("kalent", {"success": False, "error": "Rate limit exceeded: minute"}, None, "Rate limit exceeded: minute", {}),
+])
+def test_every_envelope_parses(vendor_type, body, code, message, details):
+    got = parse_envelope(vendor_type, body)
+    assert got[:3] == (code, message, details)
+
+
+@pytest.mark.parametrize("status,cls", [
+    (400, errors.ValidationFailed), (401, errors.AuthError), (402, errors.PaymentRequired), (403, errors.AuthError),
+    (404, errors.NotFoundError), (409, errors.ConflictError), (422, errors.ValidationFailed),
+])
+def test_status_maps_to_typed_error_with_context(status, cls):
+    client, _, seen = make_client(lambda req, n: reply(status, {"error": {"code": "c", "message": f"m {KEY}"}}))
+    with pytest.raises(cls) as info:
+        client.get("/contacts", {"page": 1})
+    err = info.value
+    assert (err.vendor, err.method, err.path, err.status, err.code, err.request_id) == ("acct", "GET", "/contacts", status, "c", "req_1")
+    assert KEY not in str(err) and KEY not in repr(err.args) and "[REDACTED]" in str(err)
+    assert len(seen) == 1  # 4xx is never retried
+
+
+def test_get_retries_5xx_then_succeeds():
+    client, t, seen = make_client(lambda req, n: reply(503, {"error": {"code": "internal_error", "message": "x"}}) if n < 3
+                                  else reply(200, {"data": []}))
+    assert client.get("/contacts").json == {"data": []}
+    assert len(seen) == 3 and len(t.slept) == 2 and client.counts == {"read": 3, "write": 0}
+
+
+def test_get_gives_up_after_max_attempts_with_server_error():
+    client, _, seen = make_client(lambda req, n: reply(500, {"error": {"code": "internal_error", "message": "boom"}}))
+    with pytest.raises(errors.ServerError):
+        client.get("/contacts")
+    assert len(seen) == 5
+
+
+def test_429_honours_retry_after_even_for_non_idempotent_writes():
+    client, t, seen = make_client(lambda req, n: reply(429, {"error": {"code": "rate_limited", "message": "slow"}}, **{"retry-after": "7"})
+                                  if n == 1 else reply(202, {"data": {"ok": True}}))
+    assert client.write("POST", "/sequences/start", {"a": 1}, idempotent=False).status == 202
+    assert len(seen) == 2 and sum(t.slept) >= 7
+
+
+def test_429_after_retries_is_rate_limited_error_with_retry_after():
+    client, _, _ = make_client(lambda req, n: reply(429, {"error": {"code": "rate_limited", "message": "slow"}}, **{"retry-after": "1"}))
+    with pytest.raises(errors.RateLimitedError) as info:
+        client.get("/contacts")
+    assert info.value.retry_after == 1
+
+
+def test_non_idempotent_write_is_never_resent_after_a_lost_answer():
+    def handler(req, n):
+        raise httpx.ReadTimeout("lost", request=req)
+
+    client, _, seen = make_client(handler)
+    with pytest.raises(errors.OutcomeUnknown) as info:
+        client.write("POST", "/start", {"x": 1}, idempotent=False)
+    assert len(seen) == 1 and info.value.status is None
+
+
+def test_non_idempotent_write_5xx_is_outcome_unknown_and_not_retried():
+    client, _, seen = make_client(lambda req, n: reply(500, {"error": {"code": "internal_error", "message": "x"}}))
+    with pytest.raises(errors.OutcomeUnknown):
+        client.write("POST", "/start", {}, idempotent=False)
+    assert len(seen) == 1
+
+
+def test_connect_error_is_retried_even_for_non_idempotent_writes():
+    def handler(req, n):
+        if n == 1:
+            raise httpx.ConnectError("refused", request=req)
+        return reply(201, {"data": {"id": "x"}})
+
+    client, _, seen = make_client(handler)
+    assert client.write("POST", "/start", {}, idempotent=False).status == 201
+    assert len(seen) == 2
+
+
+def test_idempotent_write_is_retried_after_timeout():
+    def handler(req, n):
+        if n == 1:
+            raise httpx.ReadTimeout("lost", request=req)
+        return reply(200, {"data": {}})
+
+    client, _, seen = make_client(handler)
+    client.write("PATCH", "/cards/1", {"title": "t"}, idempotent=True)
+    assert len(seen) == 2 and client.counts["write"] == 2
+
+
+def test_pacing_keeps_to_the_configured_budget():
+    client, t, seen = make_client(lambda req, n: reply(200, {"data": []}), reads_per_minute=10, writes_per_minute=5)
+    for _ in range(25):
+        client.get("/x")
+    # 10 at once (full bucket), then one every 6 s: 15 more take ~90 s of waiting.
+    assert len(seen) == 25 and 85 <= sum(t.slept) <= 95
+
+
+def test_vendor_headers_correct_the_budget():
+    t = FakeTime()
+    bucket = TokenBucket(100, sleep=t.sleep, clock=t.clock)
+    bucket.observe({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1030"}, wall=lambda: 1000.0)
+    bucket.take()
+    assert sum(t.slept) >= 30
+
+
+def test_gary_and_kalent_share_one_budget():
+    client, t, _ = make_client(lambda req, n: reply(200, {}), vendor_type="garyclub", requests_per_minute=2)
+    client.get("/a")
+    client.write("POST", "/b", {}, idempotent=True)
+    assert t.slept == []
+    client.get("/c")
+    assert sum(t.slept) > 0
+
+
+def test_the_key_travels_only_in_the_header():
+    client, _, seen = make_client(lambda req, n: reply(200, {"data": []}))
+    client.get("/contacts", {"page": 1})
+    assert KEY not in str(seen[0].url) and seen[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_pages_numbered_walks_until_a_short_page():
+    rows = [{"id": i} for i in range(250)]
+
+    def handler(req, n):
+        page, size = int(req.url.params["page"]), int(req.url.params["page_size"])
+        return reply(200, {"data": rows[(page - 1) * size: page * size]})
+
+    client, _, seen = make_client(handler)
+    assert [r["id"] for r in pages_numbered(client, "/cards", {"pipeline_id": "p"})] == list(range(250))
+    assert len(seen) == 3 and seen[0].url.params["pipeline_id"] == "p"
+
+
+def test_pages_cursor_follows_tokens():
+    def handler(req, n):
+        token = req.url.params.get("page_token")
+        return reply(200, {"data": [{"id": token or "first"}], "next_page_token": None if token == "t2" else ("t1" if not token else "t2")})
+
+    client, _, seen = make_client(handler, vendor_type="garyclub")
+    assert [r["id"] for r in pages_cursor(client, "/crm/contacts")] == ["first", "t1", "t2"]
+    assert [r.url.params["limit"] for r in seen] == ["200"] * 3
