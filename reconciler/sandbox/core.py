@@ -5,25 +5,26 @@ the SQLite-backed store, a controllable clock and the fault injector, and hands 
 the simulator of its vendor. The same simulators serve in-process (an httpx transport, see
 transport.py) and over loopback (server.py).
 
-Persistence: every collection is an insertion-ordered dict in memory, written through to SQLite at
-the end of each request (one transaction), so a process killed mid-run loses nothing the vendor
-had acknowledged, and `plan` -> `apply` -> `plan` in three processes sees one account.
+Persistence lives in store.py, fault injection in faults.py (both re-exported here).
 """
 
 from __future__ import annotations
 
 import json
-import random
 import re
-import sqlite3
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 from urllib.parse import parse_qs
+
+from reconciler.sandbox.faults import Fault, FaultPlan
+from reconciler.sandbox.store import Collection, Store
+
+__all__ = ["BadJson", "SimRequest", "SimResponse", "SimDrop", "iso", "parse_iso", "parse_duration", "Collection",
+           "Store", "Clock", "RateDecision", "RateLimiter", "Fault", "FaultPlan", "Simulator", "Hub"]
 
 
 class BadJson(Exception):
@@ -112,151 +113,6 @@ def parse_duration(text: str) -> float:
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
 
-class Collection:
-    """An insertion-ordered id -> JSON object map, written through to the store on commit."""
-
-    def __init__(self, store: "Store", name: str, rows: dict[str, Any]) -> None:
-        self._store = store
-        self.name = name
-        self._rows = rows
-
-    def get(self, key: str) -> Any | None:
-        return self._rows.get(key)
-
-    def put(self, key: str, obj: Any) -> None:
-        """Insert or replace; call again after mutating an object in place."""
-        self._rows[key] = obj
-        self._store._dirty.add((self.name, key))
-
-    def delete(self, key: str) -> None:
-        if self._rows.pop(key, None) is not None:
-            self._store._dirty.add((self.name, key))
-
-    def values(self) -> list[Any]:
-        return list(self._rows.values())
-
-    def items(self) -> list[tuple[str, Any]]:
-        return list(self._rows.items())
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._rows
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._rows))
-
-
-class Store:
-    """SQLite persistence for simulator collections, metadata, the request log and the send ledger.
-
-    `path=None` keeps everything in memory (unit tests). The store is used by one process at a
-    time: the in-process sandbox, or `sandbox serve`.
-    """
-
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
-        self._db.executescript(
-            """
-            PRAGMA journal_mode=WAL;
-            CREATE TABLE IF NOT EXISTS objects (coll TEXT, key TEXT, body TEXT, PRIMARY KEY (coll, key));
-            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-            CREATE TABLE IF NOT EXISTS requests (seq INTEGER PRIMARY KEY AUTOINCREMENT, vendor TEXT,
-                method TEXT, path TEXT, query TEXT, status INTEGER, at REAL, outcome TEXT);
-            CREATE TABLE IF NOT EXISTS sends (seq INTEGER PRIMARY KEY AUTOINCREMENT, vendor TEXT,
-                sequence_id TEXT, contact TEXT, enrollment_id TEXT, at REAL);
-            """
-        )
-        self._collections: dict[str, Collection] = {}
-        self._dirty: set[tuple[str, str]] = set()
-        self._pending_log: list[tuple[Any, ...]] = []
-
-    def collection(self, name: str) -> Collection:
-        """The named collection (e.g. 'clarky.cards'), loaded once in insertion order."""
-        coll = self._collections.get(name)
-        if coll is None:
-            rows = {
-                key: json.loads(body)
-                for key, body in self._db.execute(
-                    "SELECT key, body FROM objects WHERE coll = ? ORDER BY rowid", (name,)
-                )
-            }
-            coll = self._collections[name] = Collection(self, name, rows)
-        return coll
-
-    def meta_get(self, key: str, default: Any = None) -> Any:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else default
-
-    def meta_set(self, key: str, value: Any) -> None:
-        self._db.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, json.dumps(value)),
-        )
-
-    def log_request(self, vendor: str, req: SimRequest, status: int | None, at: float, outcome: str) -> None:
-        """Record one request (kept for tests and `sandbox requests`); written on commit."""
-        query = "&".join(f"{k}={v}" for k, vs in sorted(req.query.items()) for v in vs)
-        self._pending_log.append((vendor, req.method, req.path, query, status, at, outcome))
-
-    def record_send(self, vendor: str, sequence_id: str, contact: str, enrollment_id: str, at: float) -> None:
-        """Record that the vendor created an enrollment, i.e. real messages would go out."""
-        self._db.execute(
-            "INSERT INTO sends (vendor, sequence_id, contact, enrollment_id, at) VALUES (?, ?, ?, ?, ?)",
-            (vendor, sequence_id, contact, enrollment_id, at),
-        )
-
-    def commit(self) -> None:
-        """Write dirty objects and the request log in one transaction."""
-        for coll_name, key in self._dirty:
-            obj = self._collections[coll_name].get(key)
-            if obj is None:
-                self._db.execute("DELETE FROM objects WHERE coll = ? AND key = ?", (coll_name, key))
-            else:
-                self._db.execute(
-                    "INSERT INTO objects (coll, key, body) VALUES (?, ?, ?) "
-                    "ON CONFLICT(coll, key) DO UPDATE SET body = excluded.body",
-                    (coll_name, key, json.dumps(obj)),
-                )
-        self._dirty.clear()
-        if self._pending_log:
-            self._db.executemany(
-                "INSERT INTO requests (vendor, method, path, query, status, at, outcome) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                self._pending_log,
-            )
-            self._pending_log.clear()
-        self._db.commit()
-
-    def requests(self, vendor: str | None = None) -> list[dict[str, Any]]:
-        """Every request logged so far, oldest first."""
-        self.commit()
-        sql = "SELECT vendor, method, path, query, status, at, outcome FROM requests"
-        args: tuple[Any, ...] = ()
-        if vendor:
-            sql += " WHERE vendor = ?"
-            args = (vendor,)
-        cols = ("vendor", "method", "path", "query", "status", "at", "outcome")
-        return [dict(zip(cols, row)) for row in self._db.execute(sql + " ORDER BY seq", args)]
-
-    def sends(self, vendor: str | None = None) -> dict[tuple[str, str, str], int]:
-        """(vendor, sequence, contact) -> how many enrollments were ever created. >1 is a duplicate send."""
-        self.commit()
-        sql = "SELECT vendor, sequence_id, contact, COUNT(*) FROM sends"
-        args: tuple[Any, ...] = ()
-        if vendor:
-            sql += " WHERE vendor = ?"
-            args = (vendor,)
-        return {(v, s, c): n for v, s, c, n in self._db.execute(sql + " GROUP BY vendor, sequence_id, contact", args)}
-
-    def close(self) -> None:
-        self.commit()
-        self._db.close()
-
-
 class Clock:
     """Wall time plus a persisted offset, so `sandbox advance 2h` moves every simulator forward."""
 
@@ -307,75 +163,6 @@ class RateLimiter:
         hits.append(now)
         reset = int(hits[0] + self._window + 0.999)
         return RateDecision(True, limit, limit - len(hits), reset, 0)
-
-
-@dataclass
-class Fault:
-    """One injected fault: `kind` is 'status' (answer `status`), 'drop' (no answer, nothing done),
-    'commit_timeout' (done, but the answer is lost), or 'latency' (sleep `seconds`, then answer)."""
-
-    kind: str
-    status: int = 503
-    seconds: float = 0.0
-    method: str | None = None      # only requests with this method ('WRITE' = any non-GET)
-    path: str | None = None        # only paths matching this regex (re.search)
-    vendor: str | None = None
-
-    def matches(self, vendor: str, req: SimRequest) -> bool:
-        if self.vendor and self.vendor != vendor:
-            return False
-        if self.method == "WRITE" and req.method in ("GET", "HEAD"):
-            return False
-        if self.method and self.method != "WRITE" and self.method != req.method:
-            return False
-        return not self.path or re.search(self.path, req.path) is not None
-
-
-@dataclass
-class FaultPlan:
-    """Random faults at configured rates, plus a script of one-shot faults consumed in order."""
-
-    error_rate: float = 0.0
-    error_status: int = 503
-    drop_rate: float = 0.0
-    commit_timeout_rate: float = 0.0
-    latency: float = 0.0
-    only: Fault | None = None      # restrict random faults to matching requests (method/path/vendor)
-    seed: int = 0
-    script: list[Fault] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
-
-    def pick(self, vendor: str, req: SimRequest) -> Fault | None:
-        """The fault to apply to this request, if any (scripted faults first)."""
-        for i, fault in enumerate(self.script):
-            if fault.matches(vendor, req):
-                del self.script[i]
-                return fault
-        if self.only and not self.only.matches(vendor, req):
-            return None
-        roll = self._rng.random()
-        if roll < self.drop_rate:
-            return Fault("drop")
-        roll -= self.drop_rate
-        if roll < self.commit_timeout_rate and req.method not in ("GET", "HEAD"):
-            return Fault("commit_timeout")
-        roll -= self.commit_timeout_rate
-        if roll < self.error_rate:
-            return Fault("status", status=self.error_status)
-        if self.latency:
-            return Fault("latency", seconds=self.latency)
-        return None
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "FaultPlan":
-        """Build from the JSON shape used by the control API and `sandbox serve --faults`."""
-        data = dict(data)
-        script = [Fault(**f) for f in data.pop("script", [])]
-        only = Fault(**data.pop("only")) if data.get("only") else None
-        data.pop("only", None)
-        return cls(script=script, only=only, **data)
 
 
 Handler = Callable[..., SimResponse]
