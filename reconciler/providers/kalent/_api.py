@@ -1,0 +1,163 @@
+"""Kalent vendor JSON <-> neutral model: paths, status mapping, blueprints, clearer start errors.
+
+Everything that knows a Kalent field name lives here or in the provider next to it; nothing
+returned from this module carries vendor JSON except a blueprint's steps, which the manifest
+declares in the vendor's own shape on purpose (SPEC §2.5).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from reconciler.errors import AuthError, PaymentRequired, ProviderError
+from reconciler.model import Address
+from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, LiveBlueprint, LiveMembership
+
+PAGE_SIZE = 50  # the documented maximum of every Kalent list
+BATCH_SIZE = 100  # "100 max per call" for start (vendor-side agent skills)
+SETTLE_SECONDS = 600.0  # a start is asynchronous: "no sequence yet" proves nothing for this long
+CONFLICT_REASON = "another_blueprint"  # remembered in the cache so a conflict is re-read, not forgotten
+
+# displayStatus -> (neutral status, reason). ACTION_REQUIRED still sends once a person acts.
+DISPLAY_STATUS: dict[str, tuple[str, str | None]] = {
+    "SCHEDULED": (ACTIVE, None),
+    "ACTION_REQUIRED": (ACTIVE, "action_required"),
+    "WAITING_FOR_ACCEPTANCE": (ACTIVE, None),
+    "PAUSED": (PAUSED, None),
+    "TALENT_REPLIED": (FINISHED, "talent_replied"),
+    "COMPLETED": (FINISHED, "completed"),
+    "ERROR": (FAILED, None),
+}
+# rawStatus words that refine the display status (lower-cased substrings).
+FINISHED_WORDS = ("replied", "declined", "completed", "finished", "stopped", "cancel")
+UNREACHABLE_WORDS = ("unreachable", "no_contact", "not_reachable", "no_channel", "no_usable", "missing_contact",
+                     "invalid_email", "no_email", "no_linkedin", "not_found")
+CHANNELS = {"linkedin": "LinkedIn", "whatsapp": "WhatsApp", "email": "email (Gmail, Outlook or IMAP)"}
+
+
+def now_iso() -> str:
+    """The current wall time in the state store's format."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def age_seconds(stamp: str | None, now: datetime | None = None) -> float | None:
+    """Seconds since an ISO time; None when there is no (parsable) time."""
+    if not stamp:
+        return None
+    try:
+        then = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=timezone.utc)
+    return ((now or datetime.now(timezone.utc)) - then).total_seconds()
+
+
+def data_of(body: Any) -> Any:
+    """The `data` member of a success envelope ({success: true, data: ...})."""
+    return body.get("data") if isinstance(body, Mapping) else None
+
+
+def has_next(body: Any, items: list[Any], page: int) -> bool:
+    """Kalent pagination: `data.pagination.hasNextPage`."""
+    pagination = (data_of(body) or {}).get("pagination") or {}
+    return bool(pagination.get("hasNextPage"))
+
+
+# -- dynamic sequences ----------------------------------------------------------------------------
+def sequence_blueprint(sequence: Mapping[str, Any]) -> str | None:
+    """The blueprint a candidate's dynamic sequence was started from, when the vendor says."""
+    return sequence.get("blueprintId") or sequence.get("sequenceBlueprintId")
+
+
+def belongs_to(sequence: Mapping[str, Any], blueprint_id: str | None, blueprint_name: str | None) -> bool:
+    """Whether this dynamic sequence was started from our blueprint (by id, else by its name)."""
+    remote = sequence_blueprint(sequence)
+    if remote is not None:
+        return blueprint_id is not None and remote == blueprint_id
+    return blueprint_name is not None and sequence.get("name") == blueprint_name
+
+
+def started_at(sequence: Mapping[str, Any]) -> str | None:
+    return sequence.get("startedAt") or sequence.get("createdAt")
+
+
+def map_status(sequence: Mapping[str, Any]) -> tuple[str, str, str | None, bool]:
+    """(neutral status, vendor word, reason, unreachable) of one dynamic sequence."""
+    display = str(sequence.get("displayStatus") or "").upper()
+    raw = str(sequence.get("rawStatus") or "")
+    error = sequence.get("error") or sequence.get("errorCode") or sequence.get("reason")
+    if isinstance(error, Mapping):
+        error = error.get("code") or error.get("message")
+    status, reason = DISPLAY_STATUS.get(display, (ACTIVE, None))  # unknown words may still send: active
+    word = display or raw or "UNKNOWN"
+    lowered = f"{raw} {error or ''}".lower()
+    if status == ACTIVE and display not in DISPLAY_STATUS and any(w in lowered for w in FINISHED_WORDS):
+        status = FINISHED
+    if status == FINISHED and "declined" in lowered:
+        reason = "declined"
+    if status == FAILED:
+        reason = str(error) if error else (raw.lower() or "error")
+        unreachable = any(w in lowered for w in UNREACHABLE_WORDS)
+        return status, word, reason, unreachable
+    return status, word, reason, False
+
+
+def membership_from_api(address: Address, candidate_id: str, sequence: Mapping[str, Any], *, attempt: int,
+                        observed_at: str, conflict: str | None = None) -> LiveMembership:
+    """A LiveMembership from a candidate's dynamic sequence."""
+    status, word, reason, unreachable = map_status(sequence)
+    return LiveMembership(
+        address=address, remote_id=sequence.get("sequenceId"), status=status, vendor_status=word,
+        reason=CONFLICT_REASON if conflict else reason, unreachable=unreachable and not conflict, attempt=attempt,
+        since=started_at(sequence), observed_at=observed_at, contact_remote_id=candidate_id, conflict=conflict,
+    )
+
+
+def conflict_text(candidate_id: str, sequence: Mapping[str, Any], ours: str) -> str:
+    """Why enrolling this candidate is unsafe: Kalent runs one dynamic sequence per candidate."""
+    other = sequence.get("name") or sequence_blueprint(sequence) or sequence.get("sequenceId") or "another sequence"
+    status = sequence.get("displayStatus") or sequence.get("rawStatus") or "?"
+    return (f"candidate {candidate_id} is in Kalent sequence {other!r} ({status}), not blueprint {ours!r}; "
+            "starting ours would run over it: decide in the Kalent UI")
+
+
+# -- blueprints -----------------------------------------------------------------------------------
+def blueprint_from_api(address: Address, item: Mapping[str, Any], *, fallback_steps: Any = ()) -> LiveBlueprint:
+    """A LiveBlueprint; steps stay in the vendor's shape as returned."""
+    steps = item.get("steps")
+    if steps is None:
+        steps = fallback_steps
+    return LiveBlueprint(address=address, remote_id=str(item.get("blueprintId") or item.get("id")),
+                         name=str(item.get("name") or ""), steps=tuple(dict(s) for s in steps),
+                         sourcing_id=item.get("sourcingId"))
+
+
+def blueprint_body(name: str, steps: Any) -> dict[str, Any]:
+    """Create/PATCH body: the name and the whole step list (PATCH replaces all steps)."""
+    return {"name": name, "steps": [dict(step) for step in steps]}
+
+
+# -- start errors ---------------------------------------------------------------------------------
+def explain_start_error(exc: ProviderError) -> ProviderError:
+    """The same typed error with a message that says what to do (channels, plan, credits)."""
+    detail = str(exc.details.get("code") or "")
+    message = None
+    if isinstance(exc, AuthError) and detail.endswith("_not_connected_or_syncing"):
+        channel = CHANNELS.get(detail.split("_", 1)[0], detail.split("_", 1)[0])
+        message = (f"the {channel} account is not connected or not synced in Kalent ({detail}); connect it in "
+                   f"Kalent, then apply again. Nothing was sent")
+    elif detail == "linkedin_inmail_not_available":
+        message = ("LinkedIn InMail steps need LinkedIn Recruiter or Sales Navigator connected in Kalent "
+                   f"({detail}). Nothing was sent")
+    elif isinstance(exc, PaymentRequired):
+        url = exc.details.get("billingUrl")
+        what = "credits are exhausted" if exc.code == "insufficient_credits" else \
+            "the Kalent plan does not include outreach integrations"
+        message = f"{what} ({exc.code}); subscribe or upgrade" + (f" at {url}" if url else " in Kalent billing") + \
+            ". Nothing was sent"
+    if message is None:
+        return exc
+    return type(exc)(exc.vendor, exc.method, exc.path, exc.status, f"{message} (Kalent: {exc.vendor_message})",
+                     code=exc.code, request_id=exc.request_id, details=exc.details)
