@@ -1,0 +1,209 @@
+"""Gary Club JSON <-> the neutral model: pure functions, no I/O.
+
+Everything that knows a Gary Club field name or status word lives here (and in the request
+bodies the provider builds); nothing here talks HTTP.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Mapping
+
+from reconciler.model import Address, Contact, normalize_email
+from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, LiveCard, LiveMembership
+
+# Documented enrollment statuses (seed 002: active, paused, completed, cancelled) plus the words a
+# ladder engine commonly uses. An unknown word maps to ACTIVE: it may still send, so it is never
+# re-enrolled and a removal is reported as manual (the safe side of a duplicate send).
+STATUS_MAP = {
+    "active": ACTIVE, "waiting": ACTIVE, "pending": ACTIVE, "scheduled": ACTIVE, "queued": ACTIVE, "running": ACTIVE,
+    "paused": PAUSED,
+    "completed": FINISHED, "complete": FINISHED, "finished": FINISHED, "cancelled": FINISHED, "canceled": FINISHED,
+    "stopped": FINISHED, "unsubscribed": FINISHED, "opted_out": FINISHED, "replied": FINISHED, "exited": FINISHED,
+    "failed": FAILED, "error": FAILED,
+}
+# Failure reasons that mean the contact cannot be reached, so a retry cannot help ([INF]: the docs
+# name no failure reasons; these are the usual words for a missing or blocked channel).
+UNREACHABLE = re.compile(r"no_(phone|email|channel|usable)|invalid_(phone|email|number)|opted_out|unsubscribed|"
+                         r"do_not_(contact|call|text)|dnc|suppressed|blocked|undeliverable", re.IGNORECASE)
+
+
+def map_status(vendor_status: str | None) -> tuple[str, bool]:
+    """(neutral status, known word?)."""
+    word = (vendor_status or "").strip().lower()
+    if word in STATUS_MAP:
+        return STATUS_MAP[word], True
+    return ACTIVE, False
+
+
+def enrollment_reason(row: Mapping[str, Any]) -> str | None:
+    """The vendor's reason for a paused / failed / stopped enrollment, whichever field carries it."""
+    for key in ("paused_reason", "failure_reason", "failed_reason", "cancelled_reason", "completed_reason", "reason", "error"):
+        value = row.get(key)
+        if isinstance(value, str) and value:
+            return value
+        if isinstance(value, Mapping) and value.get("code"):
+            return str(value["code"])
+    return None
+
+
+def enrollment_time(row: Mapping[str, Any]) -> str:
+    return str(row.get("enrolled_at") or row.get("created_at") or "")
+
+
+def order_enrollments(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Oldest first by enrolled_at; the list order breaks ties (Gary lists append-only, oldest first)."""
+    indexed = list(enumerate(rows))
+    indexed.sort(key=lambda pair: (enrollment_time(pair[1]), pair[0]))
+    return [row for _, row in indexed]
+
+
+def to_membership(address: Address, history: list[Mapping[str, Any]], observed_at: str) -> LiveMembership:
+    """The latest enrollment of one contact in one sequence; attempt = enrollments before it."""
+    row = history[-1]
+    status, _ = map_status(row.get("status"))
+    reason = enrollment_reason(row)
+    return LiveMembership(
+        address=address,
+        remote_id=str(row.get("id")) if row.get("id") is not None else None,
+        status=status,
+        vendor_status=str(row.get("status") or "unknown"),
+        reason=reason,
+        unreachable=status == FAILED and bool(reason and UNREACHABLE.search(reason)),
+        attempt=len(history) - 1,
+        since=enrollment_time(row) or None,
+        observed_at=observed_at,
+        contact_remote_id=str(row.get("contact_id")) if row.get("contact_id") else None,
+    )
+
+
+# -- contacts ------------------------------------------------------------------------------------
+def norm_phone(phone: str | None) -> str | None:
+    """E.164 comparison form: digits with a leading +, separators dropped."""
+    if not phone:
+        return None
+    digits = re.sub(r"[^\d+]", "", phone)
+    return digits or None
+
+
+def _strings(value: Any, key: str) -> list[str]:
+    """A field that may be a string, a list of strings, or a list of {key: ..., is_primary}."""
+    if isinstance(value, str):
+        return [value]
+    out: list[str] = []
+    if isinstance(value, list):
+        items = sorted(value, key=lambda v: not (isinstance(v, Mapping) and v.get("is_primary")))
+        for item in items:
+            if isinstance(item, str):
+                out.append(item)
+            elif isinstance(item, Mapping) and isinstance(item.get(key), str):
+                out.append(item[key])
+    return out
+
+
+def contact_keys(row: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(normalised emails, normalised phones) of a Gary contact; the documented shape is `email`/`phone`."""
+    emails = _strings(row.get("email"), "email") + _strings(row.get("emails"), "email")
+    phones = _strings(row.get("phone"), "phone") + _strings(row.get("phones"), "phone") + \
+        _strings(row.get("phone_numbers"), "phone_number")
+    return [normalize_email(e) for e in emails if e], [p for p in (norm_phone(x) for x in phones) if p]
+
+
+class ContactIndex:
+    """Live contacts by email and phone, for matching manifest contacts (email first, then phone)."""
+
+    def __init__(self) -> None:
+        self.by_email: dict[str, str] = {}
+        self.by_phone: dict[str, str] = {}
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        if row.get("id") is None:
+            return
+        emails, phones = contact_keys(row)
+        for email in emails:
+            self.by_email.setdefault(email, str(row["id"]))
+        for phone in phones:
+            self.by_phone.setdefault(phone, str(row["id"]))
+
+    def match(self, contact: Contact) -> str | None:
+        if contact.primary_email and contact.primary_email in self.by_email:
+            return self.by_email[contact.primary_email]
+        phone = norm_phone(contact.primary_phone)
+        return self.by_phone.get(phone) if phone else None
+
+
+def contact_body(contact: Contact) -> dict[str, Any]:
+    """POST /v1/crm/contacts (an upsert by email or phone) for a manifest contact."""
+    body: dict[str, Any] = {
+        "email": contact.emails[0] if contact.emails else None,
+        "phone": contact.primary_phone,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "title": contact.job_title,
+        "company_name": contact.company,
+        "source": "campaignctl",
+    }
+    return {k: v for k, v in body.items() if v}
+
+
+def unwrap(body: Any, *keys: str) -> Mapping[str, Any]:
+    """The object under the first present key ({"contact": {...}}, {"data": {...}}), else the body."""
+    if isinstance(body, Mapping):
+        for key in keys:
+            if isinstance(body.get(key), Mapping):
+                return body[key]
+        return body
+    return {}
+
+
+# -- sequences and pipelines ---------------------------------------------------------------------
+def pick_by_name_or_id(rows: list[Mapping[str, Any]], target: str) -> Mapping[str, Any] | None:
+    """An exact id match, else an exact name match, else a case-insensitive name match."""
+    for row in rows:
+        if str(row.get("id")) == target:
+            return row
+    for row in rows:
+        if row.get("name") == target:
+            return row
+    lowered = target.strip().lower()
+    hits = [row for row in rows if str(row.get("name") or "").strip().lower() == lowered]
+    return hits[0] if len(hits) == 1 else None
+
+
+def stages_of(pipeline: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """[(stage id, stage name)] in board order (by position/order field when present)."""
+    rows = [s for s in pipeline.get("stages") or [] if isinstance(s, Mapping)]
+    for key in ("position", "order", "order_index", "sort_order"):
+        if rows and all(isinstance(s.get(key), (int, float)) for s in rows):
+            rows = sorted(rows, key=lambda s: s[key])
+            break
+    return [(str(s.get("id")), str(s.get("name"))) for s in rows]
+
+
+# -- deals ---------------------------------------------------------------------------------------
+def deal_tags(row: Mapping[str, Any]) -> tuple[str, ...]:
+    tags = row.get("tags") or []
+    return tuple(str(t) for t in tags) if isinstance(tags, list) else ()
+
+
+def deal_contact(row: Mapping[str, Any]) -> str | None:
+    value = row.get("primary_contact_id") or row.get("contact_id")
+    return str(value) if value else None
+
+
+def to_card(address: Address, row: Mapping[str, Any], stage_names: Mapping[str, str], ownership_tag: str) -> LiveCard:
+    """A deal as a neutral card: name -> title; archived is always False (Gary has no archive)."""
+    tags = deal_tags(row)
+    stage_id = str(row.get("stage_id") or "")
+    return LiveCard(
+        address=address,
+        remote_id=str(row["id"]),
+        stage=stage_names.get(stage_id, stage_id),
+        title=str(row.get("name") or ""),
+        description=row.get("description") or None,  # "" clears a description; read back as None
+        tags=tags,
+        archived=False,
+        managed=ownership_tag in tags,
+        contact_remote_id=deal_contact(row),
+        updated_at=row.get("updated_at"),
+    )

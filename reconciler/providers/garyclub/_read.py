@@ -1,0 +1,149 @@
+"""GaryClubProvider.read: one list pass per resource, at the maximum page size (200).
+
+Request budget of a read (N contacts, E enrollments per sequence, D deals per pipeline):
+  1 sequences list (when the provider has sequences) + 1 pipelines list (when it has pipelines)
+  + ceil(N/200) contact pages, only when some needed contact has no cached remote id
+  + ceil(E/200) per sequence, skipped when every member (and cached orphan) is known finished
+  + ceil(D/200) per pipeline.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping
+
+from reconciler.errors import PlanError
+from reconciler.model import Address, DesiredState, Pipeline, Sequence
+from reconciler.providers.base import ReadContext
+from reconciler.providers.garyclub import _map
+from reconciler.snapshot import FINISHED, LiveMembership, LiveSnapshot
+from reconciler.state import utcnow
+
+if TYPE_CHECKING:
+    from reconciler.providers.garyclub.provider import GaryClubProvider
+
+
+def read_snapshot(gp: "GaryClubProvider", desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
+    """Everything `desired` and the cache touch for this provider."""
+    name = gp.config.name
+    before = sum(gp.request_counts().values())
+    snap = LiveSnapshot()
+    seqs = [s for s in desired.sequences if s.provider == name]
+    pipes = [p for p in desired.pipelines if p.provider == name]
+    cache = {a: e for a, e in ctx.cache.items() if a.provider == name}
+    cached_contact = {a.key: dict(e.extra).get("contact") for a, e in cache.items() if dict(e.extra).get("contact")}
+
+    seq_ids = {s.id: resolve_sequence(gp, s, snap) for s in seqs}
+    pipe_rows = {p.id: resolve_pipeline(gp, p, snap) for p in pipes}
+
+    to_list = [s for s in seqs if not _all_finished(s, cache, ctx)]
+    for seq in seqs:
+        if seq not in to_list:
+            _from_cache(seq, cache, snap)
+
+    needed = {m.contact_id for s in to_list for m in s.members if m.contact_id}
+    needed |= {c.contact_id for p in pipes for c in p.cards}
+    needed = {cid for cid in needed if cid in desired.contacts}
+    if any(cid not in cached_contact and cid not in gp._contacts for cid in needed):
+        index = gp._list_contacts()
+        for cid in needed:
+            remote = index.match(desired.contacts[cid])
+            if remote:
+                gp._contacts[cid] = remote
+    for cid in needed:
+        if cid not in gp._contacts and cached_contact.get(cid):
+            gp._contacts[cid] = cached_contact[cid]
+
+    # remote contact id -> address key: manifest contacts first, then what the cache remembers
+    # (contacts removed from the manifest keep their old address, so orphans are reported).
+    to_key: dict[str, str] = {}
+    for key, remote in cached_contact.items():
+        to_key.setdefault(remote, key)
+    for cid, remote in gp._contacts.items():
+        to_key[remote] = cid
+
+    now = utcnow()
+    for seq in to_list:
+        roster = gp._roster(seq_ids[seq.id], max_age=0.0)
+        wanted = {m.address for m in seq.members} | {a for a in cache if a.kind == "membership" and a.group == seq.id}
+        for remote, history in roster.items():
+            key = to_key.get(remote)
+            addr = Address(name, "membership", seq.id, key) if key else None
+            if addr is not None and addr in wanted:
+                snap.memberships[addr] = _map.to_membership(addr, history, now)
+                _, known = _map.map_status(history[-1].get("status"))
+                if not known:
+                    snap.warnings.append(f"{addr}: unknown Gary Club enrollment status {history[-1].get('status')!r}; "
+                                         "treated as active (never re-enrolled)")
+
+    for pipe in pipes:
+        _read_deals(gp, pipe, pipe_rows[pipe.id], to_key, ctx, snap)
+
+    snap.requests[name] = sum(gp.request_counts().values()) - before
+    return snap
+
+
+def resolve_sequence(gp: "GaryClubProvider", seq: Sequence, snap: LiveSnapshot) -> str:
+    """The Gary sequence id for `seq.target` (a name or an id); PlanError naming the available ones."""
+    rows = gp._sequence_rows()
+    row = _map.pick_by_name_or_id(rows, seq.target)
+    if row is None:
+        available = ", ".join(repr(r.get("name")) for r in rows) or "none"
+        raise PlanError(f"{seq.loc}: provider {gp.config.name!r} has no Gary Club sequence {seq.target!r} "
+                        f"(available: {available})")
+    status = str(row.get("status") or "active")
+    if status != "active":
+        snap.warnings.append(f"{gp.config.name}: sequence {row.get('name')!r} ({seq.id}) is {status}, not active; "
+                             + ("enrollments are refused until it is activated" if status in gp.REFUSE_STATUSES
+                                else "new enrollments wait until it runs again"))
+    return str(row["id"])
+
+
+def resolve_pipeline(gp: "GaryClubProvider", pipe: Pipeline, snap: LiveSnapshot) -> Mapping[str, Any]:
+    """The Gary pipeline row for `pipe.pipeline` (name or id); records its stage names."""
+    row = gp._pipeline_row(pipe)
+    snap.stages[(gp.config.name, pipe.id)] = tuple(n for _, n in _map.stages_of(row))
+    return row
+
+
+def _all_finished(seq: Sequence, cache: Mapping[Address, Any], ctx: ReadContext) -> bool:
+    """Every member and cached orphan is known finished, so the list need not be read (SPEC §8)."""
+    if ctx.refresh or seq.reenroll != "never":
+        return False
+    addrs = {m.address for m in seq.members} | {a for a in cache if a.kind == "membership" and a.group == seq.id}
+    return all(a in cache and cache[a].status == FINISHED for a in addrs)
+
+
+def _from_cache(seq: Sequence, cache: Mapping[Address, Any], snap: LiveSnapshot) -> None:
+    for addr, entry in cache.items():
+        if addr.kind != "membership" or addr.group != seq.id:
+            continue
+        extra = dict(entry.extra)
+        snap.memberships[addr] = LiveMembership(
+            address=addr, remote_id=entry.remote_id, status=entry.status, vendor_status=entry.vendor_status or entry.status,
+            reason=extra.get("reason"), unreachable=bool(extra.get("unreachable")), attempt=entry.attempt,
+            since=extra.get("since"), observed_at=None, contact_remote_id=extra.get("contact"))
+
+
+def _read_deals(gp: "GaryClubProvider", pipe: Pipeline, row: Mapping[str, Any], to_key: Mapping[str, str],
+                ctx: ReadContext, snap: LiveSnapshot) -> None:
+    """Deals of one pipeline as cards: managed ones, and any deal where a declared or adopted card is."""
+    names = dict(_map.stages_of(row))
+    declared = {c.address for c in pipe.cards}
+    unmanaged = 0
+    for deal in gp._list_deals(str(row["id"])):
+        contact = _map.deal_contact(deal)
+        key = to_key.get(contact) if contact else None
+        addr = Address(gp.config.name, "card", pipe.id, key or f"remote:{contact or deal.get('id')}")
+        card = _map.to_card(addr, deal, names, ctx.ownership_tag)
+        if not card.managed:
+            unmanaged += 1
+            if addr not in declared and addr not in ctx.adopted:
+                continue
+        have = snap.cards.get(addr)
+        if have is None or (card.managed and not have.managed):
+            snap.cards[addr] = card
+        elif card.managed and have.managed:
+            snap.warnings.append(f"{addr}: more than one deal carries the {ctx.ownership_tag!r} tag "
+                                 f"({have.remote_id}, {card.remote_id}); managing {have.remote_id}")
+    snap.unmanaged_cards[(gp.config.name, pipe.id)] = unmanaged
+
