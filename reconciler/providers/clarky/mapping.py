@@ -1,0 +1,180 @@
+"""Clarky JSON <-> the neutral model: statuses, start bodies, idempotency keys, cards, contacts.
+
+Pure functions only (no I/O), so every vendor field name lives here or in the endpoint calls.
+Choices where the seed documents are silent:
+- A vendor status we do not know is treated as `active`: "may still send" is the only safe guess
+  for a once-only membership (it is never re-enrolled).
+- `failed` carries `generation_error` (or `stop_reason`) as the reason; a reason that means the
+  contact cannot be reached (no_usable_channels, suppressed / unsubscribed / opted-out) is
+  `unreachable`, so the planner skips it instead of retrying.
+- The idempotency key hashes only what identifies the enrollment for good: the template, the
+  contact's matching identity (normalised primary email, else phone) and the attempt number.
+  Never the provider's name, a run id or a clock, so any run on any machine derives the same key.
+- An empty description is read back as None (the apply engine sends "" to clear one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any, Mapping
+
+from reconciler.model import Address, Contact, Sequence
+from reconciler.snapshot import ACTIVE, FAILED, FINISHED, CacheEntry, LiveCard, LiveMembership
+
+ACTIVE_STATUSES = frozenset({"generating", "pending_approval", "approved", "running"})
+FINISHED_STATUSES = frozenset({"completed", "stopped_reply", "stopped_unsubscribed", "stopped_user"})
+FINAL = frozenset({FINISHED, FAILED})
+UNREACHABLE_MARKERS = ("no_usable_channel", "suppress", "unsubscrib", "opted_out", "opt_out")
+KEY_PREFIX = "campaignctl-"
+
+
+def idempotency_key(template: str, contact: Contact, attempt: int) -> str:
+    """The deterministic `idempotency_key` of one start; identical across runs, machines and renames."""
+    raw = f"campaignctl:v1:clarky:{template}:{contact.identity}:{attempt}"
+    return KEY_PREFIX + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+
+
+def neutral_status(vendor_status: str | None, reason: str | None) -> tuple[str, str | None, bool]:
+    """(neutral status, reason, unreachable) for a Clarky enrollment status."""
+    vs = vendor_status or "unknown"
+    if vs in FINISHED_STATUSES:
+        return FINISHED, vs, False
+    if vs == "failed":
+        why = reason or "failed"
+        return FAILED, why, any(marker in why.lower() for marker in UNREACHABLE_MARKERS)
+    return ACTIVE, None, False
+
+
+def _reason(data: Mapping[str, Any]) -> str | None:
+    raw = data.get("generation_error") or data.get("stop_reason")
+    if isinstance(raw, Mapping):  # tolerate an object-shaped error
+        raw = raw.get("code") or raw.get("message")
+    return str(raw) if raw else None
+
+
+def membership_from_api(address: Address, data: Mapping[str, Any], *, attempt: int, observed_at: str,
+                        since: str | None = None) -> LiveMembership:
+    """A LiveMembership from an enrollment object (status endpoint) or a start response."""
+    vendor_status = str(data.get("status") or "unknown")
+    status, reason, unreachable = neutral_status(vendor_status, _reason(data))
+    return LiveMembership(
+        address=address,
+        remote_id=data.get("id") or data.get("enrollment_id"),
+        status=status,
+        vendor_status=vendor_status,
+        reason=reason,
+        unreachable=unreachable,
+        attempt=attempt,
+        since=data.get("created_at") or since,
+        observed_at=observed_at,
+        contact_remote_id=data.get("contact_id"),
+    )
+
+
+def membership_from_cache(address: Address, entry: CacheEntry) -> LiveMembership:
+    """The cached view; `observed_at` stays the time the vendor was last actually read."""
+    extra = dict(entry.extra)
+    return LiveMembership(
+        address=address,
+        remote_id=entry.remote_id,
+        status=entry.status or ACTIVE,
+        vendor_status=entry.vendor_status or entry.status or "unknown",
+        reason=extra.get("reason"),
+        unreachable=bool(extra.get("unreachable")),
+        attempt=entry.attempt,
+        since=extra.get("since"),
+        observed_at=entry.observed_at,
+        contact_remote_id=extra.get("contact"),
+    )
+
+
+def contact_fields(contact: Contact, *, notes: bool) -> dict[str, Any]:
+    """The `contact` object of sequences/start (also the body of POST /contacts, plus bot_id)."""
+    body: dict[str, Any] = {
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "emails": list(contact.emails),
+        "phone_numbers": list(contact.phone_numbers),
+        "company": contact.company,
+        "job_title": contact.job_title,
+    }
+    if notes:
+        body["notes"] = contact.notes
+    return {k: v for k, v in body.items() if v not in (None, "", [])}
+
+
+def start_body(sequence: Sequence, contact: Contact, attempt: int, *, notes: bool,
+               bot_id: str | None) -> dict[str, Any]:
+    """The body of POST /sequences/start; always keyed."""
+    body: dict[str, Any] = {
+        "template_id": sequence.target,
+        "contact": contact_fields(contact, notes=notes),
+        "auto_approve": bool(sequence.auto_approve),
+        "idempotency_key": idempotency_key(sequence.target, contact, attempt),
+    }
+    if bot_id:
+        body["bot_id"] = bot_id
+    if sequence.name:
+        body["name"] = sequence.name
+    return body
+
+
+def _channel(items: Any, key: str) -> str | None:
+    """Primary value of an `emails` / `phone_numbers` array in either documented shape."""
+    if not isinstance(items, list) or not items:
+        return None
+    values = []
+    for item in items:
+        if isinstance(item, str):
+            values.append((item, False))
+        elif isinstance(item, Mapping) and item.get(key):
+            values.append((str(item[key]), bool(item.get("is_primary"))))
+    if not values:
+        return None
+    return next((v for v, is_primary in values if is_primary), values[0][0])
+
+
+def normalize_phone(phone: str | None) -> str | None:
+    return re.sub(r"[^\d+]", "", phone) if phone else None
+
+
+def vendor_primary_email(data: Mapping[str, Any]) -> str | None:
+    email = _channel(data.get("emails"), "email")
+    return email.strip().lower() if email else None
+
+
+def vendor_primary_phone(data: Mapping[str, Any]) -> str | None:
+    return normalize_phone(_channel(data.get("phone_numbers"), "phone_number"))
+
+
+def card_from_api(address: Address, data: Mapping[str, Any], stage_names: Mapping[str, str], tag: str) -> LiveCard:
+    """A LiveCard from a pipeline card object; stage ids become names."""
+    tags = tuple(str(t) for t in data.get("tags") or ())
+    stage_id = data.get("pipeline_stage_id")
+    return LiveCard(
+        address=address,
+        remote_id=str(data["id"]),
+        stage=stage_names.get(stage_id, stage_id or ""),
+        title=data.get("title") or "",
+        description=data.get("description") or None,
+        tags=tags,
+        archived=data.get("archived_at") is not None,
+        managed=tag in tags,
+        contact_remote_id=data.get("contact_id"),
+        updated_at=data.get("updated_at"),
+    )
+
+
+def best_card(cards: list[Mapping[str, Any]], tag: str) -> Mapping[str, Any]:
+    """The one card that stands for (pipeline, contact): managed, then active, then most recent."""
+    return max(cards, key=lambda c: (tag in (c.get("tags") or ()), c.get("archived_at") is None,
+                                     c.get("updated_at") or "", c.get("id") or ""))
+
+
+def more_pages(body: Any, items: list[Any], page: int) -> bool:
+    """Clarky pagination: another page exists while page < total_pages."""
+    pagination = body.get("pagination") if isinstance(body, Mapping) else None
+    if isinstance(pagination, Mapping) and pagination.get("total_pages") is not None:
+        return page < int(pagination["total_pages"])
+    return len(items) >= 100

@@ -1,0 +1,264 @@
+"""ClarkyProvider: sequences/start enrollments and pipeline cards over Clarky's REST API.
+
+Choices where the seed documents are silent:
+- Every start carries the deterministic `idempotency_key` (mapping.idempotency_key). `notes` are
+  appended to the contact on every call, so they go only with the first enrollment (attempt 0)
+  and never on a replay: a start without notes is idempotent by construction and is retried by
+  the HTTP client; a start with notes is not, and a lost answer surfaces as OutcomeUnknown.
+- `resolve_enrollment` replays the start with the same key and without notes (Clarky answers a
+  reused key with the original enrollment, so it cannot send twice), then reads its status. That
+  replay is the one write a resolve makes; if the lost start never arrived, it is the start.
+- `bot_id` is "required only if the template has no bot_id", and sending one may change the
+  sender, so the provider's `bot_id` is not sent up front: a sequence's own `bot_id` always is;
+  otherwise a 400 asking for a bot_id (nothing created) is answered once with the provider's
+  `bot_id`, and the template is remembered for the rest of this instance.
+- A card is created for a Clarky contact found by email (phone for phone-only contacts) or
+  created with POST /contacts under the pipeline's bot. Before creating, the cards the read
+  listed (or, without a read, a list filtered by contact) are checked, so a card the read could
+  not attribute is never duplicated: a managed one is returned, an untagged one is a conflict.
+- PATCH and DELETE set target values, so they are retried; DELETE of a gone card is done.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import httpx
+
+from reconciler.errors import ConflictError, NotFoundError, OutcomeUnknown, ProviderError, ValidationFailed
+from reconciler.model import Blueprint, Card, Contact, DesiredState, Pipeline, ProviderConfig, Sequence
+from reconciler.providers._http import Reply, VendorClient, pages_numbered
+from reconciler.providers.base import Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
+from reconciler.providers.clarky import reading
+from reconciler.providers.clarky.catalog import PAGE, Catalog, seg
+from reconciler.providers.clarky.mapping import (best_card, card_from_api, contact_fields, membership_from_api,
+                                                 more_pages, start_body)
+from reconciler.snapshot import LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
+
+START = "/sequences/start"
+CARDS = "/pipeline-cards"
+
+
+class ClarkyProvider:
+    """One Clarky workspace (API key)."""
+
+    capabilities = Capabilities(can_list_memberships=False, can_stop_membership=False, card_kind="card",
+                                can_archive_cards=True, can_delete_cards=True, supports_blueprints=False,
+                                enroll_batch_size=1)
+
+    def __init__(self, config: ProviderConfig, api_key: str, *, transport: httpx.BaseTransport | None = None,
+                 **client_options: Any) -> None:
+        """`client_options` go to VendorClient.for_provider (tests pass a fake sleep and clock)."""
+        self.config = config
+        self.client = VendorClient.for_provider(config, api_key, headers={"Authorization": f"Bearer {api_key}"},
+                                                transport=transport, **client_options)
+        self.catalog = Catalog(self.client)
+        self.ownership_tag = "campaignctl"
+        self._needs_bot: set[str] = set()  # templates that answered "no bot_id"
+        self._listed_cards: dict[str, dict[str, list[dict[str, Any]]]] = {}  # pipeline id -> contact id -> cards
+
+    def __repr__(self) -> str:
+        return f"ClarkyProvider({self.config.name!r}, base_url={self.config.base_url!r})"
+
+    # -- read -----------------------------------------------------------------------------------
+    def read(self, desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
+        """Memberships from the cache (re-read when stale), cards from the pipeline-card lists."""
+        return reading.read(self, desired, ctx)
+
+    def remember_cards(self, pipeline_id: str, cards: list[dict[str, Any]]) -> None:
+        """The cards a read listed, by contact: create_card checks them instead of asking again."""
+        by_contact: dict[str, list[dict[str, Any]]] = {}
+        for card in cards:
+            if card.get("contact_id"):
+                by_contact.setdefault(card["contact_id"], []).append(card)
+        self._listed_cards[pipeline_id] = by_contact
+
+    # -- enrollments ----------------------------------------------------------------------------
+    def enroll(self, sequence: Sequence, batch: list[EnrollRequest]) -> list[EnrollResult]:
+        """One keyed start per member; errors (OutcomeUnknown included) are returned, not raised."""
+        return [self._enroll_one(sequence, request) for request in batch]
+
+    def _enroll_one(self, sequence: Sequence, request: EnrollRequest) -> EnrollResult:
+        address = request.membership.address
+        try:
+            contact = self._member_contact(request)
+            reply = self._start(sequence, contact, request.attempt, notes=request.attempt == 0 and bool(contact.notes))
+        except ProviderError as exc:
+            return EnrollResult(address, error=exc, request_id=exc.request_id)
+        data = (reply.json or {}).get("data") or {}
+        self.catalog.remember(contact.id, data.get("contact_id"))
+        live = membership_from_api(address, data, attempt=request.attempt, observed_at=reading.utcnow(),
+                                   since=reading.utcnow())
+        return EnrollResult(address, live=live, request_id=reply.request_id)
+
+    def resolve_enrollment(self, sequence: Sequence, request: EnrollRequest, *,
+                           sent_at: str | None = None) -> LiveMembership | None:
+        """Replay the keyed start without notes (returns the original; cannot send twice), then read it."""
+        contact = self._member_contact(request)
+        reply = self._start(sequence, contact, request.attempt, notes=False)
+        data = (reply.json or {}).get("data") or {}
+        self.catalog.remember(contact.id, data.get("contact_id"))
+        enrollment_id = data.get("enrollment_id") or data.get("id")
+        if not enrollment_id:
+            raise OutcomeUnknown(self.config.name, "POST", START, reply.status, "the replay named no enrollment",
+                                 request_id=reply.request_id)
+        status = self.client.get(f"/sequences/enrollments/{seg(enrollment_id)}").json or {}
+        return membership_from_api(request.membership.address, status.get("data") or data, attempt=request.attempt,
+                                   observed_at=reading.utcnow(), since=sent_at)
+
+    def _member_contact(self, request: EnrollRequest) -> Contact:
+        if request.contact is None or not (request.contact.emails or request.contact.phone_numbers):
+            raise ValidationFailed(self.config.name, "POST", START, None,
+                                   f"{request.membership.address}: a Clarky member needs a manifest contact with an "
+                                   "email or a phone number", code="no_contact")
+        return request.contact
+
+    def _start(self, sequence: Sequence, contact: Contact, attempt: int, *, notes: bool) -> Reply:
+        """POST /sequences/start; idempotent (retried) exactly when it carries no notes."""
+        bot_id = sequence.bot_id or (self.config.bot_id if sequence.target in self._needs_bot else None)
+        body = start_body(sequence, contact, attempt, notes=notes, bot_id=bot_id)
+        try:
+            return self.client.write("POST", START, json=body, idempotent=not notes)
+        except ValidationFailed as exc:
+            if bot_id or not self.config.bot_id or not _asks_for_bot(exc):
+                raise
+        # A 400 is a refusal before anything happened; the same key with a bot_id is the first real start.
+        self._needs_bot.add(sequence.target)
+        body["bot_id"] = self.config.bot_id
+        return self.client.write("POST", START, json=body, idempotent=not notes)
+
+    # -- cards ----------------------------------------------------------------------------------
+    def create_card(self, pipeline: Pipeline, card: Card, contact: Contact, ownership_tag: str) -> LiveCard:
+        """Create the card (and the Clarky contact first, if there is none) with the ownership tag."""
+        self.ownership_tag = ownership_tag
+        remote = self.catalog.pipeline_for_write(pipeline, "POST", CARDS)
+        stage_id = self.catalog.stage_id(remote["id"], pipeline, card.stage, "POST", CARDS)
+        contact_id = self._contact_for_card(contact, remote.get("bot_id") or self.config.bot_id)
+        existing = self._cards_of(remote["id"], contact_id)
+        if existing:
+            chosen = best_card(existing, ownership_tag)
+            if ownership_tag in (chosen.get("tags") or ()):
+                return card_from_api(card.address, chosen, self.catalog.stage_names(remote["id"]), ownership_tag)
+            raise ConflictError(self.config.name, "POST", CARDS, None,
+                                f"{card.address}: contact {contact_id} already has card {chosen.get('id')} without the "
+                                f"{ownership_tag!r} tag; adopt it with `campaignctl import`", code="card_exists")
+        body: dict[str, Any] = {"pipeline_stage_id": stage_id, "title": card.title, "contact_id": contact_id,
+                                "tags": sorted(set(card.tags) | {ownership_tag})}
+        if card.description:
+            body["description"] = card.description
+        data = (self.client.write("POST", CARDS, json=body, idempotent=False).json or {}).get("data") or {}
+        self._listed_cards.get(remote["id"], {}).setdefault(contact_id, []).append(data)
+        return card_from_api(card.address, data, self.catalog.stage_names(remote["id"]), ownership_tag)
+
+    def _contact_for_card(self, contact: Contact, bot_id: str | None) -> str:
+        found = self.catalog.lookup(contact)
+        if found:
+            return found
+        if not bot_id:
+            raise ValidationFailed(self.config.name, "POST", "/contacts", None,
+                                   f"contact {contact.id!r} is not in Clarky yet and creating it needs a bot_id: "
+                                   "set bot_id on the provider", code="no_bot_id")
+        body = {**contact_fields(contact, notes=True), "bot_id": bot_id}
+        try:
+            data = (self.client.write("POST", "/contacts", json=body, idempotent=False).json or {}).get("data") or {}
+        except ConflictError as exc:  # someone created it since we looked
+            data = {"id": exc.details.get("contact_id")}
+            if not data["id"]:
+                raise
+        except OutcomeUnknown:
+            self.catalog.absent.discard(contact.id)
+            if not self.catalog.lookup(contact):  # a contact is no send: reading settles it at once
+                raise
+            data = {"id": self.catalog.contact_ids[contact.id]}
+        self.catalog.remember(contact.id, data.get("id"))
+        return str(data["id"])
+
+    def _cards_of(self, pipeline_id: str, contact_id: str) -> list[dict[str, Any]]:
+        """Cards of this contact in this pipeline: from the read's list, else asked."""
+        if pipeline_id in self._listed_cards:
+            return list(self._listed_cards[pipeline_id].get(contact_id, []))
+        return self._list_cards(pipeline_id, contact_id)
+
+    def _list_cards(self, pipeline_id: str, contact_id: str) -> list[dict[str, Any]]:
+        params = {"pipeline_id": pipeline_id, "contact_id": contact_id, "include_archived": "true"}
+        return list(pages_numbered(self.client, CARDS, params, size=PAGE, more=more_pages))
+
+    def find_card(self, pipeline: Pipeline, card: Card, contact: Contact) -> LiveCard | None:
+        """Read-only: this contact's card in this pipeline, asked afresh (it settles in-doubt creates)."""
+        remote = self.catalog.pipeline_for_write(pipeline, "GET", CARDS)
+        self.catalog.absent.discard(contact.id)  # the in-doubt write may have created it
+        contact_id = self.catalog.lookup(contact)
+        if not contact_id:
+            return None
+        cards = self._list_cards(remote["id"], contact_id)
+        if not cards:
+            return None
+        tag = self.ownership_tag
+        return card_from_api(card.address, best_card(cards, tag), self.catalog.stage_names(remote["id"]), tag)
+
+    def update_card(self, pipeline: Pipeline, live: LiveCard, update: CardUpdate) -> LiveCard:
+        """PATCH only what changes; stage names become ids, `archived` becomes archived_at."""
+        path = f"{CARDS}/{seg(live.remote_id)}"
+        remote = self.catalog.pipeline_for_write(pipeline, "PATCH", path)
+        body: dict[str, Any] = {}
+        if update.title is not None:
+            body["title"] = update.title
+        if update.description is not None:
+            body["description"] = update.description  # "" clears it
+        if update.tags is not None:
+            body["tags"] = list(update.tags)
+        if update.stage is not None:
+            body["pipeline_stage_id"] = self.catalog.stage_id(remote["id"], pipeline, update.stage, "PATCH", path)
+        if update.archived is not None:
+            body["archived_at"] = reading.utcnow() if update.archived else None
+        if not body:
+            return live
+        data = (self.client.write("PATCH", path, json=body, idempotent=True).json or {}).get("data") or {}
+        return _merged(live, {**body, **data}, self.catalog.stage_names(remote["id"]), self.ownership_tag)
+
+    def delete_card(self, pipeline: Pipeline, live: LiveCard) -> None:
+        """DELETE; a card that is already gone counts as deleted."""
+        try:
+            self.client.write("DELETE", f"{CARDS}/{seg(live.remote_id)}", idempotent=True)
+        except NotFoundError:
+            return
+
+    # -- blueprints (Kalent only) ---------------------------------------------------------------
+    def _no_blueprints(self, blueprint: Blueprint) -> ProviderError:
+        return ProviderError(self.config.name, "-", "-", None,
+                             f"{blueprint.address}: Clarky has no sequence blueprints (templates are made in the "
+                             "Clarky UI); declare blueprints for a kalent provider", code="unsupported")
+
+    def create_blueprint(self, blueprint: Blueprint) -> LiveBlueprint:
+        raise self._no_blueprints(blueprint)
+
+    def find_blueprint(self, blueprint: Blueprint) -> LiveBlueprint | None:
+        raise self._no_blueprints(blueprint)
+
+    def update_blueprint(self, blueprint: Blueprint, live: LiveBlueprint) -> LiveBlueprint:
+        raise self._no_blueprints(blueprint)
+
+    # -- housekeeping ---------------------------------------------------------------------------
+    def request_counts(self) -> dict[str, int]:
+        return dict(self.client.counts)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _asks_for_bot(exc: ProviderError) -> bool:
+    """A 400 that says the template has no bot_id and none was sent."""
+    return exc.status == 400 and (exc.details.get("field") == "bot_id" or "bot_id" in exc.vendor_message)
+
+
+def _merged(live: LiveCard, fields: Mapping[str, Any], stage_names: Mapping[str, str], tag: str) -> LiveCard:
+    """The card after a PATCH: the vendor's answer over what was sent over what was there (the
+    documented answer carries only some fields)."""
+    data = {"id": live.remote_id, "title": live.title, "description": live.description, "tags": list(live.tags),
+            "archived_at": "archived" if live.archived else None, "contact_id": live.contact_remote_id,
+            "updated_at": live.updated_at, "pipeline_stage_id": None, **fields}
+    card = card_from_api(live.address, data, stage_names, tag)
+    if data["pipeline_stage_id"] is None:
+        card = LiveCard(card.address, card.remote_id, live.stage, card.title, card.description, card.tags,
+                        card.archived, card.managed, card.contact_remote_id, card.updated_at)
+    return card

@@ -1,0 +1,157 @@
+"""ClarkyProvider.read: memberships from the state cache (Clarky cannot list enrollments), cards
+from the pipeline-card list.
+
+Choices where the seed documents are silent:
+- No cache entry means absent. After a lost state file the planner enrolls again, and the start's
+  deterministic idempotency key makes that a replay that returns the original enrollment.
+- Final statuses (finished, failed) are taken from the cache without a request. Other statuses
+  are re-read (GET /sequences/enrollments/{id}) only when older than `status_refresh_minutes`,
+  or on `refresh`. A cached enrollment Clarky no longer knows (404) keeps its cached status, with
+  a warning: calling it absent could plan a second enrollment.
+- Cached memberships the manifests no longer declare (orphans) are read the same way, so the
+  planner can report the still-active ones as `manual`.
+- Contact ids come from the cache (`extra.contact` of any card or membership address), so a
+  warm read needs no contact lookups; the rest are resolved only when some card's contact is not
+  known yet (if every card is accounted for, the other declared contacts have no card).
+- Snapshot cards: every managed card, plus unmanaged ones of declared or adopted addresses (the
+  planner turns those into `manual` / `adopt`). `unmanaged_cards` counts active untagged cards.
+- Two cards for one contact in one pipeline: the managed, active, most recent one stands for it,
+  with a warning.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from reconciler.errors import NotFoundError
+from reconciler.model import Address, DesiredState, Pipeline
+from reconciler.providers._http import pages_numbered
+from reconciler.providers.base import ReadContext
+from reconciler.providers.clarky.catalog import PAGE, seg
+from reconciler.providers.clarky.mapping import FINAL, best_card, card_from_api, membership_from_api, membership_from_cache, more_pages
+from reconciler.snapshot import CacheEntry, LiveMembership, LiveSnapshot
+
+if TYPE_CHECKING:
+    from reconciler.providers.clarky.provider import ClarkyProvider
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def is_fresh(observed_at: str | None, minutes: float) -> bool:
+    """Whether a status read at `observed_at` is younger than `minutes`."""
+    if not observed_at:
+        return False
+    try:
+        seen = datetime.fromisoformat(observed_at.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if seen.tzinfo is None:
+        seen = seen.replace(tzinfo=timezone.utc)
+    return datetime.now(timezone.utc) - seen < timedelta(minutes=minutes)
+
+
+def read(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
+    """Everything `desired` and the cache touch for this provider."""
+    counts = provider.client.counts
+    before = counts["read"] + counts["write"]
+    provider.ownership_tag = ctx.ownership_tag
+    snap = LiveSnapshot()
+    read_memberships(provider, desired, ctx, snap)
+    read_cards(provider, desired, ctx, snap)
+    snap.requests[provider.config.name] = counts["read"] + counts["write"] - before
+    return snap
+
+
+# -- memberships ------------------------------------------------------------------------------------
+def read_memberships(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadContext, snap: LiveSnapshot) -> None:
+    name = provider.config.name
+    declared = {m.address for seq in desired.sequences if seq.provider == name for m in seq.members}
+    orphans = {a for a in ctx.cache if a.provider == name and a.kind == "membership" and a not in declared}
+    for address in sorted(declared) + sorted(orphans):
+        entry = ctx.cache.get(address)
+        if entry is None or not entry.remote_id:
+            continue
+        snap.memberships[address] = _membership(provider, address, entry, ctx, snap)
+
+
+def _membership(provider: "ClarkyProvider", address: Address, entry: CacheEntry, ctx: ReadContext,
+                snap: LiveSnapshot) -> LiveMembership:
+    cached = membership_from_cache(address, entry)
+    if entry.status in FINAL:
+        return cached
+    if not ctx.refresh and is_fresh(entry.observed_at, provider.config.status_refresh_minutes):
+        return cached
+    try:
+        reply = provider.client.get(f"/sequences/enrollments/{seg(entry.remote_id or '')}")
+    except NotFoundError:
+        snap.warnings.append(f"{address}: Clarky no longer knows enrollment {entry.remote_id}; kept its last known "
+                             f"status {cached.vendor_status!r} (check it in the Clarky UI)")
+        return cached
+    data = (reply.json or {}).get("data") or {}
+    return membership_from_api(address, data, attempt=entry.attempt, observed_at=utcnow(), since=cached.since)
+
+
+# -- cards ------------------------------------------------------------------------------------------
+def known_contacts(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadContext) -> None:
+    """Seed the catalog with the contact ids the cache remembers for declared contacts."""
+    for address, entry in ctx.cache.items():
+        if address.provider != provider.config.name or address.key not in desired.contacts:
+            continue
+        remote = dict(entry.extra).get("contact")
+        if remote:
+            provider.catalog.contact_ids.setdefault(address.key, str(remote))
+
+
+def read_cards(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadContext, snap: LiveSnapshot) -> None:
+    pipes = [p for p in desired.pipelines if p.provider == provider.config.name]
+    if not pipes:
+        return
+    catalog = provider.catalog
+    known_contacts(provider, desired, ctx)
+    listed: list[tuple[Pipeline, dict[str, Any], list[dict[str, Any]]]] = []
+    for pipe in pipes:
+        remote = catalog.pipeline(pipe)
+        snap.stages[(provider.config.name, pipe.id)] = tuple(s["name"] for s in catalog.stages(remote["id"]))
+        cards = list(pages_numbered(provider.client, "/pipeline-cards",
+                                    {"pipeline_id": remote["id"], "include_archived": "true"}, size=PAGE, more=more_pages))
+        provider.remember_cards(remote["id"], cards)
+        listed.append((pipe, remote, cards))
+    card_contacts = {c.get("contact_id") for _, _, cards in listed for c in cards if c.get("contact_id")}
+    if card_contacts - set(catalog.contact_ids.values()):
+        wanted = sorted({c.contact_id for p in pipes for c in p.cards})
+        bots = {r.get("bot_id") for _, r, _ in listed}
+        catalog.resolve_many([desired.contacts[cid] for cid in wanted if cid in desired.contacts],
+                             bot_id=bots.pop() if len(bots) == 1 else None, card_contacts=len(card_contacts))
+    for pipe, remote, cards in listed:
+        _snapshot_cards(provider, desired, ctx, snap, pipe, remote, cards)
+
+
+def _snapshot_cards(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadContext, snap: LiveSnapshot,
+                    pipe: Pipeline, remote: dict[str, Any], cards: list[dict[str, Any]]) -> None:
+    tag = ctx.ownership_tag
+    by_remote = {r: m for m, r in provider.catalog.contact_ids.items() if m in desired.contacts}
+    declared = {c.contact_id for c in pipe.cards}
+    stage_names = provider.catalog.stage_names(remote["id"])
+    groups: dict[Address, list[dict[str, Any]]] = {}
+    unmanaged = 0
+    for card in cards:
+        contact = card.get("contact_id")
+        manifest_id = by_remote.get(contact) if contact else None
+        key = manifest_id or (f"remote:{contact}" if contact else f"remote:card-{card.get('id')}")
+        address = Address(provider.config.name, "card", pipe.id, key)
+        managed = tag in (card.get("tags") or ())
+        if not managed and card.get("archived_at") is None:
+            unmanaged += 1
+        if managed or manifest_id in declared or address in ctx.adopted:
+            groups.setdefault(address, []).append(card)
+    snap.unmanaged_cards[(provider.config.name, pipe.id)] = unmanaged
+    for address, group in sorted(groups.items()):
+        chosen = best_card(group, tag)
+        if len(group) > 1:
+            others = ", ".join(str(c.get("id")) for c in group if c is not chosen)
+            snap.warnings.append(f"{address}: {len(group)} cards for one contact in pipeline {pipe.pipeline!r}; "
+                                 f"using {chosen.get('id')}, not {others}")
+        snap.cards[address] = card_from_api(address, chosen, stage_names, tag)
