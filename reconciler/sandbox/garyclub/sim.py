@@ -1,6 +1,7 @@
 """The Gary Club simulator: auth and tenancy, envelope, rate limit, request ids, routing.
 
-Documented ([DOC], vendor_apis.md §2 and the seed 002): root /api/public/v1; `Authorization:
+Documented ([DOC], vendor_apis.md §2 and the seed 002): root /api/public/v1, where the docs'
+`/v1/sequences` is `/api/public/v1/sequences` (the seed's curl); `Authorization:
 Bearer <key>`; agency keys `gc_live_…` act on agency-self unless `X-Gary-Client-Id` names a
 client; client keys `cl_live_…` (also `agent_live_…`) are sealed to one client and sending the
 client header with them is 400 invalid_request; no scopes; error envelope
@@ -15,7 +16,7 @@ Sandbox choices where the docs are silent:
 - 429 carries code `rate_limited` and `Retry-After`; no X-RateLimit-* headers (none documented).
 - Malformed JSON and bad fields are 400 invalid_request with `details.field`; the one documented
   example (contact without email/phone) answers exactly `validation_error` as the docs show.
-- `GET /v1/me` answers `{key_type, org: {id, name}, client: {id, name} | null}`.
+- `GET /me` (documented as /api/public/v1/me) answers `{key_type, org: {id, name}, client: {id, name} | null}`.
 """
 
 from __future__ import annotations
@@ -42,22 +43,22 @@ class GaryClubSimulator(CrmMixin, SequencesMixin, EventsMixin, SeedMixin, Simula
     vendor = "garyclub"
     root = "/api/public/v1"
     routes = [
-        ("GET", r"/v1/me", "h_me"),
-        ("GET", r"/v1/crm/contacts", "h_list_contacts"),
-        ("POST", r"/v1/crm/contacts", "h_upsert_contact"),
-        ("GET", r"/v1/crm/contacts/(?P<contact_id>[^/]+)", "h_get_contact"),
-        ("GET", r"/v1/crm/companies", "h_list_companies"),
-        ("POST", r"/v1/crm/companies", "h_upsert_company"),
-        ("GET", r"/v1/crm/companies/(?P<company_id>[^/]+)", "h_get_company"),
-        ("GET", r"/v1/crm/pipelines", "h_list_pipelines"),
-        ("GET", r"/v1/crm/deals", "h_list_deals"),
-        ("POST", r"/v1/crm/deals", "h_create_deal"),
-        ("GET", r"/v1/crm/deals/(?P<deal_id>[^/]+)", "h_get_deal"),
-        ("PATCH", r"/v1/crm/deals/(?P<deal_id>[^/]+)", "h_patch_deal"),
-        ("GET", r"/v1/sequences", "h_list_sequences"),
-        ("GET", r"/v1/sequences/(?P<sequence_id>[^/]+)", "h_get_sequence"),
-        ("GET", r"/v1/sequences/(?P<sequence_id>[^/]+)/enrollments", "h_list_enrollments"),
-        ("POST", r"/v1/sequences/(?P<sequence_id>[^/]+)/enrollments", "h_enroll"),
+        ("GET", r"/me", "h_me"),
+        ("GET", r"/crm/contacts", "h_list_contacts"),
+        ("POST", r"/crm/contacts", "h_upsert_contact"),
+        ("GET", r"/crm/contacts/(?P<contact_id>[^/]+)", "h_get_contact"),
+        ("GET", r"/crm/companies", "h_list_companies"),
+        ("POST", r"/crm/companies", "h_upsert_company"),
+        ("GET", r"/crm/companies/(?P<company_id>[^/]+)", "h_get_company"),
+        ("GET", r"/crm/pipelines", "h_list_pipelines"),
+        ("GET", r"/crm/deals", "h_list_deals"),
+        ("POST", r"/crm/deals", "h_create_deal"),
+        ("GET", r"/crm/deals/(?P<deal_id>[^/]+)", "h_get_deal"),
+        ("PATCH", r"/crm/deals/(?P<deal_id>[^/]+)", "h_patch_deal"),
+        ("GET", r"/sequences", "h_list_sequences"),
+        ("GET", r"/sequences/(?P<sequence_id>[^/]+)", "h_get_sequence"),
+        ("GET", r"/sequences/(?P<sequence_id>[^/]+)/enrollments", "h_list_enrollments"),
+        ("POST", r"/sequences/(?P<sequence_id>[^/]+)/enrollments", "h_enroll"),
     ]
 
     _idx: Indexes | None = None
