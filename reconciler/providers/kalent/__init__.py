@@ -20,9 +20,8 @@ Choices where the vendor documents nothing (reference/vendor_apis.md §3):
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import httpx
 
@@ -54,10 +53,11 @@ class KalentProvider:
                                 supports_blueprints=True, enroll_batch_size=_api.BATCH_SIZE)
 
     def __init__(self, config: ProviderConfig, api_key: str, *, transport: httpx.BaseTransport | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 **client_options: Any) -> None:
+        """`client_options` go to VendorClient.for_provider (tests pass a fake `sleep` and `clock`)."""
         self.config = config
         self.client = VendorClient.for_provider(config, api_key, headers={"x-api-key": api_key},
-                                                transport=transport, sleep=sleep)
+                                                transport=transport, **client_options)
         self._sourcings: list[dict[str, Any]] | None = None
         self._listings: dict[str, list[dict[str, Any]]] = {}  # sourcing id -> blueprints, for one read
         self._targets: dict[str, _Target] = {}  # sequence id -> target, kept from read for enroll

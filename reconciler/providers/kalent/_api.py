@@ -87,10 +87,13 @@ def map_status(sequence: Mapping[str, Any]) -> tuple[str, str, str | None, bool]
     """(neutral status, vendor word, reason, unreachable) of one dynamic sequence."""
     display = str(sequence.get("displayStatus") or "").upper()
     raw = str(sequence.get("rawStatus") or "")
-    error = sequence.get("error") or sequence.get("errorCode") or sequence.get("reason")
+    error = sequence.get("errorReason") or sequence.get("error")
     if isinstance(error, Mapping):
         error = error.get("code") or error.get("message")
     status, reason = DISPLAY_STATUS.get(display, (ACTIVE, None))  # unknown words may still send: active
+    action = sequence.get("actionRequired")
+    if display == "ACTION_REQUIRED" and isinstance(action, Mapping) and action.get("reason"):
+        reason = str(action["reason"])
     word = display or raw or "UNKNOWN"
     lowered = f"{raw} {error or ''}".lower()
     if status == ACTIVE and display not in DISPLAY_STATUS and any(w in lowered for w in FINISHED_WORDS):
