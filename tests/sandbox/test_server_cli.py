@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
@@ -11,28 +12,16 @@ import sys
 import threading
 
 import httpx
-import pytest
 
 from reconciler.sandbox.core import parse_iso
 from reconciler.sandbox.server import SandboxControl
 from tests.conftest import EXAMPLE
 
 
-def _simulators_landed() -> bool:
-    try:
-        from reconciler.sandbox.hub import _simulator_classes
-
-        _simulator_classes()
-    except ImportError:
-        return False
-    return True
-
-
 def _campaignctl(*args: str) -> list[str]:
     return [sys.executable, "-m", "reconciler", *args]
 
 
-@pytest.mark.skipif(not _simulators_landed(), reason="vendor simulators not importable yet")
 def test_campaignctl_sandbox_serve_end_to_end(tmp_path):
     camp = tmp_path / "camp"
     shutil.copytree(EXAMPLE, camp, ignore=shutil.ignore_patterns(".campaignctl"))
@@ -46,7 +35,10 @@ def test_campaignctl_sandbox_serve_end_to_end(tmp_path):
         first = lines.get(timeout=30)
         assert first.startswith("Sandbox serving on http://127.0.0.1:"), first
         url = first.split()[3]
-        assert lines.get(timeout=5).strip() == f"clarky: base_url: {url}/clarky/api/v1"
+        bases = [lines.get(timeout=5).split("base_url: ")[1].strip() for _ in range(3)]
+        assert bases == [f"{url}/clarky/api/v1", f"{url}/garyclub/api/public/v1", f"{url}/kalent/api/v1"]
+        for base in bases:   # each prefix reaches its simulator, which refuses a request without a key
+            assert httpx.get(f"{base}/anything", timeout=5).status_code == 401
         with SandboxControl(url) as control:
             before = control.health()
             resp = httpx.get(f"{url}/clarky/api/v1/contacts", headers={"Authorization": "Bearer ck_live_e2e"}, timeout=5)
@@ -58,6 +50,11 @@ def test_campaignctl_sandbox_serve_end_to_end(tmp_path):
             assert advanced.returncode == 0, advanced.stderr
             assert advanced.stdout.strip() == "Sandbox clock advanced by 1h."
             after = control.health()
+            replied = subprocess.run(_campaignctl("sandbox", "reply", "nobody@example.com", "--vendor", "clarky",
+                                                  "--url", url), capture_output=True, text=True, timeout=30)
+            # 400 or 404 depending on whether the simulator raises ValueError or LookupError.
+            assert re.match(rf"clarky: sandbox POST {re.escape(url)}/_sandbox/events/clarky/reply -> 40[04]: "
+                            "no Clarky contact matches 'nobody@example.com'", replied.stdout), replied.stdout
         assert 3600 <= parse_iso(after["now"]) - parse_iso(before["now"]) < 3660
     finally:
         proc.send_signal(signal.SIGTERM)
