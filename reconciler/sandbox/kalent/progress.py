@@ -52,7 +52,7 @@ def new_sequence(seq_id: str, blueprint: dict[str, Any], candidate: dict[str, An
         "sequenceId": seq_id, "blueprintId": blueprint["blueprintId"], "name": blueprint["name"],
         "candidateId": candidate["id"], "sourcingId": candidate["sourcingId"], "createdAt": now,
         "dispatchAt": start, "steps": steps, "sent": [], "anchor": start, "state": "RUNNING",
-        "inviteSentAt": None, "inviteTimeout": invite_timeout * DAY, "inviteAcceptedAt": None,
+        "inviteSentAt": None, "inviteTimeout": invite_timeout * DAY, "inviteAcceptedAt": None, "inviteSettledAt": None,
         "stateAt": start, "reason": None,
     }
 
@@ -79,12 +79,16 @@ def advance(seq: dict[str, Any], now: float) -> dict[str, Any]:
         seq["anchor"] = due
         if step["invite"]:
             seq["inviteSentAt"] = due
+        elif step["temporalityType"] == "AFTER_INVITATION_SETTLED" and seq["inviteSentAt"] is not None:
+            seq["inviteSettledAt"] = due  # accepted or timed out: nothing waits on it any more
     return seq
 
 
 def _invite_pending(seq: dict[str, Any], now: float) -> bool:
     sent = seq["inviteSentAt"]
-    return sent is not None and seq["inviteAcceptedAt"] is None and now < sent + seq["inviteTimeout"]
+    if sent is None or seq["inviteAcceptedAt"] is not None or seq.get("inviteSettledAt") is not None:
+        return False
+    return now < sent + seq["inviteTimeout"]
 
 
 def display_status(seq: dict[str, Any], now: float) -> str:
@@ -142,4 +146,4 @@ def accept_invite(seq: dict[str, Any], now: float) -> dict[str, Any]:
     seq["inviteAcceptedAt"] = now
     if seq["state"] == "WAITING_FOR_ACCEPTANCE":
         seq.update(state="RUNNING", anchor=now, stateAt=now)
-    return seq
+    return advance(seq, now)
