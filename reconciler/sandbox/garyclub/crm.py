@@ -247,10 +247,11 @@ class CrmMixin:
             except ApiError:
                 raise ApiError(400, "invalid_request", "primary_contact_id does not exist in this tenant",
                                {"field": "primary_contact_id"}) from None
+        empty = {"tags": [], "custom_fields": {}}
         for key, val in data.items():
             if key in ("stage_id", "status", "currency") and val is None:
                 continue  # required fields keep their value when sent as null
-            row[key] = val if val is not None or key not in ("tags", "custom_fields") else ([] if key == "tags" else {})
+            row[key] = empty[key] if val is None and key in empty else val
 
     def pipeline_in(self, tenant: str, pipeline_id: str) -> dict[str, Any]:
         row = self.coll("pipelines").get(pipeline_id)

@@ -14,7 +14,8 @@ enrollment for the first); `current_step` is the index of the next step to fire 
 `next_run_at` its time; after the last step the row is `completed` (`next_run_at: null`,
 `current_step` = number of steps). Steps fire lazily: before each request or event, every due
 step up to the simulated clock fires. Rows also carry `metadata`, `paused_reason`, `completed_at`
-and `updated_at`. New enrollment 201, idempotent replay 200. Enrolling into a sequence that is not
+and `updated_at`. `GET /v1/sequences/{id}` answers `{sequence: {…}}`. New enrollment 201,
+idempotent replay 200. Enrolling into a sequence that is not
 `active` is 422 unprocessable; an unknown contact is 404 not_found.
 """
 
