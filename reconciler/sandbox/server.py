@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import unquote, urlsplit
 
+from reconciler.errors import ConfigError
 from reconciler.sandbox.control import PREFIX, SandboxControl, SandboxControlError, handle_control
 from reconciler.sandbox.core import Hub, SimDrop, SimRequest, SimResponse
 
@@ -175,7 +176,10 @@ class SandboxServer:
 
     def __init__(self, hub: Hub, port: int = 0) -> None:
         self.hub = hub
-        self._httpd = _HTTPServer(hub, port)
+        try:
+            self._httpd = _HTTPServer(hub, port)
+        except OSError as exc:
+            raise ConfigError(f"sandbox cannot listen on {HOST}:{port}: {exc.strerror or exc}") from exc
         self.port: int = self._httpd.server_address[1]
         self.url = f"http://{HOST}:{self.port}"
         self._thread: threading.Thread | None = None

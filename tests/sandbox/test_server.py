@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from reconciler.errors import ConfigError
 from reconciler.sandbox.core import Clock, Hub, RateLimiter, SimRequest, SimResponse, Simulator, Store
 from reconciler.sandbox.server import SandboxControl, SandboxControlError, SandboxServer, serve
 
@@ -299,6 +300,11 @@ def test_binds_loopback_address_only(server):
     # 127.0.0.2 is the same machine: a wildcard (0.0.0.0) bind would accept it, 127.0.0.1 does not.
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.2", server.port), timeout=2).close()
+
+
+def test_port_in_use_is_a_config_error(server, hub):
+    with pytest.raises(ConfigError, match=rf"sandbox cannot listen on 127.0.0.1:{server.port}: Address already in use"):
+        SandboxServer(hub, server.port)
 
 
 def test_unreachable_sandbox_error_names_the_url():
