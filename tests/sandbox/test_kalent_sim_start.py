@@ -173,3 +173,34 @@ def test_status_reports_the_latest_blueprint_started(kalent: Kalent) -> None:
     kalent.start(second, ["cand_789"])
     seq = kalent.status("cand_789")
     assert (seq["blueprintId"], seq["name"], seq["displayStatus"]) == (second, "B", "WAITING_FOR_ACCEPTANCE")
+
+
+
+def test_state_survives_a_new_process_on_the_same_store(tmp_path) -> None:
+    import httpx
+
+    from reconciler.sandbox.hub import build_hub, load_seed
+    from reconciler.sandbox.transport import SandboxTransport
+    from tests.sandbox._kalent import BASE_URL, KEY, SEED_FILE
+
+    seed = load_seed(SEED_FILE.parents[1])
+    seed["kalent"]["config"]["dispatch_delay"] = "0s"
+
+    def client(hub):
+        return httpx.Client(transport=SandboxTransport(hub, "kalent"), base_url=BASE_URL, headers={"x-api-key": KEY})
+
+    first = build_hub(tmp_path / "sandbox.db", seed, rate_limits=False)
+    with client(first) as http:
+        bp = http.post("/sourcings/src_backend/sequence-blueprints", json={"name": "P", "steps": [MAIL]}).json()["data"]
+        assert http.post(f"/sequence-blueprints/{bp['blueprintId']}/start", json={"candidateIds": ["cand_123"]}).status_code == 200
+    first.store.close()
+    second = build_hub(tmp_path / "sandbox.db", seed, rate_limits=False)
+    try:
+        with client(second) as http:
+            seq = http.get("/candidates/cand_123/dynamic-sequence").json()["data"]["sequence"]
+            assert (seq["blueprintId"], seq["displayStatus"]) == (bp["blueprintId"], "SCHEDULED")
+            assert http.get("/sourcings/src_backend/candidates").json()["data"]["pagination"]["total"] == 4  # not re-seeded
+            assert http.get(f"/sequence-blueprints/{bp['blueprintId']}").json()["data"] == bp
+        assert second.store.sends("kalent") == {("kalent", bp["blueprintId"], "cand_123"): 1}
+    finally:
+        second.store.close()
