@@ -21,8 +21,8 @@ Choices where the documentation is silent:
 - The ownership tag lives in the deal's documented `tags` field. Gary documents no deal archive
   or delete, so both capabilities are off and those calls raise a clear `unsupported` error;
   deals never read back as archived. `description: ""` clears with null on the wire.
-- A draft or archived sequence is a plan warning and enrollments into it are refused before any
-  request; a paused sequence only warns (its enrollments wait).
+- A sequence that is not `active` (draft, paused, archived) is a plan warning, and enrollments
+  into it are refused before any request is sent.
 """
 
 from reconciler.providers.garyclub.provider import GaryClubProvider

@@ -93,8 +93,7 @@ def resolve_sequence(gp: "GaryClubProvider", seq: Sequence, snap: LiveSnapshot) 
     status = str(row.get("status") or "active")
     if status != "active":
         snap.warnings.append(f"{gp.config.name}: sequence {row.get('name')!r} ({seq.id}) is {status}, not active; "
-                             + ("enrollments are refused until it is activated" if status in gp.REFUSE_STATUSES
-                                else "new enrollments wait until it runs again"))
+                             "enrollments into it are refused (nothing is sent) until it is activated in Gary Club")
     return str(row["id"])
 
 

@@ -35,8 +35,6 @@ class GaryClubProvider:
     capabilities = Capabilities(can_list_memberships=True, can_stop_membership=False, card_kind="deal",
                                 can_archive_cards=False, can_delete_cards=False, supports_blueprints=False,
                                 enroll_batch_size=1)
-    # Sequence statuses that cannot take enrollments; a paused sequence may (its ladder waits).
-    REFUSE_STATUSES = ("draft", "archived")
     # A roster older than this is listed again before an enrollment POST; scaled by its page count so
     # re-checks never take more than about a tenth of the 60 req/min budget.
     RECHECK_SECONDS = 60.0
@@ -133,7 +131,7 @@ class GaryClubProvider:
             seq_row = self._sequence(seq)
             path = _enrollments_path(str(seq_row["id"]))
             status = str(seq_row.get("status") or "active")
-            if status in self.REFUSE_STATUSES:
+            if status != "active":  # only an active sequence takes enrollments
                 raise ValidationFailed(self.config.name, "POST", path, None, f"sequence {seq_row.get('name')!r} is "
                                        f"{status}; activate it in Gary Club first (nothing was sent)", code="sequence_not_active")
             if request.contact is None:
@@ -175,7 +173,7 @@ class GaryClubProvider:
         latest = history[-1]
         status, _ = _map.map_status(latest.get("status"))
         if attempt == 0 or status not in (FINISHED, FAILED):
-            return f"the contact already has a {latest.get('status')} enrollment ({latest.get('id')}) in this sequence"
+            return f"the contact already has an enrollment in this sequence ({latest.get('id')}, {latest.get('status')})"
         if len(history) != attempt:
             return f"expected {attempt} earlier enrollment(s), found {len(history)}"
         return None
