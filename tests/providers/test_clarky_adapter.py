@@ -1,0 +1,335 @@
+"""The Clarky adapter against the in-process Clarky simulator: keyed starts, resolves that cannot send
+twice, membership reads from the state cache, typed errors. Cards: test_clarky_cards.py."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from reconciler import errors
+from reconciler.desired import load_desired
+from reconciler.model import Address, Contact
+from reconciler.providers.base import EnrollRequest, ReadContext
+from reconciler.providers.clarky import ClarkyProvider, idempotency_key
+from reconciler.sandbox.core import Fault
+from reconciler.snapshot import ACTIVE, FAILED, FINISHED, CacheEntry
+from tests.providers.clarky_support import CONTACTS, KEY, SEQUENCES, clarky_config, log, make_hub, make_provider, sim_contact
+
+START = "/sequences/start"
+
+
+@pytest.fixture
+def hub():
+    hub = make_hub()
+    yield hub
+    hub.store.close()
+
+
+@pytest.fixture
+def desired(make_project):
+    return load_desired(make_project({"contacts.yaml": CONTACTS, "sequences.yaml": SEQUENCES}))
+
+
+def seq_and_request(desired, seq_id: str, contact_id: str, attempt: int = 0):
+    seq = next(s for s in desired.sequences if s.id == seq_id)
+    member = next(m for m in seq.members if m.contact_id == contact_id)
+    return seq, EnrollRequest(member, desired.contacts[contact_id], attempt)
+
+
+def ago(minutes: float) -> str:
+    return (datetime.now(timezone.utc) - timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_capabilities_declare_what_clarky_cannot_do():
+    caps = ClarkyProvider.capabilities
+    assert (caps.can_list_memberships, caps.can_stop_membership, caps.card_kind) == (False, False, "card")
+    assert (caps.can_archive_cards, caps.can_delete_cards, caps.supports_blueprints, caps.enroll_batch_size) == (True, True, False, 1)
+
+
+def test_enroll_sends_one_keyed_start_with_notes_and_no_bot_for_a_template_with_one(hub, desired):
+    provider, rec = make_provider(hub, clarky_config(desired))
+    seq, req = seq_and_request(desired, "es", "maria")
+    [result] = provider.enroll(seq, [req])
+    assert result.error is None and result.live is not None
+    assert (result.live.status, result.live.vendor_status, result.live.attempt) == (ACTIVE, "generating", 0)
+    assert result.live.remote_id.startswith("enr_") and result.live.contact_remote_id.startswith("c_")
+    assert log(hub) == [("POST", START, "")]
+    [body] = rec.bodies("POST", START)
+    assert body == {
+        "template_id": "tpl_01HABC", "auto_approve": False,
+        "idempotency_key": idempotency_key("tpl_01HABC", desired.contacts["maria"], 0),
+        "contact": {"first_name": "Maria", "last_name": "García", "emails": ["maria.t@example.com"],
+                    "phone_numbers": ["+34911234567"], "company": "Acme Spain", "notes": "Speaks Spanish."},
+    }
+    assert hub.store.sends("clarky") == {("clarky", "tpl_01HABC", result.live.contact_remote_id): 1}
+
+
+def test_idempotency_key_is_deterministic_and_ignores_the_provider_name():
+    maria = Contact("maria", emails=("Maria.T@Example.com",))
+    same_person = Contact("other-id", first_name="M", emails=("maria.t@example.com",), notes="changed")
+    key = idempotency_key("tpl_01HABC", maria, 0)
+    assert key == idempotency_key("tpl_01HABC", same_person, 0)
+    assert key.startswith("campaignctl-") and len(key) == len("campaignctl-") + 32
+    assert idempotency_key("tpl_01HABC", maria, 1) != key
+    assert idempotency_key("tpl_OTHER", maria, 0) != key
+    phone_only = Contact("liam", phone_numbers=("+442071234567",))
+    assert idempotency_key("tpl_01HABC", phone_only, 0) != idempotency_key("tpl_01HABC", phone_only, 1)
+
+
+def test_two_provider_instances_send_the_same_key_and_enroll_once(hub, desired):
+    config = clarky_config(desired)
+    first, rec1 = make_provider(hub, config)
+    renamed, rec2 = make_provider(hub, config, name="clarky-eu")  # a renamed provider, a new run
+    seq, req = seq_and_request(desired, "es", "maria")
+    [a] = first.enroll(seq, [req])
+    [b] = renamed.enroll(seq, [req])
+    key1 = rec1.bodies("POST", START)[0]["idempotency_key"]
+    assert key1 == rec2.bodies("POST", START)[0]["idempotency_key"]
+    assert a.live.remote_id == b.live.remote_id
+    assert list(hub.store.sends("clarky").values()) == [1]
+
+
+def test_template_without_bot_gets_the_provider_bot_after_one_refusal_then_directly(hub, desired):
+    provider, rec = make_provider(hub, clarky_config(desired))
+    seq, john = seq_and_request(desired, "en", "john")
+    _, otto = seq_and_request(desired, "en", "otto")
+    [r1] = provider.enroll(seq, [john])
+    [r2] = provider.enroll(seq, [otto])
+    assert r1.live is not None and r2.live is not None
+    assert [(m, p) for m, p, _ in log(hub)] == [("POST", START)] * 3
+    assert [r["status"] for r in hub.store.requests("clarky")] == [400, 202, 202]
+    bodies = rec.bodies("POST", START)
+    assert "bot_id" not in bodies[0] and bodies[1]["bot_id"] == bodies[2]["bot_id"] == "b_01HDEF"
+    assert bodies[0]["idempotency_key"] == bodies[1]["idempotency_key"]
+    assert sum(hub.store.sends("clarky").values()) == 2
+
+
+def test_template_without_bot_and_no_provider_bot_is_a_validation_error(hub, desired):
+    provider, _ = make_provider(hub, clarky_config(desired), bot_id=None)
+    seq, john = seq_and_request(desired, "en", "john")
+    [result] = provider.enroll(seq, [john])
+    assert isinstance(result.error, errors.ValidationFailed)
+    assert (result.error.status, result.error.code, result.error.details.get("field")) == (400, "bad_request", "bot_id")
+    assert hub.store.sends("clarky") == {}
+
+
+def test_enroll_then_resolve_sends_once_and_the_replay_carries_no_notes(hub, desired):
+    provider, rec = make_provider(hub, clarky_config(desired))
+    seq, req = seq_and_request(desired, "es", "maria")
+    [result] = provider.enroll(seq, [req])
+    found = provider.resolve_enrollment(seq, req, sent_at=ago(1))
+    assert found is not None and found.remote_id == result.live.remote_id
+    assert (found.status, found.attempt, found.address) == (ACTIVE, 0, req.membership.address)
+    assert log(hub) == [("POST", START, ""), ("POST", START, ""), ("GET", f"/sequences/enrollments/{found.remote_id}", "")]
+    first, replay = rec.bodies("POST", START)
+    assert "notes" in first["contact"] and "notes" not in replay["contact"]
+    assert replay["idempotency_key"] == first["idempotency_key"]
+    assert sum(hub.store.sends("clarky").values()) == 1
+    assert sim_contact(hub, "maria.t@example.com")["notes"] == "Speaks Spanish."  # appended once
+
+
+def test_commit_then_timeout_is_outcome_unknown_and_resolve_finds_the_one_enrollment(hub, desired):
+    provider, _ = make_provider(hub, clarky_config(desired))
+    seq, req = seq_and_request(desired, "es", "maria")
+    hub.faults.script.append(Fault("commit_timeout", method="POST"))
+    [result] = provider.enroll(seq, [req])
+    assert isinstance(result.error, errors.OutcomeUnknown) and result.live is None
+    assert (result.error.vendor, result.error.method, result.error.path) == ("clarky", "POST", START)
+    assert sum(hub.store.sends("clarky").values()) == 1
+    assert len(log(hub)) == 1  # a start with notes is never re-sent by the HTTP client
+    found = provider.resolve_enrollment(seq, req, sent_at=ago(0))
+    assert found is not None and found.remote_id.startswith("enr_")
+    assert sum(hub.store.sends("clarky").values()) == 1
+    assert sim_contact(hub, "maria.t@example.com")["notes"] == "Speaks Spanish."
+
+
+def test_a_start_without_notes_is_retried_by_the_client_and_still_sends_once(hub, desired):
+    provider, _ = make_provider(hub, clarky_config(desired))
+    seq, req = seq_and_request(desired, "es", "maria")
+    retry = EnrollRequest(req.membership, req.contact, attempt=1)  # notes only go with attempt 0
+    hub.faults.script.append(Fault("commit_timeout", method="POST"))
+    [result] = provider.enroll(seq, [retry])
+    assert result.live is not None and result.live.attempt == 1
+    assert len(log(hub)) == 2
+    assert sum(hub.store.sends("clarky").values()) == 1
+
+
+def test_resolve_of_a_start_that_never_arrived_is_the_one_start(hub, desired):
+    provider, _ = make_provider(hub, clarky_config(desired))
+    seq, req = seq_and_request(desired, "es", "maria")
+    found = provider.resolve_enrollment(seq, req)
+    assert found is not None and found.status == ACTIVE
+    again = provider.resolve_enrollment(seq, req)
+    assert again.remote_id == found.remote_id
+    assert sum(hub.store.sends("clarky").values()) == 1
+
+
+def test_a_member_without_email_or_phone_is_refused_before_any_request(hub, desired):
+    provider, _ = make_provider(hub, clarky_config(desired))
+    seq, req = seq_and_request(desired, "es", "maria")
+    [result] = provider.enroll(seq, [EnrollRequest(req.membership, None)])
+    assert isinstance(result.error, errors.ValidationFailed) and result.error.code == "no_contact"
+    assert log(hub) == []
+
+
+# -- reading memberships --------------------------------------------------------------------------
+def cache_entry(remote_id: str, status: str, vendor_status: str, *, observed: str, attempt: int = 0, **extra):
+    return CacheEntry(remote_id, status, vendor_status, attempt, observed, tuple(sorted(extra.items())))
+
+
+def test_read_without_cache_sends_nothing_and_reports_nothing(hub, desired):
+    provider, _ = make_provider(hub, clarky_config(desired))
+    snap = provider.read(desired, ReadContext())
+    assert snap.memberships == {} and snap.requests == {"clarky": 0}
+    assert log(hub) == []
+
+
+def test_warm_read_of_final_and_fresh_memberships_sends_no_status_read(hub, desired):
+    provider, _ = make_provider(hub, clarky_config(desired))
+    a_maria, a_john, a_otto = (Address("clarky", "membership", s, c) for s, c in (("es", "maria"), ("en", "john"), ("en", "otto")))
+    cache = {
+        a_maria: cache_entry("enr_1", FINISHED, "stopped_reply", observed=ago(10_000), contact="c_9", reason="stopped_reply"),
+        a_otto: cache_entry("enr_2", FAILED, "failed", observed=ago(10_000), reason="no_usable_channels", unreachable=True),
+        a_john: cache_entry("enr_3", ACTIVE, "running", observed=ago(1)),
+    }
+    snap = provider.read(desired, ReadContext(cache=cache))
+    assert log(hub) == [] and snap.requests == {"clarky": 0}
+    assert (snap.memberships[a_maria].status, snap.memberships[a_maria].reason) == (FINISHED, "stopped_reply")
+    assert snap.memberships[a_maria].contact_remote_id == "c_9"
+    assert snap.memberships[a_otto].unreachable is True
+    assert snap.memberships[a_john].observed_at == cache[a_john].observed_at  # not re-stamped: it stays stale in time
+
+
+def test_stale_or_refreshed_active_memberships_are_read_once_each(hub, desired):
+    provider, _ = make_provider(hub, clarky_config(desired))
+    seq, req = seq_and_request(desired, "es", "maria")
+    [result] = provider.enroll(seq, [req])
+    addr = req.membership.address
+    start = len(log(hub))
+    fresh = {addr: cache_entry(result.live.remote_id, ACTIVE, "generating", observed=ago(1), attempt=0)}
+    assert provider.read(desired, ReadContext(cache=fresh)).requests == {"clarky": 0}
+    stale = {addr: cache_entry(result.live.remote_id, ACTIVE, "generating", observed=ago(20))}
+    hub.simulators["clarky"].clock.advance(3600)  # generation done, the draft awaits approval
+    snap = provider.read(desired, ReadContext(cache=stale))
+    assert log(hub, start) == [("GET", f"/sequences/enrollments/{result.live.remote_id}", "")]
+    assert (snap.memberships[addr].vendor_status, snap.memberships[addr].status) == ("pending_approval", ACTIVE)
+    assert snap.memberships[addr].observed_at is not None and snap.memberships[addr].since is not None
+    snap = provider.read(desired, ReadContext(cache=fresh, refresh=True))
+    assert snap.requests == {"clarky": 1}
+
+
+@pytest.mark.parametrize("event, vendor_status, status, reason", [
+    ("reply", "stopped_reply", FINISHED, "stopped_reply"),
+    ("unsubscribe", "stopped_unsubscribed", FINISHED, "stopped_unsubscribed"),
+    ("stop", "stopped_user", FINISHED, "stopped_user"),
+])
+def test_vendor_statuses_map_to_neutral_ones(hub, desired, event, vendor_status, status, reason):
+    provider, _ = make_provider(hub, clarky_config(desired))
+    seq, req = seq_and_request(desired, "es", "maria")
+    [result] = provider.enroll(seq, [req])
+    hub.event("clarky", event, contact="maria.t@example.com")
+    cache = {req.membership.address: cache_entry(result.live.remote_id, ACTIVE, "generating", observed=ago(60))}
+    lm = provider.read(desired, ReadContext(cache=cache)).memberships[req.membership.address]
+    assert (lm.vendor_status, lm.status, lm.reason, lm.unreachable) == (vendor_status, status, reason, False)
+
+
+def test_suppressed_contact_fails_as_unreachable(hub, desired):
+    provider, _ = make_provider(hub, clarky_config(desired))
+    seq, req = seq_and_request(desired, "en", "otto")  # optout@example.com is suppressed in the seed
+    [result] = provider.enroll(seq, [req])
+    found = provider.resolve_enrollment(seq, req)
+    assert (found.status, found.reason, found.unreachable) == (FAILED, "no_usable_channels", True)
+    assert result.live.remote_id == found.remote_id
+
+
+def test_orphaned_cached_memberships_are_reported_for_the_planner(hub, desired):
+    provider, _ = make_provider(hub, clarky_config(desired))
+    seq, req = seq_and_request(desired, "es", "maria")
+    [result] = provider.enroll(seq, [req])
+    orphan = Address("clarky", "membership", "retired-sequence", "maria")
+    other = Address("gary", "membership", "retired-sequence", "maria")
+    cache = {orphan: cache_entry(result.live.remote_id, ACTIVE, "generating", observed=ago(60)),
+             other: cache_entry("gary-enr", ACTIVE, "active", observed=ago(60))}
+    snap = provider.read(desired, ReadContext(cache=cache))
+    assert set(snap.memberships) == {orphan}
+    assert snap.memberships[orphan].remote_id == result.live.remote_id
+
+
+def test_a_cached_enrollment_clarky_no_longer_knows_keeps_its_status_with_a_warning(hub, desired):
+    provider, _ = make_provider(hub, clarky_config(desired))
+    addr = Address("clarky", "membership", "es", "maria")
+    snap = provider.read(desired, ReadContext(cache={addr: cache_entry("enr_gone", ACTIVE, "running", observed=ago(60))}))
+    assert snap.memberships[addr].vendor_status == "running"
+    assert "enr_gone" in snap.warnings[0]
+
+
+# -- errors -----------------------------------------------------------------------------------------
+def assert_context(exc: errors.ProviderError, cls: type, status: int, code: str, method: str, path: str, key: str = KEY):
+    assert isinstance(exc, cls), exc
+    assert (exc.vendor, exc.method, exc.path, exc.status, exc.code) == ("clarky", method, path, status, code)
+    assert exc.request_id and exc.request_id.startswith("req_")
+    assert key not in str(exc) and key not in repr(exc) and key not in repr(exc.__dict__)
+
+
+def test_401_for_a_bad_key_is_an_auth_error_without_the_key(hub, desired):
+    bad = "not-a-clarky-key-SECRET-123456"
+    provider, _ = make_provider(hub, clarky_config(desired), key=bad)
+    seq, req = seq_and_request(desired, "es", "maria")
+    [result] = provider.enroll(seq, [req])
+    assert_context(result.error, errors.AuthError, 401, "unauthorized", "POST", START, key=bad)
+    assert bad not in repr(provider)
+
+
+def test_403_for_a_read_only_key_on_a_write(hub, desired):
+    hub.simulators["clarky"].config["keys"] = {KEY: ["read"]}
+    provider, _ = make_provider(hub, clarky_config(desired))
+    seq, req = seq_and_request(desired, "es", "maria")
+    [result] = provider.enroll(seq, [req])
+    assert_context(result.error, errors.AuthError, 403, "forbidden", "POST", START)
+
+
+def test_404_for_an_unknown_template(hub, desired):
+    provider, _ = make_provider(hub, clarky_config(desired))
+    seq, req = seq_and_request(desired, "es", "maria")
+    [result] = provider.enroll(dataclasses.replace(seq, target="tpl_nope"), [req])
+    assert_context(result.error, errors.NotFoundError, 404, "not_found", "POST", START)
+    assert "tpl_nope" in str(result.error)
+
+
+def test_422_for_a_contact_clarky_rejects(hub, desired):
+    provider, _ = make_provider(hub, clarky_config(desired))
+    seq, req = seq_and_request(desired, "es", "maria")
+    bad = EnrollRequest(req.membership, Contact("maria", emails=("not an email",)))
+    [result] = provider.enroll(seq, [bad])
+    assert_context(result.error, errors.ValidationFailed, 422, "validation_error", "POST", START)
+    assert result.error.details == {"field": "contact.emails"}
+
+
+def test_429_after_retries_is_rate_limited_with_retry_after(desired):
+    hub = make_hub(rate_limits=True, config={"rate_limits": {"reads_per_minute": 1, "writes_per_minute": 60}})
+    try:
+        provider, _ = make_provider(hub, clarky_config(desired))
+        addr = Address("clarky", "membership", "es", "maria")
+        cache = {addr: cache_entry("enr_x", ACTIVE, "running", observed=ago(60))}
+        provider.read(desired, ReadContext(cache=cache))  # the one read this minute allows (a 404)
+        with pytest.raises(errors.RateLimitedError) as caught:
+            provider.read(desired, ReadContext(cache=cache))
+        assert_context(caught.value, errors.RateLimitedError, 429, "rate_limited", "GET", "/sequences/enrollments/enr_x")
+        assert caught.value.retry_after and caught.value.retry_after > 0
+    finally:
+        hub.store.close()
+
+
+def test_5xx_on_a_read_after_retries_is_a_server_error_and_on_a_write_outcome_unknown(hub, desired):
+    provider, _ = make_provider(hub, clarky_config(desired))
+    addr = Address("clarky", "membership", "es", "maria")
+    hub.faults.script.extend([Fault("status", status=500, method="GET")] * 5)
+    with pytest.raises(errors.ServerError) as caught:
+        provider.read(desired, ReadContext(cache={addr: cache_entry("enr_x", ACTIVE, "running", observed=ago(60))}))
+    assert_context(caught.value, errors.ServerError, 500, "injected_fault", "GET", "/sequences/enrollments/enr_x")
+    hub.faults.script.append(Fault("status", status=503, method="POST"))
+    seq, req = seq_and_request(desired, "es", "maria")
+    [result] = provider.enroll(seq, [req])
+    assert_context(result.error, errors.OutcomeUnknown, 503, "injected_fault", "POST", START)
