@@ -10,7 +10,7 @@ import pytest
 
 from reconciler import errors
 from reconciler.desired import load_desired
-from reconciler.engine import remember
+from reconciler.engine import remember, remember_membership
 from reconciler.model import Address, Blueprint, DesiredState, Membership, Sequence
 from reconciler.plan import blueprint_view, compute_plan
 from reconciler.providers import unpaced
@@ -440,3 +440,49 @@ def test_request_counts(hub, desired):
     provider.create_blueprint(desired.blueprints[0])
     assert provider.request_counts() == {"read": 5, "write": 1}
     provider.close()
+
+
+def test_a_retry_still_dispatching_is_not_mistaken_for_the_failed_attempt(hub, desired, tmp_path):
+    provider, seq, _ = ready(hub, desired)
+    enroll_all(provider, seq)
+    advance(hub, 600)
+    hub.event("kalent", "error", candidate="cand_789", reason="internal_error")
+    store = StateStore(tmp_path / "state.db")
+    snap = make_provider(hub, desired).read(desired, ReadContext(cache=store.cache()))
+    remember(store, snap)
+    retry = next(c for c in compute_plan(desired, snap).changes if c.action == "retry")
+    member = next(m for m in seq.members if m.address == retry.address)
+    (res,) = provider.enroll(seq, [EnrollRequest(member, None, retry.attempt)])
+    remember_membership(store, res.live)
+    # the new sequence shows only after the dispatch delay; meanwhile the failed one is the latest
+    again = make_provider(hub, desired).read(desired, ReadContext(cache=store.cache(), refresh=True))
+    assert (again.memberships[member.address].status, again.memberships[member.address].attempt) == (ACTIVE, 1)
+    assert not [c for c in compute_plan(desired, again).changes if c.provider == "kalent"]
+    advance(hub, 600)
+    later = make_provider(hub, desired).read(desired, ReadContext(cache=store.cache(), refresh=True))
+    assert later.memberships[member.address].vendor_status == "SCHEDULED"
+    assert later.memberships[member.address].attempt == 1
+    blueprint_id = provider.find_blueprint(desired.blueprints[0]).remote_id
+    assert hub.store.sends("kalent")[("kalent", blueprint_id, "cand_789")] == 2
+    store.close()
+
+
+def test_an_in_doubt_retry_is_not_resolved_by_the_failed_attempt(hub, desired):
+    provider, seq, _ = ready(hub, desired)
+    member = next(m for m in seq.members if m.candidate_id == "cand_789")
+    enroll_all(provider, seq)
+    advance(hub, 600)
+    hub.event("kalent", "error", candidate="cand_789", reason="internal_error")
+    failed = provider.read(desired, ReadContext()).memberships[member.address]
+    assert failed.status == FAILED and failed.remote_id
+    request = EnrollRequest(member, None, 1)
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    with pytest.raises(errors.OutcomeUnknown):  # the failed attempt is all Kalent shows yet
+        provider.resolve_enrollment(seq, request, sent_at=now)
+    old = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert provider.resolve_enrollment(seq, request, sent_at=old) is None  # the retry never happened
+    hub.faults.script.append(Fault("commit_timeout", method="POST", path=r"/start$"))
+    assert isinstance(provider.enroll(seq, [request])[0].error, errors.OutcomeUnknown)
+    advance(hub, 600)
+    found = provider.resolve_enrollment(seq, request, sent_at=now)
+    assert found is not None and found.remote_id != failed.remote_id and (found.status, found.attempt) == (ACTIVE, 1)

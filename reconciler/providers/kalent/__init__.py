@@ -62,6 +62,8 @@ class KalentProvider:
         self._listings: dict[str, list[dict[str, Any]]] = {}  # sourcing id -> blueprints, for one read
         self._targets: dict[str, _Target] = {}  # sequence id -> target, kept from read for enroll
         self._created: dict[tuple[str, str], str] = {}  # (sourcing id, name) -> blueprint id created here
+        # address -> the dynamic sequence the plan was based on: a later start is a different one
+        self._previous: dict[Address, str | None] = {}
 
     # -- read -------------------------------------------------------------------------------------
     def read(self, desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
@@ -82,6 +84,7 @@ class KalentProvider:
                 lm = self._member(member.address, member.candidate_id, target, ctx.cache.get(member.address), ctx, snap)
                 if lm is not None:
                     snap.memberships[member.address] = lm
+                    self._previous[member.address] = lm.remote_id
         self._read_orphans(ctx, declared, snap)
         snap.requests[name] = sum(self.client.counts.values()) - before
         return snap
@@ -115,9 +118,9 @@ class KalentProvider:
             return None
         observed = _api.now_iso()
         attempt = cached.attempt if cached is not None else 0
+        if _dispatching(cached, sequence):
+            return _from_cache(address, cached)
         if sequence is None:
-            if cached is not None and cached.status in (ACTIVE, PAUSED) and _settling(cached):
-                return _from_cache(address, cached)  # our start is still being dispatched
             return None
         if _api.belongs_to(sequence, target.blueprint_id, target.blueprint_name):
             return _api.membership_from_api(address, candidate_id, sequence, attempt=attempt, observed_at=observed)
@@ -253,8 +256,10 @@ class KalentProvider:
         found = self._sequence_of(candidate)
         age = _api.age_seconds(sent_at)
         settling = age is not None and age < _api.SETTLE_SECONDS
-        if found is not None and _api.belongs_to(found, target.blueprint_id, target.blueprint_name) \
-                and not _older_than(found, sent_at):
+        previous = self._previous.get(member.address)
+        earlier = found is not None and ((previous is not None and found.get("sequenceId") == previous)
+                                         or _older_than(found, sent_at))
+        if found is not None and _api.belongs_to(found, target.blueprint_id, target.blueprint_name) and not earlier:
             return _api.membership_from_api(member.address, candidate, found, attempt=request.attempt,
                                             observed_at=_api.now_iso())
         if settling:
@@ -328,6 +333,21 @@ def _from_cache(address: Address, entry: CacheEntry) -> LiveMembership:
                           vendor_status=entry.vendor_status or entry.status or "unknown", reason=extra.get("reason"),
                           unreachable=bool(extra.get("unreachable")), attempt=entry.attempt, since=extra.get("since"),
                           observed_at=None, contact_remote_id=extra.get("contact"), conflict=conflict)
+
+
+def _dispatching(cached: CacheEntry | None, sequence: Mapping[str, Any] | None) -> bool:
+    """Our own start is so recent that the vendor's answer cannot be about it yet.
+
+    Within the settle window "no sequence", an earlier sequence, or a final one whose id we never
+    saw is the previous attempt (a retry or re-enrollment) rather than ours: reading it as ours would
+    plan the same retry again. At worst a start that failed at once shows as active for a few minutes."""
+    if cached is None or cached.status not in (ACTIVE, PAUSED) or not _settling(cached):
+        return False
+    if sequence is None:
+        return True
+    if cached.remote_id is not None and sequence.get("sequenceId") == cached.remote_id:
+        return False
+    return _api.map_status(sequence)[0] in (FINISHED, FAILED) or _older_than(sequence, dict(cached.extra).get("since"))
 
 
 def _settling(entry: CacheEntry) -> bool:
