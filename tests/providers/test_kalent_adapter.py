@@ -1,104 +1,23 @@
-"""The Kalent adapter against the in-process Kalent simulator: requests sent, counts, statuses, traps."""
+"""The Kalent adapter against the in-process Kalent simulator: requests, counts, statuses, lost starts."""
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
 from reconciler import errors
-from reconciler.desired import load_desired
 from reconciler.engine import remember, remember_membership
-from reconciler.model import Address, Blueprint, DesiredState, Membership, Sequence
-from reconciler.plan import blueprint_view, compute_plan
-from reconciler.providers import unpaced
+from reconciler.model import Address
+from reconciler.plan import compute_plan
 from reconciler.providers.base import EnrollRequest, ReadContext
-from reconciler.providers.kalent import KalentProvider
 from reconciler.sandbox.core import Fault
-from reconciler.sandbox.hub import build_hub, load_seed
-from reconciler.sandbox.transport import SandboxTransport
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED
 from reconciler.state import StateStore
+from tests.providers.kalent_support import (BULK, DAY, STEPS, advance, bulk_state, desired, enroll_all, hub, kalent_seq,
+                                            make_provider, ready, sent, stamp)
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "campaigns"
-KEY = "kalent_live_SECRETSECRETSECRET000000"
-BULK = [f"cand_bulk_{i:05d}" for i in range(1, 251)]
-DAY = 86400.0
-STEPS = ({"id": "invite", "name": "Invite", "type": "LINKEDIN", "linkedInType": "LINKEDIN_INVITATION",
-          "temporalityType": "ASAP"},
-         {"id": "mail-1", "name": "Mail", "type": "EMAIL", "subject": "Hi {{firstname}}", "content": "Hello",
-          "temporalityType": "DELAYED", "delay": {"value": 2, "unit": "day"}})
-
-
-class FakeTime:
-    """Sleep and monotonic clock for the HTTP client: retries and pacing cost no real time."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-    def clock(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def hub():
-    seed = load_seed(EXAMPLE)
-    kalent = seed["kalent"]
-    kalent["config"] = {**kalent.get("config", {}), "dispatch_delay": "5m"}
-    kalent["sourcings"] = [*kalent["sourcings"], {"id": "src_bulk", "name": "Bulk hiring",
-                                                  "bulk_candidates": {"count": 250, "prefix": "cand_bulk_"}}]
-    hub = build_hub(None, seed, rate_limits=False)
-    yield hub
-    hub.store.close()
-
-
-@pytest.fixture
-def desired() -> DesiredState:
-    return load_desired(EXAMPLE)
-
-
-def make_provider(hub, desired: DesiredState, *, key: str = KEY, **overrides) -> KalentProvider:
-    config = dataclasses.replace(unpaced(desired.project.providers["kalent"]), **overrides)
-    fake = FakeTime()
-    provider = KalentProvider(config, key, transport=SandboxTransport(hub, "kalent"), sleep=fake.sleep, clock=fake.clock)
-    provider.fake_time = fake  # type: ignore[attr-defined]
-    return provider
-
-
-def sent(hub, since: int = 0) -> list[tuple[str, str, str]]:
-    return [(r["method"], r["path"], r["query"]) for r in hub.store.requests("kalent")[since:]]
-
-
-def advance(hub, seconds: float) -> None:
-    hub.simulators["kalent"].clock.advance(seconds)
-
-
-def bulk_state(desired: DesiredState, candidates=BULK, *, target: str = "bulk-bp") -> DesiredState:
-    bp = Blueprint(Address("kalent", "blueprint", "bulk-hiring", "bulk-bp"), "bulk-bp", "kalent", "Bulk hiring",
-                   "Bulk outreach", STEPS)
-    seq = Sequence(id="bulk", provider="kalent", provider_type="kalent", target=target, sourcing="Bulk hiring",
-                   members=tuple(Membership(Address("kalent", "membership", "bulk", c), "bulk", None, c) for c in candidates))
-    return dataclasses.replace(desired, blueprints=(bp,), sequences=(seq,))
-
-
-def kalent_seq(desired: DesiredState) -> Sequence:
-    return next(s for s in desired.sequences if s.provider == "kalent")
-
-
-def enroll_all(provider: KalentProvider, seq: Sequence):
-    size = provider.capabilities.enroll_batch_size
-    members = [EnrollRequest(m, None) for m in seq.members]
-    results = []
-    for i in range(0, len(members), size):
-        results.extend(provider.enroll(seq, members[i:i + size]))
-    return results
+__all__ = ["hub", "desired"]  # fixtures
 
 
 # -- read ------------------------------------------------------------------------------------------
@@ -291,7 +210,7 @@ def test_commit_then_timeout_makes_every_member_unknown_and_reading_resolves_it(
     assert len(results) == 3 and all(isinstance(r.error, errors.OutcomeUnknown) and r.live is None for r in results)
     starts = [r for r in hub.store.requests("kalent") if r["path"].endswith("/start")]
     assert len(starts) == 1  # never re-sent
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    now = stamp()
     with pytest.raises(errors.OutcomeUnknown, match="asynchronously"):
         provider.resolve_enrollment(seq, requests[0], sent_at=now)
     advance(hub, 11 * 60)
@@ -306,140 +225,12 @@ def test_resolve_finds_nothing_after_the_settle_window(hub, desired):
     provider.create_blueprint(desired.blueprints[0])
     seq = kalent_seq(desired)
     request = EnrollRequest(seq.members[0], None)  # a start that never reached Kalent
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    now = stamp()
     with pytest.raises(errors.OutcomeUnknown):
         provider.resolve_enrollment(seq, request, sent_at=now)
-    old = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    old = stamp(hours_ago=1)
     assert provider.resolve_enrollment(seq, request, sent_at=old) is None
     assert hub.store.sends("kalent") == {}
-
-
-# -- errors ----------------------------------------------------------------------------------------
-def assert_error(err: errors.ProviderError, cls: type, method: str, path: str, status: int | None, code: str | None) -> None:
-    assert isinstance(err, cls), err
-    assert (err.vendor, err.method, err.path, err.status, err.code) == ("kalent", method, path, status, code)
-    assert err.request_id and err.request_id.startswith("req_")
-    assert KEY not in str(err)
-
-
-def ready(hub, desired) -> tuple[KalentProvider, Sequence, str]:
-    provider = make_provider(hub, desired)
-    provider.read(desired, ReadContext())
-    live = provider.create_blueprint(desired.blueprints[0])
-    return provider, kalent_seq(desired), f"/sequence-blueprints/{live.remote_id}/start"
-
-
-def test_401_invalid_key(hub, desired):
-    hub.simulators["kalent"].config["api_keys"] = ["kalent_sandbox_local"]
-    with pytest.raises(errors.AuthError) as info:
-        make_provider(hub, desired).read(desired, ReadContext())
-    assert_error(info.value, errors.AuthError, "GET", "/sourcings", 401, "invalid_api_key")
-
-
-def test_403_channel_not_connected_is_a_clear_error_per_member(hub, desired):
-    provider, seq, path = ready(hub, desired)
-    hub.event("kalent", "disconnect_channel", channel="linkedin")
-    results = provider.enroll(seq, [EnrollRequest(m, None) for m in seq.members])
-    assert len(results) == 3
-    for res in results:
-        assert_error(res.error, errors.AuthError, "POST", path, 403, "forbidden")
-        assert "LinkedIn account is not connected" in str(res.error) and "linkedin_not_connected_or_syncing" in str(res.error)
-        assert "Nothing was sent" in str(res.error)
-    assert hub.store.sends("kalent") == {}
-
-
-def test_402_plan_upgrade_names_billing(hub, desired):
-    provider, seq, path = ready(hub, desired)
-    hub.simulators["kalent"].config["plan_upgrade_required"] = True
-    (res,) = provider.enroll(seq, [EnrollRequest(seq.members[0], None)])
-    assert_error(res.error, errors.PaymentRequired, "POST", path, 402, "plan_upgrade_required")
-    assert "https://app.kalent.ai/settings/billing" in str(res.error)
-
-
-def test_404_unknown_blueprint_on_update(hub, desired):
-    provider = make_provider(hub, desired)
-    live = provider.create_blueprint(desired.blueprints[0])
-    with pytest.raises(errors.NotFoundError) as info:
-        provider.update_blueprint(desired.blueprints[0], dataclasses.replace(live, remote_id="bp_missing"))
-    assert_error(info.value, errors.NotFoundError, "PATCH", "/sequence-blueprints/bp_missing", 404, "not_found")
-
-
-def test_400_invalid_steps_on_create(hub, desired):
-    bad = dataclasses.replace(desired.blueprints[0], steps=({"id": "x", "name": "X", "type": "FAX", "content": "hi",
-                                                             "temporalityType": "ASAP"},))
-    with pytest.raises(errors.ValidationFailed) as info:
-        make_provider(hub, desired).create_blueprint(bad)
-    assert_error(info.value, errors.ValidationFailed, "POST", "/sourcings/src_backend/sequence-blueprints", 400,
-                 "validation_error")
-
-
-def test_422_injected(hub, desired):
-    hub.faults.script.append(Fault("status", status=422, path=r"/sourcings$"))
-    with pytest.raises(errors.ValidationFailed) as info:
-        make_provider(hub, desired).read(desired, ReadContext())
-    assert_error(info.value, errors.ValidationFailed, "GET", "/sourcings", 422, "injected_fault")
-
-
-def test_429_is_retried_after_retry_after_then_typed(hub, desired):
-    hub.faults.script.extend(Fault("status", status=429, path=r"/sourcings$") for _ in range(5))
-    provider = make_provider(hub, desired)
-    with pytest.raises(errors.RateLimitedError) as info:
-        provider.read(desired, ReadContext())
-    assert_error(info.value, errors.RateLimitedError, "GET", "/sourcings", 429, "injected_fault")
-    assert len(sent(hub)) == 5
-
-
-def test_5xx_read_is_retried_then_server_error(hub, desired):
-    hub.faults.script.extend(Fault("status", status=503, path=r"/dynamic-sequence$") for _ in range(5))
-    provider = make_provider(hub, desired)
-    with pytest.raises(errors.ServerError) as info:
-        provider.read(desired, ReadContext())
-    assert_error(info.value, errors.ServerError, "GET", "/candidates/cand_123/dynamic-sequence", 503, "injected_fault")
-    assert len(provider.fake_time.slept) == 4  # type: ignore[attr-defined]
-
-
-def test_5xx_on_start_is_unknown_for_every_member_never_retried(hub, desired):
-    provider, seq, path = ready(hub, desired)
-    hub.simulators["kalent"].config["temporal_unavailable"] = True
-    results = provider.enroll(seq, [EnrollRequest(m, None) for m in seq.members])
-    for res in results:
-        assert_error(res.error, errors.OutcomeUnknown, "POST", path, 503, "temporal_unavailable")
-    assert len([r for r in hub.store.requests("kalent") if r["path"].endswith("/start")]) == 1
-
-
-# -- blueprints ------------------------------------------------------------------------------------
-def test_blueprint_create_find_update_round_trip(hub, desired):
-    bp = desired.blueprints[0]
-    provider = make_provider(hub, desired)
-    assert provider.find_blueprint(bp) is None
-    created = provider.create_blueprint(bp)
-    found = provider.find_blueprint(bp)
-    assert found == created and found.sourcing_id == "src_backend"
-    assert blueprint_view(found.steps, found.name) == blueprint_view(bp.steps, bp.name)
-    changed = dataclasses.replace(bp, name="Backend outreach v3", steps=STEPS)
-    mark = len(hub.store.requests("kalent"))
-    updated = provider.update_blueprint(changed, found)
-    assert sent(hub, mark) == [("PATCH", f"/api/v1/sequence-blueprints/{found.remote_id}", "")]
-    again = provider.find_blueprint(changed)
-    assert again == updated and again.remote_id == created.remote_id
-    assert blueprint_view(again.steps, again.name) == blueprint_view(changed.steps, changed.name)
-    assert again.steps[0]["content"] == ""  # a plain invitation is stored with empty content
-    snap = make_provider(hub, desired).read(dataclasses.replace(desired, blueprints=(changed,), sequences=()), ReadContext())
-    plan = compute_plan(dataclasses.replace(desired, blueprints=(changed,), sequences=()), snap)
-    assert [c for c in plan.changes if c.provider == "kalent"] == []
-
-
-def test_cards_are_refused_clearly(hub, desired):
-    with pytest.raises(errors.ConfigError, match="no pipelines or cards"):
-        make_provider(hub, desired).find_card(None, None, None)  # type: ignore[arg-type]
-
-
-def test_request_counts(hub, desired):
-    provider = make_provider(hub, desired)
-    provider.read(desired, ReadContext())
-    provider.create_blueprint(desired.blueprints[0])
-    assert provider.request_counts() == {"read": 5, "write": 1}
-    provider.close()
 
 
 def test_a_retry_still_dispatching_is_not_mistaken_for_the_failed_attempt(hub, desired, tmp_path):
@@ -476,10 +267,10 @@ def test_an_in_doubt_retry_is_not_resolved_by_the_failed_attempt(hub, desired):
     failed = provider.read(desired, ReadContext()).memberships[member.address]
     assert failed.status == FAILED and failed.remote_id
     request = EnrollRequest(member, None, 1)
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    now = stamp()
     with pytest.raises(errors.OutcomeUnknown):  # the failed attempt is all Kalent shows yet
         provider.resolve_enrollment(seq, request, sent_at=now)
-    old = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    old = stamp(hours_ago=1)
     assert provider.resolve_enrollment(seq, request, sent_at=old) is None  # the retry never happened
     hub.faults.script.append(Fault("commit_timeout", method="POST", path=r"/start$"))
     assert isinstance(provider.enroll(seq, [request])[0].error, errors.OutcomeUnknown)
