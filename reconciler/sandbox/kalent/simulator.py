@@ -157,7 +157,9 @@ class KalentSimulator(BlueprintHandlers, KalentEvents, Simulator):
         for cand in self.store.collection("kalent.candidates").values():
             if cand["sourcingId"] != sourcing_id:
                 continue
-            if (cand["statusHandle"] not in statuses) if statuses else cand["statusHandle"] == "NOT_RETAINED":
+            # Documented: without statusHandle, every status except NOT_RETAINED is listed.
+            wanted = cand["statusHandle"] in statuses if statuses else cand["statusHandle"] != "NOT_RETAINED"
+            if not wanted:
                 continue
             tal = talents.get(cand["talentId"]) or {}
             fields = {"location": tal.get("city"), "jobTitle": tal.get("jobTitle"), "currentCompany": tal.get("companyName")}
