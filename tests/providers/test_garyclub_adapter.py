@@ -7,6 +7,7 @@ import pytest
 from reconciler import errors
 from reconciler.plan import compute_plan
 from reconciler.providers.base import ReadContext
+from reconciler.providers.garyclub import _map
 from reconciler.sandbox.core import Fault, FaultPlan
 from reconciler.snapshot import ACTIVE, FINISHED, PAUSED, CacheEntry
 from tests.providers._gary import CONTACTS, KEY, NURTURE, FakeTime, make_gary, membership
@@ -27,15 +28,22 @@ def test_capabilities_are_those_the_documented_api_offers(gary):
     assert (caps.can_archive_cards, caps.can_delete_cards, caps.supports_blueprints, caps.enroll_batch_size) == (False, False, False, 1)
 
 
+def _enroll_behind_our_back(gary, *emails_or_phones: str) -> None:
+    sim = gary.hub.simulators["garyclub"]
+    seq = gary.hub.store.collection("garyclub.sequences").get("seq_EXAMPLE_aaaa")
+    for ident in emails_or_phones:
+        sim.enroll(seq, sim._contacts_matching(ident)[0], {})
+    gary.hub.store.commit()
+
+
 def test_read_lists_sequences_contacts_and_enrollments_once_each_at_limit_200(gary):
-    gary.hub.simulators["garyclub"].enroll(gary.hub.store.collection("garyclub.sequences").get("seq_EXAMPLE_aaaa"),
-                                           gary.contact_id("maria@example.com"), {})
+    _enroll_behind_our_back(gary, "maria@example.com", "+34600000001")
     snap = gary.provider().read(gary.desired, ReadContext())
     assert gary.requests() == [("GET", "/sequences", "limit=200"), ("GET", "/crm/contacts", "limit=200"),
                                ("GET", ENROLL, "limit=200")]
     assert snap.requests == {"gary": 3}
     # matched by email (maria) and by phone (ana, who has no email); john is not in Gary at all
-    assert set(snap.memberships) == {membership("maria")}
+    assert set(snap.memberships) == {membership("maria"), membership("ana")}
     lm = snap.memberships[membership("maria")]
     assert (lm.status, lm.vendor_status, lm.attempt, lm.contact_remote_id) == (ACTIVE, "active", 0, gary.contact_id("maria@example.com"))
 
@@ -275,3 +283,45 @@ def test_client_key_never_sends_the_client_header_and_agency_key_acts_as_the_cli
     assert own.stages == {("gary", "sales"): ("New", "Contacted", "Won")}
     deal_queries = [q for _, p, q in gary.requests() if p == "/crm/deals"]
     assert deal_queries[0] == deal_queries[1] != deal_queries[2] == "limit=200&pipeline_id=gp_sales"
+
+
+def test_a_removed_member_still_enrolled_is_read_from_its_cached_address(gary):
+    _enroll_behind_our_back(gary, "maria@example.com")
+    maria_id = gary.contact_id("maria@example.com")
+    orphan = membership("someone-removed")
+    cache = {orphan: CacheEntry("enr_x", ACTIVE, "active", extra=(("contact", maria_id),))}
+    # maria is also a declared member: the manifest key wins; the orphan address maps the same remote contact
+    snap = gary.provider().read(gary.desired, ReadContext(cache=cache))
+    assert membership("maria") in snap.memberships and orphan not in snap.memberships
+
+    lonely = {orphan: CacheEntry("enr_x", ACTIVE, "active", extra=(("contact", "con_gone"),))}
+    sim = gary.hub.simulators["garyclub"]
+    sim.enroll(gary.hub.store.collection("garyclub.sequences").get("seq_EXAMPLE_aaaa"), "con_gone", {})
+    gary.hub.store.commit()
+    snap = gary.provider().read(gary.desired, ReadContext(cache=lonely))
+    assert snap.memberships[orphan].status == ACTIVE and snap.memberships[orphan].contact_remote_id == "con_gone"
+    plan = compute_plan(gary.desired, snap)
+    assert [c.action for c in plan.changes if c.address == orphan] == ["manual"]
+
+
+def test_a_stale_copy_is_listed_again_before_posting(gary):
+    provider = gary.provider()
+    provider.read(gary.desired, ReadContext())
+    _enroll_behind_our_back(gary, "maria@example.com")  # someone else enrolls her after our read ...
+    gary.hub.event("garyclub", "reply", contact="maria@example.com")  # ... and she replies
+    provider.RECHECK_SECONDS = 0.0  # the read is now "older" than the re-check window
+    before = len(gary.requests())
+    [res] = provider.enroll(gary.sequence(), [gary.request("maria")])
+    assert isinstance(res.error, errors.ConflictError) and "paused" in str(res.error)
+    assert gary.requests(before) == [("GET", ENROLL, "limit=200")]
+    assert list(gary.sends().values()) == [1]
+
+
+@pytest.mark.parametrize("status, reason, neutral, unreachable", [
+    ("active", None, ACTIVE, False), ("waiting", None, ACTIVE, False), ("paused", "reply_received", PAUSED, False),
+    ("completed", None, FINISHED, False), ("cancelled", None, FINISHED, False), ("failed", "carrier_error", "failed", False),
+    ("failed", "invalid_phone", "failed", True), ("mystery", None, ACTIVE, False)])
+def test_status_mapping(status, reason, neutral, unreachable):
+    row = {"id": "enr_1", "contact_id": "con_1", "status": status, "paused_reason": reason, "enrolled_at": "2026-01-01T00:00:00.000Z"}
+    lm = _map.to_membership(membership("x"), [{"id": "enr_0", "enrolled_at": "2025-01-01T00:00:00.000Z"}, row], "now")
+    assert (lm.status, lm.unreachable, lm.reason, lm.attempt, lm.remote_id) == (neutral, unreachable, reason, 1, "enr_1")
