@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from reconciler.sandbox.core import Collection, SimRequest, SimResponse, Simulator, parse_iso
@@ -116,9 +117,12 @@ class ClarkyBase(Simulator):
             resp = self.error(400, "bad_request", "Content-Type must be application/json.")
         else:
             try:
-                resp = self._route(req)
+                # HEAD is a read on every endpoint (documented): answer as GET, without a body.
+                resp = self._route(replace(req, method="GET") if req.method == "HEAD" else req)
             except ApiError as exc:
                 resp = self.error(exc.status, exc.code, exc.message, exc.details)
+            if req.method == "HEAD":
+                resp.body = None
         resp.headers.update(headers)
         resp.headers.setdefault("X-Request-Id", _request_id())
         return resp

@@ -226,18 +226,20 @@ class ContactsMixin(ClarkyBase):
         created_before = self.time_param(req, "created_before")
         updated_after = self.time_param(req, "updated_after")
         out = []
+        wanted = set(tags)
         for contact in self.coll("contacts").values():
-            if any(contact.get(name) != value for name, value in exact.items()):
+            if exact and any(contact.get(name) != value for name, value in exact.items()):
                 continue
-            if tags and not all(t in contact["tags"] for t in tags):
+            if wanted and not wanted.issubset(contact["tags"]):
                 continue
             if search and search not in _haystack(contact):
                 continue
-            created = parse_iso(contact["created_at"])
-            if created_after is not None and created <= created_after:
-                continue
-            if created_before is not None and created >= created_before:
-                continue
+            if created_after is not None or created_before is not None:
+                created = parse_iso(contact["created_at"])
+                if created_after is not None and created <= created_after:
+                    continue
+                if created_before is not None and created >= created_before:
+                    continue
             if updated_after is not None and parse_iso(contact["updated_at"]) <= updated_after:
                 continue
             out.append(contact)
