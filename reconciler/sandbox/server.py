@@ -65,7 +65,12 @@ class _Handler(BaseHTTPRequestHandler):
         path = unquote(parts.path)
         hub = self.server.hub
         if path.startswith(PREFIX):
-            reply = handle_control(hub, self.command, path, parts.query, body)
+            try:
+                reply = handle_control(hub, self.command, path, parts.query, body)
+            except Exception:  # noqa: BLE001 - e.g. an event handler bug: answer, don't drop
+                log.exception("sandbox control request %s %s failed", self.command, path)
+                self._reply(500, {"error": f"sandbox control {path} failed; see the server log"})
+                return
             self._reply(reply.status, reply.body)
             return
         vendor, _, rest = path.lstrip("/").partition("/")

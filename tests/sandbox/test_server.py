@@ -75,7 +75,10 @@ class EchoSim(Simulator):
 
     @property
     def events(self) -> dict[str, Any]:
-        return {"reply": self._reply}
+        return {"reply": self._reply, "crash": self._crash}
+
+    def _crash(self) -> str:
+        raise RuntimeError("event bug")
 
     def _reply(self, contact: str) -> str:
         if not contact:
@@ -247,6 +250,9 @@ def test_events_map_errors_to_statuses(control):
         control.event("acme", "reply", contact="ann@example.com")
     with pytest.raises(SandboxControlError, match=r"-> 400: .*unexpected keyword"):
         control.event("clarky", "reply", who="ann@example.com")
+    with pytest.raises(SandboxControlError, match=r"-> 500: sandbox control /_sandbox/events/clarky/crash failed"):
+        control.event("clarky", "crash")
+    assert control.health()["status"] == "ok"
 
 
 def test_requests_and_sends_filter_by_vendor(client, control):
