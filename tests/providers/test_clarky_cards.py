@@ -251,3 +251,18 @@ def test_blueprints_are_not_a_clarky_thing(hub, desired):
         assert caught.value.code == "unsupported" and "blueprint" in str(caught.value)
     assert log(hub) == [] and provider.request_counts() == {"read": 0, "write": 0}
     provider.close()
+
+
+def test_a_phone_only_contact_is_found_by_phone_search(hub, desired):
+    from reconciler.model import Card, Contact
+
+    provider, rec = make_provider(hub, clarky_config(desired))
+    pipe = desired.pipelines[0]
+    liam = Contact("liam", first_name="Liam", phone_numbers=("+442071234567",))
+    card = Card(Address("clarky", "card", "sales", "liam"), "sales", "liam", "Lead", "Liam – partner")
+    live = provider.create_card(pipe, card, liam, "campaignctl")
+    assert ("GET", "/contacts", "page=1&page_size=100&search=+442071234567") in log(hub)
+    assert rec.bodies("POST", "/contacts")[0]["phone_numbers"] == ["+442071234567"]
+    fresh, _ = make_provider(hub, clarky_config(desired))
+    found = fresh.find_card(pipe, card, liam)
+    assert found is not None and found.remote_id == live.remote_id
