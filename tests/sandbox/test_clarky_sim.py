@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from reconciler.sandbox.clarky import DEFAULT_WORLD
+from reconciler.sandbox.core import Fault
 from tests.sandbox._clarky import Clarky, error_code
 
 PIPELINE_KEYS = {"id", "workspace_id", "bot_id", "name", "is_default", "is_private", "created_at", "updated_at"}
@@ -112,6 +113,21 @@ def test_bad_requests_use_the_envelope(clarky: Clarky) -> None:
     assert unknown.status_code == 400 and unknown.json()["error"]["details"] == {"field": "limit"}
     assert clarky.api.put("/pipeline-cards/pc_01HCRD", json={}).status_code == 405
     assert error_code(clarky.api.get("/nowhere")) == "not_found"
+
+
+def test_head_is_a_bodiless_read(clarky: Clarky) -> None:
+    resp = clarky.api.head("/pipeline-cards/pc_01HCRD")
+    assert resp.status_code == 200 and resp.content == b""
+    assert resp.headers["x-ratelimit-limit"] == "120"
+
+
+def test_injected_faults_speak_documented_codes(clarky: Clarky) -> None:
+    clarky.hub.faults.script += [Fault("status", status=503), Fault("status", status=429)]
+    unavailable = clarky.api.get("/pipelines")
+    assert unavailable.status_code == 503 and error_code(unavailable) == "internal_error"
+    limited = clarky.api.get("/pipelines")
+    assert error_code(limited) == "rate_limited" and limited.headers["retry-after"] == "1"
+    assert "x-request-id" in limited.headers
 
 
 # -- pagination and rate limits -----------------------------------------------------------------------
