@@ -266,3 +266,24 @@ def test_a_phone_only_contact_is_found_by_phone_search(hub, desired):
     fresh, _ = make_provider(hub, clarky_config(desired))
     found = fresh.find_card(pipe, card, liam)
     assert found is not None and found.remote_id == live.remote_id
+
+
+def test_a_long_contact_list_switches_to_lookups_by_email(make_project):
+    rows = "\n".join(f"b{i},bulk-{i:08d}@example.com,bulk" for i in range(900, 908))
+    root = make_project({
+        "leads.csv": "id,email,tags\n" + rows + "\n",
+        "contacts.yaml": "contact_sources:\n  - csv: leads.csv\n",
+        "pipelines.yaml": ('pipelines:\n  - id: sales\n    provider: clarky\n    pipeline: "Sales Pipeline"\n'
+                           '    cards:\n      - for_each: {tags_any: [bulk]}\n        stage: Lead\n        title: "{email}"\n'),
+    })
+    desired = load_desired(root)
+    hub = make_hub(bulk={"contacts": 1000})
+    try:
+        provider, _ = make_provider(hub, clarky_config(desired))
+        provider.read(desired, ReadContext())  # Ada's card has a contact nobody knows yet: resolve
+        contact_reads = [q for m, p, q in log(hub) if p.startswith("/contacts")]
+        assert contact_reads[0] == "bot_id=b_01HDEF&page=1&page_size=100"  # 8 > 5: try the list first ...
+        assert contact_reads[1:] == [f"email=bulk-{i:08d}@example.com" for i in range(900, 908)]  # ... 10 more pages > 8
+        assert provider.catalog.contact_ids == {f"b{i}": f"c_B{i:08d}" for i in range(900, 908)}
+    finally:
+        hub.store.close()
