@@ -55,11 +55,8 @@ def read_snapshot(gp: "GaryClubProvider", desired: DesiredState, ctx: ReadContex
 
     # remote contact id -> address key: manifest contacts first, then what the cache remembers
     # (contacts removed from the manifest keep their old address, so orphans are reported).
-    to_key: dict[str, str] = {}
-    for key, remote in cached_contact.items():
-        to_key.setdefault(remote, key)
-    for cid, remote in gp._contacts.items():
-        to_key[remote] = cid
+    to_key = {remote: key for key, remote in sorted(cached_contact.items()) if key not in gp._contacts}
+    to_key.update({remote: cid for cid, remote in gp._contacts.items()})
 
     now = utcnow()
     for seq in to_list:

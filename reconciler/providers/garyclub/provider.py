@@ -104,20 +104,25 @@ class GaryClubProvider:
         self._rosters[sequence_id] = _Roster(by_contact, time.monotonic(), max(1, -(-count // PAGE)))
         return by_contact
 
-    def _contact_id(self, contact: Contact, *, create: bool) -> str | None:
-        """The Gary contact id of a manifest contact: known, listed, or (create=True) upserted."""
+    def _find_contact(self, contact: Contact) -> str | None:
+        """Read-only: the Gary contact id of a manifest contact (known, else matched in the list)."""
+        if contact.id not in self._contacts:
+            found = self._list_contacts().match(contact)
+            if found is None:
+                return None
+            self._contacts[contact.id] = found
+        return self._contacts[contact.id]
+
+    def _ensure_contact(self, contact: Contact) -> str:
+        """The Gary contact id, upserting the contact only when its id is not known yet."""
         if contact.id in self._contacts:
             return self._contacts[contact.id]
-        if not create:
-            found = self._list_contacts().match(contact)
-            if found:
-                self._contacts[contact.id] = found
-            return found
         # POST /v1/crm/contacts is a documented idempotent upsert by email or phone: safe to retry.
         reply = self._client.write("POST", "/crm/contacts", json=_map.contact_body(contact), idempotent=True)
         row = _map.unwrap(reply.json, "contact", "data")
         if not row.get("id"):
-            raise ProviderError(self.config.name, "POST", "/crm/contacts", reply.status, "the contact upsert answered without an id")
+            raise ProviderError(self.config.name, "POST", "/crm/contacts", reply.status, "the contact upsert answered without an id",
+                                request_id=reply.request_id)
         self._contacts[contact.id] = str(row["id"])
         return self._contacts[contact.id]
 
@@ -136,8 +141,7 @@ class GaryClubProvider:
                                        f"{status}; activate it in Gary Club first (nothing was sent)", code="sequence_not_active")
             if request.contact is None:
                 raise ValidationFailed(self.config.name, "POST", path, None, f"{addr}: member is not a manifest contact")
-            contact_id = self._contact_id(request.contact, create=True)
-            assert contact_id is not None
+            contact_id = self._ensure_contact(request.contact)
             refusal = self._refusal(str(seq_row["id"]), contact_id, request.attempt)
             if refusal:
                 raise ConflictError(self.config.name, "POST", path, None, f"{refusal}; not posting, "
@@ -182,7 +186,7 @@ class GaryClubProvider:
         """Read-only: list the sequence's enrollments now; Gary creates them synchronously, so absent is certain."""
         addr = request.membership.address
         seq_id = str(self._sequence(sequence)["id"])
-        contact_id = self._contact_id(request.contact, create=False) if request.contact else None
+        contact_id = self._find_contact(request.contact) if request.contact else None
         if contact_id is None:
             return None  # no contact, so no enrollment can exist
         history = self._roster(seq_id, max_age=0.0).get(contact_id, [])
@@ -204,7 +208,7 @@ class GaryClubProvider:
         stages = _map.stages_of(row)
         body: dict[str, Any] = {
             "name": card.title, "pipeline_id": str(row["id"]), "stage_id": self._stage_id(pipeline, stages, card.stage),
-            "primary_contact_id": self._contact_id(contact, create=True),
+            "primary_contact_id": self._ensure_contact(contact),
             "tags": sorted(set(card.tags) | {ownership_tag}),
         }
         if card.description:
@@ -215,7 +219,7 @@ class GaryClubProvider:
 
     def find_card(self, pipeline: Pipeline, card: Card, contact: Contact) -> LiveCard | None:
         row = self._pipeline_row(pipeline)
-        contact_id = self._contact_id(contact, create=False)
+        contact_id = self._find_contact(contact)
         if contact_id is None:
             return None
         tag = self._tag
