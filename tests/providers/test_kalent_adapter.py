@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 
 import pytest
 
 from reconciler import errors
-from reconciler.engine import remember, remember_membership
+from reconciler.apply import Applier
+from reconciler.engine import make_plan, open_session, read_live, remember, remember_membership
 from reconciler.model import Address
 from reconciler.plan import compute_plan
 from reconciler.providers.base import EnrollRequest, ReadContext
 from reconciler.sandbox.core import Fault
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED
 from reconciler.state import StateStore
-from tests.providers.kalent_support import (BULK, DAY, STEPS, advance, bulk_state, desired, enroll_all, hub, kalent_seq,
-                                            make_provider, ready, sent, stamp)
+from tests.providers.kalent_support import (BULK, DAY, EXAMPLE, STEPS, advance, bulk_state, desired, enroll_all, hub,
+                                            kalent_seq, make_provider, ready, sent, stamp)
 
 __all__ = ["hub", "desired"]  # fixtures
 
@@ -277,3 +279,31 @@ def test_an_in_doubt_retry_is_not_resolved_by_the_failed_attempt(hub, desired):
     advance(hub, 600)
     found = provider.resolve_enrollment(seq, request, sent_at=now)
     assert found is not None and found.remote_id != failed.remote_id and (found.status, found.attempt) == (ACTIVE, 1)
+
+
+def test_apply_with_a_lost_start_is_resolved_by_reading_on_the_next_run(hub, tmp_path):
+    root = tmp_path / "camp"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".campaignctl"))
+    hub.faults.script.append(Fault("commit_timeout", method="POST", path=r"/start$"))
+
+    def run(apply: bool) -> list:
+        session = open_session(root, env={}, hub=hub)
+        try:
+            live = read_live(session)
+            changes = [c for c in make_plan(session, live).changes if c.provider == "kalent"]
+            if apply:
+                return Applier(session, live).run(changes).results
+            return changes
+        finally:
+            for provider in session.providers.values():
+                provider.close()
+            session.store.close()
+
+    results = run(apply=True)
+    assert sorted((r.action, r.status) for r in results) == [("create", "ok")] + [("enroll", "unknown")] * 3
+    # the start is not visible yet: every member is deferred, nothing is sent again
+    assert [c.action for c in run(apply=False)] == ["defer"] * 3
+    advance(hub, 600)
+    assert run(apply=False) == []
+    sends = hub.store.sends("kalent")
+    assert len(sends) == 3 and set(sends.values()) == {1}

@@ -82,9 +82,9 @@ class KalentProvider:
             for member in seq.members:
                 declared.add(member.address)
                 lm = self._member(member.address, member.candidate_id, target, ctx.cache.get(member.address), ctx, snap)
+                self._previous[member.address] = lm.remote_id if lm is not None else None
                 if lm is not None:
                     snap.memberships[member.address] = lm
-                    self._previous[member.address] = lm.remote_id
         self._read_orphans(ctx, declared, snap)
         snap.requests[name] = sum(self.client.counts.values()) - before
         return snap
