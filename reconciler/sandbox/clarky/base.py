@@ -16,10 +16,6 @@ DEFAULT_WRITES_PER_MINUTE = 60
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
 BOTH_SCOPES = frozenset({"read", "write"})
-CODES = {  # the documented error codes by HTTP status
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "bad_request",
-    409: "conflict", 422: "validation_error", 429: "rate_limited", 500: "internal_error",
-}
 
 
 class ApiError(Exception):
@@ -62,15 +58,12 @@ class ClarkyBase(Simulator):
 
     # -- envelope ---------------------------------------------------------------------------------
     def error(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> SimResponse:
-        # Only documented codes go out (injected faults included), so adapters can branch on code.
-        if code not in CODES.values():
-            code = CODES.get(status, "internal_error" if status >= 500 else "bad_request")
         err: dict[str, Any] = {"code": code, "message": message}
         if details:
             err["details"] = details
         resp = SimResponse(status, {"error": err}, {"X-Request-Id": _request_id()})
         if status == 429:
-            resp.headers["Retry-After"] = "1"  # rate_limit() sets the real value
+            resp.headers["Retry-After"] = "1"  # documented on every 429 (injected ones too); rate_limit() sets the real value
         return resp
 
     # -- auth ---------------------------------------------------------------------------------------
