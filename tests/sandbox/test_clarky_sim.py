@@ -281,6 +281,8 @@ def test_card_events(clarky: Clarky) -> None:
     clarky.event("edit_card", card_id="pc_01HCRD", title="Edited by a person", tags=["renewal", "hot"])
     card = clarky.api.get("/pipeline-cards/pc_01HCRD").json()["data"]
     assert (card["title"], card["tags"], card["description"]) == ("Edited by a person", ["renewal", "hot"], "Renewal due in Q2")
+    clarky.event("edit_card", card_id="pc_01HCRD", tags="renewal, cold")
+    assert clarky.api.get("/pipeline-cards/pc_01HCRD").json()["data"]["tags"] == ["renewal", "cold"]
     clarky.event("archive_card", card_id="pc_01HCRD")
     assert clarky.api.get("/pipeline-cards").json()["data"] == []
     clarky.event("delete_card", card_id="pc_01HCRD")

@@ -192,6 +192,16 @@ def test_stop_by_user(clarky: Clarky) -> None:
         clarky.event("reply", contact="nobody@nowhere.example")
 
 
+def test_fail_event_keeps_sent_steps_and_reason(clarky: Clarky) -> None:
+    eid = clarky.start(MARIA_START)["data"]["enrollment_id"]
+    clarky.advance(70)
+    assert "failed 1" in clarky.event("fail", enrollment_id=eid, reason="dispatch_error")
+    status = clarky.enrollment(eid)
+    assert (status["status"], status["generation_error"], status["sequence"]["status"]) == ("failed", "dispatch_error", "failed")
+    assert [s["status"] for s in status["steps"]] == ["sent", "cancelled", "cancelled"]
+    assert "failed 0" in clarky.event("fail", contact="maria@example.com")
+
+
 def test_state_survives_a_new_process(tmp_path: Path) -> None:
     path = tmp_path / "sandbox.db"
     first = Clarky(path=path)

@@ -2,7 +2,7 @@
 
 Modules: base (auth, scopes, error envelope, rate limits, pagination), contacts, sequences
 (start + lazily computed enrollment status), pipelines (pipelines, stages, cards), events
-(replies, unsubscribes, approvals, manual card edits) and seeding (the default account).
+(reply, unsubscribe, approve, stop, fail, move/archive/edit/delete card) and seeding (the default account).
 Everything lives in Store collections named `clarky.*`: bots, templates, pipelines, stages,
 contacts, cards, enrollments, idempotency, suppressions.
 

@@ -20,6 +20,7 @@ class EventsMixin(SequencesMixin, PipelinesMixin):
             "unsubscribe": self.event_unsubscribe,
             "approve": self.event_approve,
             "stop": self.event_stop,
+            "fail": self.event_fail,
             "move_card": self.event_move_card,
             "archive_card": self.event_archive_card,
             "edit_card": self.event_edit_card,
@@ -74,6 +75,19 @@ class EventsMixin(SequencesMixin, PipelinesMixin):
         stopped = self._stop_all(self._targets(contact, enrollment_id), "stopped_user")
         return f"stopped {len(stopped)} enrollment(s){_ids(stopped)}"
 
+    def event_fail(self, contact: str | None = None, enrollment_id: str | None = None,
+                   reason: str = "generation_failed") -> str:
+        """Generation or dispatch fails for a contact's (or one) active enrollment(s): failed, with `reason`."""
+        if not contact and not enrollment_id:
+            raise ValueError("fail needs contact= or enrollment_id=")
+        failed = []
+        for enrollment in self._targets(contact, enrollment_id):
+            if self.finish(enrollment, "failed"):
+                enrollment["generation_error"] = reason
+                self.coll("enrollments").put(enrollment["id"], enrollment)
+                failed.append(enrollment["id"])
+        return f"failed {len(failed)} enrollment(s){_ids(failed)}: {reason}"
+
     # -- cards ----------------------------------------------------------------------------------------
     def _card(self, card_id: str) -> dict[str, Any]:
         card = self.coll("cards").get(card_id)
@@ -106,12 +120,12 @@ class EventsMixin(SequencesMixin, PipelinesMixin):
         return f"archived card {card_id}"
 
     def event_edit_card(self, card_id: str, title: str | None = None, description: str | None = None,
-                        tags: list[str] | None = None) -> str:
+                        tags: list[str] | str | None = None) -> str:
         """A person edits a card's title, description and/or tags (tags replace the list)."""
         card = self._card(card_id)
         fields = {k: v for k, v in (("title", title), ("description", description)) if v is not None}
-        if tags is not None:
-            fields["tags"] = list(tags)
+        if tags is not None:  # the CLI / control API may pass "a,b"
+            fields["tags"] = [t.strip() for t in tags.split(",") if t.strip()] if isinstance(tags, str) else list(tags)
         self.change_card(card, fields)
         return f"edited card {card_id}: {', '.join(sorted(fields)) or 'nothing'}"
 

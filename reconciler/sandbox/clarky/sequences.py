@@ -7,7 +7,8 @@ Timeline of an enrollment created at t0 (g = `config.generation_seconds`, defaul
   approved A  step i is scheduled_for A + day_i days and sent SEND_DELAY seconds later;
               status `approved` while at most the first step has gone out (as in the documented
               example), `running` once a later step went out, `completed` after the last one.
-Events (reply, unsubscribe, stop) freeze the status as stopped_*; unsent steps become `cancelled`.
+Events (reply, unsubscribe, stop, fail) freeze the status as stopped_* / failed; unsent steps
+become `cancelled`.
 
 Choices where the docs are silent: every start without a replayed key generates a new bespoke
 sequence (new sequence_id); the send ledger records the template id as the sequence, so a
@@ -152,7 +153,7 @@ class SequencesMixin(ContactsMixin):
         if approved is not None and approved > at:
             approved = None
         steps = [self._step_view(enrollment, step, approved, at, final is not None)
-                 for step in enrollment["steps"]] if generated and enrollment["generation_error"] is None else []
+                 for step in enrollment["steps"]] if generated else []
         if final:
             status = final["status"]
         elif not generated:
