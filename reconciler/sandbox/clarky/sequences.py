@@ -11,8 +11,8 @@ Events (reply, unsubscribe, stop, fail) freeze the status as stopped_* / failed;
 become `cancelled`.
 
 Choices where the docs are silent: every start without a replayed key generates a new bespoke
-sequence (new sequence_id); the send ledger records the template id as the sequence, so a
-duplicate start for one contact shows up in `Store.sends`. A replayed `idempotency_key` still
+sequence (new sequence_id); every new enrollment (even one failed at once) is recorded once in
+the send ledger under (template id, contact id), so a duplicate start shows up in `Store.sends`. A replayed `idempotency_key` still
 upserts the contact (notes appended again: the documented trap), then returns the original ids
 and the enrollment's current status whatever the new body says. A contact with no usable
 channel for any step (suppressed, or no phone for a voice-only template) gets an enrollment that
