@@ -333,3 +333,16 @@ def test_5xx_on_a_read_after_retries_is_a_server_error_and_on_a_write_outcome_un
     seq, req = seq_and_request(desired, "es", "maria")
     [result] = provider.enroll(seq, [req])
     assert_context(result.error, errors.OutcomeUnknown, 503, "injected_fault", "POST", START)
+
+
+def test_notes_reach_clarky_once_across_sequences_of_the_same_contact(hub, make_project):
+    two = SEQUENCES + "  - id: es2\n    provider: clarky\n    template: tpl_01HNUR\n    members: [maria]\n"
+    desired = load_desired(make_project({"contacts.yaml": CONTACTS, "sequences.yaml": two}))
+    provider, rec = make_provider(hub, clarky_config(desired))
+    for seq_id in ("es", "es2"):
+        seq, req = seq_and_request(desired, seq_id, "maria")
+        [result] = provider.enroll(seq, [req])
+        assert result.live is not None
+    first, *later = rec.bodies("POST", START)
+    assert "notes" in first["contact"] and all("notes" not in body["contact"] for body in later)
+    assert sim_contact(hub, "maria.t@example.com")["notes"] == "Speaks Spanish."

@@ -82,7 +82,10 @@ class ClarkyProvider:
         address = request.membership.address
         try:
             contact = self._member_contact(request)
-            reply = self._start(sequence, contact, request.attempt, notes=request.attempt == 0 and bool(contact.notes))
+            # Clarky appends notes on every call: send them only while the contact is not known to exist
+            # there (a card create or an earlier start already carried them).
+            fresh = contact.id not in self.catalog.contact_ids
+            reply = self._start(sequence, contact, request.attempt, notes=request.attempt == 0 and fresh and bool(contact.notes))
         except ProviderError as exc:
             return EnrollResult(address, error=exc, request_id=exc.request_id)
         data = (reply.json or {}).get("data") or {}
