@@ -97,6 +97,8 @@ def plan(directory: Path, out: Path | None, fmt: str, detailed_exitcode: bool, t
         data = the_plan.to_dict() | {"campaigns_dir": str(directory)}
         write_private(out, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
         click.echo(f"Saved plan to {out}; apply it with `campaignctl apply {out}`.", err=True)
+    if the_plan.safety:  # shown in full above; refused as apply would refuse it
+        raise UnsafePlanError([f"{reason} (apply needs {flag})" for flag, reason in the_plan.safety])
     if detailed_exitcode and the_plan.changes:
         raise Exit(EXIT_CHANGES)
 
