@@ -1,0 +1,103 @@
+"""`campaignctl plan` end to end on a copy of the example project, over the in-process sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+
+import pytest
+from click.testing import CliRunner
+
+from reconciler.cli import main
+from reconciler.render import MARKER
+from tests.conftest import EXAMPLE
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    root = tmp_path / "campaigns"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".campaignctl"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NO_COLOR", "1")
+    return root
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_plan_of_the_example_project(project):
+    result = run("plan", str(project))
+    assert result.exit_code == 0, result.output
+    assert result.output.rstrip().endswith("Plan: 14 to enroll, 7 to create; 0 unchanged.")
+    assert "Irreversible: 14 enrollments will send real messages." in result.output
+    assert "+ enroll    kalent.membership[backend-outreach][cand_789]  sends messages (irreversible)" in result.output
+    assert "\x1b[" not in result.output
+
+
+def test_detailed_exitcode_is_2_with_changes_and_0_in_sync(project):
+    assert run("plan", str(project), "--detailed-exitcode").exit_code == 2
+    assert run("apply", str(project), "--auto-approve").exit_code == 0
+    again = run("plan", str(project), "--detailed-exitcode")
+    assert again.exit_code == 0 and "No changes. 21 unchanged" in again.output
+
+
+def test_saved_plan_is_private_json_and_applies(project, tmp_path):
+    out = tmp_path / "plan.json"
+    result = run("plan", str(project), "--out", str(out), "--format", "json")
+    assert result.exit_code == 0
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+    saved, printed = json.loads(out.read_text()), json.loads(result.stdout)
+    assert saved["manifest_digest"] == printed["manifest_digest"] and saved["changes"] == printed["changes"]
+    assert len(saved["changes"]) == 21 and saved["format_version"] == 1
+    applied = run("apply", str(out))
+    assert applied.exit_code == 0 and "Apply complete: 7 created, 14 enrolled." in applied.output
+
+
+def test_target_globs_limit_the_plan(project):
+    result = run("plan", str(project), "--format", "json", "--target", "gary.*", "--target", "kalent.blueprint*")
+    addresses = [c["address"] for c in json.loads(result.stdout)["changes"]]
+    assert len(addresses) == 7 and all(a.startswith(("gary.", "kalent.blueprint")) for a in addresses)
+
+
+def test_markdown_for_a_pr_comment_masks_pii(project):
+    result = run("plan", str(project), "--format", "markdown", "--mask-pii")
+    assert result.exit_code == 0
+    assert result.stdout.startswith(MARKER)
+    for pii in ("maria-garcia", "Maria", "García", "maria@example.com"):
+        assert pii not in result.stdout
+    assert "clarky.card[sales][m***]" in result.stdout
+
+
+def test_a_plan_over_the_safety_limit_is_shown_then_refused(project):
+    text = (project / "campaignctl.yaml").read_text().replace("max_new_memberships_per_apply: 200",
+                                                               "max_new_memberships_per_apply: 5")
+    (project / "campaignctl.yaml").write_text(text)
+    result = CliRunner().invoke(main, ["plan", str(project)])
+    assert result.exit_code == 1
+    assert "Plan: 14 to enroll, 7 to create" in result.stdout  # rendered in full first
+    assert "--allow-large" in result.output
+    refused = CliRunner().invoke(main, ["apply", str(project), "--auto-approve"])
+    assert refused.exit_code == 1 and "--allow-large" in refused.output
+
+
+def test_apply_without_a_tty_refuses_without_auto_approve(project):
+    result = CliRunner().invoke(main, ["apply", str(project)])
+    assert result.exit_code == 1 and "--auto-approve" in result.output
+
+
+def test_a_manifest_error_is_file_line_and_exit_1(project):
+    (project / "broken.yaml").write_text("sequences:\n  - {id: x, provider: nope, template: t, members: []}\n")
+    result = CliRunner().invoke(main, ["plan", str(project)])
+    assert result.exit_code == 1 and "broken.yaml:2:" in result.output and "Traceback" not in result.output
+
+
+def test_a_missing_api_key_is_a_clear_error_naming_the_variable(project, monkeypatch):
+    text = (project / "campaignctl.yaml").read_text().replace("    sandbox: true\n", "", 1)
+    (project / "campaignctl.yaml").write_text(text)
+    monkeypatch.delenv("CLARKY_API_KEY", raising=False)
+    monkeypatch.delenv("CAMPAIGNCTL_SANDBOX", raising=False)
+    result = CliRunner().invoke(main, ["plan", str(project)])
+    assert result.exit_code == 1 and "CLARKY_API_KEY" in result.output and "Traceback" not in result.output
