@@ -24,6 +24,7 @@ from typing import Any, Iterable
 from reconciler.errors import LockError, StateError
 from reconciler.model import Address
 from reconciler.snapshot import CacheEntry
+from reconciler.timeutil import utcnow
 
 SCHEMA_VERSION = 1
 MIGRATIONS: dict[int, str] = {
@@ -43,10 +44,6 @@ MIGRATIONS: dict[int, str] = {
     """,
 }
 RESOLVED = ("ok", "error", "stale", "resolved_present", "resolved_absent")
-
-
-def utcnow() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ Choices where the seed documents are silent:
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import NotFoundError
@@ -31,26 +30,16 @@ from reconciler.providers.base import ReadContext
 from reconciler.providers.clarky.catalog import PAGE, seg
 from reconciler.providers.clarky.mapping import FINAL, best_card, card_from_api, membership_from_api, membership_from_cache, more_pages
 from reconciler.snapshot import CacheEntry, LiveMembership, LiveSnapshot
+from reconciler.timeutil import age_seconds, utcnow
 
 if TYPE_CHECKING:
     from reconciler.providers.clarky.provider import ClarkyProvider
 
 
-def utcnow() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def is_fresh(observed_at: str | None, minutes: float) -> bool:
     """Whether a status read at `observed_at` is younger than `minutes`."""
-    if not observed_at:
-        return False
-    try:
-        seen = datetime.fromisoformat(observed_at.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    if seen.tzinfo is None:
-        seen = seen.replace(tzinfo=timezone.utc)
-    return datetime.now(timezone.utc) - seen < timedelta(minutes=minutes)
+    age = age_seconds(observed_at)
+    return age is not None and age < minutes * 60
 
 
 def read(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:

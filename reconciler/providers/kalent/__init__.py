@@ -31,6 +31,7 @@ from reconciler.providers._http import VendorClient, pages_numbered
 from reconciler.providers.base import Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
 from reconciler.providers.kalent import _api
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, CacheEntry, LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
+from reconciler.timeutil import age_seconds
 
 __all__ = ["KalentProvider"]
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ class KalentProvider:
             return False
         if ctx.refresh or cached.status not in (ACTIVE, PAUSED, FINISHED, FAILED):
             return True
-        age = _api.age_seconds(cached.observed_at)
+        age = age_seconds(cached.observed_at)
         return age is None or age >= self.config.status_refresh_minutes * 60
 
     def _sequence_of(self, candidate_id: str) -> dict[str, Any] | None:
@@ -254,7 +255,7 @@ class KalentProvider:
         candidate = member.candidate_id or ""
         path = f"/candidates/{candidate}/dynamic-sequence"
         found = self._sequence_of(candidate)
-        age = _api.age_seconds(sent_at)
+        age = age_seconds(sent_at)
         settling = age is not None and age < _api.SETTLE_SECONDS
         previous = self._previous.get(member.address)
         earlier = found is not None and ((previous is not None and found.get("sequenceId") == previous)
@@ -352,11 +353,11 @@ def _dispatching(cached: CacheEntry | None, sequence: Mapping[str, Any] | None) 
 
 def _settling(entry: CacheEntry) -> bool:
     """A cached enrollment started so recently that Kalent may not show it yet."""
-    age = _api.age_seconds(dict(entry.extra).get("since"))
+    age = age_seconds(dict(entry.extra).get("since"))
     return age is not None and age < _api.SETTLE_SECONDS
 
 
 def _older_than(sequence: Mapping[str, Any], sent_at: str | None) -> bool:
     """A sequence started well before our start is an earlier attempt, not the one in doubt."""
-    started, sent = _api.age_seconds(_api.started_at(sequence)), _api.age_seconds(sent_at)
+    started, sent = age_seconds(_api.started_at(sequence)), age_seconds(sent_at)
     return started is not None and sent is not None and started > sent + 60

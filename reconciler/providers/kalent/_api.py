@@ -41,19 +41,6 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def age_seconds(stamp: str | None, now: datetime | None = None) -> float | None:
-    """Seconds since an ISO time; None when there is no (parsable) time."""
-    if not stamp:
-        return None
-    try:
-        then = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if then.tzinfo is None:
-        then = then.replace(tzinfo=timezone.utc)
-    return ((now or datetime.now(timezone.utc)) - then).total_seconds()
-
-
 def data_of(body: Any) -> Any:
     """The `data` member of a success envelope ({success: true, data: ...})."""
     return body.get("data") if isinstance(body, Mapping) else None
