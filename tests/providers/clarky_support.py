@@ -15,6 +15,7 @@ from reconciler.providers.clarky import ClarkyProvider
 from reconciler.sandbox.core import Hub
 from reconciler.sandbox.hub import build_hub, load_seed
 from reconciler.sandbox.transport import SandboxTransport
+from tests.fakes import FakeTime
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "campaigns"
 KEY = "ck_live_Sup3rSecretTestKey0000000000000"
@@ -73,21 +74,6 @@ pipelines:
         stage: Lead
         title: "Ada – renewal"
 """
-
-
-class FakeTime:
-    """Sleep and monotonic clock for the HTTP client."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-    def clock(self) -> float:
-        return self.now
 
 
 class Recording(httpx.BaseTransport):

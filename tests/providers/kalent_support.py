@@ -16,6 +16,7 @@ from reconciler.providers.base import EnrollRequest, ReadContext
 from reconciler.providers.kalent import KalentProvider
 from reconciler.sandbox.hub import build_hub, load_seed
 from reconciler.sandbox.transport import SandboxTransport
+from tests.fakes import FakeTime
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "campaigns"
 KEY = "kalent_live_SECRETSECRETSECRET000000"
@@ -30,21 +31,6 @@ STEPS = ({"id": "invite", "name": "Invite", "type": "LINKEDIN", "linkedInType": 
 def stamp(hours_ago: float = 0.0) -> str:
     """A wall-clock time in the state store's format."""
     return (datetime.now(timezone.utc) - timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-class FakeTime:
-    """Sleep and monotonic clock for the HTTP client: retries and pacing cost no real time."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-    def clock(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -15,21 +15,9 @@ import pytest
 from reconciler import errors
 from reconciler.model import ProviderConfig
 from reconciler.providers._http import TokenBucket, VendorClient, pages_cursor, pages_numbered, parse_envelope
+from tests.fakes import FakeTime
 
 KEY = "ck_live_SECRETSECRETSECRETSECRET0000000"
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-    def clock(self) -> float:
-        return self.now
 
 
 def make_client(handler, vendor_type: str = "clarky", **limits: int) -> tuple[VendorClient, FakeTime, list[httpx.Request]]:
