@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,12 +39,13 @@ class Session:
     store: StateStore
     hub: Any = None  # the in-process sandbox hub, when any provider uses it
     notes: list[str] = field(default_factory=list)
+    owns_hub: bool = True  # False when the caller passed the hub in: the caller closes it
 
     def close(self) -> None:
         for provider in self.providers.values():
             provider.close()
         self.store.close()
-        if self.hub is not None:
+        if self.hub is not None and self.owns_hub:
             self.hub.store.close()
 
     def __enter__(self) -> "Session":
@@ -55,12 +57,16 @@ class Session:
 
 def open_session(directory: Path, *, env: Mapping[str, str] | None = None, hub: Any = None,
                  transports: Mapping[str, Any] | None = None) -> Session:
-    """Load and validate manifests, open the state store, build the providers."""
+    """Load and validate manifests, open the state store, build the providers.
+
+    A `hub` passed in stays open when the session closes (its owner closes it); one the session
+    opened itself is closed with it."""
     desired = load_desired(directory)
     env = os.environ if env is None else env
+    given = hub is not None
     providers, hub = build_providers(desired.project, env=env, hub=hub, transports=transports)
     store = StateStore(desired.project.state_path)
-    return Session(desired, providers, store, hub)
+    return Session(desired, providers, store, hub, owns_hub=not given)
 
 
 def policies_for(session: Session) -> Policies:
@@ -80,10 +86,18 @@ def read_live(session: Session, *, refresh: bool = False, progress: Callable[[st
     ctx = ReadContext(cache=session.store.cache(), ownership_tag=session.desired.project.ownership_tag,
                       refresh=refresh, adopted=session.store.adopted())
     live = LiveSnapshot()
-    for name, provider in sorted(session.providers.items()):
-        if progress:
-            progress(f"reading {name}")
-        live.merge(provider.read(session.desired, ctx))
+    # Providers are independent accounts with their own rate budgets: read them side by side, so a
+    # slow or throttled vendor does not hold up the others. Merged in name order (deterministic).
+    names = sorted(session.providers)
+    snaps: dict[str, LiveSnapshot] = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+        futures = {pool.submit(session.providers[name].read, session.desired, ctx): name for name in names}
+        for future in as_completed(futures):
+            snaps[futures[future]] = future.result()
+            if progress:
+                progress(f"read {futures[future]} ({len(snaps)}/{len(names)} providers)")
+    for name in names:
+        live.merge(snaps[name])
     resolve_in_doubt(session, live, read_only=read_only)
     remember(session.store, live)
     return live
