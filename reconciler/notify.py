@@ -1,10 +1,15 @@
-"""POST a drift summary to a webhook (Slack-compatible), with bounded retries. Stdlib only."""
+"""POST a drift summary to a webhook (Slack-compatible), with bounded retries. Stdlib only.
+
+Choices: 5xx, 429 and connection errors are retried (3 attempts, 0.25 s then 0.5 s apart); other
+4xx are final. Errors name only the scheme and host, since a webhook URL's path is its secret.
+"""
 
 from __future__ import annotations
 
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any, Callable
 
@@ -15,11 +20,11 @@ class NotifyError(ReconcilerError):
     """The notification URL did not accept the summary."""
 
 
-def post_json(url: str, payload: dict[str, Any], *, attempts: int = 3, timeout: float = 10.0,
+def post_json(url: str, payload: dict[str, Any], *, attempts: int = 3, timeout: float = 10.0, backoff: float = 0.25,
               sleep: Callable[[float], None] = time.sleep) -> int:
     """POST `payload`; retry 5xx and connection errors; raise NotifyError naming the URL's host."""
     body = json.dumps(payload).encode()
-    shown = url.split("?", 1)[0]  # a webhook's query string can carry a token: never print it
+    shown = _host(url)  # a webhook's path or query carries its secret token: name only the host
     last = ""
     for attempt in range(attempts):
         request = urllib.request.Request(url, data=body, method="POST",
@@ -29,10 +34,17 @@ def post_json(url: str, payload: dict[str, Any], *, attempts: int = 3, timeout: 
                 return resp.status
         except urllib.error.HTTPError as exc:
             last = f"{exc.code} {exc.reason}"
-            if exc.code < 500:
+            if exc.code < 500 and exc.code != 429:
                 break
         except (urllib.error.URLError, OSError) as exc:
             last = str(getattr(exc, "reason", exc))
         if attempt < attempts - 1:
-            sleep(0.5 * 2 ** attempt)
-    raise NotifyError(f"notify: POST {shown} failed: {last}")
+            sleep(backoff * 2 ** attempt)
+    tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
+    raise NotifyError(f"notify: POST to {shown} failed after {tries}: {last}; "
+                      "the next drift run notifies again")
+
+
+def _host(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or '?'}" + (f":{parts.port}" if parts.port else "")

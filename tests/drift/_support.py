@@ -125,6 +125,8 @@ class Receiver:
         return bodies
 
     def close(self) -> None:
-        self.httpd.shutdown()
+        """Stop serving (idempotent): later POSTs get connection refused."""
+        if self.thread.is_alive():
+            self.httpd.shutdown()
+            self.thread.join()
         self.httpd.server_close()
-        self.thread.join()
