@@ -146,4 +146,4 @@ def cards_per_contact(hub: Hub, vendor: str = "clarky") -> Counter:
     """Cards (Clarky) or deals (Gary Club) per contact id in the sandbox."""
     if vendor == "clarky":
         return Counter(c.get("contact_id") for c in hub.store.collection("clarky.cards").values())
-    return Counter(d.get("contact_id") for d in hub.store.collection("garyclub.deals").values())
+    return Counter(d.get("primary_contact_id") for d in hub.store.collection("garyclub.deals").values())
