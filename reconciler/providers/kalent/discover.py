@@ -1,0 +1,45 @@
+"""Read-only discovery of a Kalent workspace for `campaignctl import`: sourcings, their blueprints
+(with steps) and candidates, and each candidate's dynamic sequence. Only GETs, over the adapter's
+own client. Kalent has no list of dynamic sequences, so finding a blueprint's members costs one
+GET per candidate of the sourcing."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from reconciler.providers._http import pages_numbered
+from reconciler.providers.kalent import KalentProvider, _api
+
+CAN_LIST_MEMBERS = True
+
+
+class KalentDiscovery:
+    """Lists what a Kalent workspace has; never writes."""
+
+    def __init__(self, provider: KalentProvider) -> None:
+        self.provider = provider
+
+    def sourcings(self) -> list[dict[str, Any]]:
+        return self.provider._all_sourcings()
+
+    def sourcing(self, name_or_id: str) -> dict[str, Any]:
+        """The sourcing named (or with the id) `name_or_id`; PlanError naming the others."""
+        sid = self.provider._sourcing_id(name_or_id, "import")
+        return next(s for s in self.sourcings() if str(s.get("sourcingId")) == sid)
+
+    def blueprints(self, sourcing_id: str) -> list[dict[str, Any]]:
+        return self.provider._listing(sourcing_id, fresh=True)
+
+    def candidates(self, sourcing_id: str) -> Iterator[dict[str, Any]]:
+        """The sourcing's candidates (the vendor's default filter: every status but NOT_RETAINED)."""
+        yield from pages_numbered(self.provider.client, f"/sourcings/{sourcing_id}/candidates", {},
+                                  page_param="pageIndex", size_param="pageSize", size=_api.PAGE_SIZE,
+                                  first_page=0, items_key="data.candidates", more=_api.has_next)
+
+    def sequence_of(self, candidate_id: str) -> dict[str, Any] | None:
+        """The candidate's latest dynamic sequence, if any."""
+        return self.provider._sequence_of(candidate_id)
+
+    @staticmethod
+    def blueprint_of(sequence: dict[str, Any]) -> str | None:
+        return _api.sequence_blueprint(sequence)
