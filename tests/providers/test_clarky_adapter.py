@@ -98,8 +98,10 @@ def test_template_without_bot_gets_the_provider_bot_after_one_refusal_then_direc
     [r1] = provider.enroll(seq, [john])
     [r2] = provider.enroll(seq, [otto])
     assert r1.live is not None and r2.live is not None
-    assert [(m, p) for m, p, _ in log(hub)] == [("POST", START)] * 3
-    assert [r["status"] for r in hub.store.requests("clarky")] == [400, 202, 202]
+    # otto is suppressed: his start answers `failed`, and its reason is read once
+    assert [(m, p) for m, p, _ in log(hub)] == [("POST", START)] * 3 + [("GET", f"/sequences/enrollments/{r2.live.remote_id}")]
+    assert [r["status"] for r in hub.store.requests("clarky")] == [400, 202, 202, 200]
+    assert (r2.live.status, r2.live.reason, r2.live.unreachable) == ("failed", "no_usable_channels", True)
     bodies = rec.bodies("POST", START)
     assert "bot_id" not in bodies[0] and bodies[1]["bot_id"] == bodies[2]["bot_id"] == "b_01HDEF"
     assert bodies[0]["idempotency_key"] == bodies[1]["idempotency_key"]

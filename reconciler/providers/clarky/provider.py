@@ -90,6 +90,14 @@ class ClarkyProvider:
             return EnrollResult(address, error=exc, request_id=exc.request_id)
         data = (reply.json or {}).get("data") or {}
         self.catalog.remember(contact.id, data.get("contact_id"))
+        enrollment_id = data.get("enrollment_id") or data.get("id")
+        if data.get("status") == "failed" and enrollment_id:
+            # The start answer carries no generation_error; a failed enrollment is final and never
+            # re-read, so read its reason now (no_usable_channels must plan `skip`, not `retry`).
+            try:
+                data = {**data, **((self.client.get(f"/sequences/enrollments/{seg(enrollment_id)}").json or {}).get("data") or {})}
+            except ProviderError:
+                pass  # the enrollment exists either way; the reason stays unknown
         live = membership_from_api(address, data, attempt=request.attempt, observed_at=reading.utcnow(),
                                    since=reading.utcnow())
         return EnrollResult(address, live=live, request_id=reply.request_id)
