@@ -24,7 +24,7 @@ from reconciler.model import Address
 from reconciler.plan import check_precondition
 from reconciler.plan_types import Change, Plan
 from reconciler.providers.base import CardUpdate, EnrollRequest, EnrollResult, Provider
-from reconciler.snapshot import LiveSnapshot
+from reconciler.snapshot import FAILED, LiveSnapshot
 from reconciler.state import utcnow
 
 PHASE = {"blueprint": 0, "card": 1, "membership": 2}
@@ -165,6 +165,11 @@ class Applier:
         if res.live is not None:
             self.store.outcome(intent, "ok", remote_id=res.live.remote_id, request_id=res.request_id)
             remember_membership(self.store, res.live)
+            if res.live.status == FAILED:  # created, but the vendor failed it at once (e.g. suppressed contact)
+                why = res.live.reason or res.live.vendor_status
+                self._record(ChangeResult(addr, change.action, "failed", f"the vendor failed the enrollment at once: {why}",
+                                          res.live.remote_id, res.request_id))
+                return
             self._record(ChangeResult(addr, change.action, "ok", res.live.vendor_status, res.live.remote_id, res.request_id))
             return
         error = res.error
@@ -187,7 +192,9 @@ class Applier:
         if found is not None:
             self.store.outcome(intent, "resolved_present", remote_id=found.remote_id)
             remember_membership(self.store, found)
-            self._record(ChangeResult(addr, change.action, "ok", f"{found.vendor_status} (confirmed by reading after a lost answer)",
+            status = "failed" if found.status == FAILED else "ok"
+            what = f"failed: {found.reason or found.vendor_status}" if status == "failed" else found.vendor_status
+            self._record(ChangeResult(addr, change.action, status, f"{what} (confirmed by reading after a lost answer)",
                                       found.remote_id))
             return
         self.store.outcome(intent, "resolved_absent")
