@@ -1,0 +1,139 @@
+"""The example GitHub Actions workflows, run locally: the `run:` scripts of the steps with ids
+validate/plan (pull request), apply (merge) and drift (nightly) go through bash in order, against
+a running `campaignctl sandbox serve --port 0`; the artifact download is replaced by copying the
+plan file the plan step wrote. Also the pre-commit hook's entry + args on the example project."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reconciler.sandbox.server import SandboxControl
+from tests.drift._support import EXAMPLE, KEYS, Receiver, project_yaml
+
+REPO = Path(__file__).resolve().parents[2]
+WORKFLOWS = REPO / "examples" / "github-actions"
+BIN = str(Path(sys.executable).parent)
+MANIFEST = """\
+contacts:
+  - {id: ana, first_name: Ana, emails: [ana@example.com]}
+  - {id: ben, first_name: Ben, emails: [ben@example.com]}
+sequences:
+  - {id: nurture, provider: gary, sequence: "Post-call nurture", members: [ana, ben]}
+pipelines:
+  - id: sales
+    provider: clarky
+    pipeline: Sales Pipeline
+    cards:
+      - {contact: ana, stage: Lead, title: Ana card}
+"""
+
+
+def steps(workflow: str) -> dict[str, str]:
+    """step id -> its `run:` script."""
+    data = yaml.safe_load((WORKFLOWS / workflow).read_text())
+    return {s["id"]: s["run"] for job in data["jobs"].values() for s in job["steps"] if s.get("id") and s.get("run")}
+
+
+@pytest.fixture
+def sandbox_url(tmp_path):
+    """`campaignctl sandbox serve --port 0` in a subprocess, seeded like the example project."""
+    seeded = tmp_path / "sandbox"
+    seeded.mkdir()
+    shutil.copytree(EXAMPLE / ".sandbox", seeded / ".sandbox")
+    (seeded / "campaignctl.yaml").write_text("version: 1\nproviders: {}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "reconciler", "sandbox", "serve", "--port", "0", "--no-rate-limits",
+                             "--dir", str(seeded)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True)
+    reader.start()
+    try:
+        first = lines.get(timeout=30)
+        assert first.startswith("Sandbox serving on "), first
+        yield first.split()[3]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(15)
+        reader.join(5)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def bash(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_pr_plan_then_merge_apply_then_nightly_drift(tmp_path, sandbox_url):
+    camp = tmp_path / "repo" / "campaigns"
+    camp.mkdir(parents=True)
+    (camp / "campaignctl.yaml").write_text(project_yaml(sandbox_url))
+    (camp / "team.yaml").write_text(MANIFEST)
+    receiver = Receiver()
+    outputs = tmp_path / "github_output"
+    env = {**os.environ, **KEYS, "PATH": BIN + os.pathsep + os.environ["PATH"], "CAMPAIGNS_DIR": str(camp),
+           "SLACK_WEBHOOK_URL": receiver.url, "GITHUB_OUTPUT": str(outputs),
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+    try:
+        plan_job, apply_job, drift_job = (tmp_path / d for d in ("plan-job", "apply-job", "drift-job"))
+        for job in (plan_job, apply_job, drift_job):
+            job.mkdir()
+        pr = steps("campaignctl-plan.yml")
+        for step in ("validate", "plan"):
+            done = bash(pr[step], plan_job, env)
+            assert done.returncode == 0, f"{step}: {done.stdout}{done.stderr}"
+        plan_md = (plan_job / "plan.md").read_text()
+        assert plan_md.startswith("<!-- campaignctl-plan -->")
+        assert "ana@example.com" not in plan_md            # --mask-pii for the PR comment
+        assert "exit=2" in outputs.read_text()             # changes to apply
+        planned = json.loads((plan_job / "plan.json").read_text())
+        assert len(planned["changes"]) == 3
+
+        shutil.copy(plan_job / "plan.json", apply_job / "plan.json")   # stands in for actions/download-artifact
+        applied = bash(steps("campaignctl-apply.yml")["apply"], apply_job, env)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        report = json.loads((apply_job / "apply-report.json").read_text())
+        assert sorted(r["status"] for r in report["results"]) == ["ok", "ok", "ok"]
+
+        nightly = steps("campaignctl-drift.yml")["drift"]
+        quiet = bash(nightly, drift_job, env)
+        assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+        assert (drift_job / "drift.md").read_text().startswith("<!-- campaignctl-drift -->")
+        assert receiver.take() == []                       # in sync: nothing to post
+        with SandboxControl(sandbox_url) as control:
+            control.event("garyclub", "reply", contact="ben@example.com")
+            found = bash(nightly, drift_job, env)
+            assert found.returncode == 0, found.stderr     # drift found (2) is a report, not a failed job
+            assert "paused: the contact replied" in (drift_job / "drift.md").read_text()
+            posts = receiver.take()
+            assert len(posts) == 1 and "gary.membership[nurture][ben]" in json.loads(posts[0])["text"]
+            assert len(control.sends()) == 2               # ana and ben, once each
+            assert all(n == 1 for n in control.sends().values())
+    finally:
+        receiver.close()
+
+
+def test_pre_commit_hook_validates_the_example_project(tmp_path):
+    hook = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())[0]
+    assert hook["id"] == "campaignctl-validate" and hook["pass_filenames"] is False
+    shutil.copytree(EXAMPLE, tmp_path / "campaigns", ignore=shutil.ignore_patterns(".campaignctl"))
+    env = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"]}
+    done = subprocess.run([*hook["entry"].split(), *hook["args"]], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Valid: ")
+    (tmp_path / "campaigns" / "broken.yaml").write_text("sequences:\n  - {id: x, provider: nobody, template: t}\n")
+    broken = subprocess.run([*hook["entry"].split(), *hook["args"]], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert broken.returncode == 1 and "campaigns/broken.yaml:2:" in broken.stderr
