@@ -23,6 +23,8 @@ class Collection:
         self._store = store
         self.name = name
         self._rows = rows
+        self.version = 0  # bumped on every put/delete: simulators memoise filtered lists against it
+
 
     def get(self, key: str) -> Any | None:
         return self._rows.get(key)
@@ -30,10 +32,12 @@ class Collection:
     def put(self, key: str, obj: Any) -> None:
         """Insert or replace; call again after mutating an object in place."""
         self._rows[key] = obj
+        self.version += 1
         self._store._dirty.add((self.name, key))
 
     def delete(self, key: str) -> None:
         if self._rows.pop(key, None) is not None:
+            self.version += 1
             self._store._dirty.add((self.name, key))
 
     def values(self) -> list[Any]:

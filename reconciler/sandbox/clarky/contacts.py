@@ -225,6 +225,12 @@ class ContactsMixin(ClarkyBase):
         created_after = self.time_param(req, "created_after")
         created_before = self.time_param(req, "created_before")
         updated_after = self.time_param(req, "updated_after")
+        key = ("contacts", search, tuple(tags), tuple(sorted(exact.items())), created_after, created_before, updated_after)
+        return self.paginate(req, self.listed(("contacts",), key, lambda: self._filter_contacts(
+            search, tags, exact, created_after, created_before, updated_after)))
+
+    def _filter_contacts(self, search: str, tags: list[str], exact: dict[str, Any], created_after: float | None,
+                         created_before: float | None, updated_after: float | None) -> list[dict[str, Any]]:
         out = []
         wanted = set(tags)
         for contact in self.coll("contacts").values():
@@ -243,7 +249,7 @@ class ContactsMixin(ClarkyBase):
             if updated_after is not None and parse_iso(contact["updated_at"]) <= updated_after:
                 continue
             out.append(contact)
-        return self.paginate(req, out)
+        return out
 
     def get_contact(self, req: SimRequest, contact_id: str) -> SimResponse:
         contact = self.coll("contacts").get(contact_id)

@@ -50,6 +50,12 @@ class PipelinesMixin(ClarkyBase):
         include_archived = self.bool_param(req, "include_archived")
         stage_id, contact_id = req.q("pipeline_stage_id"), req.q("contact_id")
         pipeline_id, bot_id = req.q("pipeline_id"), req.q("bot_id")
+        key = ("cards", include_archived, stage_id, contact_id, pipeline_id, bot_id)
+        return self.paginate(req, self.listed(("cards", "stages"), key, lambda: self._filter_cards(
+            include_archived, stage_id, contact_id, pipeline_id, bot_id)))
+
+    def _filter_cards(self, include_archived: bool, stage_id: str | None, contact_id: str | None,
+                      pipeline_id: str | None, bot_id: str | None) -> list[dict[str, Any]]:
         stages = self.coll("stages")
         out = []
         for card in self.coll("cards").values():
@@ -66,7 +72,7 @@ class PipelinesMixin(ClarkyBase):
                 if bot_id and stage.get("bot_id") != bot_id:
                     continue
             out.append(card)
-        return self.paginate(req, out)
+        return out
 
     def card(self, card_id: str) -> dict[str, Any]:
         """The card or a 404 (ApiError)."""
