@@ -18,7 +18,6 @@ Choices where the docs are silent:
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from reconciler.sandbox.core import iso
@@ -68,8 +67,12 @@ def _due(step: dict[str, Any], seq: dict[str, Any]) -> float:
 
 
 def advance(seq: dict[str, Any], now: float) -> dict[str, Any]:
-    """A copy of `seq` with every step that is due by `now` fired (only while RUNNING)."""
-    seq = copy.deepcopy(seq)
+    """A copy of `seq` with every step that is due by `now` fired (only while RUNNING).
+
+    Shallow: callers only set top-level keys and append to `sent`; the step snapshots are never
+    changed after `new_sequence`, so sharing them is safe (a deepcopy per status read was most of
+    the simulator's time at 30k candidates)."""
+    seq = {**seq, "sent": list(seq["sent"])}
     while seq["state"] == "RUNNING" and len(seq["sent"]) < len(seq["steps"]):
         step = seq["steps"][len(seq["sent"])]
         due = _due(step, seq)
