@@ -142,6 +142,7 @@ class Catalog:
     def _match_from_list(self, todo: list[Contact], bot_id: str | None) -> None:
         by_email = {c.primary_email: c for c in todo if c.primary_email}
         by_phone = {normalize_phone(c.primary_phone): c for c in todo if c.primary_phone}
+        phone_left = {c.id: c for c in by_phone.values() if not c.primary_email}  # found by phone alone, if at all
         phone_hits: dict[str, str] = {}
         page = 1
         while True:
@@ -152,16 +153,17 @@ class Catalog:
                     self.contact_ids[by_email.pop(email).id] = item["id"]
                 elif phone in by_phone:
                     phone_hits.setdefault(by_phone[phone].id, item["id"])
-            missing = list(by_email.values()) + [c for c in by_phone.values() if not c.primary_email
-                                                 and c.id not in phone_hits]
-            if not missing:
+                    phone_left.pop(by_phone[phone].id, None)
+            # Only counts per page (the lists are built when leaving): 100k contacts are 1000 pages.
+            n_missing = len(by_email) + len(phone_left)
+            if not n_missing:
                 break
             if not more_pages(body, body.get("data") or [], page):
-                self.absent.update(c.id for c in missing if c.id not in phone_hits)
+                self.absent.update(c.id for c in [*by_email.values(), *phone_left.values()] if c.id not in phone_hits)
                 break
             pages_left = int((body.get("pagination") or {}).get("total_pages") or 0) - page
-            if all(c.primary_email for c in missing) and pages_left > len(missing):
-                for contact in missing:  # cheaper one by one than the rest of the list
+            if not phone_left and pages_left > n_missing:
+                for contact in list(by_email.values()):  # cheaper one by one than the rest of the list
                     self.lookup(contact)
                 break
             page += 1
