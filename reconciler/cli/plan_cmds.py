@@ -6,8 +6,11 @@ import fnmatch
 import json
 import os
 import sys
+import threading
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable, Iterator
 
 import click
 
@@ -62,6 +65,32 @@ def read_with_progress(session, refresh: bool = False):
     try:
         return read_live(session, refresh=refresh, progress=lambda note: progress.show(note))
     finally:
+        progress.finish()
+
+
+@contextmanager
+def ticking(progress: Progress, every: float = 0.5) -> Iterator[Callable[[str], None]]:
+    """Redraw `progress` while work runs, so one slow change (a throttled vendor) still shows a line
+    every few seconds; yields the step callback. Progress itself decides when a line is due."""
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(every):
+            with lock:
+                progress.show()
+
+    def step(note: str) -> None:
+        with lock:
+            progress.step(note)
+
+    thread = threading.Thread(target=tick, name="apply-progress", daemon=True)
+    thread.start()
+    try:
+        yield step
+    finally:
+        stop.set()
+        thread.join()
         progress.finish()
 
 
@@ -166,9 +195,8 @@ def apply(target_path: Path, auto_approve: bool, targets: tuple[str, ...], allow
                 if answer.strip() != "yes":
                     click.echo("Apply cancelled.")
                     raise Exit(EXIT_ERROR)
-            progress = Progress("Applying", total=len(todo))
-            report = apply_plan(session, the_plan, live, progress=lambda r: progress.step(r.address))
-            progress.finish()
+            with ticking(Progress("Applying", total=len(todo))) as step:
+                report = apply_plan(session, the_plan, live, progress=lambda r: step(r.address))
         finally:
             session.store.release_lock(lock_id)
     for result in report.results:
