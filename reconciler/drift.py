@@ -3,6 +3,14 @@
 Five categories: changes (what apply would do now), diverged (allowed by policy), orphaned
 (removed from the manifest, still active), health (failed, stuck generating, pending approval too
 long, paused on reply, cards archived by people), unmanaged (cards without the ownership tag).
+
+Choices where the spec is silent:
+- The fingerprint hashes what a person would call "the same drift": addresses, actions, changed
+  field paths, health kinds, diverged live values. Ages ("stuck for 20 min") are left out, so a
+  problem that only gets older does not notify again.
+- Ages are measured on the clock the caller passes (the sandbox's clock when it is in-process).
+- A write the journal leaves in doubt that drift (read-only) cannot settle is a health item: the
+  next plan or apply resolves it by reading, and until then nothing is retried.
 """
 
 from __future__ import annotations
@@ -36,8 +44,13 @@ class DriftReport:
         return bool(self.changes or self.orphaned or self.health)
 
     def fingerprint(self) -> str:
-        payload = json.dumps({"changes": self.changes, "orphaned": self.orphaned, "health": self.health,
-                              "diverged": self.diverged}, sort_keys=True, default=str)
+        stable = {
+            "changes": sorted((i["address"], i["action"], i.get("fields", [])) for i in self.changes),
+            "orphaned": sorted(i["address"] for i in self.orphaned),
+            "health": sorted((i["address"], i["kind"]) for i in self.health),
+            "diverged": sorted((d["address"], d["path"], str(d["live"])) for d in self.diverged),
+        }
+        payload = json.dumps(stable, sort_keys=True, default=str)
         return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
 
     def counts(self) -> dict[str, int]:
@@ -65,7 +78,8 @@ def build_report(plan: Plan, live: LiveSnapshot, *, now: datetime | None = None,
     now = now or datetime.now(timezone.utc)
     report = DriftReport()
     for change in plan.changes:
-        item = {"address": str(change.address), "action": change.action, "reason": change.reason}
+        item = {"address": str(change.address), "action": change.action, "reason": change.reason,
+                "fields": sorted(f.path for f in change.field_changes)}
         if change.address.kind == "membership" and change.action in ("manual", "stop"):
             report.orphaned.append(item | {"status": (change.before or {}).get("vendor_status")})
         elif change.action != "defer":
@@ -74,21 +88,26 @@ def build_report(plan: Plan, live: LiveSnapshot, *, now: datetime | None = None,
     for addr, lm in sorted(live.memberships.items()):
         since = _parse(lm.since)
         age = now - since if since else None
-        problem = None
+        kind = problem = None
         if lm.status == FAILED:
-            problem = f"enrollment failed: {lm.reason or lm.vendor_status}"
+            kind, problem = "failed", f"enrollment failed: {lm.reason or lm.vendor_status}"
         elif lm.status == ACTIVE and lm.vendor_status == "generating" and age and age > STUCK_GENERATING:
-            problem = f"stuck in generating for {_human(age)}"
+            kind, problem = "stuck_generating", f"stuck in generating for {_human(age)}"
         elif lm.status == ACTIVE and lm.vendor_status == "pending_approval" and age and age > PENDING_TOO_LONG:
-            problem = f"pending approval for {_human(age)}"
+            kind, problem = "pending_approval", f"pending approval for {_human(age)}"
         elif lm.status == PAUSED and lm.reason == "reply_received":
-            problem = "paused: the contact replied"
+            kind, problem = "paused_on_reply", "paused: the contact replied"
         if problem:
-            report.health.append({"address": str(addr), "problem": problem, "status": lm.vendor_status})
+            report.health.append({"address": str(addr), "kind": kind, "problem": problem, "status": lm.vendor_status,
+                                  "since": lm.since})
+    for addr in sorted(live.pending):
+        report.health.append({"address": str(addr), "kind": "in_doubt", "status": "unknown", "since": None,
+                              "problem": "an earlier write has an unknown outcome; the next plan or apply settles it by reading"})
     ours = set(archived_by_us)
     for addr, lc in sorted(live.cards.items()):
         if lc.managed and lc.archived and str(addr) not in ours:
-            report.health.append({"address": str(addr), "problem": "card archived by a person", "status": "archived"})
+            report.health.append({"address": str(addr), "kind": "archived_by_person", "problem": "card archived by a person",
+                                  "status": "archived", "since": lc.updated_at})
     report.unmanaged = {f"{p}/{pipe}": n for (p, pipe), n in sorted(live.unmanaged_cards.items()) if n}
     return report
 

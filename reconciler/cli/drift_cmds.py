@@ -1,19 +1,40 @@
-"""drift: the read-only health report for cron."""
+"""drift: the read-only health report for cron (SPEC §6).
+
+Choices where the spec is silent:
+- The fingerprint is stored only after the notification (if any) went out, so a failed POST
+  leaves it where it was and the next run notifies again.
+- Without --notify the fingerprint is still stored: "changed since the last run" means the last
+  drift run, whether or not it notified.
+- Ages (stuck generating, pending approval) are measured on the in-process sandbox's clock when a
+  provider uses it, so `sandbox advance` ages enrollments; otherwise on the wall clock.
+"""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 
 from reconciler.cli.app import DIR_ARG, EXIT_CHANGES, Exit, handle_errors, main
 
+FINGERPRINT_KEY = "drift.fingerprint"
+
+
+def _now(session) -> datetime:
+    if session.hub is not None and getattr(session.hub, "simulators", None):
+        clock = next(iter(session.hub.simulators.values())).clock
+        return datetime.fromtimestamp(clock.now(), tz=timezone.utc)
+    return datetime.now(timezone.utc)
+
 
 @main.command()
 @DIR_ARG
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
-@click.option("--notify", "notify_url", metavar="URL", help="POST a JSON summary (with a Slack `text`) when the drift changed since the last run.")
+@click.option("--notify", "notify_url", metavar="URL",
+              help="POST a JSON summary (with a Slack-compatible `text`) when the drift changed since the last run, "
+                   "and once when it clears.")
 @handle_errors
 def drift(directory: Path, fmt: str, notify_url: str | None) -> None:
     """Report what changed outside the manifests; never writes to any vendor. Exit 2 when drift is found."""
@@ -25,23 +46,22 @@ def drift(directory: Path, fmt: str, notify_url: str | None) -> None:
         live = read_live(session, refresh=True, read_only=True)
         plan = make_plan(session, live)
         ours = {row.address for row in session.store.journal() if row.operation == "archive"}
-        report = build_report(plan, live, archived_by_us=ours)
-        previous = session.store.get_meta("drift.fingerprint")
-        fingerprint = report.fingerprint()
+        report = build_report(plan, live, now=_now(session), archived_by_us=ours)
+        previous = session.store.get_meta(FINGERPRINT_KEY)
+        fingerprint = report.fingerprint() if report.drifted else None
         if fmt == "json":
             click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True, ensure_ascii=False))
         elif fmt == "markdown":
             click.echo(render_drift_markdown(report), nl=False)
         else:
             click.echo(render_drift_text(report), nl=False)
-        # Notify on transitions only: new or different drift, and once when it clears.
-        changed = fingerprint != previous and (report.drifted or previous is not None)
-        if notify_url and changed:
+        for warning in live.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        # Transitions only: new or different drift, and once when it clears.
+        if notify_url and fingerprint != previous:
             post_json(notify_url, notify_payload(report, directory.resolve().name))
-            click.echo("Notified.", err=True)
-        if report.drifted:
-            session.store.set_meta("drift.fingerprint", fingerprint)
-        elif previous is not None:
-            session.store.set_meta("drift.fingerprint", None)
+            click.echo("Notified: " + ("drift changed." if report.drifted else "drift cleared."), err=True)
+        if fingerprint != previous:
+            session.store.set_meta(FINGERPRINT_KEY, fingerprint)
     if report.drifted:
         raise Exit(EXIT_CHANGES)
