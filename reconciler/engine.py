@@ -81,8 +81,8 @@ def read_live(session: Session, *, refresh: bool = False, progress: Callable[[st
               read_only: bool = False) -> LiveSnapshot:
     """Read every provider, resolve in-doubt writes, and refresh the state cache.
 
-    `read_only` (drift) sends no write request of any kind: in-doubt writes that only a keyed
-    replay could settle stay `pending` instead."""
+    `read_only` (plan, drift) sends no write request of any kind: in-doubt writes that only a keyed
+    replay could settle stay `pending` instead; the others are settled by reading as usual."""
     ctx = ReadContext(cache=session.store.cache(), ownership_tag=session.desired.project.ownership_tag,
                       refresh=refresh, adopted=session.store.adopted())
     live = LiveSnapshot()
@@ -139,16 +139,18 @@ def resolve_in_doubt(session: Session, live: LiveSnapshot, *, read_only: bool = 
     store = session.store
     for entry in store.in_doubt():
         addr = Address.parse(entry.address)
-        if read_only:
-            lm = live.memberships.get(addr)
-            if not (entry.operation == "enroll" and lm is not None and lm.attempt >= entry.attempt):
-                live.pending.add(addr)
-                continue
         provider = session.providers.get(addr.provider)
         if provider is None:
             live.warnings.append(f"{addr}: an earlier {entry.operation} has an unknown outcome, but provider "
                                  f"{addr.provider!r} is no longer configured; check the vendor by hand")
             continue
+        if read_only and entry.operation == "enroll" and not provider.capabilities.can_list_memberships:
+            # Only a keyed replay of the start can settle this (Clarky), and a replay of a start that
+            # never arrived IS the start: plan and drift must never send, so it stays pending.
+            lm = live.memberships.get(addr)
+            if not (lm is not None and lm.attempt >= entry.attempt):
+                live.pending.add(addr)
+                continue
         try:
             result = _resolve_one(session, provider, addr, entry.operation, entry.attempt, entry.at, live)
         except OutcomeUnknown:

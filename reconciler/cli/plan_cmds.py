@@ -58,12 +58,13 @@ def pii_names(desired) -> set[str]:
     return names
 
 
-def read_with_progress(session, refresh: bool = False):
+def read_with_progress(session, refresh: bool = False, *, read_only: bool = False):
+    """read_live with progress; `read_only` for commands that must never write to a vendor (plan)."""
     from reconciler.engine import read_live
 
     progress = Progress("Reading live state")
     try:
-        return read_live(session, refresh=refresh, progress=lambda note: progress.show(note))
+        return read_live(session, refresh=refresh, read_only=read_only, progress=lambda note: progress.show(note))
     finally:
         progress.finish()
 
@@ -113,7 +114,7 @@ def plan(directory: Path, out: Path | None, fmt: str, detailed_exitcode: bool, t
     from reconciler.engine import make_plan, open_session
 
     with open_session(directory) as session:
-        live = read_with_progress(session, refresh)
+        live = read_with_progress(session, refresh, read_only=True)  # plan never writes, not even a replay
         the_plan = filter_targets(make_plan(session, live), targets)
         names = pii_names(session.desired)
     if fmt == "json":

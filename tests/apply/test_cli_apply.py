@@ -9,6 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from reconciler.cli import main
+from reconciler.model import Address
 from reconciler.sandbox.hub import open_project_hub
 from reconciler.state import StateStore
 from tests.apply._support import SMALL_SENDS, cards_per_contact, small_project, writes
@@ -179,3 +180,25 @@ def test_state_show_prints_what_was_sent_when_and_by_which_apply(tmp_path):
     assert "enroll (attempt 0)  intent" in intent and "enroll (attempt 0)  ok" in outcome and f"remote_id={remote_id}" in outcome
     stamp = re.match(r"\s+(\S+)\s", intent).group(1)
     assert report["started_at"] <= stamp <= report["finished_at"]
+
+
+def test_plan_after_a_crash_between_intent_and_send_writes_nothing_and_apply_sends_once(tmp_path):
+    root = small_project(tmp_path)
+    maria = "clarky.membership[inbound-es][maria-garcia]"
+    store = StateStore(root / ".campaignctl" / "state.db")
+    store.intent("crashedapply", Address.parse(maria), "enroll")  # killed before the start left
+    store.close()
+    planned = cli("plan", str(root), "--format", "json")
+    assert planned.exit_code == 0
+    assert {c["address"]: c["action"] for c in json.loads(planned.stdout)["changes"]}[maria] == "defer"
+    hub = sandbox(root)
+    assert writes(hub) == []  # a keyed replay of a start that never arrived would BE the start
+    hub.store.close()
+    done = cli("apply", str(root), "--auto-approve")
+    assert done.exit_code == 0 and maria not in done.stdout.split("Plan:")[-1]
+    hub = sandbox(root)
+    assert len(hub.store.sends("clarky")) == 3 and set(hub.store.sends().values()) == {1}
+    hub.store.close()
+    shown = cli("state", "show", maria, "--dir", str(root)).stdout
+    assert "apply crashedapply  enroll (attempt 0)  intent" in shown
+    assert "apply crashedapply  enroll (attempt 0)  resolved_present" in shown
