@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import fnmatch
 import json
+import re
 import os
 import sys
 import threading
@@ -35,12 +35,23 @@ def validate(directory: Path) -> None:
     click.echo(f"Valid: {len(desired.contacts)} contacts; " + "; ".join(parts) + ".")
 
 
+def target_matches(address: str, glob: str) -> bool:
+    """`*` any run, `?` one character; everything else literal, so `clarky.card[sales]*` works
+    (fnmatch would read `[sales]` as a character class)."""
+    pattern = ".*".join(".".join(re.escape(part) for part in chunk.split("?")) for chunk in glob.split("*"))
+    return re.fullmatch(pattern, address) is not None
+
+
 def filter_targets(plan: Plan, targets: tuple[str, ...]) -> Plan:
     """Keep only changes whose address matches one of the --target globs."""
     if not targets:
         return plan
-    kept = [c for c in plan.changes if any(fnmatch.fnmatchcase(str(c.address), t) for t in targets)]
-    return replace(plan, changes=kept, diverged=[d for d in plan.diverged if any(fnmatch.fnmatchcase(str(d.address), t) for t in targets)])
+
+    def hit(address: object) -> bool:
+        return any(target_matches(str(address), t) for t in targets)
+
+    return replace(plan, changes=[c for c in plan.changes if hit(c.address)],
+                   diverged=[d for d in plan.diverged if hit(d.address)])
 
 
 def write_private(path: Path, text: str) -> None:

@@ -101,3 +101,22 @@ def test_a_missing_api_key_is_a_clear_error_naming_the_variable(project, monkeyp
     monkeypatch.delenv("CAMPAIGNCTL_SANDBOX", raising=False)
     result = CliRunner().invoke(main, ["plan", str(project)])
     assert result.exit_code == 1 and "CLARKY_API_KEY" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("glob,address,hit", [
+    ("clarky.card[sales]*", "clarky.card[sales][maria-garcia]", True),
+    ("clarky.card[s]*", "clarky.card[sales][maria-garcia]", False),
+    ("*[maria-garcia]", "gary.membership[nurture][maria-garcia]", True),
+    ("gary.membership[nurture][?aria-garcia]", "gary.membership[nurture][maria-garcia]", True),
+    ("gary.*", "kalent.membership[x][y]", False),
+])
+def test_target_globs_take_brackets_literally(glob, address, hit):
+    from reconciler.cli.plan_cmds import target_matches
+
+    assert target_matches(address, glob) is hit
+
+
+def test_target_with_brackets_on_the_command_line(project):
+    result = run("plan", str(project), "--format", "json", "--target", "clarky.card[sales]*")
+    addresses = [c["address"] for c in json.loads(result.stdout)["changes"]]
+    assert len(addresses) == 6 and all(a.startswith("clarky.card[sales][") for a in addresses)
