@@ -1,4 +1,5 @@
-"""A Clarky simulator in a real hub behind the httpx sandbox transport, for the Clarky sim tests."""
+"""A Clarky simulator in a real hub behind the httpx sandbox transport (in process, or over a
+loopback `sandbox serve` with mode="loopback"), for the Clarky sim tests."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import httpx
 
 from reconciler.sandbox.core import Hub
 from reconciler.sandbox.hub import build_hub
-from reconciler.sandbox.transport import SandboxTransport
+from tests.sandbox.loopback import INPROCESS, sandbox_transport
 
 BASE_URL = "https://clarky.ai/api/v1"
 KEY = "ck_live_example"
@@ -33,15 +34,17 @@ MARIA_START = {  # the documented sequences/start example
 class Clarky:
     """A hub seeded with `section` for clarky, and clients per API key."""
 
-    def __init__(self, section: dict[str, Any] | None = None, *, path: Path | None = None, rate_limits: bool = True) -> None:
+    def __init__(self, section: dict[str, Any] | None = None, *, path: Path | None = None, rate_limits: bool = True,
+                 mode: str = INPROCESS) -> None:
         self.hub: Hub = build_hub(path, {"clarky": section or {}}, rate_limits=rate_limits)
+        self.mode = mode
         self.sim = self.hub.simulators["clarky"]
         self._clients: list[httpx.Client] = []
         self.api = self.client(KEY)
 
     def client(self, key: str | None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        client = httpx.Client(base_url=BASE_URL, transport=SandboxTransport(self.hub, "clarky"), headers=headers)
+        client = httpx.Client(base_url=BASE_URL, transport=sandbox_transport(self.hub, "clarky", self.mode), headers=headers)
         self._clients.append(client)
         return client
 

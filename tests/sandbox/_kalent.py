@@ -1,4 +1,5 @@
-"""A Kalent simulator behind the real httpx transport, seeded from the shipped campaigns seed."""
+"""A Kalent simulator behind the real httpx transport (in process, or over a loopback `sandbox serve`
+with mode="loopback"), seeded from the shipped campaigns seed."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import yaml
 
 from reconciler.sandbox.core import Clock, Hub, RateLimiter, Store
 from reconciler.sandbox.kalent import KalentSimulator
-from reconciler.sandbox.transport import SandboxTransport
+from tests.sandbox.loopback import INPROCESS, sandbox_transport
 
 SEED_FILE = Path(__file__).resolve().parents[2] / "campaigns" / ".sandbox" / "kalent.yaml"
 BASE_URL = "https://app.kalent.ai/api/v1"
@@ -30,7 +31,7 @@ def shipped_seed() -> dict[str, Any]:
 class Kalent:
     """Store + clock + simulator + hub + an httpx client authenticated with KEY."""
 
-    def __init__(self, section: dict[str, Any], *, rate_limits: bool = True) -> None:
+    def __init__(self, section: dict[str, Any], *, rate_limits: bool = True, mode: str = INPROCESS) -> None:
         self.store = Store(None)
         self.clock = Clock(self.store)
         self.sim = KalentSimulator(self.store, self.clock, RateLimiter(self.clock), rate_limits=rate_limits)
@@ -38,7 +39,7 @@ class Kalent:
         self.sim.seed(section)
         self.store.commit()
         self.hub = Hub(self.store, {"kalent": self.sim})
-        self.http = httpx.Client(transport=SandboxTransport(self.hub, "kalent"), base_url=BASE_URL,
+        self.http = httpx.Client(transport=sandbox_transport(self.hub, "kalent", mode), base_url=BASE_URL,
                                  headers={"x-api-key": KEY})
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -72,11 +73,12 @@ class Kalent:
         self.store.close()
 
 
-def make(config: dict[str, Any] | None = None, bulk: int = 0, rate_limits: bool = True, **extra: Any) -> Kalent:
+def make(config: dict[str, Any] | None = None, bulk: int = 0, rate_limits: bool = True, mode: str = INPROCESS,
+         **extra: Any) -> Kalent:
     """The shipped seed with `config` merged in, optionally `bulk` extra candidates in src_backend."""
     section = copy.deepcopy(shipped_seed())
     section["config"] = {**section.get("config", {}), "dispatch_delay": "0s", **(config or {})}
     if bulk:
         section["sourcings"][0]["bulk_candidates"] = {"count": bulk, "prefix": "cand_bulk_"}
     section.update(extra)
-    return Kalent(section, rate_limits=rate_limits)
+    return Kalent(section, rate_limits=rate_limits, mode=mode)

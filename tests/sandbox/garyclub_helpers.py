@@ -1,4 +1,5 @@
-"""Builds a Gary Club-only sandbox (store, clock, hub) and an httpx client on it."""
+"""Builds a Gary Club-only sandbox (store, clock, hub) and an httpx client on it (in process, or
+over a loopback `sandbox serve` with mode="loopback")."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import yaml
 
 from reconciler.sandbox.core import Clock, Hub, RateLimiter, Store
 from reconciler.sandbox.garyclub import GaryClubSimulator
-from reconciler.sandbox.transport import SandboxTransport
+from tests.sandbox.loopback import INPROCESS, sandbox_transport
 
 SEED_FILE = Path(__file__).resolve().parents[2] / "campaigns" / ".sandbox" / "garyclub.yaml"
 BASE = "https://agency.gary.club/api/public/v1"
@@ -40,10 +41,10 @@ def make_hub(section: dict[str, Any] | None = None, *, rate_limits: bool = False
     return Hub(store, {"garyclub": sim})
 
 
-def client(hub: Hub, key: str | None = KEY, **headers: str) -> httpx.Client:
+def client(hub: Hub, key: str | None = KEY, *, mode: str = INPROCESS, **headers: str) -> httpx.Client:
     if key is not None:
         headers["Authorization"] = f"Bearer {key}"
-    return httpx.Client(transport=SandboxTransport(hub, "garyclub"), base_url=BASE, headers=headers)
+    return httpx.Client(transport=sandbox_transport(hub, "garyclub", mode), base_url=BASE, headers=headers)
 
 
 def sim(hub: Hub) -> GaryClubSimulator:

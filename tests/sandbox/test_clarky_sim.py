@@ -11,6 +11,7 @@ import yaml
 from reconciler.sandbox.clarky import DEFAULT_WORLD
 from reconciler.sandbox.core import Fault
 from tests.sandbox._clarky import Clarky, error_code
+from tests.sandbox.loopback import INPROCESS, over_both_transports
 
 PIPELINE_KEYS = {"id", "workspace_id", "bot_id", "name", "is_default", "is_private", "created_at", "updated_at"}
 STAGE_KEYS = {"id", "bot_id", "pipeline_id", "name", "color", "order_index", "created_at", "updated_at"}
@@ -20,13 +21,14 @@ SEED_FILE = Path(__file__).resolve().parents[2] / "campaigns" / ".sandbox" / "cl
 
 
 @pytest.fixture
-def clarky():
-    sandbox = Clarky()
+def clarky(request):
+    sandbox = Clarky(mode=getattr(request, "param", INPROCESS))
     yield sandbox
     sandbox.close()
 
 
-# -- documented examples (seed 001) ----------------------------------------------------------------
+# -- documented examples (seed 001), in process and over loopback -----------------------------------
+@over_both_transports("clarky")
 def test_list_pipelines_example(clarky: Clarky) -> None:
     resp = clarky.api.get("/pipelines", params={"bot_id": "b_01HDEF"})
     assert resp.status_code == 200
@@ -38,6 +40,7 @@ def test_list_pipelines_example(clarky: Clarky) -> None:
     assert clarky.api.get("/pipelines", params={"bot_id": "b_other"}).json()["data"] == []
 
 
+@over_both_transports("clarky")
 def test_list_stages_is_sorted_and_not_paginated(clarky: Clarky) -> None:
     body = clarky.api.get("/pipelines/p_01HPLA/stages").json()
     assert set(body) == {"data"}
@@ -47,6 +50,7 @@ def test_list_stages_is_sorted_and_not_paginated(clarky: Clarky) -> None:
     assert error_code(clarky.api.get("/pipelines/p_nope/stages")) == "not_found"
 
 
+@over_both_transports("clarky")
 def test_list_and_get_card_examples(clarky: Clarky) -> None:
     listed = clarky.api.get("/pipeline-cards", params={"pipeline_stage_id": "ps_01HSTA"}).json()
     assert listed["pagination"] == {"page": 1, "page_size": 25, "total": 1, "total_pages": 1}
@@ -57,6 +61,7 @@ def test_list_and_get_card_examples(clarky: Clarky) -> None:
     assert got == {"data": card}
 
 
+@over_both_transports("clarky")
 def test_create_move_delete_card_examples(clarky: Clarky) -> None:
     resp = clarky.api.post("/pipeline-cards", json={
         "pipeline_stage_id": "ps_01HSTA", "title": "Acme Corp – renewal", "contact_id": "c_01HXYZ", "tags": ["renewal"]})

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.sandbox._clarky import DAY, MARIA_START, Clarky, error_code, start_body
+from tests.sandbox.loopback import INPROCESS, over_both_transports
 
 START_KEYS = {"sequence_id", "enrollment_id", "contact_id", "contact_action", "auto_approve", "status", "status_url"}
 ENROLLMENT_KEYS = {"id", "sequence_id", "contact_id", "status", "generation_error", "approved_at", "stop_reason",
@@ -16,12 +17,13 @@ ENROLLMENT_KEYS = {"id", "sequence_id", "contact_id", "status", "generation_erro
 
 
 @pytest.fixture
-def clarky():
-    sandbox = Clarky()
+def clarky(request):
+    sandbox = Clarky(mode=getattr(request, "param", INPROCESS))
     yield sandbox
     sandbox.close()
 
 
+@over_both_transports("clarky")
 def test_start_example_and_status_shape(clarky: Clarky) -> None:
     data = clarky.start(MARIA_START)["data"]
     assert set(data) == START_KEYS

@@ -7,6 +7,7 @@ import pytest
 
 from reconciler.sandbox.faults import Fault, FaultPlan
 from tests.sandbox.garyclub_helpers import CLIENT_ID, CLIENT_KEY, KEY, SEQ, client, example_seed, make_hub, new_contact, sim
+from tests.sandbox.loopback import INPROCESS, over_both_transports
 
 
 @pytest.fixture
@@ -17,12 +18,13 @@ def hub():
 
 
 @pytest.fixture
-def http(hub):
-    with client(hub) as c:
+def http(hub, request):
+    with client(hub, mode=getattr(request, "param", INPROCESS)) as c:
         yield c
 
 
-# -- the documented examples (seed 002) ---------------------------------------------------------
+# -- the documented examples (seed 002), in process and over loopback ----------------------------
+@over_both_transports("http")
 def test_list_sequences_matches_the_documented_response(http):
     resp = http.get("/sequences")
     assert resp.status_code == 200
@@ -38,6 +40,7 @@ def test_list_sequences_matches_the_documented_response(http):
     assert row["created_at"] == "2026-04-12T17:21:01.000Z"
 
 
+@over_both_transports("http")
 def test_sequence_status_filter_and_single_read(http):
     assert [s["id"] for s in http.get("/sequences", params={"status": "active"}).json()["data"]] == [SEQ, "seq_EXAMPLE_bbbb"]
     assert [s["status"] for s in http.get("/sequences", params={"status": "draft"}).json()["data"]] == ["draft"]
@@ -47,6 +50,7 @@ def test_sequence_status_filter_and_single_read(http):
     assert bad.status_code == 400 and bad.json()["details"] == {"field": "status"}
 
 
+@over_both_transports("http")
 def test_documented_enroll_request_and_response(http):
     contact_id = new_contact(http, "lead@example.com", first_name="Lee")
     resp = http.post(f"/sequences/{SEQ}/enrollments",
@@ -62,6 +66,28 @@ def test_documented_enroll_request_and_response(http):
     assert enr["enrolled_at"].endswith("Z") and enr["next_run_at"] > enr["enrolled_at"]
 
 
+@over_both_transports("http")
+def test_enroll_curl_verbatim_then_replay_and_list_enrollments(hub, http):
+    # The seed's curl, byte for byte; only the contact id is one this sandbox has (ids are generated).
+    contact_id = new_contact(http, "caller@example.com")
+    curl = dict(url=f"https://agency.gary.club/api/public/v1/sequences/{SEQ}/enrollments",
+                headers={"Authorization": "Bearer gc_live_EXAMPLE_AbCdEfGhIj0123456789", "Content-Type": "application/json"},
+                content=('{ "contact_id": "%s", "metadata": { "source": "post_inbound_call" } }' % contact_id).encode())
+    first = http.post(**curl)
+    assert first.status_code == 201 and first.json()["idempotent"] is False
+    replay = http.post(**curl)   # "already actively enrolled": the existing row, idempotent: true
+    assert replay.status_code == 200 and replay.json()["idempotent"] is True
+    assert replay.json()["enrollment"]["id"] == first.json()["enrollment"]["id"]
+    listed = http.get(f"/sequences/{SEQ}/enrollments", params={"status": "active", "limit": 50})
+    assert listed.status_code == 200
+    body = listed.json()
+    assert set(body) == {"data", "next_page_token", "total"} and body["next_page_token"] is None
+    assert [(e["id"], e["contact_id"], e["current_step"], e["status"]) for e in body["data"]] == [
+        (first.json()["enrollment"]["id"], contact_id, 0, "active")]
+    assert hub.store.sends("garyclub") == {("garyclub", SEQ, contact_id): 1}
+
+
+@over_both_transports("http")
 def test_documented_error_example_for_contact_without_email_or_phone(http):
     resp = http.post("/crm/contacts", json={"first_name": "Nobody"})
     assert resp.status_code == 400

@@ -7,15 +7,17 @@ import time
 import pytest
 
 from tests.sandbox._kalent import INVITE, MAIL, KEY, Kalent, make, shipped_seed
+from tests.sandbox.loopback import INPROCESS, over_both_transports
 
 
 @pytest.fixture
-def kalent():
-    k = make()
+def kalent(request):
+    k = make(mode=getattr(request, "param", INPROCESS))
     yield k
     k.close()
 
 
+@over_both_transports("kalent")
 def test_documented_start_example_answers_started_blueprint_and_count(kalent: Kalent) -> None:
     bp = kalent.blueprint([INVITE, MAIL])
     # The seed's curl example: POST .../sequence-blueprints/{id}/start with x-api-key and candidateIds.
@@ -26,8 +28,9 @@ def test_documented_start_example_answers_started_blueprint_and_count(kalent: Ka
     assert resp.json() == {"success": True, "data": {"started": True, "blueprintId": bp, "candidateCount": 1}}
 
 
-def test_documented_plan_upgrade_body() -> None:
-    k = make({"plan_upgrade_required": True})
+@over_both_transports()
+def test_documented_plan_upgrade_body(mode: str) -> None:
+    k = make({"plan_upgrade_required": True}, mode=mode)
     try:
         resp = k.start(k.blueprint([INVITE]), ["cand_123"])
         assert resp.status_code == 402
@@ -45,8 +48,9 @@ def test_documented_plan_upgrade_body() -> None:
         k.close()
 
 
-def test_documented_forbidden_body_names_the_blocked_provider() -> None:
-    k = make(connected_channels=["email"])
+@over_both_transports()
+def test_documented_forbidden_body_names_the_blocked_provider(mode: str) -> None:
+    k = make(connected_channels=["email"], mode=mode)
     try:
         resp = k.start(k.blueprint([INVITE, MAIL]), ["cand_123"])
         assert resp.status_code == 403
@@ -66,8 +70,9 @@ def test_documented_forbidden_body_names_the_blocked_provider() -> None:
     ({"plan_upgrade_required": True}, {"candidateIds": ["cand_123"]}, 402, "plan_upgrade_required"),
     ({"temporal_unavailable": True}, {"candidateIds": ["cand_123"]}, 503, "temporal_unavailable"),
 ], ids=["validation_error", "not_found", "forbidden", "plan_upgrade_required", "temporal_unavailable"])
-def test_documented_start_error_table(config: dict, body: dict, status: int, code: str) -> None:
-    k = make(config)
+@over_both_transports()
+def test_documented_start_error_table(config: dict, body: dict, status: int, code: str, mode: str) -> None:
+    k = make(config, mode=mode)
     try:
         resp = k.http.post(f"/sequence-blueprints/{k.blueprint([INVITE, MAIL])}/start", json=body)
         assert (resp.status_code, resp.json()["error"]["code"]) == (status, code)
