@@ -12,6 +12,7 @@ from typing import Any
 
 from reconciler.apply import ApplyReport, apply_plan
 from reconciler.engine import make_plan, open_session, read_live
+from reconciler.errors import ProviderError
 from reconciler.plan_types import Change
 from reconciler.sandbox.core import FaultPlan, Hub
 from reconciler.sandbox.hub import open_project_hub
@@ -98,24 +99,33 @@ def plan_changes(root: Path, hub: Hub) -> list[Change]:
 
 def apply_once(root: Path, hub: Hub) -> ApplyReport:
     """One `apply --auto-approve`: lock, read (resolving in-doubt writes), plan, apply."""
+    return _apply(root, hub)[0]
+
+
+def _apply(root: Path, hub: Hub) -> tuple[ApplyReport, list[Change]]:
     with open_session(root, env={}, hub=hub) as session:
         lock = session.store.acquire_lock("apply test")
         try:
             live = read_live(session)
-            return apply_plan(session, make_plan(session, live), live)
+            plan = make_plan(session, live)
+            return apply_plan(session, plan, live), plan.changes
         finally:
             session.store.release_lock(lock)
 
 
-def converge(root: Path, hub: Hub, *, runs: int = 8, advance: float = 5.0) -> list[ApplyReport]:
-    """Apply until the plan has nothing to do or wait for (bounded). The sandbox clock moves
+def converge(root: Path, hub: Hub, *, runs: int = 10, advance: float = 5.0) -> list[ApplyReport]:
+    """Apply until an apply finds nothing to do or wait for (bounded). The sandbox clock moves
     `advance` s after each run (async starts become visible); when only deferred (in-doubt)
     changes are left, the next run is 11 minutes later, past the Kalent settle window."""
     reports = []
     for _ in range(runs):
-        reports.append(apply_once(root, hub))
+        try:
+            report, planned = _apply(root, hub)
+        except ProviderError:  # a read failed after all its retries: the run exits 1, the user re-runs
+            continue
+        reports.append(report)
         hub.simulators["kalent"].clock.advance(advance)
-        left = executable(plan_changes(root, hub), defer=True)
+        left = executable(planned, defer=True)
         if not left:
             return reports
         if all(item.startswith("defer ") for item in left):

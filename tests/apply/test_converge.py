@@ -33,7 +33,7 @@ def test_error_storms_converge_with_every_membership_sent_once(tmp_path, faults)
     root = small_project(tmp_path)
     hub = open_hub(root, faults)
     try:
-        reports = converge(root, hub, runs=8)
+        reports = converge(root, hub)
         hub.faults = FaultPlan()
         assert executable(plan_changes(root, hub), defer=True) == []
         assert_sent_once(hub, SMALL_SENDS)
