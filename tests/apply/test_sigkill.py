@@ -107,3 +107,27 @@ def test_sigkill_mid_apply_then_rerun_sends_every_membership_exactly_once(tmp_pa
     sends = control.sends()
     assert len(sends) == N_CLARKY + 5
     assert {k: n for k, n in sends.items() if n != 1} == {}
+
+
+def test_a_second_apply_while_one_runs_fails_at_once_naming_the_holder(tmp_path, served):
+    url, control = served
+    root = _project(tmp_path / "camp", url)
+    control.set_faults({"latency": 0.05, "only": {"kind": "latency", "method": "WRITE"}})
+    first = subprocess.Popen(_campaignctl("apply", str(root), "--auto-approve"), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=_env())
+    try:
+        deadline = time.monotonic() + 30
+        while not control.sends() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        started = time.monotonic()
+        second = subprocess.run(_campaignctl("apply", str(root), "--auto-approve"), capture_output=True, text=True,
+                                env=_env(), timeout=60)
+        assert second.returncode == 1 and time.monotonic() - started < 5
+        assert "locked by campaignctl apply" in second.stderr and f"(pid {first.pid} on " in second.stderr
+        assert first.wait(timeout=60) == 0  # the first finishes its work undisturbed
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    sends = control.sends()
+    assert len(sends) == N_CLARKY + 5 and set(sends.values()) == {1}
