@@ -39,7 +39,8 @@ def pages(objects: int, vendor: str) -> int:
 
 def vendor_requests(hub: Any) -> dict[str, int]:
     """Requests the sandbox has served so far, by provider name."""
-    return {name: len(hub.store.requests(vendor)) for name, vendor in VENDORS.items()}
+    counts = hub.store.request_counts()
+    return {name: counts.get(vendor, 0) for name, vendor in VENDORS.items()}
 
 
 def lower_bound(hub: Any, cache: dict[Any, Any], desired: Any, *, refresh: bool) -> dict[str, int]:

@@ -150,6 +150,11 @@ class Store:
         cols = ("vendor", "method", "path", "query", "status", "at", "outcome")
         return [dict(zip(cols, row)) for row in self._db.execute(sql + " ORDER BY seq", args)]
 
+    def request_counts(self) -> dict[str, int]:
+        """vendor -> requests logged so far (a count, without loading the log: benchmarks log 100k+)."""
+        self.commit()
+        return dict(self._db.execute("SELECT vendor, COUNT(*) FROM requests GROUP BY vendor").fetchall())
+
     def sends(self, vendor: str | None = None) -> dict[tuple[str, str, str], int]:
         """(vendor, sequence, contact) -> how many enrollments were ever created. >1 is a duplicate send."""
         self.commit()

@@ -37,3 +37,14 @@ def test_paged_contacts_and_cards_are_complete_and_see_writes_made_between_pages
         assert [c["id"] for c in _all(sim.api, "/pipeline-cards", {"pipeline_id": "p_01HPLB"})] == [cards[0]["id"]]
     finally:
         sim.close()
+
+
+def test_request_counts_match_the_request_log() -> None:
+    sim = Clarky(BULK, rate_limits=False)
+    try:
+        _all(sim.api, "/contacts", {})
+        assert sim.api.get("/contacts/c_nope").status_code == 404
+        counts = sim.hub.store.request_counts()
+        assert counts == {"clarky": len(sim.hub.store.requests("clarky"))} and counts["clarky"] == 4
+    finally:
+        sim.close()
