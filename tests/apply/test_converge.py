@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from reconciler.sandbox.core import Fault, FaultPlan
-from tests.apply._support import (SMALL_SENDS, apply_once, assert_sent_once, converge, copy_example, executable, open_hub,
-                                  plan_changes, small_project, writes)
+from tests.apply._support import (SMALL_SENDS, apply_once, assert_sent_once, cards_per_contact, converge, copy_example,
+                                  executable, open_hub, plan_changes, small_project, writes)
 
 
 def test_apply_then_plan_is_empty_and_a_second_apply_writes_nothing(tmp_path):
@@ -40,5 +40,23 @@ def test_error_storms_converge_with_every_membership_sent_once(tmp_path, faults)
         injected = [r for r in hub.store.requests() if r["outcome"] == "injected"]
         assert injected and {r["status"] for r in injected} == {faults.error_status}
         assert all(r.status in ("ok", "failed", "unknown", "skipped") for rep in reports for r in rep.results)
+    finally:
+        hub.store.close()
+
+
+@pytest.mark.parametrize("seed", [3, 5])
+def test_lost_answers_and_dropped_connections_on_writes_at_random_on_the_example_project(tmp_path, seed):
+    root = copy_example(tmp_path)
+    faults = FaultPlan(commit_timeout_rate=0.3, drop_rate=0.1, only=Fault("drop", method="WRITE"), seed=seed)
+    hub = open_hub(root, faults)
+    try:
+        converge(root, hub)
+        hub.faults = FaultPlan()
+        assert executable(plan_changes(root, hub), defer=True) == []
+        assert_sent_once(hub)
+        lost = [r for r in hub.store.requests() if r["outcome"] == "committed_then_dropped"]
+        assert {r["method"] for r in lost} >= {"POST"}
+        assert set(cards_per_contact(hub).values()) == {1} and len(cards_per_contact(hub)) == 7
+        assert len(hub.store.collection("kalent.blueprints")) == 1
     finally:
         hub.store.close()
