@@ -168,6 +168,8 @@ def card_from_api(address: Address, data: Mapping[str, Any], stage_names: Mappin
 
 def best_card(cards: list[Mapping[str, Any]], tag: str) -> Mapping[str, Any]:
     """The one card that stands for (pipeline, contact): managed, then active, then most recent."""
+    if len(cards) == 1:  # nearly always: skip building the sort key
+        return cards[0]
     return max(cards, key=lambda c: (tag in (c.get("tags") or ()), c.get("archived_at") is None,
                                      c.get("updated_at") or "", c.get("id") or ""))
 
