@@ -115,8 +115,8 @@ def _apply(root: Path, hub: Hub) -> tuple[ApplyReport, list[Change]]:
 
 def converge(root: Path, hub: Hub, *, runs: int = 10, advance: float = 5.0) -> list[ApplyReport]:
     """Apply until an apply finds nothing to do or wait for (bounded). The sandbox clock moves
-    `advance` s after each run (async starts become visible); when only deferred (in-doubt)
-    changes are left, the next run is 11 minutes later, past the Kalent settle window."""
+    `advance` s after each run (async starts become visible); while deferred (in-doubt) changes
+    are left, the next run is 11 minutes later, past the Kalent settle window."""
     reports = []
     for _ in range(runs):
         try:
@@ -128,7 +128,7 @@ def converge(root: Path, hub: Hub, *, runs: int = 10, advance: float = 5.0) -> l
         left = executable(planned, defer=True)
         if not left:
             return reports
-        if all(item.startswith("defer ") for item in left):
+        if any(item.startswith("defer ") for item in left):
             time_passes(root, hub, 660)
     raise AssertionError(f"no convergence after {runs} applies; left: {executable(plan_changes(root, hub), defer=True)}")
 
