@@ -8,6 +8,8 @@ Guarantees:
   once in the same run, anything still unclear is left to the next run, which resolves it first.
 - Order: blueprints, then cards, then enrollments (Kalent starts need their blueprint's id).
   Providers run in parallel, one worker each, each paced by its own rate budget.
+- An enrollment the vendor creates but fails at once (a suppressed contact) was sent, so its
+  journal outcome is `ok`, but the change is reported `failed` with the vendor's reason.
 """
 
 from __future__ import annotations

@@ -3,6 +3,11 @@
 `plan`, `apply` and `drift` all start here: load desired, open the state, build providers,
 read live, resolve every write whose outcome the journal leaves in doubt (by reading, or by an
 idempotency-keyed replay that cannot send twice), and only then compute the plan.
+
+Choices: providers are read side by side (one thread each; independent accounts and budgets).
+`plan` and `drift` read with `read_only`: a Clarky start in doubt can only be settled by a keyed
+replay, and replaying a start that never arrived sends it, so they leave it `pending` for apply.
+A hub passed to open_session belongs to the caller and is not closed with the session.
 """
 
 from __future__ import annotations
