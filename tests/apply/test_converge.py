@@ -58,5 +58,8 @@ def test_lost_answers_and_dropped_connections_on_writes_at_random_on_the_example
         assert {r["method"] for r in lost} >= {"POST"}
         assert set(cards_per_contact(hub).values()) == {1} and len(cards_per_contact(hub)) == 7
         assert len(hub.store.collection("kalent.blueprints")) == 1
+        # Clarky appends `notes` on every start: a replayed or repeated start must not carry them
+        notes = {c["first_name"]: c.get("notes") for c in hub.store.collection("clarky.contacts").values() if c.get("notes")}
+        assert notes == {"Maria": "Speaks Spanish. Located in Madrid.", "Carlos": "Prefers phone calls in the morning."}
     finally:
         hub.store.close()
