@@ -114,13 +114,15 @@ def make_plan(session: Session, live: LiveSnapshot) -> Plan:
 
 def remember(store: StateStore, live: LiveSnapshot) -> None:
     """Write what was read into the cache (remote ids, statuses), so the next plan reads less."""
-    for addr, lm in live.memberships.items():
-        remember_membership(store, lm)
-    for addr, lc in live.cards.items():
-        store.remember(addr, lc.remote_id, status="archived" if lc.archived else "active", vendor_status=lc.stage,
-                       observed_at=utcnow(), extra={"contact": lc.contact_remote_id} if lc.contact_remote_id else None)
-    for addr, lb in live.blueprints.items():
-        store.remember(addr, lb.remote_id, status="active", observed_at=utcnow())
+    now = utcnow()
+    with store.batch():
+        for lm in live.memberships.values():
+            remember_membership(store, lm)
+        for addr, lc in live.cards.items():
+            store.remember(addr, lc.remote_id, status="archived" if lc.archived else "active", vendor_status=lc.stage,
+                           observed_at=now, extra={"contact": lc.contact_remote_id} if lc.contact_remote_id else None)
+        for addr, lb in live.blueprints.items():
+            store.remember(addr, lb.remote_id, status="active", observed_at=now)
 
 
 def remember_membership(store: StateStore, lm: LiveMembership) -> None:

@@ -16,10 +16,11 @@ import socket
 import sqlite3
 import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from reconciler.errors import LockError, StateError
 from reconciler.model import Address
@@ -81,7 +82,7 @@ class StateStore:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{path}: not a usable state file ({exc})") from exc
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: batch() holds it across many writes
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -97,6 +98,20 @@ class StateStore:
     def _exec(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
         with self._lock:
             return self._db.execute(sql, tuple(args))
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Many cache writes in one transaction: one fsync instead of one per row (a 100k plan spent
+        20 s here). Only for cache writes: journal intents must each be durable before their request,
+        so other threads wait for the batch instead of joining its transaction."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     # -- cache ----------------------------------------------------------------------------------
     def cache(self) -> dict[Address, CacheEntry]:

@@ -143,3 +143,17 @@ def test_meta_and_adoptions(store):
     assert store.adopted() == frozenset({card})
     store.clear_adoption(card)
     assert store.adopted() == frozenset()
+
+
+def test_batch_commits_together_and_rolls_back_on_error(store):
+    with store.batch():
+        store.remember(A, "enr_1", status="active")
+        store.remember(B, "enr_2", status="active")
+    assert set(store.cache()) == {A, B}
+    with pytest.raises(RuntimeError):
+        with store.batch():
+            store.forget(A)
+            raise RuntimeError("boom")
+    assert set(store.cache()) == {A, B}  # nothing of the failed batch is kept
+    seq = store.intent("a", A, "enroll")  # the store is usable after a rollback
+    assert [e.seq for e in store.in_doubt()] == [seq]
