@@ -31,7 +31,7 @@ from reconciler.state import utcnow
 
 PHASE = {"blueprint": 0, "card": 1, "membership": 2}
 DONE_WORDS = {"enroll": "enrolled", "retry": "re-enrolled", "create": "created", "update": "updated", "move": "moved",
-              "archive": "archived", "unarchive": "unarchived", "delete": "deleted", "adopt": "adopted", "stop": "stopped"}
+              "unarchive": "unarchived", "adopt": "adopted", "archive": "archived", "delete": "deleted", "stop": "stopped"}
 
 
 @dataclass
@@ -70,7 +70,7 @@ class ApplyReport:
         for r in self.results:
             if r.status == "ok":
                 done[DONE_WORDS[r.action]] = done.get(DONE_WORDS[r.action], 0) + 1
-        parts = [f"{n:,} {w}" for w, n in done.items()]
+        parts = [f"{done[w]:,} {w}" for w in DONE_WORDS.values() if w in done]  # a fixed order, like the plan's
         for status in ("failed", "unknown", "stale", "skipped"):
             if self.count(status):
                 parts.append(f"{self.count(status):,} {status if status != 'unknown' else 'outcome unknown'}")
@@ -95,6 +95,12 @@ class Applier:
         self._progress = progress
         self._lock = threading.Lock()
         self._failed_blueprints: set[str] = set()
+        # Indexes built once: per-change scans of members and cards made large applies quadratic.
+        desired = session.desired
+        self._sequences = {(s.provider, s.id): s for s in desired.sequences}
+        self._members = {m.address: m for s in desired.sequences for m in s.members}
+        self._pipelines = {(p.provider, p.id): p for p in desired.pipelines}
+        self._cards = {c.address: c for p in desired.pipelines for c in p.cards}
 
     def run(self, changes: list[Change]) -> ApplyReport:
         executable = [c for c in changes if c.executable]
@@ -139,13 +145,13 @@ class Applier:
     # -- enrollments ----------------------------------------------------------------------------
     def _enroll(self, provider: Provider, changes: list[Change]) -> None:
         desired = self.session.desired
-        seq = next(s for s in desired.sequences if s.provider == changes[0].provider and s.id == changes[0].address.group)
+        seq = self._sequences[(changes[0].provider, changes[0].address.group)]
         if seq.provider_type == "kalent" and seq.target in self._failed_blueprints:
             for change in changes:
                 self._record(ChangeResult(str(change.address), change.action, "skipped",
                                           f"blueprint {seq.target!r} failed to apply; nothing sent"))
             return
-        members = {m.address: m for m in seq.members}
+        members = self._members
         requests = [EnrollRequest(members[c.address], desired.contacts.get(members[c.address].contact_id or ""), c.attempt)
                     for c in changes]
         intents = {r.membership.address: self.store.intent(self.report.apply_id, r.membership.address, "enroll",
@@ -261,8 +267,8 @@ class Applier:
         return None
 
     def _card(self, addr: Address) -> tuple[Any, Any]:
-        pipe = next(p for p in self.session.desired.pipelines if p.provider == addr.provider and p.id == addr.group)
-        return pipe, next((c for c in pipe.cards if c.address == addr), None)
+        """(pipeline, desired card or None) of a card address."""
+        return self._pipelines[(addr.provider, addr.group)], self._cards.get(addr)
 
     def _execute(self, provider: Provider, change: Change) -> str | None:
         addr = change.address
@@ -276,8 +282,7 @@ class Applier:
                 lb = provider.update_blueprint(bp, self.live.blueprints[addr])
             self.store.remember(addr, lb.remote_id, status="active", observed_at=utcnow())
             return lb.remote_id
-        pipe = next(p for p in desired.pipelines if p.provider == addr.provider and p.id == addr.group)
-        card = next((c for c in pipe.cards if c.address == addr), None)
+        pipe, card = self._card(addr)
         if change.action == "create":
             lc = provider.create_card(pipe, card, desired.contacts[card.contact_id], tag)
         else:

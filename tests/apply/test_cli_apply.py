@@ -153,9 +153,9 @@ def test_report_file_summary_line_and_exit_1_when_a_change_failed(tmp_path):
     report_file = tmp_path / "report.json"
     done = cli("apply", str(root), "--auto-approve", "--report", str(report_file))
     assert done.exit_code == 1
-    assert done.output.rstrip().splitlines()[-1] == "Apply complete: 2 created, 8 enrolled, 1 failed."
+    assert done.output.rstrip().splitlines()[-1] == "Apply complete: 8 enrolled, 2 created, 1 failed."
     report = json.loads(report_file.read_text())
-    assert report["summary"] == "Apply complete: 2 created, 8 enrolled, 1 failed."
+    assert report["summary"] == "Apply complete: 8 enrolled, 2 created, 1 failed."
     by_address = {r["address"]: r for r in report["results"]}
     assert len(by_address) == 11 and report["apply_id"]
     assert by_address["clarky.membership[inbound-es][otto]"]["status"] == "failed"

@@ -33,7 +33,7 @@ def _apply(tmp_path, write_latency: float):
         result = CliRunner(env=ENV).invoke(main, ["apply", str(root), "--auto-approve"], catch_exceptions=False)
     hub.store.close()
     assert result.exit_code == 0, result.output
-    assert result.stdout.rstrip().endswith("Apply complete: 2 created, 8 enrolled.")
+    assert result.stdout.rstrip().endswith("Apply complete: 8 enrolled, 2 created.")
     return result
 
 

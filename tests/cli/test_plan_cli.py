@@ -53,7 +53,7 @@ def test_saved_plan_is_private_json_and_applies(project, tmp_path):
     assert saved["manifest_digest"] == printed["manifest_digest"] and saved["changes"] == printed["changes"]
     assert len(saved["changes"]) == 21 and saved["format_version"] == 1
     applied = run("apply", str(out))
-    assert applied.exit_code == 0 and "Apply complete: 7 created, 14 enrolled." in applied.output
+    assert applied.exit_code == 0 and "Apply complete: 14 enrolled, 7 created." in applied.output
 
 
 def test_target_globs_limit_the_plan(project):
