@@ -135,7 +135,8 @@ def plan(directory: Path, out: Path | None, fmt: str, detailed_exitcode: bool, t
     else:
         click.echo(render_text(the_plan, full=full, color=use_color()), nl=False)
     if out:
-        data = the_plan.to_dict() | {"campaigns_dir": str(directory)}
+        # Relative to the plan file, so `apply PLAN` works from any directory and on another checkout.
+        data = the_plan.to_dict() | {"campaigns_dir": os.path.relpath(directory.resolve(), out.resolve().parent)}
         write_private(out, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
         click.echo(f"Saved plan to {out}; apply it with `campaignctl apply {out}`.", err=True)
     if the_plan.safety:  # shown in full above; refused as apply would refuse it
@@ -147,7 +148,7 @@ def plan(directory: Path, out: Path | None, fmt: str, detailed_exitcode: bool, t
 def load_saved_plan(path: Path) -> tuple[Plan, Path]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return Plan.from_dict(data), Path(data.get("campaigns_dir") or "campaigns")
+        return Plan.from_dict(data), path.resolve().parent / (data.get("campaigns_dir") or "campaigns")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: not a campaignctl plan file ({exc})") from exc
 

@@ -120,3 +120,15 @@ def test_target_with_brackets_on_the_command_line(project):
     result = run("plan", str(project), "--format", "json", "--target", "clarky.card[sales]*")
     addresses = [c["address"] for c in json.loads(result.stdout)["changes"]]
     assert len(addresses) == 6 and all(a.startswith("clarky.card[sales][") for a in addresses)
+
+
+def test_a_saved_plan_finds_its_project_from_any_directory(project, tmp_path, monkeypatch):
+    out = tmp_path / "plans" / "p.json"
+    out.parent.mkdir()
+    assert run("plan", str(project), "--out", str(out)).exit_code == 0
+    assert json.loads(out.read_text())["campaigns_dir"] == "../campaigns"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    applied = run("apply", str(out))
+    assert applied.exit_code == 0 and "Apply complete: 14 enrolled, 7 created." in applied.output
