@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from reconciler.engine import CARD_OPS, Session, remember_membership
 from reconciler.errors import OutcomeUnknown, ProviderError
-from reconciler.model import Address
+from reconciler.model import DEFAULT_RATE_LIMITS, Address
 from reconciler.plan import check_precondition
 from reconciler.plan_types import Change, Plan
 from reconciler.providers.base import CardUpdate, EnrollRequest, EnrollResult, Provider
@@ -311,6 +311,23 @@ def _card_update(change: Change) -> CardUpdate:
         stage=after.get("stage") if "stage" in paths else None,
         archived=False if "archived" in paths else None,
     )
+
+
+def least_seconds(changes: list[Change], providers: dict[str, Provider]) -> float:
+    """The shortest time the providers' write budgets allow for these changes: each budget starts
+    full (one minute's worth goes at once), then refills at its per-minute rate; providers run side
+    by side, so the slowest one decides."""
+    per_provider: dict[str, int] = {}
+    for change in changes:
+        if change.executable:
+            per_provider[change.provider] = per_provider.get(change.provider, 0) + 1
+    worst = 0.0
+    for name, count in per_provider.items():
+        config = providers[name].config
+        limits = {**DEFAULT_RATE_LIMITS.get(config.type, {}), **config.limits()}
+        per_minute = limits.get("writes_per_minute") or limits.get("requests_per_minute") or 60
+        worst = max(worst, max(0, count - per_minute) * 60.0 / per_minute)
+    return worst
 
 
 def apply_plan(session: Session, plan: Plan, live: LiveSnapshot, *, progress: Progress | None = None) -> ApplyReport:

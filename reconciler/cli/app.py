@@ -112,11 +112,14 @@ class Progress:
 
     DELAY, EVERY = 2.0, 5.0
 
-    def __init__(self, label: str, total: int | None = None) -> None:
+    def __init__(self, label: str, total: int | None = None, *, floor_seconds: float = 0.0) -> None:
+        """`floor_seconds`: the least time the work can take (rate limits), so the ETA does not
+        promise a burst's speed for the whole run."""
         import time
 
         self._time = time.monotonic
         self.label, self.total, self.done = label, total, 0
+        self.floor_seconds = floor_seconds
         self.start = self._time()
         self._last = 0.0
         self._tty = is_tty(sys.stderr)
@@ -135,7 +138,9 @@ class Progress:
         self._shown = True
         if self.total:
             rate = self.done / elapsed if elapsed else 0
-            eta = f", ETA {int((self.total - self.done) / rate)}s" if rate and self.done < self.total else ""
+            seen = (self.total - self.done) / rate if rate else 0.0
+            left = max(seen, self.floor_seconds - elapsed)
+            eta = f", ETA {int(left)}s" if left and self.done < self.total else ""
             text = f"{self.label}: {self.done:,}/{self.total:,}{eta}"
             if self._tty:
                 width = 24

@@ -172,7 +172,7 @@ def enforce_safety(the_plan: Plan, allow_large: bool, force: bool) -> None:
 def apply(target_path: Path, auto_approve: bool, targets: tuple[str, ...], allow_large: bool, force: bool,
           partial: bool, report_path: Path | None) -> None:
     """Make live match the manifests (or apply a saved plan)."""
-    from reconciler.apply import apply_plan
+    from reconciler.apply import apply_plan, least_seconds
     from reconciler.engine import make_plan, open_session
     from reconciler.errors import StaleChangeError
     from reconciler.plan import check_precondition
@@ -208,7 +208,8 @@ def apply(target_path: Path, auto_approve: bool, targets: tuple[str, ...], allow
                 if answer.strip() != "yes":
                     click.echo("Apply cancelled.")
                     raise Exit(EXIT_ERROR)
-            with ticking(Progress("Applying", total=len(todo))) as step:
+            floor = least_seconds(todo, session.providers)
+            with ticking(Progress("Applying", total=len(todo), floor_seconds=floor)) as step:
                 report = apply_plan(session, the_plan, live, progress=lambda r: step(r.address))
         finally:
             session.store.release_lock(lock_id)

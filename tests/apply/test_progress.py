@@ -48,3 +48,38 @@ def test_a_slow_apply_prints_progress_lines_on_stderr(tmp_path):
 def test_a_quick_apply_prints_no_progress(tmp_path):
     quick = _apply(tmp_path, write_latency=0.0)
     assert not PROGRESS.search(quick.stderr), quick.stderr
+
+
+def test_eta_never_promises_more_than_the_rate_limits_allow(monkeypatch):
+    from reconciler.cli import app
+
+    now = [100.0]
+    monkeypatch.setattr(app, "is_tty", lambda stream: False)
+    progress = app.Progress("Applying", total=1000, floor_seconds=600.0)
+    progress._time = lambda: now[0]
+    progress.start = 100.0
+    lines: list[str] = []
+    monkeypatch.setattr(app.click, "echo", lambda text, **kw: lines.append(text))
+    now[0] = 110.0
+    progress.step(n=600)  # a full bucket went out in a burst: 600 in 10 s
+    assert lines[-1] == "Applying: 600/1,000, ETA 590s"  # the limit, not 400 more at burst speed (6 s)
+
+
+def test_least_seconds_is_the_slowest_provider_after_its_first_minute(tmp_path):
+    from reconciler.apply import least_seconds
+    from reconciler.model import Address, ProviderConfig
+    from reconciler.plan_types import Change
+
+    class Named:
+        def __init__(self, config):
+            self.config = config
+
+    def enroll(provider: str, i: int) -> Change:
+        return Change(address=Address(provider, "membership", "s", f"c{i}"), action="enroll", provider=provider,
+                      irreversible=True, before=None, after={}, precondition={})
+
+    providers = {"clarky": Named(ProviderConfig("clarky", "clarky")), "gary": Named(ProviderConfig("gary", "garyclub"))}
+    changes = [enroll("clarky", i) for i in range(180)] + [enroll("gary", i) for i in range(90)]
+    # Clarky: 60 at once, 120 more at 60/min = 120 s; Gary: 60 at once, 30 more at 60/min = 30 s.
+    assert least_seconds(changes, providers) == 120.0
+    assert least_seconds(changes[:50], providers) == 0.0
