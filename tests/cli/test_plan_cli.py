@@ -132,3 +132,15 @@ def test_a_saved_plan_finds_its_project_from_any_directory(project, tmp_path, mo
     monkeypatch.chdir(elsewhere)
     applied = run("apply", str(out))
     assert applied.exit_code == 0 and "Apply complete: 14 enrolled, 7 created." in applied.output
+
+
+@pytest.mark.parametrize("tty,no_color,expected", [(True, None, True), (True, "1", False), (True, "", False),
+                                                    (False, None, False)])
+def test_colour_only_on_a_tty_and_never_with_no_color(monkeypatch, tty, no_color, expected):
+    from reconciler.cli import app
+
+    monkeypatch.setattr(app, "is_tty", lambda *a: tty)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    if no_color is not None:
+        monkeypatch.setenv("NO_COLOR", no_color)
+    assert app.use_color() is expected
