@@ -14,7 +14,8 @@ Choices where the vendor documents nothing (reference/vendor_apis.md §3):
   `started: false` makes every member of the batch OutcomeUnknown, resolved by reading.
 - Starts are asynchronous: "no sequence" within SETTLE_SECONDS of a start proves nothing, so
   resolve_enrollment raises OutcomeUnknown then, and a read keeps a just-started cached enrollment.
-- A candidate the status endpoint does not know (404) is a plan warning and reads as absent.
+- A candidate the status endpoint does not know (404) is a plan warning; it reads as absent only
+  when the state cache has no enrollment for it (a cached one keeps its last known status).
 """
 
 from __future__ import annotations
@@ -115,6 +116,10 @@ class KalentProvider:
         try:
             sequence = self._sequence_of(candidate_id)
         except NotFoundError as exc:
+            if cached is not None:  # we started it: calling it absent would plan a second start
+                snap.warnings.append(f"{address}: Kalent does not know candidate {candidate_id} ({exc.vendor_message}); "
+                                     f"kept its last known status {cached.vendor_status or cached.status!r}")
+                return _from_cache(address, cached)
             snap.warnings.append(f"{address}: Kalent does not know candidate {candidate_id} ({exc.vendor_message})")
             return None
         observed = _api.now_iso()
