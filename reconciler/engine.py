@@ -88,6 +88,7 @@ def read_live(session: Session, *, refresh: bool = False, progress: Callable[[st
 
     `read_only` (plan, drift) sends no write request of any kind: in-doubt writes that only a keyed
     replay could settle stay `pending` instead; the others are settled by reading as usual."""
+    started = utcnow()  # rows written after this (by an apply running beside a plan or drift) are newer than our read
     ctx = ReadContext(cache=session.store.cache(), ownership_tag=session.desired.project.ownership_tag,
                       refresh=refresh, adopted=session.store.adopted())
     live = LiveSnapshot()
@@ -104,7 +105,7 @@ def read_live(session: Session, *, refresh: bool = False, progress: Callable[[st
     for name in names:
         live.merge(snaps[name])
     resolve_in_doubt(session, live, read_only=read_only)
-    remember(session.store, live)
+    remember(session.store, live, read_started=started)
     return live
 
 
@@ -112,24 +113,29 @@ def make_plan(session: Session, live: LiveSnapshot) -> Plan:
     return compute_plan(session.desired, live, policies_for(session))
 
 
-def remember(store: StateStore, live: LiveSnapshot) -> None:
-    """Write what was read into the cache (remote ids, statuses), so the next plan reads less."""
+def remember(store: StateStore, live: LiveSnapshot, *, read_started: str | None = None) -> None:
+    """Write what was read into the cache (remote ids, statuses), so the next plan reads less.
+
+    `read_started`: plan and drift take no lock, so an apply may record an enrollment while they
+    read; a row written after their read began is newer than what they saw and is left alone
+    (writing an old `failed` back over a fresh retry would plan that retry again)."""
     now = utcnow()
     with store.batch():
         for lm in live.memberships.values():
-            remember_membership(store, lm)
+            remember_membership(store, lm, unless_updated_after=read_started)
         for addr, lc in live.cards.items():
             store.remember(addr, lc.remote_id, status="archived" if lc.archived else "active", vendor_status=lc.stage,
-                           observed_at=now, extra={"contact": lc.contact_remote_id} if lc.contact_remote_id else None)
+                           observed_at=now, extra={"contact": lc.contact_remote_id} if lc.contact_remote_id else None,
+                           unless_updated_after=read_started)
         for addr, lb in live.blueprints.items():
-            store.remember(addr, lb.remote_id, status="active", observed_at=now)
+            store.remember(addr, lb.remote_id, status="active", observed_at=now, unless_updated_after=read_started)
 
 
-def remember_membership(store: StateStore, lm: LiveMembership) -> None:
+def remember_membership(store: StateStore, lm: LiveMembership, *, unless_updated_after: str | None = None) -> None:
     extra = {k: v for k, v in (("contact", lm.contact_remote_id), ("since", lm.since), ("reason", lm.reason),
                                ("unreachable", lm.unreachable or None)) if v}
     store.remember(lm.address, lm.remote_id, status=lm.status, vendor_status=lm.vendor_status, attempt=lm.attempt,
-                   observed_at=lm.observed_at or utcnow(), extra=extra)
+                   observed_at=lm.observed_at or utcnow(), extra=extra, unless_updated_after=unless_updated_after)
 
 
 def _find_sequence(desired: DesiredState, addr: Address) -> tuple[Any, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reconciler.engine import open_session, read_live
 from reconciler.sandbox.core import Fault, FaultPlan
 from tests.apply._support import SMALL_SENDS, apply_once, assert_sent_once, open_hub, small_project, time_passes
 
@@ -26,3 +27,30 @@ def test_a_404_on_a_kalent_status_read_never_makes_a_started_candidate_look_abse
     finally:
         hub.store.close()
 
+
+def test_a_plan_or_drift_running_beside_an_apply_never_overwrites_what_the_apply_recorded(tmp_path):
+    """drift runs from cron and takes no lock: its read, taken before an apply's retry, must not
+    write the old `failed` status back over the retry the apply just recorded (Kalent never re-reads
+    a final status, so the next apply would start the candidate a third time)."""
+    root = small_project(tmp_path)
+    hub = open_hub(root)
+    try:
+        assert apply_once(root, hub).ok
+        kalent = hub.simulators["kalent"]
+        kalent.clock.advance(5)
+        time_passes(root, hub, 20 * 60)
+        kalent.event_error("cand_123", "internal_error")
+        with open_session(root, env={}, hub=hub) as drift:
+            done = []
+
+            def apply_meanwhile(note: str) -> None:
+                if note.endswith("(3/3 providers)"):  # the drift read is done; its cache write is not
+                    done.append(apply_once(root, hub))
+
+            read_live(drift, refresh=True, read_only=True, progress=apply_meanwhile)
+        assert done and _kalent_sends(hub, "cand_123") == 2  # the apply retried the failure
+        kalent.clock.advance(5)
+        apply_once(root, hub)
+        assert _kalent_sends(hub, "cand_123") == 2
+    finally:
+        hub.store.close()
