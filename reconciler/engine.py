@@ -132,10 +132,12 @@ def remember(store: StateStore, live: LiveSnapshot, *, read_started: str | None 
 
 
 def remember_membership(store: StateStore, lm: LiveMembership, *, unless_updated_after: str | None = None) -> None:
+    """observed_at None (taken from the cache, not read now) keeps the time the vendor was last read,
+    so runs closer together than status_refresh_minutes cannot keep a cached status fresh for ever."""
     extra = {k: v for k, v in (("contact", lm.contact_remote_id), ("since", lm.since), ("reason", lm.reason),
                                ("unreachable", lm.unreachable or None)) if v}
     store.remember(lm.address, lm.remote_id, status=lm.status, vendor_status=lm.vendor_status, attempt=lm.attempt,
-                   observed_at=lm.observed_at or utcnow(), extra=extra, unless_updated_after=unless_updated_after)
+                   observed_at=lm.observed_at, extra=extra, unless_updated_after=unless_updated_after)
 
 
 def _find_sequence(desired: DesiredState, addr: Address) -> tuple[Any, Any]:

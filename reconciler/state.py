@@ -125,14 +125,15 @@ class StateStore:
     def remember(self, address: Address, remote_id: str | None, *, status: str | None = None,
                  vendor_status: str | None = None, attempt: int = 0, observed_at: str | None = None,
                  extra: dict[str, Any] | None = None, unless_updated_after: str | None = None) -> None:
-        """Upsert what we know of one address. `unless_updated_after` (a read's start time) leaves a row
+        """Upsert what we know of one address (`observed_at` None keeps the time it was last read).
+        `unless_updated_after` (a read's start time) leaves a row
         alone that someone else (a concurrent apply) wrote after that read began: it knows more."""
         guard = " WHERE objects.updated_at <= ?" if unless_updated_after else ""
         self._exec(
             "INSERT INTO objects (address, provider, kind, remote_id, status, vendor_status, attempt, observed_at, extra, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(address) DO UPDATE SET remote_id=excluded.remote_id, "
             "status=excluded.status, vendor_status=excluded.vendor_status, attempt=excluded.attempt, "
-            "observed_at=excluded.observed_at, extra=excluded.extra, updated_at=excluded.updated_at" + guard,
+            "observed_at=COALESCE(excluded.observed_at, objects.observed_at), extra=excluded.extra, updated_at=excluded.updated_at" + guard,
             (str(address), address.provider, address.kind, remote_id, status, vendor_status, attempt, observed_at,
              json.dumps(extra or {}, sort_keys=True), utcnow(), *((unless_updated_after,) if guard else ())),
         )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from reconciler.engine import open_session, read_live
 from reconciler.sandbox.core import Fault, FaultPlan
-from tests.apply._support import SMALL_SENDS, apply_once, assert_sent_once, open_hub, small_project, time_passes
+from tests.apply._support import (SMALL_SENDS, apply_once, assert_sent_once, executable, open_hub, plan_changes,
+                                  small_project, time_passes)
 
 
 def _kalent_sends(hub, candidate: str) -> int:
@@ -52,5 +53,22 @@ def test_a_plan_or_drift_running_beside_an_apply_never_overwrites_what_the_apply
         kalent.clock.advance(5)
         apply_once(root, hub)
         assert _kalent_sends(hub, "cand_123") == 2
+    finally:
+        hub.store.close()
+
+
+def test_a_plan_that_took_a_kalent_status_from_the_cache_does_not_mark_it_freshly_read(tmp_path):
+    """Runs closer together than status_refresh_minutes must not keep a cached status fresh for ever."""
+    root = small_project(tmp_path)
+    hub = open_hub(root)
+    try:
+        assert apply_once(root, hub).ok
+        hub.simulators["kalent"].clock.advance(5)
+        time_passes(root, hub, 10 * 60)
+        plan_changes(root, hub)  # 10 min after the start: the cached status is used, nothing is read
+        time_passes(root, hub, 10 * 60)
+        hub.simulators["kalent"].event_error("cand_123", "internal_error")
+        # 20 min after the last real read: the status is read again and the failure is seen
+        assert "retry kalent.membership[backend-outreach][ana-souza]" in executable(plan_changes(root, hub))
     finally:
         hub.store.close()
