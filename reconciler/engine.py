@@ -182,6 +182,23 @@ def resolve_in_doubt(session: Session, live: LiveSnapshot, *, read_only: bool = 
         log.info("resolved in-doubt %s %s: %s", entry.operation, addr, result)
 
 
+def settle_in_doubt(session: Session, live: LiveSnapshot) -> list[Address]:
+    """After an apply was confirmed: settle the in-doubt enrollments its read-only read left pending.
+
+    A Clarky start is settled only by replaying its idempotency key, which sends if the first attempt
+    never arrived; that is why apply reads read-only first and replays only after the user said yes.
+    Returns the addresses settled as present (their enrollment now exists)."""
+    if not live.pending:
+        return []
+    waiting = set(live.pending)
+    live.pending.clear()
+    resolve_in_doubt(session, live)
+    settled = sorted(a for a in waiting - live.pending if a in live.memberships)
+    for addr in settled:
+        remember_membership(session.store, live.memberships[addr])
+    return settled
+
+
 def _resolve_one(session: Session, provider: Provider, addr: Address, operation: str, attempt: int,
                  sent_at: str, live: LiveSnapshot) -> str | None:
     """'resolved_present' | 'resolved_absent' | None (cannot tell yet)."""
@@ -228,5 +245,5 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
-__all__ = ["Session", "open_session", "read_live", "make_plan", "remember", "remember_membership",
+__all__ = ["Session", "open_session", "read_live", "make_plan", "remember", "remember_membership", "settle_in_doubt",
            "resolve_in_doubt", "LiveCard", "LiveBlueprint"]

@@ -104,7 +104,8 @@ def _member_change(seq: Sequence, address: Address, lm: LiveMembership | None, l
     base = dict(address=address, provider=address.provider, loud=loud)
     if address in live.pending:
         return Change(action="defer", irreversible=False, before=None, after=None,
-                      reason="an earlier enrollment attempt has an unknown outcome; it is resolved by reading before anything is sent",
+                      reason="an earlier enrollment attempt has an unknown outcome; apply settles it first (by reading, or for "
+                             "Clarky by replaying its idempotency key, which cannot send twice)",
                       precondition={}, **base)
     if lm is None:
         return Change(action="enroll", irreversible=True, before=None, after={"sequence": seq.id, "attempt": 0},

@@ -173,7 +173,7 @@ def apply(target_path: Path, auto_approve: bool, targets: tuple[str, ...], allow
           partial: bool, report_path: Path | None) -> None:
     """Make live match the manifests (or apply a saved plan)."""
     from reconciler.apply import apply_plan, least_seconds
-    from reconciler.engine import make_plan, open_session
+    from reconciler.engine import make_plan, open_session, settle_in_doubt
     from reconciler.errors import StaleChangeError
     from reconciler.plan import check_precondition
 
@@ -182,7 +182,8 @@ def apply(target_path: Path, auto_approve: bool, targets: tuple[str, ...], allow
     with open_session(directory) as session:
         lock_id = session.store.acquire_lock(f"campaignctl apply ({os.environ.get('USER', 'unknown')})")
         try:
-            live = read_with_progress(session)
+            # Read-only like plan: nothing is sent before the user (or --auto-approve) said yes.
+            live = read_with_progress(session, read_only=True)
             if saved_plan is not None:
                 if saved_plan.manifest_digest != session.desired.digest:
                     raise StaleChangeError(f"{target_path}: the manifests changed since this plan was made "
@@ -193,7 +194,8 @@ def apply(target_path: Path, auto_approve: bool, targets: tuple[str, ...], allow
                 click.echo(render_text(the_plan, color=use_color()), nl=False)
             enforce_safety(the_plan, allow_large, force)
             todo = [c for c in the_plan.changes if c.executable]
-            if not todo:
+            in_doubt = [c for c in the_plan.changes if c.address in live.pending and c.action == "defer"]
+            if not todo and not in_doubt:
                 click.echo("Nothing to apply.")
                 return
             stale = [(c, why) for c in todo if (why := check_precondition(c, live))]
@@ -208,6 +210,8 @@ def apply(target_path: Path, auto_approve: bool, targets: tuple[str, ...], allow
                 if answer.strip() != "yes":
                     click.echo("Apply cancelled.")
                     raise Exit(EXIT_ERROR)
+            for addr in settle_in_doubt(session, live):
+                click.echo(f"settled {addr}: the earlier enrollment exists (outcome was unknown)", err=True)
             floor = least_seconds(todo, session.providers)
             with ticking(Progress("Applying", total=len(todo), floor_seconds=floor)) as step:
                 report = apply_plan(session, the_plan, live, progress=lambda r: step(r.address))

@@ -202,3 +202,32 @@ def test_plan_after_a_crash_between_intent_and_send_writes_nothing_and_apply_sen
     shown = cli("state", "show", maria, "--dir", str(root)).stdout
     assert "apply crashedapply  enroll (attempt 0)  intent" in shown
     assert "apply crashedapply  enroll (attempt 0)  resolved_present" in shown
+
+
+def test_apply_replays_an_in_doubt_start_only_after_confirmation_and_even_when_nothing_else_is_left(tmp_path):
+    root = small_project(tmp_path)
+    assert cli("apply", str(root), "--auto-approve").exit_code == 0
+    hub = sandbox(root)
+    before = hub.store.sends()
+    hub.store.close()
+    # A later apply died between journaling a start and sending it: the member is new in the manifest.
+    (root / "extra.yaml").write_text("sequences:\n  - {id: inbound-en, provider: clarky, template: tpl_01HNUR, "
+                                     "members: [emma-jones]}\n")
+    emma = "clarky.membership[inbound-en][emma-jones]"
+    store = StateStore(root / ".campaignctl" / "state.db")
+    store.intent("crashedapply", Address.parse(emma), "enroll")
+    store.close()
+    refused = CliRunner(env=ENV).invoke(main, ["apply", str(root)])  # no TTY, no --auto-approve
+    assert refused.exit_code == 1 and "defer" in refused.stdout
+    hub = sandbox(root)
+    assert hub.store.sends() == before  # nothing sent, not even the keyed replay, before a yes
+    hub.store.close()
+    done = cli("apply", str(root), "--auto-approve")
+    assert done.exit_code == 0, done.output
+    assert f"settled {emma}" in done.stderr
+    hub = sandbox(root)
+    after = hub.store.sends()
+    hub.store.close()
+    assert set(after.values()) == {1} and len(after) == len(before) + 1
+    again = cli("plan", str(root), "--detailed-exitcode")
+    assert again.exit_code == 0, again.output
