@@ -94,6 +94,7 @@ def _build_project(root: Path, data: dict[str, Any], problems: list[Problem]) ->
             sandbox=bool(cfg.get("sandbox", False)),
             timeout_seconds=float(cfg.get("timeout_seconds", 30.0)),
             status_refresh_minutes=float(cfg.get("status_refresh_minutes", 15.0)),
+            start_settle_minutes=float(cfg.get("start_settle_minutes", 10.0)),
         )
     state = data.get("state") or {}
     safety = data.get("safety") or {}

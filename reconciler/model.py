@@ -129,6 +129,7 @@ class ProviderConfig:
     sandbox: bool = False
     timeout_seconds: float = 30.0
     status_refresh_minutes: float = 15.0
+    start_settle_minutes: float = 10.0  # Kalent: asynchronous starts may take this long to show
 
     def limits(self) -> dict[str, int]:
         return dict(self.rate_limit)

@@ -307,3 +307,26 @@ def test_apply_with_a_lost_start_is_resolved_by_reading_on_the_next_run(hub, tmp
     assert run(apply=False) == []
     sends = hub.store.sends("kalent")
     assert len(sends) == 3 and set(sends.values()) == {1}
+
+
+@pytest.mark.parametrize("settle_minutes,in_doubt", [(10.0, False), (30.0, True)])
+def test_the_settle_window_after_a_lost_start_is_configurable(hub, desired, settle_minutes, in_doubt):
+    provider = make_provider(hub, desired, start_settle_minutes=settle_minutes)
+    provider.read(desired, ReadContext())
+    provider.create_blueprint(desired.blueprints[0])
+    seq = kalent_seq(desired)
+    request = EnrollRequest(seq.members[0], None)  # a start that never reached Kalent, 20 minutes ago
+    if in_doubt:
+        with pytest.raises(errors.OutcomeUnknown):
+            provider.resolve_enrollment(seq, request, sent_at=stamp(hours_ago=1 / 3))
+    else:
+        assert provider.resolve_enrollment(seq, request, sent_at=stamp(hours_ago=1 / 3)) is None
+    assert hub.store.sends("kalent") == {}
+
+
+def test_start_settle_minutes_is_read_from_the_project_file(make_project):
+    from reconciler.desired import load_desired
+
+    root = make_project({"x.yaml": "contacts: []\n"}, project=(
+        "version: 1\nproviders:\n  kalent: {type: kalent, api_key_env: K, sandbox: true, start_settle_minutes: 30}\n"))
+    assert load_desired(root).project.providers["kalent"].start_settle_minutes == 30.0

@@ -12,7 +12,7 @@ Choices where the vendor documents nothing (reference/vendor_apis.md §3):
   reason `another_blueprint` so it is re-read rather than forgotten.
 - `start` has no idempotency key: it is never retried blind; a lost answer, a 5xx or
   `started: false` makes every member of the batch OutcomeUnknown, resolved by reading.
-- Starts are asynchronous: "no sequence" within SETTLE_SECONDS of a start proves nothing, so
+- Starts are asynchronous: "no sequence" within `start_settle_minutes` of a start proves nothing, so
   resolve_enrollment raises OutcomeUnknown then, and a read keeps a just-started cached enrollment.
 - A candidate the status endpoint does not know (404) is a plan warning; it reads as absent only
   when the state cache has no enrollment for it (a cached one keeps its last known status).
@@ -58,6 +58,7 @@ class KalentProvider:
                  **client_options: Any) -> None:
         """`client_options` go to VendorClient.for_provider (tests pass a fake `sleep` and `clock`)."""
         self.config = config
+        self._settle_seconds = config.start_settle_minutes * 60  # asynchronous starts: absence proves nothing before
         self.client = VendorClient.for_provider(config, api_key, headers={"x-api-key": api_key},
                                                 transport=transport, **client_options)
         self._sourcings: list[dict[str, Any]] | None = None
@@ -124,7 +125,7 @@ class KalentProvider:
             return None
         observed = _api.now_iso()
         attempt = cached.attempt if cached is not None else 0
-        if _dispatching(cached, sequence):
+        if _dispatching(cached, sequence, self._settle_seconds):
             return _from_cache(address, cached)
         if sequence is None:
             return None
@@ -261,7 +262,7 @@ class KalentProvider:
         path = f"/candidates/{candidate}/dynamic-sequence"
         found = self._sequence_of(candidate)
         age = age_seconds(sent_at)
-        settling = age is not None and age < _api.SETTLE_SECONDS
+        settling = age is not None and age < self._settle_seconds
         previous = self._previous.get(member.address)
         earlier = found is not None and ((previous is not None and found.get("sequenceId") == previous)
                                          or _older_than(found, sent_at))
@@ -341,13 +342,13 @@ def _from_cache(address: Address, entry: CacheEntry) -> LiveMembership:
                           observed_at=None, contact_remote_id=extra.get("contact"), conflict=conflict)
 
 
-def _dispatching(cached: CacheEntry | None, sequence: Mapping[str, Any] | None) -> bool:
+def _dispatching(cached: CacheEntry | None, sequence: Mapping[str, Any] | None, settle_seconds: float) -> bool:
     """Our own start is so recent that the vendor's answer cannot be about it yet.
 
     Within the settle window "no sequence", an earlier sequence, or a final one whose id we never
     saw is the previous attempt (a retry or re-enrollment) rather than ours: reading it as ours would
     plan the same retry again. At worst a start that failed at once shows as active for a few minutes."""
-    if cached is None or cached.status not in (ACTIVE, PAUSED) or not _settling(cached):
+    if cached is None or cached.status not in (ACTIVE, PAUSED) or not _settling(cached, settle_seconds):
         return False
     if sequence is None:
         return True
@@ -356,10 +357,10 @@ def _dispatching(cached: CacheEntry | None, sequence: Mapping[str, Any] | None) 
     return _api.map_status(sequence)[0] in (FINISHED, FAILED) or _older_than(sequence, dict(cached.extra).get("since"))
 
 
-def _settling(entry: CacheEntry) -> bool:
+def _settling(entry: CacheEntry, settle_seconds: float) -> bool:
     """A cached enrollment started so recently that Kalent may not show it yet."""
     age = age_seconds(dict(entry.extra).get("since"))
-    return age is not None and age < _api.SETTLE_SECONDS
+    return age is not None and age < settle_seconds
 
 
 def _older_than(sequence: Mapping[str, Any], sent_at: str | None) -> bool:

@@ -16,7 +16,6 @@ from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, LiveBlueprint,
 
 PAGE_SIZE = 50  # the documented maximum of every Kalent list
 BATCH_SIZE = 100  # "100 max per call" for start (vendor-side agent skills)
-SETTLE_SECONDS = 600.0  # a start is asynchronous: "no sequence yet" proves nothing for this long
 CONFLICT_REASON = "another_blueprint"  # remembered in the cache so a conflict is re-read, not forgotten
 
 # displayStatus -> (neutral status, reason). ACTION_REQUIRED still sends once a person acts.
