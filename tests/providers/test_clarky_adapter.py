@@ -158,6 +158,18 @@ def test_a_start_without_notes_is_retried_by_the_client_and_still_sends_once(hub
     assert sum(hub.store.sends("clarky").values()) == 1
 
 
+def test_a_keyed_start_whose_retries_run_out_on_5xx_is_outcome_unknown_not_failed(hub, desired):
+    provider, _ = make_provider(hub, clarky_config(desired))
+    seq, req = seq_and_request(desired, "es", "maria")
+    retry = EnrollRequest(req.membership, req.contact, attempt=1)  # no notes: retried by the client
+    hub.faults.script.extend([Fault("commit_timeout", method="POST")] + [Fault("status", status=503, method="POST")] * 4)
+    [result] = provider.enroll(seq, [retry])
+    assert isinstance(result.error, errors.OutcomeUnknown) and result.error.status == 503
+    assert len(log(hub)) == 5 and sum(hub.store.sends("clarky").values()) == 1  # the first one committed
+    found = provider.resolve_enrollment(seq, retry, sent_at=ago(1))
+    assert found is not None and sum(hub.store.sends("clarky").values()) == 1
+
+
 def test_resolve_of_a_start_that_never_arrived_is_the_one_start(hub, desired):
     provider, _ = make_provider(hub, clarky_config(desired))
     seq, req = seq_and_request(desired, "es", "maria")

@@ -25,7 +25,7 @@ from typing import Any, Mapping
 
 import httpx
 
-from reconciler.errors import ConflictError, NotFoundError, OutcomeUnknown, ProviderError, ValidationFailed
+from reconciler.errors import ConflictError, NotFoundError, OutcomeUnknown, ProviderError, ServerError, ValidationFailed
 from reconciler.model import Blueprint, Card, Contact, DesiredState, Pipeline, ProviderConfig, Sequence
 from reconciler.providers._http import Reply, VendorClient, pages_numbered
 from reconciler.providers.base import Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
@@ -129,14 +129,23 @@ class ClarkyProvider:
         bot_id = sequence.bot_id or (self.config.bot_id if sequence.target in self._needs_bot else None)
         body = start_body(sequence, contact, attempt, notes=notes, bot_id=bot_id)
         try:
-            return self.client.write("POST", START, json=body, idempotent=not notes)
+            return self._send_start(body, idempotent=not notes)
         except ValidationFailed as exc:
             if bot_id or not self.config.bot_id or not _asks_for_bot(exc):
                 raise
         # A 400 is a refusal before anything happened; the same key with a bot_id is the first real start.
         self._needs_bot.add(sequence.target)
         body["bot_id"] = self.config.bot_id
-        return self.client.write("POST", START, json=body, idempotent=not notes)
+        return self._send_start(body, idempotent=not notes)
+
+    def _send_start(self, body: dict[str, Any], *, idempotent: bool) -> Reply:
+        """A keyed start whose retries ran out on 5xx or lost answers may still have been committed:
+        say so (OutcomeUnknown, settled by a replay) instead of 'failed', which daily_cap would not count."""
+        try:
+            return self.client.write("POST", START, json=body, idempotent=idempotent)
+        except ServerError as exc:
+            raise OutcomeUnknown(exc.vendor, exc.method, exc.path, exc.status, exc.vendor_message, code=exc.code,
+                                 request_id=exc.request_id, details=exc.details) from None
 
     # -- cards ----------------------------------------------------------------------------------
     def create_card(self, pipeline: Pipeline, card: Card, contact: Contact, ownership_tag: str) -> LiveCard:
