@@ -152,8 +152,14 @@ def _find_sequence(desired: DesiredState, addr: Address) -> tuple[Any, Any]:
 def resolve_in_doubt(session: Session, live: LiveSnapshot, *, read_only: bool = False) -> None:
     """Settle every journal intent without a known outcome, by reading; unsettled ones become `pending`."""
     store = session.store
+    # A plan or drift beside a running apply must not close the apply's own in-flight intents (it
+    # could read "absent" a moment before the write lands): leave them all to the apply.
+    apply_running = read_only and store.current_lock() is not None
     for entry in store.in_doubt():
         addr = Address.parse(entry.address)
+        if apply_running:
+            live.pending.add(addr)
+            continue
         provider = session.providers.get(addr.provider)
         if provider is None:
             live.warnings.append(f"{addr}: an earlier {entry.operation} has an unknown outcome, but provider "

@@ -231,3 +231,17 @@ def test_apply_replays_an_in_doubt_start_only_after_confirmation_and_even_when_n
     assert set(after.values()) == {1} and len(after) == len(before) + 1
     again = cli("plan", str(root), "--detailed-exitcode")
     assert again.exit_code == 0, again.output
+
+
+def test_a_plan_beside_a_running_apply_leaves_its_in_flight_intents_alone(tmp_path):
+    root = small_project(tmp_path)
+    john = "gary.membership[nurture][john-smith]"
+    store = StateStore(root / ".campaignctl" / "state.db")
+    lock_id = store.acquire_lock("apply in another terminal")
+    seq = store.intent("running", Address.parse(john), "enroll")  # its POST has not landed yet
+    planned = cli("plan", str(root), "--format", "json")
+    assert planned.exit_code == 0
+    assert {c["address"]: c["action"] for c in json.loads(planned.stdout)["changes"]}[john] == "defer"
+    assert [e.seq for e in store.in_doubt()] == [seq]  # not closed as "resolved_absent" behind the apply's back
+    store.release_lock(lock_id)
+    store.close()
