@@ -123,6 +123,10 @@ def _member_change(seq: Sequence, address: Address, lm: LiveMembership | None, l
                       after={"sequence": seq.id, "attempt": lm.attempt + 1},
                       reason=f"reenroll: after_finished (previous enrollment {lm.vendor_status})",
                       precondition={"enrollment": _membership_snapshot(lm)}, attempt=lm.attempt + 1, **base)
+    if lm.status != FAILED:  # an unknown status is never a reason to send again
+        return Change(action="skip", irreversible=False, before=_membership_snapshot(lm), after=None,
+                      reason=f"unknown enrollment status {lm.status!r} ({lm.vendor_status}): check it in the vendor",
+                      precondition={}, **base)
     if lm.unreachable:
         return Change(action="skip", irreversible=False, before=_membership_snapshot(lm), after=None,
                       reason=f"contact cannot be reached: {lm.reason or lm.vendor_status}", precondition={}, **base)

@@ -272,3 +272,9 @@ def test_json_is_stable_and_round_trips(tmp_path):
     data = json.loads(one)
     assert [c["address"] for c in data["changes"]] == sorted(c["address"] for c in data["changes"])
     assert render_json(Plan.from_dict(data)) == one
+
+
+def test_an_unknown_status_is_skipped_never_retried(tmp_path):
+    plan = plan_for(tmp_path, member("s", "ana", "weird", "???"))
+    (change,) = [c for c in plan.changes if c.address.key == "ana"]
+    assert change.action == "skip" and not change.irreversible and "unknown enrollment status" in change.reason
