@@ -11,20 +11,13 @@ import yaml
 from reconciler.sandbox.clarky import DEFAULT_WORLD
 from reconciler.sandbox.core import Fault
 from tests.sandbox._clarky import Clarky, error_code
-from tests.sandbox.loopback import INPROCESS, over_both_transports
+from tests.sandbox.loopback import over_both_transports
 
 PIPELINE_KEYS = {"id", "workspace_id", "bot_id", "name", "is_default", "is_private", "created_at", "updated_at"}
 STAGE_KEYS = {"id", "bot_id", "pipeline_id", "name", "color", "order_index", "created_at", "updated_at"}
 CARD_KEYS = {"id", "pipeline_stage_id", "contact_id", "title", "description", "tags", "order_index",
              "archived_at", "created_at", "updated_at"}
 SEED_FILE = Path(__file__).resolve().parents[2] / "campaigns" / ".sandbox" / "clarky.yaml"
-
-
-@pytest.fixture
-def clarky(request):
-    sandbox = Clarky(mode=getattr(request, "param", INPROCESS))
-    yield sandbox
-    sandbox.close()
 
 
 # -- documented examples (seed 001), in process and over loopback -----------------------------------

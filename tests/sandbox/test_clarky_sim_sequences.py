@@ -9,18 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.sandbox._clarky import DAY, MARIA_START, Clarky, error_code, start_body
-from tests.sandbox.loopback import INPROCESS, over_both_transports
+from tests.sandbox.loopback import over_both_transports
 
 START_KEYS = {"sequence_id", "enrollment_id", "contact_id", "contact_action", "auto_approve", "status", "status_url"}
 ENROLLMENT_KEYS = {"id", "sequence_id", "contact_id", "status", "generation_error", "approved_at", "stop_reason",
                    "created_at", "updated_at", "sequence", "steps"}
-
-
-@pytest.fixture
-def clarky(request):
-    sandbox = Clarky(mode=getattr(request, "param", INPROCESS))
-    yield sandbox
-    sandbox.close()
 
 
 @over_both_transports("clarky")
