@@ -330,3 +330,20 @@ def test_start_settle_minutes_is_read_from_the_project_file(make_project):
     root = make_project({"x.yaml": "contacts: []\n"}, project=(
         "version: 1\nproviders:\n  kalent: {type: kalent, api_key_env: K, sandbox: true, start_settle_minutes: 30}\n"))
     assert load_desired(root).project.providers["kalent"].start_settle_minutes == 30.0
+
+
+def test_one_unknown_candidate_does_not_block_the_rest_of_its_batch(hub, desired):
+    ids = BULK[:7]
+    state = bulk_state(desired, candidates=[*ids[:3], "cand_ghost", *ids[3:]])
+    provider = make_provider(hub, desired)
+    provider.read(state, ReadContext())
+    provider.create_blueprint(state.blueprints[0])
+    before = len(hub.store.requests("kalent"))
+    results = enroll_all(provider, state.sequences[0])
+    failed = {r.address.key: r.error for r in results if r.error is not None}
+    assert list(failed) == ["cand_ghost"] and isinstance(failed["cand_ghost"], errors.NotFoundError)
+    assert all(r.live is not None for r in results if r.address.key != "cand_ghost")
+    sends = hub.store.sends("kalent")
+    assert sorted(c for (_, _, c) in sends) == sorted(ids) and set(sends.values()) == {1}
+    starts = [r for r in hub.store.requests("kalent")[before:] if r["method"] == "POST"]
+    assert len(starts) <= 2 * 8 - 1  # halving: a few extra refused calls, never a repeated start

@@ -233,13 +233,21 @@ class KalentProvider:
             err = ProviderError(self.config.name, "POST", f"/sourcings/{target.sourcing_id}/sequence-blueprints", None,
                                 f"blueprint {target.label!r} does not exist in Kalent yet; apply it first. Nothing was sent")
             return [EnrollResult(r.membership.address, error=err) for r in batch]
-        path = f"/sequence-blueprints/{target.blueprint_id}/start"
+        return self._start(f"/sequence-blueprints/{target.blueprint_id}/start", batch)
+
+    def _start(self, path: str, batch: list[EnrollRequest]) -> list[EnrollResult]:
+        """One start call. A refusal naming candidates (404, or a 400 about candidates) sent nothing, as
+        every 4xx: the batch is split in halves and each half tried, so one bad candidate id does not
+        block the other 99 on every run (a few extra calls, never a repeated one for a started member)."""
         body = {"candidateIds": [r.membership.candidate_id for r in batch]}
         try:
             reply = self.client.write("POST", path, json=body, idempotent=False)
         except OutcomeUnknown as exc:
             return [EnrollResult(r.membership.address, error=exc) for r in batch]
         except ProviderError as exc:
+            if len(batch) > 1 and _api.about_candidates(exc):
+                half = len(batch) // 2
+                return self._start(path, batch[:half]) + self._start(path, batch[half:])
             err = _api.explain_start_error(exc)
             return [EnrollResult(r.membership.address, error=err, request_id=exc.request_id) for r in batch]
         data = _api.data_of(reply.json) or {}

@@ -129,6 +129,14 @@ def blueprint_body(name: str, steps: Any) -> dict[str, Any]:
 
 
 # -- start errors ---------------------------------------------------------------------------------
+def about_candidates(exc: ProviderError) -> bool:
+    """A start refused because of some of its candidates (unknown id, another sourcing), not the whole call."""
+    if exc.status == 404:
+        return "blueprint" not in exc.vendor_message.lower()
+    return exc.status in (400, 422) and "candidate" in f"{exc.vendor_message} {exc.details}".lower() \
+        and "at most" not in exc.vendor_message.lower()
+
+
 def explain_start_error(exc: ProviderError) -> ProviderError:
     """The same typed error with a message that says what to do (channels, plan, credits)."""
     detail = str(exc.details.get("code") or "")
