@@ -45,6 +45,7 @@ class Session:
     hub: Any = None  # the in-process sandbox hub, when any provider uses it
     notes: list[str] = field(default_factory=list)
     owns_hub: bool = True  # False when the caller passed the hub in: the caller closes it
+    lock_id: str | None = None  # the apply lock this session holds, if any
 
     def close(self) -> None:
         for provider in self.providers.values():
@@ -152,9 +153,11 @@ def _find_sequence(desired: DesiredState, addr: Address) -> tuple[Any, Any]:
 def resolve_in_doubt(session: Session, live: LiveSnapshot, *, read_only: bool = False) -> None:
     """Settle every journal intent without a known outcome, by reading; unsettled ones become `pending`."""
     store = session.store
-    # A plan or drift beside a running apply must not close the apply's own in-flight intents (it
-    # could read "absent" a moment before the write lands): leave them all to the apply.
-    apply_running = read_only and store.current_lock() is not None
+    # A plan or drift beside a running apply must not close that apply's in-flight intents (it
+    # could read "absent" a moment before the write lands): leave them all to the apply. An apply's
+    # own read-only read (it holds the lock itself) settles what reading can settle.
+    lock = store.current_lock() if read_only else None
+    apply_running = lock is not None and lock["id"] != session.lock_id
     for entry in store.in_doubt():
         addr = Address.parse(entry.address)
         if apply_running:

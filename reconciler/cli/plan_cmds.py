@@ -180,7 +180,7 @@ def apply(target_path: Path, auto_approve: bool, targets: tuple[str, ...], allow
     saved = target_path.is_file()
     saved_plan, directory = load_saved_plan(target_path) if saved else (None, target_path)
     with open_session(directory) as session:
-        lock_id = session.store.acquire_lock(f"campaignctl apply ({os.environ.get('USER', 'unknown')})")
+        lock_id = session.lock_id = session.store.acquire_lock(f"campaignctl apply ({os.environ.get('USER', 'unknown')})")
         try:
             # Read-only like plan: nothing is sent before the user (or --auto-approve) said yes.
             live = read_with_progress(session, read_only=True)

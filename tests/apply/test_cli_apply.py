@@ -245,3 +245,23 @@ def test_a_plan_beside_a_running_apply_leaves_its_in_flight_intents_alone(tmp_pa
     assert [e.seq for e in store.in_doubt()] == [seq]  # not closed as "resolved_absent" behind the apply's back
     store.release_lock(lock_id)
     store.close()
+
+
+def test_an_apply_settles_by_reading_under_its_own_lock_and_sends_nothing(tmp_path):
+    root = small_project(tmp_path)
+    assert cli("apply", str(root), "--auto-approve").exit_code == 0
+    john = "gary.membership[nurture][john-smith]"
+    store = StateStore(root / ".campaignctl" / "state.db")
+    store.intent("crashedapply", Address.parse(john), "enroll")  # its POST did land (the first apply sent it)
+    store.close()
+    hub = sandbox(root)
+    before = hub.store.sends()
+    hub.store.close()
+    done = CliRunner(env=ENV).invoke(main, ["apply", str(root)])  # no TTY: would refuse if anything were left
+    assert done.exit_code == 0 and "Nothing to apply." in done.stdout, done.output
+    store = StateStore(root / ".campaignctl" / "state.db")
+    assert store.in_doubt() == []  # settled by a read under apply's own lock, not left pending
+    store.close()
+    hub = sandbox(root)
+    assert hub.store.sends() == before
+    hub.store.close()
