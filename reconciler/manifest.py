@@ -22,7 +22,6 @@ import yaml
 from reconciler.errors import ConfigError, ManifestError, Problem
 
 PROJECT_FILE = "campaignctl.yaml"
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 MAX_ALIASES = 100  # more alias uses than this in one file is treated as a YAML bomb
 MAX_DEPTH = 64
 SECRET = re.compile(r"\b(ck|gc|cl|agent)_live_[A-Za-z0-9_]{4,}")
@@ -160,9 +159,17 @@ def load_yaml_file(path: Path, display: str) -> tuple[Any, list[Problem]]:
     return data, []
 
 
+def schema_dir() -> Path:
+    """Where the JSON Schemas are: inside the package in any built install (setup.py copies them
+    there), else the checkout's top-level schemas/ (an editable install, where editors use them)."""
+    here = Path(__file__).resolve().parent
+    shipped = here / "schemas"
+    return shipped if shipped.is_dir() else here.parent / "schemas"
+
+
 def load_schema(name: str) -> dict[str, Any]:
-    """A JSON Schema from schemas/ (campaignctl or manifest)."""
-    return json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text(encoding="utf-8"))
+    """A JSON Schema shipped with campaignctl (campaignctl or manifest)."""
+    return json.loads((schema_dir() / f"{name}.schema.json").read_text(encoding="utf-8"))
 
 
 def _node_at(doc: Any, path: Iterator[Any] | list[Any]) -> tuple[Any, Any]:
