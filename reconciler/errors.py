@@ -11,6 +11,8 @@
     │   ├── ValidationFailed     400 / 422 rejected by the vendor
     │   ├── PaymentRequired      402 (plan upgrade, credits)
     │   ├── ServerError          5xx
+    │   ├── PaginationError      a list that does not end (same cursor or page again, more pages than its total)
+    │   ├── Interrupted          apply was interrupted (SIGINT/SIGTERM) before this request was sent
     │   └── OutcomeUnknown       the request may have been committed; resolve by reading
     ├── PlanError                the plan cannot be computed (unknown stage, unresolvable name)
     ├── UnsafePlanError          a safety limit refuses the plan (--allow-large / --force)
@@ -118,6 +120,15 @@ class PaymentRequired(ProviderError):
 
 class ServerError(ProviderError):
     """5xx from the vendor."""
+
+
+class PaginationError(ProviderError):
+    """A list endpoint that would page for ever: the same cursor or page again, or more pages than
+    the total it lists allows. Raised after a bounded number of requests instead of looping."""
+
+
+class Interrupted(ProviderError):
+    """Apply was interrupted (SIGINT/SIGTERM) before this request left: nothing was sent."""
 
 
 class OutcomeUnknown(ProviderError):

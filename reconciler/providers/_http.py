@@ -15,6 +15,8 @@ Choices:
 
 from __future__ import annotations
 
+import hashlib
+import json as jsonlib
 import logging
 import random
 import threading
@@ -261,15 +263,76 @@ def _json(resp: httpx.Response) -> Any:
         return {"error": {"code": None, "message": resp.text[:200]}}
 
 
+# Without a listed total, a list longer than this many pages is taken as one that never ends.
+MAX_PAGES = 10_000
+
+
+class PageGuard:
+    """Bounds one walk over a list: a cursor or a non-empty page seen before, or more pages than the
+    largest total the vendor listed allows, is a PaginationError instead of another request (one
+    vendor's list answered the same cursor for ever: 22,000 requests in 30 s)."""
+
+    SLACK_PAGES = 2  # records created while we page may add a page; the empty last page is one more
+
+    def __init__(self, client: "VendorClient", path: str, total: Callable[[Any], int | None] | None) -> None:
+        self._client = client
+        self._path = path
+        self._total = total
+        self._most = -1  # the largest total listed so far
+        self._pages = 0
+        self._largest_page = 0
+        self._seen_pages: set[str] = set()
+        self._seen_tokens: set[str] = set()
+
+    def page(self, body: Any, items: list[Any]) -> None:
+        """Check one page just received."""
+        self._pages += 1
+        if items:
+            fingerprint = _fingerprint(items)
+            if fingerprint in self._seen_pages:
+                self._fail(f"page {self._pages} repeats an earlier page")
+            self._seen_pages.add(fingerprint)
+        self._largest_page = max(self._largest_page, len(items))
+        listed = self._total(body) if self._total else None
+        if listed is not None:
+            self._most = max(self._most, listed)
+        if self._most >= 0:
+            allowed = -(-self._most // max(1, self._largest_page)) + self.SLACK_PAGES
+            if self._pages > allowed:
+                self._fail(f"{self._pages} pages, more than its listed total of {self._most} allows")
+        elif self._pages > MAX_PAGES:
+            self._fail(f"more than {MAX_PAGES:,} pages and no total listed")
+
+    def token(self, token: str) -> None:
+        """Check the cursor the page handed out before asking for it."""
+        if token in self._seen_tokens:
+            self._fail(f"page {self._pages} hands out a cursor it handed out before")
+        self._seen_tokens.add(token)
+
+    def _fail(self, why: str) -> None:
+        raise errors.PaginationError(self._client.vendor, "GET", self._path, 200,
+                                     f"the list does not end: {why}; stopped after {self._pages} requests "
+                                     "(the vendor's pagination is broken; nothing was written)",
+                                     code="endless_pagination")
+
+
+def _fingerprint(items: list[Any]) -> str:
+    return hashlib.sha256(jsonlib.dumps(items, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def pages_numbered(client: VendorClient, path: str, params: Mapping[str, Any] | None = None, *,
                    page_param: str = "page", size_param: str = "page_size", size: int = 100, first_page: int = 1,
-                   items_key: str = "data", more: Callable[[Any, list[Any], int], bool] | None = None) -> Iterator[Any]:
+                   items_key: str = "data", more: Callable[[Any, list[Any], int], bool] | None = None,
+                   total: Callable[[Any], int | None] | None = None) -> Iterator[Any]:
     """Every item of a page-numbered list. `more(body, items, page)` says whether another page exists;
-    by default a full page means there may be more."""
+    by default a full page means there may be more. `total(body)` is the vendor's listed total, which
+    bounds the walk (see PageGuard)."""
     page = first_page
+    guard = PageGuard(client, path, total)
     while True:
         body = client.get(path, {**(params or {}), page_param: page, size_param: size}).json or {}
         items = _items(body, items_key)
+        guard.page(body, items)
         yield from items
         has_more = more(body, items, page) if more else len(items) >= size
         if not has_more or not items:
@@ -279,18 +342,30 @@ def pages_numbered(client: VendorClient, path: str, params: Mapping[str, Any] | 
 
 def pages_cursor(client: VendorClient, path: str, params: Mapping[str, Any] | None = None, *, limit: int = 200,
                  limit_param: str = "limit", token_param: str = "page_token", next_key: str = "next_page_token",
-                 items_key: str = "data") -> Iterator[Any]:
-    """Every item of a cursor-paginated list."""
+                 items_key: str = "data", total: Callable[[Any], int | None] | None = None) -> Iterator[Any]:
+    """Every item of a cursor-paginated list; `total(body)` as for pages_numbered."""
     token: str | None = None
+    guard = PageGuard(client, path, total)
     while True:
         query = {**(params or {}), limit_param: limit}
         if token:
             query[token_param] = token
         body = client.get(path, query).json or {}
-        yield from _items(body, items_key)
+        items = _items(body, items_key)
+        guard.page(body, items)
+        yield from items
         token = body.get(next_key) if isinstance(body, Mapping) else None
         if not token:
             return
+        guard.token(str(token))
+
+
+def listed_total(body: Any, key: str) -> int | None:
+    """The integer at the dotted `key` of a list body (e.g. 'pagination.total'), None if absent or not one."""
+    node = body
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node if isinstance(node, int) and not isinstance(node, bool) and node >= 0 else None
 
 
 def _items(body: Any, key: str) -> list[Any]:

@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable
 from urllib.parse import parse_qs
@@ -179,6 +179,7 @@ class Simulator:
 
     vendor = "base"
     root = ""
+    page_query: tuple[str, ...] = ()  # the query parameters that pick a page of a list (the repeat_page fault drops them)
     routes: list[tuple[str, str, str]] = []
 
     def __init__(self, store: Store, clock: Clock, limiter: RateLimiter, *, rate_limits: bool = True) -> None:
@@ -270,7 +271,10 @@ class Hub:
                 self.store.log_request(vendor, req, resp.status, at, "injected")
                 self.store.commit()
                 return resp
-            resp = sim.dispatch(req)
+            if fault and fault.kind == "repeat_page":  # a list that ignores the page asked for: the first, for ever
+                resp = sim.dispatch(replace(req, query={k: v for k, v in req.query.items() if k not in sim.page_query}))
+            else:
+                resp = sim.dispatch(req)
             if fault and fault.kind == "commit_timeout":
                 self.store.log_request(vendor, req, resp.status, at, "committed_then_dropped")
                 self.store.commit()

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 @dataclass
 class Fault:
     """One injected fault: `kind` is 'status' (answer `status`), 'drop' (no answer, nothing done),
-    'commit_timeout' (done, but the answer is lost), or 'latency' (sleep `seconds`, then answer)."""
+    'commit_timeout' (done, but the answer is lost), 'latency' (sleep `seconds`, then answer), or
+    'repeat_page' (a read that ignores its page or cursor parameter: a list that never ends)."""
 
     kind: str
     status: int = 503
@@ -42,6 +43,7 @@ class FaultPlan:
     drop_rate: float = 0.0
     commit_timeout_rate: float = 0.0
     latency: float = 0.0
+    repeat_page_rate: float = 0.0  # reads answered with the first page whatever page they ask for
     only: Fault | None = None      # restrict random faults to matching requests (method/path/vendor)
     seed: int = 0
     script: list[Fault] = field(default_factory=list)
@@ -57,6 +59,9 @@ class FaultPlan:
                 return fault
         if self.only and not self.only.matches(vendor, req):
             return None
+        # Rolled only when configured, so seeded plans without it see the same faults as before.
+        if self.repeat_page_rate and req.method == "GET" and self._rng.random() < self.repeat_page_rate:
+            return Fault("repeat_page")
         roll = self._rng.random()
         if roll < self.drop_rate:
             return Fault("drop")

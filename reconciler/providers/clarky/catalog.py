@@ -21,7 +21,8 @@ from urllib.parse import quote
 from reconciler.errors import NotFoundError, PlanError, ValidationFailed
 from reconciler.model import Contact, Pipeline
 from reconciler.providers._http import VendorClient, pages_numbered
-from reconciler.providers.clarky.mapping import more_pages, normalize_phone, vendor_primary_email, vendor_primary_phone
+from reconciler.providers.clarky.mapping import (listed_total, more_pages, normalize_phone, vendor_primary_email,
+                                                vendor_primary_phone)
 
 PAGE = 100
 BY_EMAIL_MIN = 5  # up to this many unknown contacts are always looked up one by one
@@ -45,7 +46,8 @@ class Catalog:
     # -- pipelines and stages -------------------------------------------------------------------
     def pipelines(self) -> list[dict[str, Any]]:
         if self._pipelines is None:
-            self._pipelines = list(pages_numbered(self.client, "/pipelines", {}, size=PAGE, more=more_pages))
+            self._pipelines = list(pages_numbered(self.client, "/pipelines", {}, size=PAGE, more=more_pages,
+                                                  total=listed_total))
         return self._pipelines
 
     def pipeline(self, pipe: Pipeline) -> dict[str, Any]:
@@ -121,7 +123,8 @@ class Catalog:
         want = normalize_phone(phone)
         if not want:
             return None
-        for item in pages_numbered(self.client, "/contacts", {"search": phone}, size=PAGE, more=more_pages):
+        for item in pages_numbered(self.client, "/contacts", {"search": phone}, size=PAGE, more=more_pages,
+                                   total=listed_total):
             if vendor_primary_phone(item) == want:
                 return item.get("id")
         return None

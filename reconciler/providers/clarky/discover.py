@@ -13,7 +13,7 @@ from reconciler.errors import NotFoundError
 from reconciler.model import Pipeline
 from reconciler.providers._http import pages_numbered
 from reconciler.providers.clarky.catalog import PAGE, seg
-from reconciler.providers.clarky.mapping import more_pages
+from reconciler.providers.clarky.mapping import listed_total, more_pages
 from reconciler.providers.clarky.provider import ClarkyProvider
 
 CAN_LIST_MEMBERS = False
@@ -37,12 +37,14 @@ class ClarkyDiscovery:
     def cards(self, pipeline_id: str) -> Iterator[dict[str, Any]]:
         """Every card of the pipeline, archived ones included, page by page (page_size 100)."""
         params = {"pipeline_id": pipeline_id, "include_archived": "true"}
-        yield from pages_numbered(self.client, "/pipeline-cards", params, size=PAGE, more=more_pages)
+        yield from pages_numbered(self.client, "/pipeline-cards", params, size=PAGE, more=more_pages,
+                                  total=listed_total)
 
     def contacts(self, bot_id: str | None) -> Iterator[dict[str, Any]]:
         """Every contact (of one bot, when given), page by page."""
         params = {"bot_id": bot_id} if bot_id else {}
-        yield from pages_numbered(self.client, "/contacts", params, size=PAGE, more=more_pages)
+        yield from pages_numbered(self.client, "/contacts", params, size=PAGE, more=more_pages,
+                                  total=listed_total)
 
     def contact(self, contact_id: str) -> dict[str, Any] | None:
         """One contact by id (None when Clarky no longer knows it)."""

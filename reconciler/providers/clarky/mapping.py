@@ -20,6 +20,7 @@ import re
 from typing import Any, Mapping
 
 from reconciler.model import Address, Contact, Sequence
+from reconciler.providers._http import listed_total as _listed
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, CacheEntry, LiveCard, LiveMembership
 
 ACTIVE_STATUSES = frozenset({"generating", "pending_approval", "approved", "running"})
@@ -180,3 +181,8 @@ def more_pages(body: Any, items: list[Any], page: int) -> bool:
     if isinstance(pagination, Mapping) and pagination.get("total_pages") is not None:
         return page < int(pagination["total_pages"])
     return len(items) >= 100
+
+
+def listed_total(body: Any) -> int | None:
+    """Clarky lists say how many items exist: `pagination.total`."""
+    return _listed(body, "pagination.total")

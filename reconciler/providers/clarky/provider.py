@@ -31,8 +31,8 @@ from reconciler.providers._http import Reply, VendorClient, pages_numbered
 from reconciler.providers.base import Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
 from reconciler.providers.clarky import reading
 from reconciler.providers.clarky.catalog import PAGE, Catalog, seg
-from reconciler.providers.clarky.mapping import (best_card, card_from_api, contact_fields, membership_from_api,
-                                                 more_pages, start_body)
+from reconciler.providers.clarky.mapping import (best_card, card_from_api, contact_fields, listed_total,
+                                                 membership_from_api, more_pages, start_body)
 from reconciler.snapshot import LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
 
 START = "/sequences/start"
@@ -201,7 +201,7 @@ class ClarkyProvider:
 
     def _list_cards(self, pipeline_id: str, contact_id: str) -> list[dict[str, Any]]:
         params = {"pipeline_id": pipeline_id, "contact_id": contact_id, "include_archived": "true"}
-        return list(pages_numbered(self.client, CARDS, params, size=PAGE, more=more_pages))
+        return list(pages_numbered(self.client, CARDS, params, size=PAGE, more=more_pages, total=listed_total))
 
     def find_card(self, pipeline: Pipeline, card: Card, contact: Contact) -> LiveCard | None:
         """Read-only: this contact's card in this pipeline, asked afresh (it settles in-doubt creates)."""

@@ -28,7 +28,8 @@ from reconciler.model import Address, DesiredState, Pipeline
 from reconciler.providers._http import pages_numbered
 from reconciler.providers.base import ReadContext
 from reconciler.providers.clarky.catalog import PAGE, seg
-from reconciler.providers.clarky.mapping import FINAL, best_card, card_from_api, membership_from_api, membership_from_cache, more_pages
+from reconciler.providers.clarky.mapping import (FINAL, best_card, card_from_api, listed_total, membership_from_api,
+                                                membership_from_cache, more_pages)
 from reconciler.snapshot import CacheEntry, LiveMembership, LiveSnapshot
 from reconciler.timeutil import age_seconds, utcnow
 
@@ -105,7 +106,8 @@ def read_cards(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadConte
         remote = catalog.pipeline(pipe)
         snap.stages[(provider.config.name, pipe.id)] = tuple(s["name"] for s in catalog.stages(remote["id"]))
         cards = list(pages_numbered(provider.client, "/pipeline-cards",
-                                    {"pipeline_id": remote["id"], "include_archived": "true"}, size=PAGE, more=more_pages))
+                                    {"pipeline_id": remote["id"], "include_archived": "true"}, size=PAGE,
+                                    more=more_pages, total=listed_total))
         provider.remember_cards(remote["id"], cards)
         listed.append((pipe, remote, cards))
     card_contacts = {c.get("contact_id") for _, _, cards in listed for c in cards if c.get("contact_id")}

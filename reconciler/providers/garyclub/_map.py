@@ -10,6 +10,7 @@ import re
 from typing import Any, Iterable, Mapping
 
 from reconciler.model import Address, Contact, normalize_email
+from reconciler.providers._http import listed_total as _listed
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, LiveCard, LiveMembership
 
 # Documented enrollment statuses (seed 002: active, paused, completed, cancelled) plus the words a
@@ -207,3 +208,8 @@ def to_card(address: Address, row: Mapping[str, Any], stage_names: Mapping[str, 
         contact_remote_id=deal_contact(row),
         updated_at=row.get("updated_at"),
     )
+
+
+def listed_total(body: Any) -> int | None:
+    """Every Gary Club list says how many rows match: `{data, next_page_token, total}`."""
+    return _listed(body, "total")

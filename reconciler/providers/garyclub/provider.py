@@ -61,7 +61,7 @@ class GaryClubProvider:
         return read_snapshot(self, desired, ctx)
 
     def _pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[Mapping[str, Any]]:
-        for row in pages_cursor(self._client, path, params, limit=PAGE):
+        for row in pages_cursor(self._client, path, params, limit=PAGE, total=_map.listed_total):
             if isinstance(row, Mapping):
                 yield row
 

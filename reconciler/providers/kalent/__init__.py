@@ -158,7 +158,8 @@ class KalentProvider:
         if self._sourcings is None:
             self._sourcings = list(pages_numbered(self.client, "/sourcings", {}, page_param="page",
                                                   size_param="pageSize", size=_api.PAGE_SIZE, first_page=0,
-                                                  items_key="data.sourcings", more=_api.has_next))
+                                                  items_key="data.sourcings", more=_api.has_next,
+                                                  total=_api.listed_total))
         return self._sourcings
 
     def _sourcing_id(self, sourcing: str | None, who: str) -> str:
@@ -182,7 +183,7 @@ class KalentProvider:
             self._listings[sourcing_id] = list(pages_numbered(
                 self.client, f"/sourcings/{sourcing_id}/sequence-blueprints", {}, page_param="page",
                 size_param="pageSize", size=_api.PAGE_SIZE, first_page=0, items_key="data.blueprints",
-                more=_api.has_next))
+                more=_api.has_next, total=_api.listed_total))
         return self._listings[sourcing_id]
 
     def _match_blueprint(self, bp: Blueprint, items: list[dict[str, Any]]) -> LiveBlueprint | None:

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from reconciler.errors import AuthError, PaymentRequired, ProviderError
 from reconciler.model import Address
+from reconciler.providers._http import listed_total as _listed
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, LiveBlueprint, LiveMembership
 
 PAGE_SIZE = 50  # the documented maximum of every Kalent list
@@ -43,6 +44,11 @@ def now_iso() -> str:
 def data_of(body: Any) -> Any:
     """The `data` member of a success envelope ({success: true, data: ...})."""
     return body.get("data") if isinstance(body, Mapping) else None
+
+
+def listed_total(body: Any) -> int | None:
+    """Kalent lists say how many items exist: `data.pagination.total`."""
+    return _listed(data_of(body) or {}, "pagination.total")
 
 
 def has_next(body: Any, items: list[Any], page: int) -> bool:

@@ -34,7 +34,8 @@ class KalentDiscovery:
         """The sourcing's candidates (the vendor's default filter: every status but NOT_RETAINED)."""
         yield from pages_numbered(self.provider.client, f"/sourcings/{sourcing_id}/candidates", {},
                                   page_param="pageIndex", size_param="pageSize", size=_api.PAGE_SIZE,
-                                  first_page=0, items_key="data.candidates", more=_api.has_next)
+                                  first_page=0, items_key="data.candidates", more=_api.has_next,
+                                  total=_api.listed_total)
 
     def sequence_of(self, candidate_id: str) -> dict[str, Any] | None:
         """The candidate's latest dynamic sequence, if any."""

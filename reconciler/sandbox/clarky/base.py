@@ -51,6 +51,7 @@ class ClarkyBase(Simulator):
 
     vendor = "clarky"
     root = "/api/v1"
+    page_query = ("page",)
 
     def coll(self, name: str) -> Collection:
         """The store collection `clarky.<name>`."""

@@ -42,6 +42,7 @@ class GaryClubSimulator(CrmMixin, SequencesMixin, EventsMixin, SeedMixin, Simula
 
     vendor = "garyclub"
     root = "/api/public/v1"
+    page_query = ("page_token",)
     routes = [
         ("GET", r"/me", "h_me"),
         ("GET", r"/crm/contacts", "h_list_contacts"),

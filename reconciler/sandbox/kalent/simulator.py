@@ -37,6 +37,7 @@ class KalentSimulator(BlueprintHandlers, KalentEvents, Simulator):
 
     vendor = "kalent"
     root = "/api/v1"
+    page_query = ("page", "pageIndex")
     routes = [
         ("GET", "/sourcings", "list_sourcings"),
         ("GET", "/sourcings/" + _ID.format("sourcing_id"), "get_sourcing"),
