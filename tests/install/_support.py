@@ -3,6 +3,7 @@ clean checkout holds, in a git repository of its own) and subprocess helpers wit
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -45,3 +46,8 @@ def example_project(dest: Path) -> Path:
     """A copy of the example campaigns directory (sandbox providers), without state of earlier runs."""
     shutil.copytree(REPO / "campaigns", dest, ignore=shutil.ignore_patterns(".campaignctl"))
     return dest
+
+
+def require(module: str) -> None:
+    """Fail with the fix when a dev tool is missing (a venv made before it joined the dev extra)."""
+    assert importlib.util.find_spec(module), f"{module} is not installed: run pip install -e '.[dev]' again"

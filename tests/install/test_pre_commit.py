@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import sys
 
-from tests.install._support import clean_env, example_project, run, source_repo
+from tests.install._support import clean_env, example_project, require, run, source_repo
 
 
 def test_pre_commit_try_repo_validates_and_blocks_a_broken_manifest(tmp_path):
+    require("pre_commit")
     src = source_repo(tmp_path / "campaignctl")
     user = tmp_path / "user-repo"
     camp = example_project(user / "campaigns")

@@ -10,10 +10,11 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from tests.install._support import clean_env, example_project, run, source_repo
+from tests.install._support import clean_env, example_project, require, run, source_repo
 
 
 def test_wheel_built_from_the_sdist_runs_every_main_command(tmp_path):
+    require("build")
     src = source_repo(tmp_path / "src")
     env = clean_env()
     built = run([sys.executable, "-m", "build", "--outdir", str(tmp_path / "dist"), str(src)], tmp_path, env)
