@@ -28,7 +28,7 @@ from reconciler.plan import Policies, ProviderCaps, compute_plan
 from reconciler.plan_types import Plan
 from reconciler.providers import build_providers
 from reconciler.providers.base import EnrollRequest, Provider, ReadContext
-from reconciler.snapshot import LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
+from reconciler.snapshot import STATUSES, CacheEntry, LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
 from reconciler.state import StateStore, utcnow
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,25 @@ def read_live(session: Session, *, refresh: bool = False, progress: Callable[[st
     for name in names:
         live.merge(snaps[name])
     resolve_in_doubt(session, live, read_only=read_only)
+    known_now_absent(ctx.cache, live)
     remember(session.store, live, read_started=started)
     return live
+
+
+def known_now_absent(cache: Mapping[Address, CacheEntry], live: LiveSnapshot) -> None:
+    """A membership the state recorded (started, finished, failed) that the vendor now reads as absent
+    is unproven, never absent: enrolling it could send a second time (the vendor may have lost or
+    hidden it, or the read may be wrong), so the plan says `manual` and a person decides."""
+    for address, entry in cache.items():
+        if address.kind != "membership" or entry.status not in STATUSES:
+            continue
+        if address in live.memberships or address in live.pending or address in live.unproven:
+            continue
+        seen = f", last read {entry.observed_at[:16].replace('T', ' ')} UTC" if entry.observed_at else ""
+        live.unproven[address] = (
+            f"the state recorded this enrollment as {entry.vendor_status or entry.status}{seen}, but "
+            f"{address.provider} now shows none: check it in the vendor; nothing is sent while the state "
+            "remembers it")
 
 
 def make_plan(session: Session, live: LiveSnapshot) -> Plan:

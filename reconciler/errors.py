@@ -13,6 +13,7 @@
     │   ├── ServerError          5xx
     │   ├── PaginationError      a list that does not end (same cursor or page again, more pages than its total)
     │   ├── Interrupted          apply was interrupted (SIGINT/SIGTERM) before this request was sent
+    │   ├── MalformedResponse    a 2xx read whose body is not the documented shape: proves nothing
     │   └── OutcomeUnknown       the request may have been committed; resolve by reading
     ├── PlanError                the plan cannot be computed (unknown stage, unresolvable name)
     ├── UnsafePlanError          a safety limit refuses the plan (--allow-large / --force)
@@ -129,6 +130,13 @@ class PaginationError(ProviderError):
 
 class Interrupted(ProviderError):
     """Apply was interrupted (SIGINT/SIGTERM) before this request left: nothing was sent."""
+
+
+class MalformedResponse(ProviderError):
+    """A 2xx answer to a read whose body is not the documented shape (not JSON, `{}`, no list key).
+
+    It proves nothing: reading it as "no enrollments" or "no sequence" would enroll people again,
+    so it is an error and the command stops."""
 
 
 class OutcomeUnknown(ProviderError):

@@ -8,6 +8,8 @@ Once-only memberships (SPEC §2.3) are decided here and nowhere else:
   failed, contact unreachable -> skip (with the vendor's reason)
   failed, otherwise           -> retry             (irreversible; next idempotency attempt)
   removed from the manifest but still active -> manual (stop in the vendor UI), never blocking
+  not provable (a 404 status read, known to the state but now absent) -> manual, never enroll
+  absent, but not yet proven across a settle window (Kalent) -> defer
 """
 
 from __future__ import annotations
@@ -106,6 +108,12 @@ def _member_change(seq: Sequence, address: Address, lm: LiveMembership | None, l
         return Change(action="defer", irreversible=False, before=None, after=None,
                       reason="an earlier enrollment attempt has an unknown outcome; apply settles it first (by reading, or for "
                              "Clarky by replaying its idempotency key, which cannot send twice)",
+                      precondition={}, **base)
+    if address in live.unproven:
+        return Change(action="manual", irreversible=False, before=_membership_snapshot(lm) if lm else None, after=None,
+                      reason=live.unproven[address], precondition={}, **base)
+    if lm is None and address in live.settling:
+        return Change(action="defer", irreversible=False, before=None, after=None, reason=live.settling[address],
                       precondition={}, **base)
     if lm is None:
         return Change(action="enroll", irreversible=True, before=None, after={"sequence": seq.id, "attempt": 0},
@@ -320,6 +328,10 @@ def check_precondition(change: Change, live: LiveSnapshot) -> str | None:
         lm = live.memberships.get(change.address)
         if change.address in live.pending:
             return "an earlier enrollment attempt for this member is still unresolved"
+        if change.address in live.unproven:
+            return live.unproven[change.address]
+        if lm is None and change.address in live.settling:
+            return live.settling[change.address]
         now = "absent" if lm is None else _membership_snapshot(lm)
         if now != pre["enrollment"]:
             return f"enrollment is now {now if now == 'absent' else lm.vendor_status if lm else now}, planned against {pre['enrollment']}"

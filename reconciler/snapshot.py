@@ -87,6 +87,12 @@ class LiveSnapshot:
     stages: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # (provider, pipeline id) -> names
     unmanaged_cards: dict[tuple[str, str], int] = field(default_factory=dict)  # (provider, pipeline id) -> count
     pending: set[Address] = field(default_factory=set)  # in-doubt writes still unresolved: plan must not act
+    # Members whose live state could not be proven (a 404 status read, a known enrollment that now
+    # reads as absent): the plan says `manual` with the reason and sends nothing.
+    unproven: dict[Address, str] = field(default_factory=dict)
+    # Members read as absent whose absence is not proven yet (an asynchronous start of another run
+    # may still be dispatching): the plan defers them with the reason.
+    settling: dict[Address, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)  # provider -> requests sent while reading
 
@@ -98,6 +104,8 @@ class LiveSnapshot:
         self.stages.update(other.stages)
         self.unmanaged_cards.update(other.unmanaged_cards)
         self.pending |= other.pending
+        self.unproven.update(other.unproven)
+        self.settling.update(other.settling)
         self.warnings.extend(other.warnings)
         for name, n in other.requests.items():
             self.requests[name] = self.requests.get(name, 0) + n

@@ -9,6 +9,9 @@ Choices:
   at start, refilled at the configured per-minute rate, and corrected by `X-RateLimit-Remaining` /
   `X-RateLimit-Reset` when the vendor sends them (the vendor's count wins: other clients may share
   the key).
+- A 2xx is only proof when its body is the documented shape. A read answered with something else
+  (not JSON, `{}`, no list key) raises MalformedResponse, never an empty list; a write answered so
+  raises OutcomeUnknown (it may have been committed), resolved by reading like a lost answer.
 - The API key is only ever in a header. Every message built here passes through `redact`, so even a
   vendor that echoes the key back cannot leak it into an exception, a log line or a plan file.
 """
@@ -209,7 +212,8 @@ class VendorClient:
             log.debug("%s %s %s -> %d in %.0f ms (%s)", self.vendor, method, path, resp.status_code,
                       (time.monotonic() - started) * 1000, request_id)
             if resp.status_code < 400:
-                return Reply(resp.status_code, _json(resp), resp.headers, request_id)
+                return Reply(resp.status_code, self._success_json(method, path, resp, request_id),
+                             resp.headers, request_id)
             retry_in = self._retry_delay(resp, attempt, idempotent)
             if retry_in is not None and attempt < self._max_attempts:
                 log.info("%s %s %s -> %d, retrying in %.1fs", self.vendor, method, path, resp.status_code, retry_in)
@@ -220,6 +224,32 @@ class VendorClient:
                 continue
             raise self._error(method, path, resp, request_id, idempotent)
         raise AssertionError("unreachable")  # the loop either returns or raises
+
+    def _success_json(self, method: str, path: str, resp: httpx.Response, request_id: str | None) -> Any:
+        """The parsed body of a 2xx; a body that is not JSON is no answer at all (see the module notes)."""
+        if not resp.content:
+            return None
+        try:
+            return resp.json()
+        except ValueError:
+            kind = resp.headers.get("content-type", "no content type").split(";")[0]
+            snippet = " ".join(resp.text[:80].split())
+            text = redact(f"answered {resp.status_code} with a body that is not JSON ({kind}: {snippet!r})",
+                          self._secret)
+            if method in READ_METHODS:
+                raise errors.MalformedResponse(self.vendor, method, path, resp.status_code,
+                                               text + "; it proves nothing, so nothing is planned from it",
+                                               request_id=request_id) from None
+            raise errors.OutcomeUnknown(self.vendor, method, path, resp.status_code,
+                                        text + "; the write may have been committed: resolved by reading",
+                                        request_id=request_id) from None
+
+    def malformed(self, path: str, reply: Reply, what: str, method: str = "GET") -> errors.MalformedResponse:
+        """The error for a 2xx read whose JSON lacks what the vendor documents (`what`)."""
+        return errors.MalformedResponse(
+            self.vendor, method, path, reply.status,
+            redact(f"answered {reply.status} without {what} ({describe(reply.json)}); it proves nothing, "
+                   "so nothing is planned from it", self._secret), request_id=reply.request_id)
 
     def _retry_delay(self, resp: httpx.Response, attempt: int, idempotent: bool) -> float | None:
         """Seconds to wait before retrying, or None when this answer must not be retried."""
@@ -255,6 +285,7 @@ class VendorClient:
 
 
 def _json(resp: httpx.Response) -> Any:
+    """An error answer's body for parse_envelope (a non-JSON error page becomes its message)."""
     if not resp.content:
         return None
     try:
@@ -320,18 +351,54 @@ def _fingerprint(items: list[Any]) -> str:
     return hashlib.sha256(jsonlib.dumps(items, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def describe(body: Any) -> str:
+    """A short, key-free description of a JSON body for error messages."""
+    if body is None:
+        return "an empty body"
+    if isinstance(body, Mapping):
+        return f"keys: {', '.join(sorted(map(str, body))[:8])}" if body else "an empty object {}"
+    return f"a JSON {type(body).__name__}"
+
+
+def field_at(body: Any, key: str) -> tuple[bool, Any]:
+    """(present, value) of a dotted key ('data.sourcings') in a JSON body."""
+    node = body
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def list_at(client: VendorClient, path: str, reply: Reply, key: str) -> list[Any]:
+    """The documented list under `key`; MalformedResponse when it is missing or not a list."""
+    present, value = field_at(reply.json, key)
+    if not present or not isinstance(value, list):
+        raise client.malformed(path, reply, f"the documented {key!r} list")
+    return value
+
+
+def object_at(client: VendorClient, path: str, reply: Reply, key: str) -> Mapping[str, Any]:
+    """The documented object under `key`; MalformedResponse when it is missing or not an object."""
+    present, value = field_at(reply.json, key)
+    if not present or not isinstance(value, Mapping):
+        raise client.malformed(path, reply, f"the documented {key!r} object")
+    return value
+
+
 def pages_numbered(client: VendorClient, path: str, params: Mapping[str, Any] | None = None, *,
                    page_param: str = "page", size_param: str = "page_size", size: int = 100, first_page: int = 1,
                    items_key: str = "data", more: Callable[[Any, list[Any], int], bool] | None = None,
                    total: Callable[[Any], int | None] | None = None) -> Iterator[Any]:
     """Every item of a page-numbered list. `more(body, items, page)` says whether another page exists;
     by default a full page means there may be more. `total(body)` is the vendor's listed total, which
-    bounds the walk (see PageGuard)."""
+    bounds the walk (see PageGuard). A page without the documented list is MalformedResponse."""
     page = first_page
     guard = PageGuard(client, path, total)
     while True:
-        body = client.get(path, {**(params or {}), page_param: page, size_param: size}).json or {}
-        items = _items(body, items_key)
+        reply = client.get(path, {**(params or {}), page_param: page, size_param: size})
+        body = reply.json
+        items = list_at(client, path, reply, items_key)
         guard.page(body, items)
         yield from items
         has_more = more(body, items, page) if more else len(items) >= size
@@ -350,11 +417,12 @@ def pages_cursor(client: VendorClient, path: str, params: Mapping[str, Any] | No
         query = {**(params or {}), limit_param: limit}
         if token:
             query[token_param] = token
-        body = client.get(path, query).json or {}
-        items = _items(body, items_key)
+        reply = client.get(path, query)
+        body = reply.json
+        items = list_at(client, path, reply, items_key)
         guard.page(body, items)
         yield from items
-        token = body.get(next_key) if isinstance(body, Mapping) else None
+        token = body.get(next_key)  # list_at proved the body is an object
         if not token:
             return
         guard.token(str(token))
@@ -362,17 +430,5 @@ def pages_cursor(client: VendorClient, path: str, params: Mapping[str, Any] | No
 
 def listed_total(body: Any, key: str) -> int | None:
     """The integer at the dotted `key` of a list body (e.g. 'pagination.total'), None if absent or not one."""
-    node = body
-    for part in key.split("."):
-        node = node.get(part) if isinstance(node, Mapping) else None
-    return node if isinstance(node, int) and not isinstance(node, bool) and node >= 0 else None
-
-
-def _items(body: Any, key: str) -> list[Any]:
-    """The list under `key` (dotted paths allowed, e.g. 'data.items'), or the body itself if a list."""
-    if isinstance(body, list):
-        return body
-    node = body
-    for part in key.split("."):
-        node = node.get(part) if isinstance(node, Mapping) else None
-    return list(node or [])
+    present, node = field_at(body, key)
+    return node if present and isinstance(node, int) and not isinstance(node, bool) and node >= 0 else None

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
-from reconciler.sandbox.faults import Fault, FaultPlan
+from reconciler.sandbox.faults import Fault, FaultPlan, strip_key
 from reconciler.sandbox.store import Collection, Store
 
 __all__ = ["BadJson", "SimRequest", "SimResponse", "SimDrop", "iso", "parse_iso", "parse_duration", "Collection",
@@ -40,6 +40,7 @@ class SimRequest:
     query: dict[str, list[str]] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    dispatch_delay: float | None = None  # set by a 'dispatch_delay' fault: an asynchronous start's delay
 
     @classmethod
     def build(cls, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes) -> "SimRequest":
@@ -78,9 +79,12 @@ class SimResponse:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # a body that is not JSON (an injected maintenance page); wins over `body`
 
     def encoded(self) -> bytes:
         """The body as bytes."""
+        if self.raw is not None:
+            return self.raw
         return b"" if self.body is None else json.dumps(self.body).encode()
 
 
@@ -267,10 +271,13 @@ class Hub:
                 self.store.commit()
                 raise SimDrop(committed=False)
             if fault and fault.kind == "status":
-                resp = sim.error(fault.status, "injected_fault", f"Injected fault {fault.status}")
+                status = fault.status or 503
+                resp = sim.error(status, fault.code or "injected_fault", fault.message or f"Injected fault {status}")
                 self.store.log_request(vendor, req, resp.status, at, "injected")
                 self.store.commit()
                 return resp
+            if fault and fault.kind == "dispatch_delay":
+                req.dispatch_delay = fault.seconds
             if fault and fault.kind == "repeat_page":  # a list that ignores the page asked for: the first, for ever
                 resp = sim.dispatch(replace(req, query={k: v for k, v in req.query.items() if k not in sim.page_query}))
             else:
@@ -279,7 +286,11 @@ class Hub:
                 self.store.log_request(vendor, req, resp.status, at, "committed_then_dropped")
                 self.store.commit()
                 raise SimDrop(committed=True)
-            self.store.log_request(vendor, req, resp.status, at, "ok")
+            outcome = "ok"
+            if fault and fault.kind in ("body", "strip"):
+                resp = _reshaped(resp, fault)
+                outcome = "reshaped"
+            self.store.log_request(vendor, req, resp.status, at, outcome)
             self.store.commit()
         if fault and fault.kind == "latency":
             time.sleep(fault.seconds)
@@ -294,3 +305,15 @@ class Hub:
             result = sim.events[name](**kwargs)
             self.store.commit()
             return result
+
+
+def _reshaped(resp: SimResponse, fault: Fault) -> SimResponse:
+    """The simulator's answer as a 'body' or 'strip' fault changes it (headers kept, content type fixed)."""
+    headers = {k: v for k, v in resp.headers.items() if k.lower() != "content-type"}
+    if fault.kind == "strip":
+        return SimResponse(resp.status, strip_key(resp.body, fault.key or ""), headers)
+    status = fault.status or resp.status
+    if fault.raw is not None:
+        headers["Content-Type"] = fault.content_type
+        return SimResponse(status, None, headers, raw=fault.raw.encode())
+    return SimResponse(status, fault.body, headers)

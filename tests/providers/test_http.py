@@ -187,3 +187,24 @@ def test_pages_cursor_follows_tokens():
     client, _, seen = make_client(handler, vendor_type="garyclub")
     assert [r["id"] for r in pages_cursor(client, "/crm/contacts")] == ["first", "t1", "t2"]
     assert [r.url.params["limit"] for r in seen] == ["200"] * 3
+
+
+@pytest.mark.parametrize("method,cls", [("GET", errors.MalformedResponse), ("POST", errors.OutcomeUnknown)])
+def test_a_2xx_that_is_not_json_is_no_answer_an_error_for_a_read_and_in_doubt_for_a_write(method, cls):
+    page = f"<html><body>Maintenance {KEY}</body></html>"
+    client, _, seen = make_client(lambda req, n: httpx.Response(200, text=page, headers={"content-type": "text/html"}))
+    with pytest.raises(cls) as caught:
+        client.get("/things") if method == "GET" else client.write("POST", "/things", json={}, idempotent=False)
+    text = str(caught.value)
+    assert text.startswith(f"acct: {method} /things -> 200") and "not JSON (text/html" in text
+    assert KEY not in text and len(seen) == 1  # never retried, never leaks the key
+
+
+@pytest.mark.parametrize("body", [None, {}, {"pagination": {"total_pages": 1}}, {"data": {"not": "a list"}}])
+def test_a_list_page_without_its_documented_list_is_malformed_never_empty(body):
+    client, _, _ = make_client(lambda req, n: reply(200, body))
+    with pytest.raises(errors.MalformedResponse, match=r"acct: GET /things -> 200: answered 200 without the "
+                                                       r"documented 'data' list"):
+        list(pages_numbered(client, "/things"))
+    with pytest.raises(errors.MalformedResponse):
+        list(pages_cursor(client, "/things"))

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from reconciler.errors import NotFoundError, PlanError, ValidationFailed
 from reconciler.model import Contact, Pipeline
-from reconciler.providers._http import VendorClient, pages_numbered
+from reconciler.providers._http import VendorClient, list_at, object_at, pages_numbered
 from reconciler.providers.clarky.mapping import (listed_total, more_pages, normalize_phone, vendor_primary_email,
                                                 vendor_primary_phone)
 
@@ -76,9 +76,9 @@ class Catalog:
     def stages(self, pipeline_id: str) -> list[dict[str, Any]]:
         """Stages in order (not paginated, per the docs)."""
         if pipeline_id not in self._stages:
-            body = self.client.get(f"/pipelines/{seg(pipeline_id)}/stages").json or {}
-            items = body.get("data") if isinstance(body, Mapping) else body
-            self._stages[pipeline_id] = sorted(items or [], key=lambda s: s.get("order_index", 0))
+            path = f"/pipelines/{seg(pipeline_id)}/stages"
+            items = list_at(self.client, path, self.client.get(path), "data")
+            self._stages[pipeline_id] = sorted(items, key=lambda s: s.get("order_index", 0))
         return self._stages[pipeline_id]
 
     def stage_names(self, pipeline_id: str) -> dict[str, str]:
@@ -114,10 +114,10 @@ class Catalog:
 
     def _by_email(self, email: str) -> str | None:
         try:
-            data = (self.client.get("/contacts/by-email", {"email": email}).json or {}).get("data") or {}
-        except NotFoundError:
+            reply = self.client.get("/contacts/by-email", {"email": email})
+        except NotFoundError:  # documented: 404 not_found when no contact has this email
             return None
-        return data.get("id")
+        return object_at(self.client, "/contacts/by-email", reply, "data").get("id")
 
     def _by_phone(self, phone: str | None) -> str | None:
         want = normalize_phone(phone)
@@ -149,8 +149,9 @@ class Catalog:
         phone_hits: dict[str, str] = {}
         page = 1
         while True:
-            body = self.client.get("/contacts", {"bot_id": bot_id, "page": page, "page_size": PAGE}).json or {}
-            for item in body.get("data") or []:
+            reply = self.client.get("/contacts", {"bot_id": bot_id, "page": page, "page_size": PAGE})
+            body = reply.json
+            for item in list_at(self.client, "/contacts", reply, "data"):
                 email, phone = vendor_primary_email(item), vendor_primary_phone(item)
                 if email in by_email:
                     self.contact_ids[by_email.pop(email).id] = item["id"]

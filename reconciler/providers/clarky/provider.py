@@ -88,14 +88,21 @@ class ClarkyProvider:
             reply = self._start(sequence, contact, request.attempt, notes=request.attempt == 0 and fresh and bool(contact.notes))
         except ProviderError as exc:
             return EnrollResult(address, error=exc, request_id=exc.request_id)
-        data = (reply.json or {}).get("data") or {}
+        data = (reply.json or {}).get("data") if isinstance(reply.json, dict) else None
+        if not isinstance(data, dict) or not (data.get("enrollment_id") or data.get("id")):
+            # Accepted, but the answer names no enrollment: it may exist; the keyed replay settles it.
+            err = OutcomeUnknown(self.config.name, "POST", START, reply.status,
+                                 "the start was answered without the documented data.enrollment_id; "
+                                 "settled by replaying its idempotency key", request_id=reply.request_id)
+            return EnrollResult(address, error=err, request_id=reply.request_id)
         self.catalog.remember(contact.id, data.get("contact_id"))
         enrollment_id = data.get("enrollment_id") or data.get("id")
         if data.get("status") == "failed" and enrollment_id:
             # The start answer carries no generation_error; a failed enrollment is final and never
             # re-read, so read its reason now (no_usable_channels must plan `skip`, not `retry`).
             try:
-                data = {**data, **((self.client.get(f"/sequences/enrollments/{seg(enrollment_id)}").json or {}).get("data") or {})}
+                path = f"/sequences/enrollments/{seg(enrollment_id)}"
+                data = {**data, **reading.enrollment_data(self.client, path, self.client.get(path))}
             except ProviderError:
                 pass  # the enrollment exists either way; the reason stays unknown
         live = membership_from_api(address, data, attempt=request.attempt, observed_at=reading.utcnow(),
@@ -113,8 +120,9 @@ class ClarkyProvider:
         if not enrollment_id:
             raise OutcomeUnknown(self.config.name, "POST", START, reply.status, "the replay named no enrollment",
                                  request_id=reply.request_id)
-        status = self.client.get(f"/sequences/enrollments/{seg(enrollment_id)}").json or {}
-        return membership_from_api(request.membership.address, status.get("data") or data, attempt=request.attempt,
+        path = f"/sequences/enrollments/{seg(enrollment_id)}"
+        status = reading.enrollment_data(self.client, path, self.client.get(path))
+        return membership_from_api(request.membership.address, status, attempt=request.attempt,
                                    observed_at=reading.utcnow(), since=sent_at)
 
     def _member_contact(self, request: EnrollRequest) -> Contact:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import NotFoundError
 from reconciler.model import Address, DesiredState, Pipeline
-from reconciler.providers._http import pages_numbered
+from reconciler.providers._http import Reply, VendorClient, object_at, pages_numbered
 from reconciler.providers.base import ReadContext
 from reconciler.providers.clarky.catalog import PAGE, seg
 from reconciler.providers.clarky.mapping import (FINAL, best_card, card_from_api, listed_total, membership_from_api,
@@ -74,14 +74,23 @@ def _membership(provider: "ClarkyProvider", address: Address, entry: CacheEntry,
         return cached
     if not ctx.refresh and is_fresh(entry.observed_at, provider.config.status_refresh_minutes):
         return cached
+    path = f"/sequences/enrollments/{seg(entry.remote_id or '')}"
     try:
-        reply = provider.client.get(f"/sequences/enrollments/{seg(entry.remote_id or '')}")
+        reply = provider.client.get(path)
     except NotFoundError:
         snap.warnings.append(f"{address}: Clarky no longer knows enrollment {entry.remote_id}; kept its last known "
                              f"status {cached.vendor_status!r} (check it in the Clarky UI)")
         return cached
-    data = (reply.json or {}).get("data") or {}
+    data = enrollment_data(provider.client, path, reply)
     return membership_from_api(address, data, attempt=entry.attempt, observed_at=utcnow(), since=cached.since)
+
+
+def enrollment_data(client: VendorClient, path: str, reply: Reply) -> dict[str, Any]:
+    """The documented `data` of an enrollment status read, with its `status`; else MalformedResponse."""
+    data = object_at(client, path, reply, "data")
+    if not isinstance(data.get("status"), str):
+        raise client.malformed(path, reply, "the documented 'data.status'")
+    return dict(data)
 
 
 # -- cards ------------------------------------------------------------------------------------------

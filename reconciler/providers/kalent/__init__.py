@@ -14,8 +14,9 @@ Choices where the vendor documents nothing (reference/vendor_apis.md §3):
   `started: false` makes every member of the batch OutcomeUnknown, resolved by reading.
 - Starts are asynchronous: "no sequence" within `start_settle_minutes` of a start proves nothing, so
   resolve_enrollment raises OutcomeUnknown then, and a read keeps a just-started cached enrollment.
-- A candidate the status endpoint does not know (404) is a plan warning; it reads as absent only
-  when the state cache has no enrollment for it (a cached one keeps its last known status).
+- A candidate the status endpoint does not know (404) never reads as absent (Kalent documents
+  `sequence: null` for that): a cached enrollment keeps its last known status with a warning, an
+  uncached member is `manual` with the reason. A status answer without `data.sequence` is an error.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import httpx
 
 from reconciler.errors import ConfigError, NotFoundError, OutcomeUnknown, PlanError, ProviderError
 from reconciler.model import Address, Blueprint, Card, Contact, DesiredState, Membership, Pipeline, ProviderConfig, Sequence
-from reconciler.providers._http import VendorClient, pages_numbered
+from reconciler.providers._http import VendorClient, field_at, pages_numbered
 from reconciler.providers.base import Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
 from reconciler.providers.kalent import _api
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, CacheEntry, LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
@@ -121,7 +122,10 @@ class KalentProvider:
                 snap.warnings.append(f"{address}: Kalent does not know candidate {candidate_id} ({exc.vendor_message}); "
                                      f"kept its last known status {cached.vendor_status or cached.status!r}")
                 return _from_cache(address, cached)
-            snap.warnings.append(f"{address}: Kalent does not know candidate {candidate_id} ({exc.vendor_message})")
+            # Kalent documents `sequence: null` for "none"; a 404 proves nothing about a sequence.
+            snap.unproven[address] = (f"Kalent answered 404 for candidate {candidate_id}'s sequence status "
+                                      f"({exc.vendor_message}); that does not prove it has none, so nothing is "
+                                      "started: check the candidate id in Kalent")
             return None
         observed = _api.now_iso()
         attempt = cached.attempt if cached is not None else 0
@@ -149,9 +153,15 @@ class KalentProvider:
 
     def _sequence_of(self, candidate_id: str) -> dict[str, Any] | None:
         """The candidate's latest dynamic sequence (None: none)."""
-        body = self.client.get(f"/candidates/{candidate_id}/dynamic-sequence").json
-        sequence = (_api.data_of(body) or {}).get("sequence")
-        return dict(sequence) if isinstance(sequence, Mapping) else None
+        path = f"/candidates/{candidate_id}/dynamic-sequence"
+        reply = self.client.get(path)
+        # Documented: data.sequence is null (none) or the latest sequence. Anything else proves nothing.
+        present, sequence = field_at(reply.json, "data.sequence")
+        if not present or not (sequence is None or isinstance(sequence, Mapping)):
+            raise self.client.malformed(path, reply, "the documented 'data.sequence' (null or an object)")
+        if sequence is not None and not (sequence.get("sequenceId") and sequence.get("displayStatus")):
+            raise self.client.malformed(path, reply, "the sequence's documented 'sequenceId' and 'displayStatus'")
+        return dict(sequence) if sequence is not None else None
 
     # -- names -> ids -----------------------------------------------------------------------------
     def _all_sourcings(self) -> list[dict[str, Any]]:

@@ -154,7 +154,8 @@ class BlueprintHandlers:
         if self.config.get("temporal_unavailable"):
             raise Fail(503, "temporal_unavailable", "The workflow engine is temporarily unavailable, please retry later")
         now = self.clock.now()
-        delay = parse_duration(self.config.get("dispatch_delay", "1s"))
+        delay = req.dispatch_delay if req.dispatch_delay is not None else \
+            parse_duration(self.config.get("dispatch_delay", "1s"))
         timeout = int(self.config.get("invite_timeout_days", 7))
         seqs, index = self.store.collection("kalent.dynamic_sequences"), self.store.collection("kalent.candidate_sequences")
         for cand in cands:
