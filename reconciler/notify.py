@@ -1,7 +1,8 @@
 """POST a drift summary to a webhook (Slack-compatible), with bounded retries. Stdlib only.
 
 Choices: 5xx, 429 and connection errors are retried (3 attempts, 0.25 s then 0.5 s apart); other
-4xx are final. Errors name only the scheme and host, since a webhook URL's path is its secret.
+4xx are final. Errors name only the scheme and host, since a webhook URL's path is its secret, and
+the URL is checked (https, or http to loopback; no spaces) before anything is read or sent.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import urllib.request
 from typing import Any, Callable
 
 from reconciler.errors import ReconcilerError
+from reconciler.secrets import redact
+from reconciler.urls import safe_url, url_problem
 
 
 class NotifyError(ReconcilerError):
@@ -23,8 +26,9 @@ class NotifyError(ReconcilerError):
 def post_json(url: str, payload: dict[str, Any], *, attempts: int = 3, timeout: float = 10.0, backoff: float = 0.25,
               sleep: Callable[[float], None] = time.sleep) -> int:
     """POST `payload`; retry 5xx and connection errors; raise NotifyError naming the URL's host."""
+    check_url(url)
     body = json.dumps(payload).encode()
-    shown = _host(url)  # a webhook's path or query carries its secret token: name only the host
+    shown = safe_url(url)  # a webhook's path or query carries its secret token: name only the host
     last = ""
     for attempt in range(attempts):
         request = urllib.request.Request(url, data=body, method="POST",
@@ -37,7 +41,10 @@ def post_json(url: str, payload: dict[str, Any], *, attempts: int = 3, timeout: 
             if exc.code < 500 and exc.code != 429:
                 break
         except (urllib.error.URLError, OSError) as exc:
-            last = str(getattr(exc, "reason", exc))
+            last = redact(str(getattr(exc, "reason", exc)), (url,))
+        except Exception as exc:  # noqa: BLE001 - http.client/urllib raise ValueError & co. quoting the URL
+            last = type(exc).__name__
+            break
         if attempt < attempts - 1:
             sleep(backoff * 2 ** attempt)
     tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
@@ -45,6 +52,8 @@ def post_json(url: str, payload: dict[str, Any], *, attempts: int = 3, timeout: 
                       "the next drift run notifies again")
 
 
-def _host(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or '?'}" + (f":{parts.port}" if parts.port else "")
+def check_url(url: str) -> None:
+    """Refuse a URL the summary must not go to (clear text off this machine, no scheme, a space)."""
+    why = url_problem(url)
+    if why:
+        raise NotifyError(f"--notify {why}")

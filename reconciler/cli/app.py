@@ -17,6 +17,7 @@ import click
 
 from reconciler import __version__
 from reconciler.errors import ManifestError, ReconcilerError
+from reconciler.secrets import redact
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -26,6 +27,22 @@ class Exit(Exception):
 
     def __init__(self, code: int) -> None:
         self.code = code
+
+
+def say(message: str) -> None:
+    """One message on stderr, with every rendering of every API key in use redacted."""
+    click.echo(redact(message), err=True)
+
+
+class RedactingFilter(logging.Filter):
+    """Log records leave with every registered secret redacted (debug logs included)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -41,18 +58,18 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             ctx.exit(done.code)
         except ManifestError as exc:
             for p in exc.problems:
-                click.echo(str(p), err=True)
-            click.echo(f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''} found.", err=True)
+                say(str(p))
+            say(f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''} found.")
         except ReconcilerError as exc:
             if verbose:
-                traceback.print_exc()
-            click.echo(f"error: {exc}", err=True)
+                say(traceback.format_exc().rstrip())
+            say(f"error: {exc}")
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+            say("interrupted")
         except Exception as exc:  # noqa: BLE001 - last line of defence: one line, never a traceback
             if verbose:
-                traceback.print_exc()
-            click.echo(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)", err=True)
+                say(traceback.format_exc().rstrip())
+            say(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)")
         ctx.exit(EXIT_ERROR)
 
     return wrapper
@@ -85,6 +102,9 @@ def main(ctx: click.Context, verbose: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
     if not verbose:
         logging.getLogger("httpx").setLevel(logging.WARNING)
 

@@ -40,8 +40,10 @@ def drift(directory: Path, fmt: str, notify_url: str | None) -> None:
     """Report what changed outside the manifests; never writes to any vendor. Exit 2 when drift is found."""
     from reconciler.drift import build_report, notify_payload, render_drift_markdown, render_drift_text
     from reconciler.engine import make_plan, open_session, read_live
-    from reconciler.notify import post_json
+    from reconciler.notify import check_url, post_json
 
+    if notify_url:
+        check_url(notify_url)  # before any read: a bad URL is an error of this run, not of the next
     with open_session(directory) as session:
         live = read_live(session, refresh=True, read_only=True)
         plan = make_plan(session, live)

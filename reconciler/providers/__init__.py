@@ -9,6 +9,7 @@ from typing import Any, Mapping
 from reconciler.errors import ConfigError
 from reconciler.model import Project, ProviderConfig
 from reconciler.providers.base import Provider
+from reconciler.secrets import clean_key
 
 # Keys the in-process sandbox accepts when no real key is exported; they reach no vendor.
 SANDBOX_KEYS = {"clarky": "ck_live_sandbox_local", "garyclub": "gc_live_sandbox_local", "kalent": "kalent_sandbox_local"}
@@ -30,8 +31,11 @@ def uses_sandbox(config: ProviderConfig, env: Mapping[str, str]) -> bool:
 
 def api_key(config: ProviderConfig, env: Mapping[str, str], sandbox: bool) -> str:
     """The key from the environment variable the project names; a clear error when it is missing."""
-    if config.api_key_env and env.get(config.api_key_env):
-        return env[config.api_key_env]
+    if config.api_key_env and env.get(config.api_key_env, "").strip():
+        try:
+            return clean_key(config.api_key_env, env[config.api_key_env])
+        except ValueError as exc:
+            raise ConfigError(f"provider {config.name!r}: {exc}") from None
     if sandbox:
         return SANDBOX_KEYS[config.type]
     if not config.api_key_env:

@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import httpx
 
-from reconciler import errors
+from reconciler import errors, secrets
 from reconciler.model import DEFAULT_RATE_LIMITS, ProviderConfig
 
 log = logging.getLogger("campaignctl.http")
@@ -44,8 +44,8 @@ NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def redact(text: str, secret: str | None) -> str:
-    """`text` with every occurrence of the secret replaced."""
-    return text.replace(secret, "[REDACTED]") if secret else text
+    """`text` with every rendering of the secret (and of every registered key) replaced."""
+    return secrets.redact(text, (secret,))
 
 
 def parse_envelope(vendor_type: str, body: Any) -> tuple[str | None, str, dict[str, Any], str | None]:
@@ -152,6 +152,7 @@ class VendorClient:
         self.vendor = vendor
         self.vendor_type = vendor_type
         self._secret = secret
+        secrets.register(secret)
         self._budgets = budgets
         self._max_attempts = max_attempts
         self._sleep = sleep
