@@ -31,6 +31,7 @@ from reconciler.model import (
     Sequence,
     slug,
 )
+from reconciler.urls import url_problem
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -81,6 +82,8 @@ def _build_project(root: Path, data: dict[str, Any], problems: list[Problem]) ->
             problems.append(problem(cfg, f"bot_id is a Clarky setting; provider {name!r} is {ptype}", "bot_id"))
         if ptype != "garyclub" and "client_id" in cfg:
             problems.append(problem(cfg, f"client_id is a Gary Club setting; provider {name!r} is {ptype}", "client_id"))
+        if cfg.get("base_url") and url_problem(str(cfg["base_url"])):
+            problems.append(problem(cfg, f"base_url {url_problem(str(cfg['base_url']))}", "base_url"))
         if not cfg.get("sandbox") and not cfg.get("api_key_env"):
             problems.append(problem(cfg, f"provider {name!r} needs api_key_env (or sandbox: true)"))
         providers[name] = ProviderConfig(

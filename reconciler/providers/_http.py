@@ -31,6 +31,7 @@ import httpx
 
 from reconciler import errors, secrets
 from reconciler.model import DEFAULT_RATE_LIMITS, ProviderConfig
+from reconciler.urls import url_problem
 
 log = logging.getLogger("campaignctl.http")
 
@@ -153,6 +154,8 @@ class VendorClient:
         self.vendor_type = vendor_type
         self._secret = secret
         secrets.register(secret)
+        if transport is None and url_problem(base_url):  # validate refuses it first; never send a key in clear
+            raise errors.ConfigError(f"provider {vendor!r}: base_url {url_problem(base_url)}")
         self._budgets = budgets
         self._max_attempts = max_attempts
         self._sleep = sleep
