@@ -130,6 +130,11 @@ class Clock:
     def iso(self) -> str:
         return iso(self.now())
 
+    def wall(self, ts: float) -> float:
+        """A simulated instant as wall-clock epoch seconds: what a vendor puts in a header such as
+        X-RateLimit-Reset, which a client compares with its own clock, never with the sandbox's."""
+        return ts - self._offset
+
     def advance(self, seconds: float) -> None:
         self._offset += seconds
         self._store.meta_set("clock.offset", self._offset)
@@ -138,12 +143,15 @@ class Clock:
 
 @dataclass
 class RateDecision:
-    """Outcome of a rate-limit check, with the values for X-RateLimit-* headers."""
+    """Outcome of a rate-limit check, with the values for X-RateLimit-* headers.
+
+    `reset` is on the simulated clock (when the oldest counted request leaves the window);
+    `Clock.wall` turns it into the wall-clock epoch a vendor would send."""
 
     allowed: bool
     limit: int
     remaining: int
-    reset: int
+    reset: float
     retry_after: int
 
 
@@ -163,10 +171,9 @@ class RateLimiter:
             hits.popleft()
         if len(hits) >= limit:
             retry = max(1, int(hits[0] + self._window - now + 0.999))
-            return RateDecision(False, limit, 0, int(hits[0] + self._window + 0.999), retry)
+            return RateDecision(False, limit, 0, hits[0] + self._window, retry)
         hits.append(now)
-        reset = int(hits[0] + self._window + 0.999)
-        return RateDecision(True, limit, limit - len(hits), reset, 0)
+        return RateDecision(True, limit, limit - len(hits), hits[0] + self._window, 0)
 
 
 Handler = Callable[..., SimResponse]
@@ -235,19 +242,14 @@ class Simulator:
         return resp
 
     def _route(self, req: SimRequest) -> SimResponse:
-        path_matched = False
         for method, pattern, handler in self._compiled:
             m = pattern.match(req.path)
-            if not m:
-                continue
-            path_matched = True
-            if method == req.method:
+            if m and method == req.method:
                 try:
                     return getattr(self, handler)(req, **m.groupdict())
                 except BadJson as exc:
                     return self.error(400, "bad_request", f"Malformed JSON body: {exc}")
-        if path_matched:
-            return self.error(405, "method_not_allowed", f"{req.method} is not allowed on {req.path}")
+        # No vendor documents a 405: a method a path does not document is as unknown as the path.
         return self.error(404, "not_found", f"No route for {req.method} {req.path}")
 
 

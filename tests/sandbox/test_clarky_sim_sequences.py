@@ -86,7 +86,7 @@ def test_start_without_key_twice_enrolls_twice(clarky: Clarky) -> None:
 def test_upsert_matches_primary_email_case_insensitively_then_phone(clarky: Clarky) -> None:
     first = clarky.start(MARIA_START)["data"]
     by_email = clarky.start({"template_id": "tpl_01HABC", "contact": {"emails": ["MARIA@EXAMPLE.COM"]}})["data"]
-    by_phone = clarky.start({"template_id": "tpl_01HABC", "contact": {"phone_numbers": ["+34 911 234 567"]}})["data"]
+    by_phone = clarky.start({"template_id": "tpl_01HABC", "contact": {"phone_numbers": ["+34911234567"]}})["data"]
     assert by_email["contact_id"] == by_phone["contact_id"] == first["contact_id"]
     fresh = clarky.start({"template_id": "tpl_01HABC", "contact": {"emails": [{"email": "new@x.example", "is_primary": True}]}})
     assert fresh["data"]["contact_action"] == "created" and fresh["data"]["contact_id"] != first["contact_id"]

@@ -30,11 +30,13 @@ def test_paged_contacts_and_cards_are_complete_and_see_writes_made_between_pages
 
         cards = _all(sim.api, "/pipeline-cards", {"pipeline_id": "p_01HPLA"})
         assert len(cards) == 251
-        moved = sim.api.patch(f"/pipeline-cards/{cards[0]['id']}", json={"pipeline_stage_id": "ps_01HPTA"})
+        lead = _all(sim.api, "/pipeline-cards", {"pipeline_stage_id": "ps_01HSTA"})
+        assert _all(sim.api, "/pipeline-cards", {"pipeline_stage_id": "ps_01HSTC"}) == []
+        moved = sim.api.patch(f"/pipeline-cards/{lead[0]['id']}", json={"pipeline_stage_id": "ps_01HSTC"})
         assert moved.status_code == 200, moved.text
-        after = _all(sim.api, "/pipeline-cards", {"pipeline_id": "p_01HPLA"})
-        assert len(after) == 250 and cards[0]["id"] not in {c["id"] for c in after}
-        assert [c["id"] for c in _all(sim.api, "/pipeline-cards", {"pipeline_id": "p_01HPLB"})] == [cards[0]["id"]]
+        after = _all(sim.api, "/pipeline-cards", {"pipeline_stage_id": "ps_01HSTA"})
+        assert len(after) == len(lead) - 1 and lead[0]["id"] not in {c["id"] for c in after}
+        assert [c["id"] for c in _all(sim.api, "/pipeline-cards", {"pipeline_stage_id": "ps_01HSTC"})] == [lead[0]["id"]]
     finally:
         sim.close()
 

@@ -1,9 +1,17 @@
 """Clarky plumbing every endpoint shares: auth and scopes, the error envelope, rate limits,
-X-Request-Id, page/page_size pagination and request validation helpers."""
+X-Request-Id, page/page_size pagination and request validation helpers.
+
+Rate-limit headers go on every response, 401s included (documented: "every response"); a refused
+credential is counted in a bucket of its own. X-RateLimit-Reset is wall-clock Unix seconds even
+after `sandbox advance` (a client compares it with its own clock). A method a documented path
+does not list answers 404 not_found, like an unknown path (no 405 is documented).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import math
+import time
 import uuid
 from dataclasses import replace
 from typing import Any, Callable
@@ -97,9 +105,10 @@ class ClarkyBase(Simulator):
         limit = reads if is_read else writes
         if not self.rate_limits:
             # Limits off (benchmarks): still send the headers, with the whole budget left.
-            return None, _limit_headers(limit, limit, int(self.clock.now()) + 60)
+            return None, _limit_headers(limit, limit, int(time.time()) + 60)
         decision = self.limiter.check(f"clarky:{key}:{'read' if is_read else 'write'}", limit)
-        headers = _limit_headers(decision.limit, decision.remaining, decision.reset)
+        # Reset is Unix seconds on the vendor's (wall) clock, whatever `sandbox advance` did to ours.
+        headers = _limit_headers(decision.limit, decision.remaining, math.ceil(self.clock.wall(decision.reset)))
         if decision.allowed:
             return None, headers
         resp = self.error(429, "rate_limited", f"Too many requests. Retry after {decision.retry_after} seconds.")
@@ -111,6 +120,11 @@ class ClarkyBase(Simulator):
         """Auth (401), rate limit (429), scope (403), Content-Type (400), then the route."""
         denied, key = self.authenticate(req)
         if denied is not None:
+            # Documented: *every* response carries X-RateLimit-*; a refused credential is counted
+            # in a bucket of its own (the key as presented), so it never spends a real key's budget.
+            _, headers = self.rate_limit(req, "unauthenticated:" + _presented(req))
+            denied.headers.update(headers)
+            denied.headers.setdefault("X-Request-Id", _request_id())
             return denied
         limited, headers = self.rate_limit(req, key)
         if limited is not None:
@@ -219,6 +233,11 @@ def _int_param(req: SimRequest, name: str, default: int) -> int:
 
 def _limit_headers(limit: int, remaining: int, reset: int) -> dict[str, str]:
     return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining), "X-RateLimit-Reset": str(reset)}
+
+
+def _presented(req: SimRequest) -> str:
+    """The credential a request presented, hashed (buckets must not keep secrets around)."""
+    return hashlib.sha256(req.headers.get("authorization", "").encode()).hexdigest()[:16]
 
 
 def _request_id() -> str:

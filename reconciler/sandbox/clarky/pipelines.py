@@ -1,7 +1,9 @@
 """Clarky pipelines (read-only), stages (read-only, not paginated) and pipeline cards (CRUD).
 
 Choices where the docs are silent: card lists are in creation order; `bot_id` filters cards by
-their stage's bot; a card may be moved to a stage of another pipeline; an unknown stage or
+their stage's bot; a card moves only between the stages of its own pipeline (a stage of another
+pipeline is a 422 naming pipeline_stage_id); an empty PATCH `{}` is a 400 bad_request (it would
+change nothing but `updated_at`); an unknown stage or
 contact in a body is a 422 naming the field; order_index defaults to the end of the stage (and
 to the end of the new stage on a move without order_index), other cards are not renumbered;
 the PATCH answer holds `id`, the fields sent and `updated_at`, as in the documented example
@@ -42,6 +44,11 @@ class PipelinesMixin(ClarkyBase):
         """A pipeline's stages sorted by order_index."""
         stages = [s for s in self.coll("stages").values() if s["pipeline_id"] == pipeline_id]
         return sorted(stages, key=lambda s: s["order_index"])
+
+    def pipeline_of(self, stage_id: str) -> str | None:
+        """The pipeline a stage belongs to."""
+        stage = self.coll("stages").get(stage_id)
+        return stage["pipeline_id"] if stage else None
 
     # -- cards: reads -------------------------------------------------------------------------------
     def list_cards(self, req: SimRequest) -> SimResponse:
@@ -111,7 +118,12 @@ class PipelinesMixin(ClarkyBase):
     def update_card(self, req: SimRequest, card_id: str) -> SimResponse:
         card = self.card(card_id)
         body = self.body_object(req, PATCH_FIELDS)
+        if not body:
+            raise ApiError(400, "bad_request", "Send at least one field to update.")
         fields = self._card_fields(body)
+        new_stage = fields.get("pipeline_stage_id")
+        if new_stage is not None and self.pipeline_of(new_stage) != self.pipeline_of(card["pipeline_stage_id"]):
+            raise invalid("pipeline_stage_id", f"Stage {new_stage} is in another pipeline than the card's stage.")
         self.change_card(card, fields)
         answer = {"id": card["id"], **{name: card[name] for name in body}, "updated_at": card["updated_at"]}
         return SimResponse(200, {"data": answer})
