@@ -22,7 +22,7 @@ contacts:
 """
 GARY = """\
 sequences:
-  - {id: nurture, provider: gary, sequence: "Post-call nurture", members: [gus]}
+  - {id: nurture, provider: gary, sequence: "Webinar follow-up", members: [gus]}
 """
 
 
@@ -56,7 +56,7 @@ def card_id(served, title: str) -> str:
 def test_every_category_exit_2_and_no_write_of_any_kind(served):
     root = served.write({"contacts.yaml": CONTACTS, "gary.yaml": GARY, "clarky.yaml": clarky("ana, cleo", "ben, eve")})
     clarky_sim = served.hub.simulators["clarky"]
-    # Enrollments made 24.5 h ago (Gary's ladder lasts 25 h, so it is still running) (pending approval ever since), cards and the Gary enrollment too ...
+    # Enrollments made 24.5 h ago (Gary's webinar ladder lasts 48 h, so it is still running) (pending approval ever since), cards and the Gary enrollment too ...
     served.advance(-24.5 * 3600)
     done = served.run("apply", str(root), "--auto-approve", "--target", "clarky.membership[es]*",
                       "--target", "clarky.card*", "--target", "gary.*")

@@ -4,11 +4,16 @@ Lists walk an append-only, insertion-ordered id list (the in-memory index of a c
 page costs O(limit) when unfiltered and O(rows scanned) when filtered — never a sort of the whole
 collection. `page_token` is an opaque token wrapping the offset where the next page resumes; the
 lists only ever grow at the end (the API has no deletes), so an offset stays valid between pages.
+
+Strict choice: a token only continues the list it came from — same path, same filters, same key and
+client header (`limit` may change). Any other use is a 400 invalid_request naming page_token, so a
+client that mixes cursors between lists fails here instead of silently skipping rows.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Any, Callable, Sequence
 
 from reconciler.sandbox.core import SimRequest
@@ -29,25 +34,32 @@ class QueryError(Exception):
         self.message = message
 
 
-def encode_token(offset: int) -> str:
-    return "pt_" + base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+def list_scope(req: SimRequest) -> str:
+    """What a cursor belongs to: the list (path), its filters and the caller's tenancy (key and client
+    header); `limit` may change between pages."""
+    filters = sorted((k, tuple(v)) for k, v in req.query.items() if k not in ("page_token", "limit"))
+    who = (req.headers.get("authorization", ""), req.headers.get("x-gary-client-id", ""))
+    return hashlib.sha256(repr((req.path, filters, who)).encode()).hexdigest()[:16]
 
 
-def decode_token(token: str) -> int:
-    """The offset inside a page token; QueryError when it is not one of ours."""
+def encode_token(offset: int, scope: str) -> str:
+    return "pt_" + base64.urlsafe_b64encode(f"{scope}:{offset}".encode()).decode().rstrip("=")
+
+
+def decode_token(token: str, scope: str) -> int:
+    """The offset inside a page token of this list; QueryError when it is not one of this list's."""
     try:
         if not token.startswith("pt_"):
             raise ValueError(token)
         raw = token[3:]
         text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
-        if not text.startswith("o:"):
-            raise ValueError(text)
-        offset = int(text[2:])
-        if offset < 0:
+        owner, _, offset_text = text.partition(":")
+        offset = int(offset_text)
+        if owner != scope or offset < 0:
             raise ValueError(text)
         return offset
     except (ValueError, UnicodeDecodeError) as exc:
-        raise QueryError("page_token", "page_token is not a cursor returned by this endpoint") from exc
+        raise QueryError("page_token", "page_token is not a cursor returned by this list with these filters") from exc
 
 
 def check_params(req: SimRequest, allowed: Sequence[str]) -> None:
@@ -89,7 +101,8 @@ def page(
     """
     limit = parse_limit(req)
     token = req.q("page_token")
-    offset = decode_token(token) if token else 0
+    scope = list_scope(req)
+    offset = decode_token(token, scope) if token else 0
     data: list[dict[str, Any]] = []
     pos = offset
     while pos < len(ids) and len(data) < limit:
@@ -111,4 +124,4 @@ def page(
         total = len(ids)
     else:
         total = sum(1 for i in ids if (r := load(i)) is not None and keep(r))
-    return {"data": data, "next_page_token": encode_token(pos) if more else None, "total": total}
+    return {"data": data, "next_page_token": encode_token(pos, scope) if more else None, "total": total}

@@ -1,6 +1,6 @@
 """Gary Club sequences (read-only) and enrollments, with the lazy step worker.
 
-Documented (seed 002): list `{data, next_page_token, total}` with `status` filter
+Documented (docs.gary.club sequences page): list `{data, next_page_token, total}` with `status` filter
 (draft|active|paused|archived); each row carries its `steps` ladder `{kind, wait_minutes, body}`;
 POST /v1/sequences/{id}/enrollments `{contact_id, metadata}` -> `{enrollment, idempotent}`;
 idempotent ONLY while the contact's enrollment is active; enrollments list with `status` filter
@@ -9,19 +9,25 @@ idempotent ONLY while the contact's enrollment is active; enrollments list with 
 The trap, simulated on purpose: once the latest enrollment is paused, completed or cancelled, a
 POST creates a NEW enrollment and the messages go out again (a second `record_send`).
 
-Sandbox choices: `wait_minutes` is the delay before a step, counted from the previous step (from
-enrollment for the first); `current_step` is the index of the next step to fire and
-`next_run_at` its time; after the last step the row is `completed` (`next_run_at: null`,
-`current_step` = number of steps). Steps fire lazily: before each request or event, every due
-step up to the simulated clock fires. Rows also carry `metadata`, `paused_reason`, `completed_at`
-and `updated_at`. `GET /v1/sequences/{id}` answers `{sequence: {…}}`. New enrollment 201,
-idempotent replay 200. Enrolling into a sequence that is not
-`active` is 422 unprocessable; an unknown contact is 404 not_found.
+Documented timing: "The first step runs on the next cron tick (every minute)", and the enroll
+example has `next_run_at` equal to `enrolled_at`: a new enrollment's `next_run_at` is its
+`enrolled_at` and its first step fires at the first whole minute at or after it, whatever the
+step's `wait_minutes`.
+
+Sandbox choices: the `wait_minutes` of a later step is its delay after the previous step fired;
+every step fires on a cron tick (the first whole minute at or after it is due); `current_step` is
+the index of the next step to fire and `next_run_at` the time it is due; after the last step the
+row is `completed` (`next_run_at: null`, `current_step` = number of steps). Steps fire lazily:
+before each request or event, every step due by the simulated clock fires. Rows also carry
+`metadata`, `paused_reason`, `completed_at` and `updated_at`. `GET /v1/sequences/{id}` answers
+`{sequence: {…}}`. New enrollment 201, idempotent replay 200. Enrolling into a sequence that is
+not `active` is 422 unprocessable; an unknown contact is 404 not_found.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 from typing import Any
 
 from reconciler.sandbox.core import SimRequest, SimResponse, iso
@@ -31,6 +37,12 @@ from reconciler.sandbox.garyclub.state import ApiError, public
 
 SEQUENCE_STATUSES = ("draft", "active", "paused", "archived")
 ENROLLMENT_STATUSES = ("active", "paused", "completed", "cancelled")
+CRON_SECONDS = 60
+
+
+def cron_tick(ts: float) -> float:
+    """The worker's first run at or after `ts`: it runs every whole minute (documented: every minute)."""
+    return math.ceil(ts / CRON_SECONDS) * CRON_SECONDS
 
 
 class SequencesMixin:
@@ -85,12 +97,11 @@ class SequencesMixin:
         if latest is not None and latest["status"] == "active":
             return latest, False
         now = self.clock.now() if at is None else at
-        steps = seq.get("steps") or []
-        due = now + (steps[0].get("wait_minutes", 0) * 60 if steps else 0)
+        # Documented: the first step runs on the next cron tick; the example has next_run_at == enrolled_at.
         row = {"id": enrollment_id or self.new_id("enr_"), "sequence_id": seq["id"], "contact_id": contact_id,
-               "current_step": 0, "status": "active", "next_run_at": iso(due), "enrolled_at": iso(now),
+               "current_step": 0, "status": "active", "next_run_at": iso(now), "enrolled_at": iso(now),
                "metadata": metadata, "paused_reason": None, "completed_at": None, "updated_at": iso(now),
-               "_tenant": seq["_tenant"], "_due": due}
+               "_tenant": seq["_tenant"], "_due": cron_tick(now)}
         self.coll("enrollments").put(row["id"], row)
         self.idx.add_enrollment(row)
         # Every NEW enrollment sends real messages; replays above never reach this line.
@@ -105,13 +116,13 @@ class SequencesMixin:
         heap = self.idx.due
         enrollments = self.coll("enrollments")
         while heap and heap[0][0] <= now:
-            due, eid = heapq.heappop(heap)
+            fire, eid = heapq.heappop(heap)
             row = enrollments.get(eid)
-            if row is None or row["status"] != "active" or row.get("_due") != due:
+            if row is None or row["status"] != "active" or row.get("_due") != fire:
                 continue  # paused, cancelled or rescheduled since it was queued
             seq = self.coll("sequences").get(row["sequence_id"]) or {}
             steps = seq.get("steps") or []
-            t = due
+            t = fire
             while True:
                 if row["current_step"] < len(steps):
                     row["current_step"] += 1  # the step fired at t
@@ -119,11 +130,13 @@ class SequencesMixin:
                     row.update(status="completed", next_run_at=None, completed_at=iso(t), updated_at=iso(t), _due=None)
                     self.emit("sequence.enrollment.completed", {"enrollment": public(row)}, at=t)
                     break
-                t += steps[row["current_step"]].get("wait_minutes", 0) * 60
-                if t > now:
-                    row.update(next_run_at=iso(t), _due=t, updated_at=iso(min(now, t)))
-                    heapq.heappush(heap, (t, eid))
+                due = t + steps[row["current_step"]].get("wait_minutes", 0) * 60
+                row.update(next_run_at=iso(due), updated_at=iso(t))
+                if cron_tick(due) > now:
+                    row["_due"] = cron_tick(due)
+                    heapq.heappush(heap, (row["_due"], eid))
                     break
+                t = cron_tick(due)
             enrollments.put(eid, row)
 
     def stop_enrollment(self, row: dict[str, Any], status: str, reason: str | None = None) -> None:

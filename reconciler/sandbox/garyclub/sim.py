@@ -1,6 +1,6 @@
 """The Gary Club simulator: auth and tenancy, envelope, rate limit, request ids, routing.
 
-Documented ([DOC], vendor_apis.md §2 and the seed 002): root /api/public/v1, where the docs'
+Documented (docs.gary.club: authentication, errors, sequences pages): root /api/public/v1, where the docs'
 `/v1/sequences` is `/api/public/v1/sequences` (the seed's curl); `Authorization:
 Bearer <key>`; agency keys `gc_live_…` act on agency-self unless `X-Gary-Client-Id` names a
 client; client keys `cl_live_…` (also `agent_live_…`) are sealed to one client and sending the
@@ -47,14 +47,12 @@ class GaryClubSimulator(CrmMixin, SequencesMixin, EventsMixin, SeedMixin, Simula
         ("GET", r"/me", "h_me"),
         ("GET", r"/crm/contacts", "h_list_contacts"),
         ("POST", r"/crm/contacts", "h_upsert_contact"),
-        ("GET", r"/crm/contacts/(?P<contact_id>[^/]+)", "h_get_contact"),
         ("GET", r"/crm/companies", "h_list_companies"),
         ("POST", r"/crm/companies", "h_upsert_company"),
         ("GET", r"/crm/companies/(?P<company_id>[^/]+)", "h_get_company"),
         ("GET", r"/crm/pipelines", "h_list_pipelines"),
         ("GET", r"/crm/deals", "h_list_deals"),
         ("POST", r"/crm/deals", "h_create_deal"),
-        ("GET", r"/crm/deals/(?P<deal_id>[^/]+)", "h_get_deal"),
         ("PATCH", r"/crm/deals/(?P<deal_id>[^/]+)", "h_patch_deal"),
         ("GET", r"/sequences", "h_list_sequences"),
         ("GET", r"/sequences/(?P<sequence_id>[^/]+)", "h_get_sequence"),

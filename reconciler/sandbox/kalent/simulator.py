@@ -1,6 +1,6 @@
 """KalentSimulator: Kalent's public API (app.kalent.ai/api/v1) as documented, in-process.
 
-Documented behaviour (seed 003, vendor_apis.md §3): `x-api-key` auth, the
+Documented behaviour (docs.kalent.ai: authentication and API reference pages): `x-api-key` auth, the
 `{"success": false, "error": {code, message, debugTrackingCode, details}}` envelope, 0-based
 `page` (`pageIndex` for candidates) with `pageSize` <= 50 and `hasNextPage`, blueprints whose
 `steps` are replaced as a whole, a non-idempotent `start` (<= 100 candidateIds) and a per-candidate
