@@ -48,8 +48,10 @@ def step_problems(steps: list[dict[str, Any]]) -> Iterator[tuple[int, str, str]]
             yield i, "subject", f"subject is only allowed on EMAIL steps, not {kind}"
         if kind == "EMAIL" and not step.get("subject"):
             yield i, "type", "an EMAIL step needs a subject"
-        if linkedin_type != "LINKEDIN_INVITATION" and not step.get("content"):
-            yield i, "type", "content is required (only a plain LINKEDIN_INVITATION may omit it)"
+        # Kalent's step table marks content required on every step (the manifest schema says so);
+        # only a plain invitation may send "" (Kalent stores its content as "" anyway).
+        if "content" in step and linkedin_type != "LINKEDIN_INVITATION" and not str(step["content"] or "").strip():
+            yield i, "content", "content must not be blank (only a plain LINKEDIN_INVITATION may send \"\")"
         temporality = step.get("temporalityType")
         if temporality == "DELAYED" and "delay" not in step:
             yield i, "temporalityType", "a DELAYED step needs delay: {value, unit}"

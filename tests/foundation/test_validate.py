@@ -63,7 +63,8 @@ INVALID = {
     ),
     "kalent step rules": (
         {"m.yaml": "blueprints:\n  - id: b\n    provider: kalent\n    sourcing: Eng\n    name: B\n    steps:\n"
-                   "      - {id: i1, name: I, type: LINKEDIN, linkedInType: LINKEDIN_INVITATION, temporalityType: ASAP}\n"
+                   "      - {id: i1, name: I, type: LINKEDIN, linkedInType: LINKEDIN_INVITATION, content: '',"
+                   " temporalityType: ASAP}\n"
                    "      - {id: i2, name: I2, type: LINKEDIN, linkedInType: LINKEDIN_INVITATION_WITH_MESSAGE, content: 'Hi {{first_name}}', temporalityType: ASAP}\n"
                    "      - {id: e, name: E, type: EMAIL, linkedInType: LINKEDIN_MESSAGE, subject: S, content: x, temporalityType: DELAYED}\n"},
         ["camp/m.yaml:8:44: step 2: only one invite step is allowed per blueprint (step 1 is one)",
@@ -72,6 +73,21 @@ INVALID = {
          "{{recruiterLastname}}, {{sourcingJobTitle}}, {{sourcingLocation}})",
          "camp/m.yaml:9:39: step 3: linkedInType is only allowed on LINKEDIN steps, not EMAIL",
          "camp/m.yaml:9:95: step 3: a DELAYED step needs delay: {value, unit}"],
+    ),
+    # Kalent's step table: "content | string | required" on every step, a plain LINKEDIN_INVITATION
+    # included (Kalent stores its content as ""): without it the vendor answers 400.
+    "kalent invitation without content": (
+        {"m.yaml": "blueprints:\n  - id: b\n    provider: kalent\n    sourcing: Eng\n    name: B\n    steps:\n"
+                   "      - {id: i1, name: I, type: LINKEDIN, linkedInType: LINKEDIN_INVITATION,"
+                   " temporalityType: ASAP}\n"},
+        ["camp/m.yaml:7:9: blueprints.0.steps.0: 'content' is a required property"],
+    ),
+    "kalent blank content": (
+        {"m.yaml": "blueprints:\n  - id: b\n    provider: kalent\n    sourcing: Eng\n    name: B\n    steps:\n"
+                   "      - {id: i1, name: I, type: LINKEDIN, linkedInType: LINKEDIN_INVITATION, content: '',"
+                   " temporalityType: ASAP}\n"
+                   "      - {id: m, name: M, type: WHATSAPP, content: '  ', temporalityType: ASAP}\n"},
+        ['camp/m.yaml:8:42: step 2: content must not be blank (only a plain LINKEDIN_INVITATION may send "")'],
     ),
     "literal secret in a manifest": (
         {"m.yaml": "contacts:\n  - id: a\n    emails: [a@example.com]\n    notes: 'key is ck_live_abcdef123456'\n"},

@@ -201,7 +201,7 @@ blueprints:
     sourcing: Eng
     name: BP
     steps:
-      - {id: i, name: I, type: LINKEDIN, linkedInType: LINKEDIN_INVITATION, temporalityType: ASAP}
+      - {id: i, name: I, type: LINKEDIN, linkedInType: LINKEDIN_INVITATION, content: "", temporalityType: ASAP}
       - {id: m, name: M, type: EMAIL, subject: S, content: "Hi {{firstname}}", temporalityType: ASAP}
 """
 

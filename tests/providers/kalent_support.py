@@ -23,7 +23,7 @@ KEY = "kalent_live_SECRETSECRETSECRET000000"
 BULK = [f"cand_bulk_{i:05d}" for i in range(1, 251)]
 DAY = 86400.0
 STEPS = ({"id": "invite", "name": "Invite", "type": "LINKEDIN", "linkedInType": "LINKEDIN_INVITATION",
-          "temporalityType": "ASAP"},
+          "content": "", "temporalityType": "ASAP"},
          {"id": "mail-1", "name": "Mail", "type": "EMAIL", "subject": "Hi {{firstname}}", "content": "Hello",
           "temporalityType": "DELAYED", "delay": {"value": 2, "unit": "day"}})
 

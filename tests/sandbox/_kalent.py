@@ -59,6 +59,11 @@ class Kalent:
         assert resp.status_code == 201, resp.text
         return resp.json()["data"]["blueprintId"]
 
+    def blueprint_data(self, blueprint_id: str, sourcing: str = "src_backend") -> dict[str, Any]:
+        """One blueprint, read the documented way: from its sourcing's list (there is no GET by id)."""
+        listed = self.data(f"/sourcings/{sourcing}/sequence-blueprints", pageSize=50)["blueprints"]
+        return next(bp for bp in listed if bp["blueprintId"] == blueprint_id)
+
     def start(self, blueprint_id: str, ids: list[str]) -> httpx.Response:
         return self.http.post(f"/sequence-blueprints/{blueprint_id}/start", json={"candidateIds": ids})
 

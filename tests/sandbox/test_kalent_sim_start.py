@@ -200,7 +200,8 @@ def test_state_survives_a_new_process_on_the_same_store(tmp_path) -> None:
             seq = http.get("/candidates/cand_123/dynamic-sequence").json()["data"]["sequence"]
             assert (seq["blueprintId"], seq["displayStatus"]) == (bp["blueprintId"], "SCHEDULED")
             assert http.get("/sourcings/src_backend/candidates").json()["data"]["pagination"]["total"] == 4  # not re-seeded
-            assert http.get(f"/sequence-blueprints/{bp['blueprintId']}").json()["data"] == bp
+            listed = http.get("/sourcings/src_backend/sequence-blueprints").json()["data"]["blueprints"]
+            assert listed == [bp]
         assert second.store.sends("kalent") == {("kalent", bp["blueprintId"], "cand_123"): 1}
     finally:
         second.store.close()

@@ -8,7 +8,7 @@ creates a new dynamic sequence for every candidate listed: nothing is deduplicat
 Choices where the docs are silent:
 - at most 100 candidateIds per call (the vendor's own agent skill says so); more is a 400;
 - a candidateId listed twice in one call gets two dynamic sequences (no dedupe anywhere);
-- checks run in this order: 404 blueprint, 400 body, 402 plan, 400 steps, 404/400 candidates,
+- checks run in this order: 400 query parameters, 404 blueprint, 400 body, 402 plan, 400 steps, 404/400 candidates,
   403 channels, 503 workflow engine;
 - channels: LINKEDIN needs `linkedin`, EMAIL `email`, WHATSAPP `whatsapp`, LINKEDIN_INMAIL also
   `linkedin_inmail` (403 linkedin_inmail_not_available); SMS needs nothing (no provider documented);
@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.sandbox.core import SimRequest, SimResponse, parse_duration
-from reconciler.sandbox.kalent.common import Fail, body, invalid, ok, paginate
+from reconciler.sandbox.kalent.common import Fail, allow_params, body, invalid, ok, paginate
 from reconciler.sandbox.kalent.progress import new_sequence
 from reconciler.sandbox.kalent.steps import channels, step_issues, stored_steps
 
@@ -68,6 +68,7 @@ class BlueprintHandlers:
             raise invalid(f"Invalid sequence blueprint: {issues[0]['path'] or 'body'}: {issues[0]['message']}", issues)
 
     def list_blueprints(self, req: SimRequest, sourcing_id: str) -> SimResponse:
+        allow_params(req, "page", "pageSize", "name")
         self._sourcing(sourcing_id)
         needle = (req.q("name") or "").lower()
         rows = [bp for bp in self.store.collection("kalent.blueprints").values()
@@ -75,10 +76,8 @@ class BlueprintHandlers:
         page, pagination = paginate(req, rows, page_param="page", default_size=20)
         return ok({"blueprints": [blueprint_view(bp) for bp in page], "pagination": pagination})
 
-    def get_blueprint(self, req: SimRequest, blueprint_id: str) -> SimResponse:
-        return ok(blueprint_view(self._blueprint(blueprint_id)))
-
     def create_blueprint(self, req: SimRequest, sourcing_id: str) -> SimResponse:
+        allow_params(req)
         self._sourcing(sourcing_id)
         data = body(req)
         self._checked_fields(data, creating=True)
@@ -91,6 +90,7 @@ class BlueprintHandlers:
         return ok(blueprint_view(bp), status=201)
 
     def patch_blueprint(self, req: SimRequest, blueprint_id: str) -> SimResponse:
+        allow_params(req)
         bp = dict(self._blueprint(blueprint_id))
         data = body(req)
         self._checked_fields(data, creating=False)
@@ -137,6 +137,7 @@ class BlueprintHandlers:
                     raise Fail(403, "forbidden", message, {"code": code})
 
     def start_blueprint(self, req: SimRequest, blueprint_id: str) -> SimResponse:
+        allow_params(req)
         bp = self._blueprint(blueprint_id)
         ids = self._start_ids(body(req))
         if self.config.get("plan_upgrade_required"):

@@ -58,6 +58,14 @@ def body(req: SimRequest) -> dict[str, Any]:
     return data
 
 
+def allow_params(req: SimRequest, *names: str) -> None:
+    """Refuse query parameters a route does not document (400 validation_error naming the first)."""
+    unknown = [name for name in req.query if name not in names]
+    if unknown:
+        raise invalid(f"Unsupported query parameter: {unknown[0]}",
+                      [{"path": name, "message": "unsupported query parameter"} for name in unknown])
+
+
 def _int_param(req: SimRequest, name: str, default: int, low: int, high: int | None) -> int:
     raw = req.q(name)
     if raw is None or raw == "":

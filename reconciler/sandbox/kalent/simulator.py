@@ -11,8 +11,11 @@ Choices where the docs are silent (all configurable through the seed's `config:`
   key is valid unless `config.api_keys` lists the accepted ones;
 - a per-key limit of `config.rate_limits.requests_per_minute` (default 60) over a rolling minute;
   429 `rate_limit_exceeded` carries Retry-After; no X-RateLimit-* headers (none documented);
-- X-Request-Id on every response; GET /sourcings/{id}, GET /candidates/{id} and
-  GET /sequence-blueprints/{id} exist (the MCP server has these reads; REST pages were not found);
+- X-Request-Id on every response;
+- strict: only the documented reads exist (no GET of one sourcing, candidate or blueprint: 404),
+  and every route refuses query parameters it does not document (400 validation_error naming
+  it), so `page` sent where `pageIndex` is meant fails instead of returning page 0 forever; the
+  candidates' free-text search is `search` (its documented name was not found);
 - list payload keys are `sourcings`, `candidates`, `blueprints` next to `pagination`;
 - blueprint create answers 201, every other success 200.
 """
@@ -24,7 +27,7 @@ from typing import Any, Callable
 from reconciler.sandbox.core import SimRequest, SimResponse, Simulator
 from reconciler.sandbox.kalent import seed as seeding
 from reconciler.sandbox.kalent.blueprints import BlueprintHandlers
-from reconciler.sandbox.kalent.common import Fail, envelope_error, ok, paginate, request_id
+from reconciler.sandbox.kalent.common import Fail, allow_params, envelope_error, ok, paginate, request_id
 from reconciler.sandbox.kalent.events import KalentEvents
 from reconciler.sandbox.kalent.progress import status_view
 
@@ -40,13 +43,10 @@ class KalentSimulator(BlueprintHandlers, KalentEvents, Simulator):
     page_query = ("page", "pageIndex")
     routes = [
         ("GET", "/sourcings", "list_sourcings"),
-        ("GET", "/sourcings/" + _ID.format("sourcing_id"), "get_sourcing"),
         ("GET", "/sourcings/" + _ID.format("sourcing_id") + "/candidates", "list_candidates"),
-        ("GET", "/candidates/" + _ID.format("candidate_id"), "get_candidate"),
         ("GET", "/candidates/" + _ID.format("candidate_id") + "/dynamic-sequence", "candidate_sequence"),
         ("GET", "/sourcings/" + _ID.format("sourcing_id") + "/sequence-blueprints", "list_blueprints"),
         ("POST", "/sourcings/" + _ID.format("sourcing_id") + "/sequence-blueprints", "create_blueprint"),
-        ("GET", "/sequence-blueprints/" + _ID.format("blueprint_id"), "get_blueprint"),
         ("PATCH", "/sequence-blueprints/" + _ID.format("blueprint_id"), "patch_blueprint"),
         ("POST", "/sequence-blueprints/" + _ID.format("blueprint_id") + "/start", "start_blueprint"),
     ]
@@ -124,6 +124,7 @@ class KalentSimulator(BlueprintHandlers, KalentEvents, Simulator):
 
     # -- sourcings ----------------------------------------------------------------------------
     def list_sourcings(self, req: SimRequest) -> SimResponse:
+        allow_params(req, "page", "pageSize", "ownership", "status")
         ownership = req.q("ownership") or "mine"
         status = req.q("status") or "in-progress"
         if ownership not in ("mine", "all") or status not in ("in-progress", "closed"):
@@ -135,10 +136,6 @@ class KalentSimulator(BlueprintHandlers, KalentEvents, Simulator):
         page, pagination = paginate(req, rows, page_param="page", default_size=8)
         return ok({"sourcings": [{"sourcingId": s["sourcingId"], "name": s["name"]} for s in page],
                    "pagination": pagination})
-
-    def get_sourcing(self, req: SimRequest, sourcing_id: str) -> SimResponse:
-        src = self._sourcing(sourcing_id)
-        return ok({k: src[k] for k in ("sourcingId", "name", "status", "jobTitle", "location", "createdAt")})
 
     # -- candidates ---------------------------------------------------------------------------
     def _filtered(self, req: SimRequest, sourcing_id: str) -> list[str]:
@@ -184,14 +181,13 @@ class KalentSimulator(BlueprintHandlers, KalentEvents, Simulator):
         return (value is None, str(value) if not isinstance(value, (int, float)) else f"{value:020.4f}")
 
     def list_candidates(self, req: SimRequest, sourcing_id: str) -> SimResponse:
+        allow_params(req, "pageIndex", "pageSize", "search", "statusHandle", "location", "jobTitle", "currentCompany",
+                     "sortField", "sortOrder")
         self._sourcing(sourcing_id)
         ids = self._filtered(req, sourcing_id)
         page, pagination = paginate(req, ids, page_param="pageIndex", default_size=25)
         cands = self.store.collection("kalent.candidates")
         return ok({"candidates": [self._candidate_item(cands.get(cid)) for cid in page], "pagination": pagination})
-
-    def get_candidate(self, req: SimRequest, candidate_id: str) -> SimResponse:
-        return ok(self._candidate_item(self._candidate(candidate_id)))
 
     # -- dynamic sequence status ----------------------------------------------------------------
     def latest_sequence(self, candidate_id: str, now: float) -> dict[str, Any] | None:
@@ -204,6 +200,7 @@ class KalentSimulator(BlueprintHandlers, KalentEvents, Simulator):
         return None
 
     def candidate_sequence(self, req: SimRequest, candidate_id: str) -> SimResponse:
+        allow_params(req)
         cand = self._candidate(candidate_id)
         now = self.clock.now()
         seq = self.latest_sequence(candidate_id, now)

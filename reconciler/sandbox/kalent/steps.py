@@ -6,8 +6,8 @@ a client-side check that drifts from the vendor's rules shows up as a 400 here.
 
 Choices where the docs are silent:
 - unknown step keys are rejected (the docs list the accepted fields; strictness catches adapter typos);
-- `content` may be omitted only on a plain LINKEDIN_INVITATION (it is stored as "" anyway); on
-  every other step it must be a non-blank string;
+- `content` is required on every step, as the step table says; a plain LINKEDIN_INVITATION may
+  send any string, "" included (it is stored as ""), every other step a non-blank one;
 - `subject` is required on EMAIL steps and rejected on the others;
 - AFTER_INVITATION_SETTLED is accepted anywhere (without an earlier invite it behaves as ASAP).
 """
@@ -61,10 +61,12 @@ def _step_issues(i: int, step: Any) -> list[dict[str, str]]:
     if kind != "LINKEDIN" and "linkedInType" in step:
         bad("linkedInType", f"linkedInType is only allowed on LINKEDIN steps, not {kind}")
     content = step.get("content")
-    if "content" in step and not isinstance(content, str):
-        bad("content", "content must be a string")
-    elif li_type != "LINKEDIN_INVITATION" and not (content or "").strip():
+    if "content" not in step:
         bad("content", "content is required")
+    elif not isinstance(content, str):
+        bad("content", "content must be a string")
+    elif li_type != "LINKEDIN_INVITATION" and not content.strip():
+        bad("content", "content must not be blank")
     if kind == "EMAIL":
         if not isinstance(step.get("subject"), str) or not step["subject"].strip():
             bad("subject", "subject is required for EMAIL steps")
