@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 
+from reconciler.providers._http import TokenBucket
+from tests.fakes import FakeTime
 from tests.sandbox._clarky import MARIA_START, Clarky, error_code, start_body
 
 RATE_HEADERS = {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"}
@@ -20,6 +22,23 @@ def test_reset_is_a_wall_clock_epoch_after_the_clock_is_advanced(clarky: Clarky)
         resp = clarky.api.get("/pipelines")
         reset = int(resp.headers["x-ratelimit-reset"])
         assert time.time() <= reset <= time.time() + 61, reset
+
+
+def test_our_client_waits_at_most_a_window_after_sandbox_advance() -> None:
+    """The issue's symptom: after `sandbox advance 1d`, a Reset a day ahead made campaignctl's own
+    client wait `reset - now` (about 86,461 s) once Remaining hit 0."""
+    sandbox = Clarky({"config": {"rate_limits": {"reads_per_minute": 2, "writes_per_minute": 2}}})
+    try:
+        sandbox.advance(86400)
+        sandbox.api.get("/pipelines")
+        last = sandbox.api.get("/pipelines")
+        assert last.headers["x-ratelimit-remaining"] == "0"
+        fake = FakeTime()
+        bucket = TokenBucket(120, sleep=fake.sleep, clock=fake.clock)
+        bucket.observe(last.headers)
+        assert 0 < bucket.take() <= 61
+    finally:
+        sandbox.close()
 
 
 def test_reset_stays_on_the_wall_clock_with_limits_off() -> None:
