@@ -5,10 +5,12 @@ Choices:
   transport errors, jittered exponential backoff, at most `max_attempts`). A write that is not
   idempotent is retried only when the request provably never reached the vendor (connect errors);
   any other lost answer raises OutcomeUnknown, so the caller resolves it by reading. Never blind.
-- Pacing is a token bucket per budget (Clarky: read + write; Gary Club, Kalent: one shared), full
-  at start, refilled at the configured per-minute rate, and corrected by `X-RateLimit-Remaining` /
+- Pacing is a rolling 60 s window per budget (Clarky: read + write; Gary Club, Kalent: one shared):
+  never more than the per-minute limit in any 60 s, from the first request on, whether or not the
+  vendor sends headers (Gary Club and Kalent send none); corrected by `X-RateLimit-Remaining` /
   `X-RateLimit-Reset` when the vendor sends them (the vendor's count wins: other clients may share
-  the key).
+  the key). A token bucket that starts full and refills continuously lets nearly twice the limit
+  through in the first minute, which a sliding-window vendor answers with 429s.
 - A 2xx is only proof when its body is the documented shape. A read answered with something else
   (not JSON, `{}`, no list key) raises MalformedResponse, never an empty list; a write answered so
   raises OutcomeUnknown (it may have been committed), resolved by reading like a lost answer.
@@ -24,6 +26,7 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
@@ -81,49 +84,94 @@ class Reply:
     request_id: str | None
 
 
-class TokenBucket:
-    """A per-minute budget: `take()` blocks until a request may go; vendor headers correct it."""
+class RollingWindow:
+    """A budget of `limit` requests in any rolling `window` seconds, held from the very first request.
 
-    def __init__(self, per_minute: int, *, sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
-        self.per_minute = per_minute
-        self._tokens = float(per_minute)
+    A request occupies its slot from the moment it is let through until `window` (+ `margin`) seconds
+    after its answer came back, so the vendor, whatever the latency, can never count more than `limit`
+    arrivals in any window of its own: a request arrives after it was let through, and the one
+    whose slot it reuses arrived before its answer came. `margin` absorbs a vendor that counts in
+    whole seconds. Vendor headers (`X-RateLimit-*`, where sent) and Retry-After can only make it
+    stricter: the vendor's count wins, other clients may share the key.
+    """
+
+    def __init__(self, limit: int, *, sleep: Callable[[float], None], clock: Callable[[], float],
+                 window: float = 60.0, margin: float = 1.0) -> None:
+        self.limit = max(1, int(limit))
+        self.span = window + margin  # how long a finished request keeps its slot
         self._sleep = sleep
         self._clock = clock
-        self._stamp = clock()
+        # (answer time, slots): monotonic, so sorted, newest last; slots > 1 only for a vendor's correction
+        self._finished: deque[tuple[float, int]] = deque()
+        self._held = 0  # sum of the slots in _finished
+        self._in_flight = 0
         self._blocked_until = 0.0
         self._lock = threading.Lock()
 
+    @property
+    def per_minute(self) -> int:
+        return self.limit
+
     def take(self) -> float:
-        """Wait for a token; returns the seconds waited."""
+        """Wait until a slot is free and occupy it; returns the seconds waited. Pair with `release()`."""
         waited = 0.0
         while True:
             with self._lock:
                 now = self._clock()
-                self._tokens = min(self.per_minute, self._tokens + (now - self._stamp) * self.per_minute / 60.0)
-                self._stamp = now
-                if now >= self._blocked_until and self._tokens >= 1:
-                    self._tokens -= 1
+                self._expire(now)
+                if now >= self._blocked_until and self._in_flight + self._held < self.limit:
+                    self._in_flight += 1
                     return waited
-                delay = max(self._blocked_until - now, (1 - self._tokens) * 60.0 / self.per_minute, 0.01)
+                if now < self._blocked_until:
+                    delay = self._blocked_until - now
+                elif self._finished:
+                    delay = self._finished[0][0] + self.span - now
+                else:  # every slot is held by a request still in flight (other threads): poll
+                    delay = 0.05
+            delay = max(delay, 0.001)
             self._sleep(delay)
             waited += delay
 
+    def release(self) -> None:
+        """The request let through by `take()` has its answer (or failed): its slot expires one span from now."""
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+            self._hold(self._clock(), 1)
+
+    def used(self) -> int:
+        """Slots held right now (in flight or within a span of their answer)."""
+        with self._lock:
+            self._expire(self._clock())
+            return self._in_flight + self._held
+
     def observe(self, headers: Mapping[str, str], wall: Callable[[], float] = time.time) -> None:
-        """Adopt the vendor's own view: no tokens left means wait for its reset."""
+        """Adopt the vendor's own count where it sends one: fewer left than we think means someone else
+        uses the key, so the difference is held for a full span; none left means wait for its reset."""
         remaining = _int(headers.get("x-ratelimit-remaining"))
         if remaining is None:
             return
         with self._lock:
-            self._tokens = min(self._tokens, float(remaining))
+            now = self._clock()
+            self._expire(now)
+            free = self.limit - self._in_flight - self._held
+            if free > max(0, remaining):
+                self._hold(now, free - max(0, remaining))
             reset = _int(headers.get("x-ratelimit-reset"))
             if remaining <= 0 and reset is not None:
-                self._blocked_until = max(self._blocked_until, self._clock() + max(0.0, reset - wall()))
+                self._blocked_until = max(self._blocked_until, now + max(0.0, reset - wall()))
 
     def block_for(self, seconds: float) -> None:
         """After a 429: nobody sends on this budget before Retry-After has passed."""
         with self._lock:
             self._blocked_until = max(self._blocked_until, self._clock() + seconds)
-            self._tokens = 0.0
+
+    def _hold(self, now: float, slots: int) -> None:
+        self._finished.append((now, slots))
+        self._held += slots
+
+    def _expire(self, now: float) -> None:
+        while self._finished and self._finished[0][0] + self.span <= now:
+            self._held -= self._finished.popleft()[1]
 
 
 def _int(value: str | None) -> int | None:
@@ -133,21 +181,21 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-def budgets_for(config: ProviderConfig, *, sleep: Callable[[float], None], clock: Callable[[], float]) -> dict[str, TokenBucket]:
+def budgets_for(config: ProviderConfig, *, sleep: Callable[[float], None], clock: Callable[[], float]) -> dict[str, RollingWindow]:
     """{'read': bucket, 'write': bucket}; the same bucket twice for vendors with one budget."""
     limits = {**DEFAULT_RATE_LIMITS.get(config.type, {}), **config.limits()}
     if "requests_per_minute" in limits and not ("reads_per_minute" in config.limits() or "writes_per_minute" in config.limits()):
-        shared = TokenBucket(limits["requests_per_minute"], sleep=sleep, clock=clock)
+        shared = RollingWindow(limits["requests_per_minute"], sleep=sleep, clock=clock)
         return {"read": shared, "write": shared}
-    return {"read": TokenBucket(limits.get("reads_per_minute", 60), sleep=sleep, clock=clock),
-            "write": TokenBucket(limits.get("writes_per_minute", 60), sleep=sleep, clock=clock)}
+    return {"read": RollingWindow(limits.get("reads_per_minute", 60), sleep=sleep, clock=clock),
+            "write": RollingWindow(limits.get("writes_per_minute", 60), sleep=sleep, clock=clock)}
 
 
 class VendorClient:
     """One vendor account over httpx: paced, retried where safe, errors typed and redacted."""
 
     def __init__(self, vendor: str, vendor_type: str, base_url: str, headers: Mapping[str, str], *,
-                 secret: str | None, budgets: Mapping[str, TokenBucket], transport: httpx.BaseTransport | None = None,
+                 secret: str | None, budgets: Mapping[str, RollingWindow], transport: httpx.BaseTransport | None = None,
                  timeout: float = 30.0, max_attempts: int = 5, sleep: Callable[[float], None] = time.sleep,
                  rng: random.Random | None = None) -> None:
         self.vendor = vendor
@@ -195,13 +243,11 @@ class VendorClient:
         budget = self._budgets[kind]
         clean_params = {k: v for k, v in (params or {}).items() if v is not None}
         for attempt in range(1, self._max_attempts + 1):
-            budget.take()
             with self._lock:
                 self.counts[kind] += 1
             started = time.monotonic()
-            try:
-                resp = self._http.request(method, path, params=clean_params, json=json)
-            except httpx.TransportError as exc:
+            resp, exc = self._exchange(budget, method, path, clean_params, json)
+            if exc is not None:
                 retryable = idempotent or isinstance(exc, NEVER_SENT)
                 log.info("%s %s %s: %s (attempt %d)", self.vendor, method, path, type(exc).__name__, attempt)
                 if retryable and attempt < self._max_attempts:
@@ -211,7 +257,7 @@ class VendorClient:
                 what = "no response" if not retryable else f"gave up after {attempt} attempts"
                 raise cls(self.vendor, method, path, None,
                           redact(f"{type(exc).__name__}: {exc} ({what})", self._secret)) from None
-            budget.observe(resp.headers)
+            assert resp is not None
             request_id = resp.headers.get("x-request-id")
             log.debug("%s %s %s -> %d in %.0f ms (%s)", self.vendor, method, path, resp.status_code,
                       (time.monotonic() - started) * 1000, request_id)
@@ -254,6 +300,20 @@ class VendorClient:
             self.vendor, method, path, reply.status,
             redact(f"answered {reply.status} without {what} ({describe(reply.json)}); it proves nothing, "
                    "so nothing is planned from it", self._secret), request_id=reply.request_id)
+
+    def _exchange(self, budget: RollingWindow, method: str, path: str, params: Mapping[str, Any],
+                  json: Any) -> tuple[httpx.Response | None, httpx.TransportError | None]:
+        """One request inside the budget: its slot is held from before sending until after the answer."""
+        budget.take()
+        try:
+            resp = self._http.request(method, path, params=params, json=json)
+        except httpx.TransportError as exc:
+            return None, exc
+        else:
+            budget.observe(resp.headers)
+            return resp, None
+        finally:
+            budget.release()
 
     def _retry_delay(self, resp: httpx.Response, attempt: int, idempotent: bool) -> float | None:
         """Seconds to wait before retrying, or None when this answer must not be retried."""

@@ -6,7 +6,9 @@ time is a fake clock so pacing and Retry-After are asserted without sleeping.
 
 from __future__ import annotations
 
+import bisect
 import json
+import random
 from typing import Any
 
 import httpx
@@ -14,7 +16,7 @@ import pytest
 
 from reconciler import errors
 from reconciler.model import ProviderConfig
-from reconciler.providers._http import TokenBucket, VendorClient, pages_cursor, pages_numbered, parse_envelope
+from reconciler.providers._http import RollingWindow, VendorClient, pages_cursor, pages_numbered, parse_envelope
 from tests.fakes import FakeTime
 
 KEY = "ck_live_SECRETSECRETSECRETSECRET0000000"
@@ -140,16 +142,95 @@ def test_pacing_keeps_to_the_configured_budget():
     client, t, seen = make_client(lambda req, n: reply(200, {"data": []}), reads_per_minute=10, writes_per_minute=5)
     for _ in range(25):
         client.get("/x")
-    # 10 at once (full bucket), then one every 6 s: 15 more take ~90 s of waiting.
-    assert len(seen) == 25 and 85 <= sum(t.slept) <= 95
+    # 10 at once, the next 10 once the first ones' window (60 s + 1 s margin) has passed, the last 5 after another.
+    assert len(seen) == 25 and 122 <= sum(t.slept) <= 123
 
 
 def test_vendor_headers_correct_the_budget():
     t = FakeTime()
-    bucket = TokenBucket(100, sleep=t.sleep, clock=t.clock)
-    bucket.observe({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1030"}, wall=lambda: 1000.0)
-    bucket.take()
+    window = RollingWindow(100, sleep=t.sleep, clock=t.clock)
+    window.observe({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1030"}, wall=lambda: 1000.0)
+    window.take()
     assert sum(t.slept) >= 30
+
+
+def test_a_lower_vendor_count_holds_the_difference_for_a_window():
+    t = FakeTime()
+    window = RollingWindow(10, sleep=t.sleep, clock=t.clock)
+    window.observe({"x-ratelimit-remaining": "3"})  # another client of the key used 7
+    for _ in range(3):
+        window.take()
+        window.release()
+    assert t.slept == []
+    window.take()
+    assert sum(t.slept) >= 60
+
+
+def test_a_vendor_count_far_below_a_huge_configured_limit_is_adopted_at_once():
+    t = FakeTime()
+    window = RollingWindow(10**9, sleep=t.sleep, clock=t.clock)
+    window.observe({"x-ratelimit-remaining": "5"})
+    assert window.used() == 10**9 - 5
+
+
+def _arrivals(limit: int, requests: int, seed: int, margin: float = 1.0) -> list[float]:
+    """When a vendor sees each of `requests` sequential requests through a window of `limit`/min, with
+    random latency on the way in and out (0-3 s each, so an answer can be slower than the next request)."""
+    rng = random.Random(seed)
+    t = FakeTime()
+    window = RollingWindow(limit, sleep=t.sleep, clock=t.clock, margin=margin)
+    seen: list[float] = []
+    for _ in range(requests):
+        window.take()
+        t.now += rng.uniform(0, 3) if rng.random() < 0.3 else rng.uniform(0, 0.05)
+        seen.append(t.now)
+        t.now += rng.uniform(0, 3) if rng.random() < 0.3 else rng.uniform(0, 0.05)
+        window.release()
+    return seen
+
+
+def _most_in_any_window(arrivals: list[float], span: float = 60.0) -> int:
+    """The largest number of arrivals in any window [a, a + span) (a vendor forgets a hit `span` s later)."""
+    return max(bisect.bisect_left(arrivals, a + span) - i for i, a in enumerate(arrivals))
+
+
+@pytest.mark.parametrize("limit", [1, 7, 60, 120])
+@pytest.mark.parametrize("seed", range(5))
+def test_no_rolling_window_ever_holds_more_than_the_limit(limit, seed):
+    arrivals = _arrivals(limit, limit * 6 + 3, seed)
+    assert _most_in_any_window(arrivals) <= limit
+    # from the first request on: the first minute is no exception
+    assert sum(1 for a in arrivals if a < arrivals[0] + 60) <= limit
+
+
+def test_steady_state_throughput_is_at_least_95_percent_of_the_limit():
+    t = FakeTime()
+    window = RollingWindow(60, sleep=t.sleep, clock=t.clock)
+    arrivals: list[float] = []
+    for _ in range(60 * 11):
+        window.take()
+        t.now += 0.02  # a 40 ms round trip
+        arrivals.append(t.now)
+        t.now += 0.02
+        window.release()
+    # the first 60 go at once; every later one is paced: 600 more over the time from the first to the last
+    per_minute = (len(arrivals) - 60) / (arrivals[-1] - arrivals[0]) * 60
+    assert 0.95 * 60 <= per_minute <= 60
+    assert _most_in_any_window(arrivals) == 60
+
+
+def test_a_slot_is_held_while_its_request_is_in_flight():
+    t = FakeTime()
+    window = RollingWindow(2, sleep=t.sleep, clock=t.clock)
+    window.take()
+    window.take()
+    assert window.used() == 2
+    t.now += 500  # still in flight (no answer yet): both slots stay taken
+    assert window.used() == 2
+    window.release()
+    assert window.used() == 2  # answered now: held for one more span
+    t.now += 61
+    assert window.used() == 1
 
 
 def test_gary_and_kalent_share_one_budget():
