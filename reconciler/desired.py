@@ -31,6 +31,7 @@ from reconciler.model import (
     Sequence,
     slug,
 )
+from reconciler.state_file import state_file_problem
 from reconciler.urls import url_problem
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
@@ -101,9 +102,15 @@ def _build_project(root: Path, data: dict[str, Any], problems: list[Problem]) ->
         )
     state = data.get("state") or {}
     safety = data.get("safety") or {}
+    state_path = root / (state.get("path") or ".campaignctl/state.db")
+    refused = state_file_problem(state_path)
+    if refused:
+        shown = state.get("path") or ".campaignctl/state.db"
+        problems.append(problem(state, f"state.path {shown!r} {refused}", "path") if state.get("path")
+                        else problem(data, f"state.path {shown!r} (the default) {refused}"))
     return Project(
         root=root,
-        state_path=root / (state.get("path") or ".campaignctl/state.db"),
+        state_path=state_path,
         providers=providers,
         ownership_tag=data.get("ownership_tag", "campaignctl"),
         safety=Safety(

@@ -19,6 +19,7 @@ from typing import Any, Iterator
 import jsonschema
 import yaml
 
+from reconciler.confined import RefusedPath, read_confined
 from reconciler.errors import ConfigError, ManifestError, Problem
 
 PROJECT_FILE = "campaignctl.yaml"
@@ -123,12 +124,13 @@ def problem(node: Any, message: str, key: Any = None) -> Problem:
     return Problem(file, line, col, message)
 
 
-def load_yaml_file(path: Path, display: str) -> tuple[Any, list[Problem]]:
-    """Read and parse one YAML file; every failure is a located Problem, never an exception."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return None, [Problem(display, 1, 1, f"cannot read file: {exc.strerror or exc}")]
+def load_yaml_file(path: Path, display: str, raw: bytes | None = None) -> tuple[Any, list[Problem]]:
+    """Parse one YAML file (its bytes `raw`, or read from `path`); every failure is a located Problem."""
+    if raw is None:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            return None, [Problem(display, 1, 1, f"cannot read file: {exc.strerror or exc}")]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -220,14 +222,15 @@ def discover(root: Path) -> tuple[Path, list[Path]]:
     if not root.is_dir():
         raise ConfigError(f"{root}: not a directory (expected a campaigns directory with {PROJECT_FILE})")
     project = root / PROJECT_FILE
-    if not project.is_file():
+    if not (project.exists() or project.is_symlink()):
         raise ConfigError(f"{root}: no {PROJECT_FILE} here (is this the campaigns directory?)")
     manifests = []
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
         if any(part.startswith(".") for part in rel.parts):
             continue
-        if path.suffix in (".yaml", ".yml") and path.is_file() and path != project:
+        # Links and special files are listed too, so that reading them reports why they are refused.
+        if path.suffix in (".yaml", ".yml") and (path.is_symlink() or not path.is_dir()) and path != project:
             manifests.append(path)
     return project, manifests
 
@@ -261,10 +264,12 @@ def load_directory(root: Path) -> Loaded:
         display = disp(path)
         hasher.update(str(path.relative_to(root)).encode() + b"\0")
         try:
-            hasher.update(path.read_bytes() + b"\0")
-        except OSError:
-            pass
-        data, errs = load_yaml_file(path, display)
+            raw = read_confined(root, path)
+        except RefusedPath as exc:
+            problems.append(Problem(display, 1, 1, f"cannot read file: {exc}"))
+            return None
+        hasher.update(raw + b"\0")
+        data, errs = load_yaml_file(path, display, raw)
         problems.extend(errs)
         if data is None:
             return None
@@ -282,21 +287,24 @@ def load_directory(root: Path) -> Loaded:
         if not isinstance(doc.data, dict):
             continue
         for source in doc.data.get("contact_sources") or []:
-            rows, errs, raw = read_csv_source(doc, source)
+            rows, errs, raw = read_csv_source(root, doc, source)
             problems.extend(errs)
             hasher.update(raw + b"\0")
             csv_rows.append((doc, source, rows))
     return Loaded(root, project, manifests, csv_rows, problems, "sha256:" + hasher.hexdigest())
 
 
-def read_csv_source(doc: Document, source: Any) -> tuple[list[dict[str, Any]], list[Problem], bytes]:
+def read_csv_source(root: Path, doc: Document, source: Any) -> tuple[list[dict[str, Any]], list[Problem], bytes]:
     """Rows of a `contact_sources` CSV, each with `__file__`/`__line__` for error messages."""
-    path = (doc.path.parent / source["csv"]).resolve()
-    display = str(Path(doc.display).parent / source["csv"])
+    name = str(source["csv"])
+    if Path(name).is_absolute():
+        return [], [problem(source, f"cannot read CSV {name}: an absolute path; write it relative to this "
+                                    "manifest, inside the campaigns directory", "csv")], b""
+    display = str(Path(doc.display).parent / name)
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return [], [problem(source, f"cannot read CSV {source['csv']}: {exc.strerror or exc}", "csv")], b""
+        raw = read_confined(root, doc.path.parent / name)
+    except RefusedPath as exc:
+        return [], [problem(source, f"cannot read CSV {name}: {exc}", "csv")], b""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

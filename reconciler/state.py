@@ -25,6 +25,7 @@ from typing import Any, Iterable, Iterator
 from reconciler.errors import LockError, StateError
 from reconciler.model import Address
 from reconciler.snapshot import CacheEntry
+from reconciler.state_file import state_file_problem
 from reconciler.timeutil import utcnow
 
 SCHEMA_VERSION = 1
@@ -70,6 +71,9 @@ class StateStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        refused = state_file_problem(path)
+        if refused:  # before mkdir, chmod or connect: another program's file is never touched
+            raise StateError(f"state.path {path}: {refused}")
         path.parent.mkdir(parents=True, exist_ok=True)
         fresh = not path.exists()
         if fresh:  # create with 0600 before SQLite opens it, so no moment exists where others can read it
