@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from reconciler.errors import ManifestError, Problem
 from reconciler.kalent_rules import step_problems
-from reconciler.manifest import Loaded, load_directory, problem, raise_if_problems, where
+from reconciler.manifest import CSV_COLUMNS, Loaded, load_directory, problem, raise_if_problems, where
 from reconciler.model import (
     DEFAULT_BASE_URLS,
     DEFAULT_RATE_LIMITS,
@@ -37,8 +37,6 @@ from reconciler.urls import url_problem
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-CSV_COLUMNS = {"id", "first_name", "last_name", "email", "emails", "phone", "phone_numbers", "company",
-               "job_title", "notes", "tags", "kalent_candidate_id"}
 
 
 def loc_of(node: Any, key: Any = None) -> Loc:
