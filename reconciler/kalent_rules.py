@@ -1,7 +1,7 @@
 """Kalent blueprint step rules, checked at validate time so users see file:line, not a vendor 400.
 
-The rules are the vendor's own (the step table of Kalent's create sequence blueprint page); the sandbox enforces them on the
-server side independently, as the real vendor would.
+The rules are the vendor's own (the step table of Kalent's create sequence blueprint page); the
+sandbox enforces them on the server side independently, as the real vendor would.
 """
 
 from __future__ import annotations
