@@ -10,6 +10,8 @@ Guarantees:
   Providers run in parallel, one worker each, each paced by its own rate budget.
 - An enrollment the vendor creates but fails at once (a suppressed contact) was sent, so its
   journal outcome is `ok`, but the change is reported `failed` with the vendor's reason.
+- Once `session.stop` is set (SIGINT/SIGTERM), no new change is dispatched: the writes in flight
+  finish (or stay in doubt for the next run) and every change not started is reported `interrupted`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from reconciler.engine import CARD_OPS, Session, remember_membership
-from reconciler.errors import OutcomeUnknown, ProviderError
+from reconciler.errors import Interrupted, OutcomeUnknown, ProviderError
 from reconciler.model import DEFAULT_RATE_LIMITS, Address
 from reconciler.plan import check_precondition
 from reconciler.plan_types import Change, Plan
@@ -40,7 +42,7 @@ class ChangeResult:
 
     address: str
     action: str
-    status: str  # ok | failed | stale | unknown | skipped
+    status: str  # ok | failed | stale | unknown | skipped | interrupted
     message: str = ""
     remote_id: str | None = None
     request_id: str | None = None
@@ -71,10 +73,12 @@ class ApplyReport:
             if r.status == "ok":
                 done[DONE_WORDS[r.action]] = done.get(DONE_WORDS[r.action], 0) + 1
         parts = [f"{done[w]:,} {w}" for w in DONE_WORDS.values() if w in done]  # a fixed order, like the plan's
-        for status in ("failed", "unknown", "stale", "skipped"):
+        words = {"unknown": "outcome unknown", "interrupted": "not started (interrupted)"}
+        for status in ("failed", "unknown", "stale", "skipped", "interrupted"):
             if self.count(status):
-                parts.append(f"{self.count(status):,} {status if status != 'unknown' else 'outcome unknown'}")
-        return "Apply complete: " + (", ".join(parts) if parts else "nothing to do") + "."
+                parts.append(f"{self.count(status):,} {words.get(status, status)}")
+        head = "Apply interrupted: " if self.count("interrupted") else "Apply complete: "
+        return head + (", ".join(parts) if parts else "nothing to do") + "."
 
     def to_dict(self) -> dict[str, Any]:
         return {"apply_id": self.apply_id, "started_at": self.started_at, "finished_at": self.finished_at,
@@ -125,6 +129,8 @@ class Applier:
         ordered = sorted(changes, key=lambda c: (PHASE[c.address.kind], str(c.address)))
         batch: list[Change] = []
         for change in ordered:
+            if self.session.stop.is_set():
+                break
             stale = check_precondition(change, self.live)
             if stale:
                 self._record(ChangeResult(str(change.address), change.action, "stale", f"{stale}; re-plan"))
@@ -138,12 +144,28 @@ class Applier:
             if batch:
                 self._enroll(provider, batch)
                 batch = []
+            if self.session.stop.is_set():
+                break
             self._one(provider, change)
         if batch:
             self._enroll(provider, batch)
+        self._record_not_started(ordered)
+
+    def _record_not_started(self, changes: list[Change]) -> None:
+        """After an interrupt: every change of this provider with no result yet was never sent."""
+        if not self.session.stop.is_set():
+            return
+        with self._lock:
+            done = {r.address for r in self.report.results}
+        for change in changes:
+            if str(change.address) not in done:
+                self._record(ChangeResult(str(change.address), change.action, "interrupted",
+                                          "not started: apply was interrupted; nothing was sent"))
 
     # -- enrollments ----------------------------------------------------------------------------
     def _enroll(self, provider: Provider, changes: list[Change]) -> None:
+        if self.session.stop.is_set():
+            return  # reported as not started
         desired = self.session.desired
         seq = self._sequences[(changes[0].provider, changes[0].address.group)]
         if seq.provider_type == "kalent" and seq.target in self._failed_blueprints:
@@ -181,6 +203,10 @@ class Applier:
             self._record(ChangeResult(addr, change.action, "ok", res.live.vendor_status, res.live.remote_id, res.request_id))
             return
         error = res.error
+        if isinstance(error, Interrupted):  # stopped before its request left: nothing was sent
+            self.store.outcome(intent, "error", detail={"error": str(error)})
+            self._record(ChangeResult(addr, change.action, "interrupted", "not sent: apply was interrupted"))
+            return
         if isinstance(error, OutcomeUnknown):
             self.store.outcome(intent, "unknown", detail={"error": str(error)})
             self._resolve_enroll(provider, seq, change, request, intent)
@@ -226,6 +252,10 @@ class Applier:
                 self._note_blueprint_failure(change)
                 return
             self._record(ChangeResult(str(addr), change.action, "ok", "confirmed by reading after a lost answer", remote_id))
+            return
+        except Interrupted as exc:  # stopped before its request left: nothing was sent
+            self.store.outcome(intent, "error", detail={"error": str(exc)})
+            self._record(ChangeResult(str(addr), change.action, "interrupted", "not sent: apply was interrupted"))
             return
         except ProviderError as exc:
             self.store.outcome(intent, "error", request_id=exc.request_id, detail={"error": str(exc)})

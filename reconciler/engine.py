@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -46,6 +47,8 @@ class Session:
     notes: list[str] = field(default_factory=list)
     owns_hub: bool = True  # False when the caller passed the hub in: the caller closes it
     lock_id: str | None = None  # the apply lock this session holds, if any
+    # Set when apply is interrupted: no provider sends anything more, and apply dispatches nothing new.
+    stop: threading.Event = field(default_factory=threading.Event)
 
     def close(self) -> None:
         for provider in self.providers.values():
@@ -70,9 +73,10 @@ def open_session(directory: Path, *, env: Mapping[str, str] | None = None, hub: 
     desired = load_desired(directory)
     env = os.environ if env is None else env
     given = hub is not None
-    providers, hub = build_providers(desired.project, env=env, hub=hub, transports=transports)
+    stop = threading.Event()
+    providers, hub = build_providers(desired.project, env=env, hub=hub, transports=transports, stop=stop)
     store = StateStore(desired.project.state_path)
-    return Session(desired, providers, store, hub, owns_hub=not given)
+    return Session(desired, providers, store, hub, owns_hub=not given, stop=stop)
 
 
 def policies_for(session: Session) -> Policies:

@@ -1,7 +1,8 @@
 """The campaignctl command line: the only module that prints, prompts and chooses exit codes.
 
 Exit codes: 0 success / in sync; 1 any error (usage errors included); 2 success with changes
-present (`plan --detailed-exitcode`) or drift found (`drift`).
+present (`plan --detailed-exitcode`) or drift found (`drift`); 130 / 143 an apply stopped by SIGINT /
+SIGTERM (cli/signals.py).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 import click
 
 from reconciler.cli.app import DIR_ARG, EXIT_CHANGES, EXIT_ERROR, Exit, Progress, handle_errors, is_tty, main, use_color
+from reconciler.cli.signals import ApplyInterrupted, ApplySignals, signal_name
 from reconciler.errors import ConfigError, UnsafePlanError
 from reconciler.plan_types import Plan
 from reconciler.render import render_json, render_markdown, render_text
@@ -172,15 +173,30 @@ def enforce_safety(the_plan: Plan, allow_large: bool, force: bool) -> None:
 def apply(target_path: Path, auto_approve: bool, targets: tuple[str, ...], allow_large: bool, force: bool,
           partial: bool, report_path: Path | None) -> None:
     """Make live match the manifests (or apply a saved plan)."""
+    saved = target_path.is_file()
+    saved_plan, directory = load_saved_plan(target_path) if saved else (None, target_path)
+    signals = ApplySignals()
+    try:
+        with signals:
+            _apply(signals, target_path, directory, saved_plan, auto_approve, targets, allow_large, force, partial,
+                   report_path)
+    except ApplyInterrupted as exc:
+        click.echo(f"{signal_name(exc.signum)}: interrupted before any write; nothing was sent.", err=True)
+        raise Exit(128 + exc.signum) from None
+
+
+def _apply(signals: ApplySignals, target_path: Path, directory: Path, saved_plan: Plan | None, auto_approve: bool,
+           targets: tuple[str, ...], allow_large: bool, force: bool, partial: bool, report_path: Path | None) -> None:
+    """apply, with `signals` installed: see reconciler/cli/signals.py for what SIGINT and SIGTERM do."""
     from reconciler.apply import apply_plan, least_seconds
     from reconciler.engine import make_plan, open_session, settle_in_doubt
     from reconciler.errors import StaleChangeError
     from reconciler.plan import check_precondition
 
-    saved = target_path.is_file()
-    saved_plan, directory = load_saved_plan(target_path) if saved else (None, target_path)
     with open_session(directory) as session:
+        signals.stop = session.stop
         lock_id = session.lock_id = session.store.acquire_lock(f"campaignctl apply ({os.environ.get('USER', 'unknown')})")
+        signals.abort = lambda: session.store.release_lock(lock_id)
         try:
             # Read-only like plan: nothing is sent before the user (or --auto-approve) said yes.
             live = read_with_progress(session, read_only=True)
@@ -210,19 +226,25 @@ def apply(target_path: Path, auto_approve: bool, targets: tuple[str, ...], allow
                 if answer.strip() != "yes":
                     click.echo("Apply cancelled.")
                     raise Exit(EXIT_ERROR)
+            signals.writing = True  # from here on a signal stops sending and still prints the report
             for addr in settle_in_doubt(session, live):
                 click.echo(f"settled {addr}: the earlier enrollment exists (outcome was unknown)", err=True)
             floor = least_seconds(todo, session.providers)
             with ticking(Progress("Applying", total=len(todo), floor_seconds=floor)) as step:
                 report = apply_plan(session, the_plan, live, progress=lambda r: step(r.address))
         finally:
+            signals.abort = None
             session.store.release_lock(lock_id)
+    marks = {"ok": "✓", "failed": "✗", "stale": "!", "unknown": "?", "skipped": "-", "interrupted": "·"}
     for result in report.results:
-        mark = {"ok": "✓", "failed": "✗", "stale": "!", "unknown": "?", "skipped": "-"}[result.status]
         detail = f"  {result.message}" if result.message else ""
-        click.echo(f"{mark} {result.action:<9} {result.address}{detail}")
+        click.echo(f"{marks[result.status]} {result.action:<9} {result.address}{detail}")
     click.echo(report.summary_line())
     if report_path:
         write_private(report_path, json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    if signals.signum is not None:
+        click.echo(f"{signal_name(signals.signum)}: stopped; the lock is released. Run apply again to finish (it "
+                   "settles anything left in doubt by reading before it sends).", err=True)
+        raise Exit(signals.exit_code)
     if not report.ok:
         raise Exit(EXIT_ERROR)

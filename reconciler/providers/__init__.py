@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from typing import Any, Mapping
 
 from reconciler.errors import ConfigError
@@ -50,8 +51,10 @@ def unpaced(config: ProviderConfig) -> ProviderConfig:
 
 
 def build_providers(project: Project, *, env: Mapping[str, str] | None = None, hub: Any = None,
-                    transports: Mapping[str, Any] | None = None) -> tuple[dict[str, Provider], Any]:
-    """Providers by name, and the in-process sandbox hub if any of them uses it (opened on demand)."""
+                    transports: Mapping[str, Any] | None = None,
+                    stop: threading.Event | None = None) -> tuple[dict[str, Provider], Any]:
+    """Providers by name, and the in-process sandbox hub if any of them uses it (opened on demand).
+    `stop`, once set, keeps every provider from sending anything more (an interrupted apply)."""
     env = os.environ if env is None else env
     classes = registry()
     providers: dict[str, Provider] = {}
@@ -68,5 +71,5 @@ def build_providers(project: Project, *, env: Mapping[str, str] | None = None, h
             transport = SandboxTransport(hub, config.type)
             if not hub.simulators[config.type].rate_limits:
                 config = unpaced(config)  # the simulator enforces no limit: do not wait for one either
-        providers[name] = classes[config.type](config, api_key(config, env, sandbox), transport=transport)
+        providers[name] = classes[config.type](config, api_key(config, env, sandbox), transport=transport, stop=stop)
     return providers, hub

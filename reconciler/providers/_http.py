@@ -45,6 +45,7 @@ ERRORS_BY_STATUS: dict[int, type[errors.ProviderError]] = {
 }
 # Transport errors raised before any byte of the request left: safe to retry even a non-idempotent write.
 NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+STOP_POLL = 0.2  # seconds between looks at the stop event while waiting (budget, back-off)
 
 
 def redact(text: str, secret: str | None) -> str:
@@ -112,10 +113,13 @@ class RollingWindow:
     def per_minute(self) -> int:
         return self.limit
 
-    def take(self) -> float:
-        """Wait until a slot is free and occupy it; returns the seconds waited. Pair with `release()`."""
+    def take(self, stop: threading.Event | None = None) -> float | None:
+        """Wait until a slot is free and occupy it; returns the seconds waited. Pair with `release()`.
+        None when `stop` was set while waiting: then no slot was taken (and none may be released)."""
         waited = 0.0
         while True:
+            if stop is not None and stop.is_set():
+                return None
             with self._lock:
                 now = self._clock()
                 self._expire(now)
@@ -129,6 +133,8 @@ class RollingWindow:
                 else:  # every slot is held by a request still in flight (other threads): poll
                     delay = 0.05
             delay = max(delay, 0.001)
+            if stop is not None:
+                delay = min(delay, STOP_POLL)  # look at `stop` a few times a second
             self._sleep(delay)
             waited += delay
 
@@ -197,8 +203,12 @@ class VendorClient:
     def __init__(self, vendor: str, vendor_type: str, base_url: str, headers: Mapping[str, str], *,
                  secret: str | None, budgets: Mapping[str, RollingWindow], transport: httpx.BaseTransport | None = None,
                  timeout: float = 30.0, max_attempts: int = 5, sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, stop: threading.Event | None = None) -> None:
+        """`stop`, once set (apply was interrupted), keeps every further request from leaving: one that
+        has not been sent raises Interrupted; a retry of a write that may have been committed raises
+        OutcomeUnknown, so the journal keeps it in doubt for the next run."""
         self.vendor = vendor
+        self._stop = stop
         self.vendor_type = vendor_type
         self._secret = secret
         secrets.register(secret)
@@ -242,16 +252,19 @@ class VendorClient:
         kind = "read" if method in READ_METHODS else "write"
         budget = self._budgets[kind]
         clean_params = {k: v for k, v in (params or {}).items() if v is not None}
+        maybe_committed = False  # an earlier attempt of this write may have taken effect
         for attempt in range(1, self._max_attempts + 1):
+            self._check_stop(method, path, kind == "write" and maybe_committed)
             with self._lock:
                 self.counts[kind] += 1
             started = time.monotonic()
-            resp, exc = self._exchange(budget, method, path, clean_params, json)
+            resp, exc = self._exchange(budget, method, path, clean_params, json, kind == "write" and maybe_committed)
             if exc is not None:
                 retryable = idempotent or isinstance(exc, NEVER_SENT)
+                maybe_committed = maybe_committed or not isinstance(exc, NEVER_SENT)
                 log.info("%s %s %s: %s (attempt %d)", self.vendor, method, path, type(exc).__name__, attempt)
                 if retryable and attempt < self._max_attempts:
-                    self._sleep(self._backoff(attempt))
+                    self._pause(self._backoff(attempt))
                     continue
                 cls = errors.ServerError if retryable else errors.OutcomeUnknown
                 what = "no response" if not retryable else f"gave up after {attempt} attempts"
@@ -264,13 +277,14 @@ class VendorClient:
             if resp.status_code < 400:
                 return Reply(resp.status_code, self._success_json(method, path, resp, request_id),
                              resp.headers, request_id)
+            maybe_committed = maybe_committed or resp.status_code >= 500
             retry_in = self._retry_delay(resp, attempt, idempotent)
             if retry_in is not None and attempt < self._max_attempts:
                 log.info("%s %s %s -> %d, retrying in %.1fs", self.vendor, method, path, resp.status_code, retry_in)
                 if resp.status_code == 429:
                     budget.block_for(retry_in)
                 else:
-                    self._sleep(retry_in)
+                    self._pause(retry_in)
                 continue
             raise self._error(method, path, resp, request_id, idempotent)
         raise AssertionError("unreachable")  # the loop either returns or raises
@@ -301,10 +315,11 @@ class VendorClient:
             redact(f"answered {reply.status} without {what} ({describe(reply.json)}); it proves nothing, "
                    "so nothing is planned from it", self._secret), request_id=reply.request_id)
 
-    def _exchange(self, budget: RollingWindow, method: str, path: str, params: Mapping[str, Any],
-                  json: Any) -> tuple[httpx.Response | None, httpx.TransportError | None]:
+    def _exchange(self, budget: RollingWindow, method: str, path: str, params: Mapping[str, Any], json: Any,
+                  maybe_committed: bool) -> tuple[httpx.Response | None, httpx.TransportError | None]:
         """One request inside the budget: its slot is held from before sending until after the answer."""
-        budget.take()
+        if budget.take(self._stop) is None:  # the stop came while waiting for the budget: raises
+            self._check_stop(method, path, maybe_committed)
         try:
             resp = self._http.request(method, path, params=params, json=json)
         except httpx.TransportError as exc:
@@ -314,6 +329,27 @@ class VendorClient:
             return resp, None
         finally:
             budget.release()
+
+    def _check_stop(self, method: str, path: str, maybe_committed: bool) -> None:
+        """Once a stop was asked for, raise: Interrupted when nothing of this request can have taken
+        effect, OutcomeUnknown when an earlier attempt of this write may have."""
+        if self._stop is None or not self._stop.is_set():
+            return
+        if maybe_committed:
+            raise errors.OutcomeUnknown(self.vendor, method, path, None, "apply was interrupted while retrying; an "
+                                        "earlier attempt may have taken effect (the next run settles it)")
+        raise errors.Interrupted(self.vendor, method, path, None, "apply was interrupted; this request was not sent",
+                                 code="interrupted")
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep before a retry; in slices while a stop event exists, so an interrupt is not held up."""
+        if self._stop is None:
+            self._sleep(seconds)
+            return
+        left = seconds
+        while left > 0 and not self._stop.is_set():
+            self._sleep(min(left, STOP_POLL))
+            left -= STOP_POLL
 
     def _retry_delay(self, resp: httpx.Response, attempt: int, idempotent: bool) -> float | None:
         """Seconds to wait before retrying, or None when this answer must not be retried."""

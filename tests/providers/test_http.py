@@ -289,3 +289,66 @@ def test_a_list_page_without_its_documented_list_is_malformed_never_empty(body):
         list(pages_numbered(client, "/things"))
     with pytest.raises(errors.MalformedResponse):
         list(pages_cursor(client, "/things"))
+
+# -- an interrupted apply: the stop event keeps every further request from leaving -------------------
+def stoppable_client(handler, stop, *, on_sleep=None, **limits: int) -> tuple[VendorClient, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return handler(request, len(seen))
+
+    t = FakeTime()
+
+    def sleep(seconds: float) -> None:
+        if on_sleep:
+            on_sleep()
+        t.sleep(seconds)
+
+    config = ProviderConfig(name="acct", type="clarky", base_url="https://vendor.test/api/v1",
+                            rate_limit=tuple(sorted(limits.items())))
+    client = VendorClient.for_provider(config, KEY, headers={}, transport=httpx.MockTransport(record),
+                                       sleep=sleep, clock=t.clock, stop=stop)
+    return client, seen
+
+
+def test_once_stopped_no_request_leaves_and_the_error_says_nothing_was_sent():
+    import threading
+
+    stop = threading.Event()
+    client, seen = stoppable_client(lambda req, n: reply(200, {}), stop)
+    client.write("POST", "/sequences/start", {}, idempotent=True)
+    stop.set()
+    with pytest.raises(errors.Interrupted, match="not sent"):
+        client.write("POST", "/sequences/start", {}, idempotent=True)
+    with pytest.raises(errors.Interrupted):
+        client.get("/contacts")
+    assert len(seen) == 1
+
+
+def test_a_write_waiting_for_its_budget_when_stopped_is_not_sent():
+    import threading
+
+    stop = threading.Event()
+    # the signal arrives while the second write waits for a token
+    client, seen = stoppable_client(lambda req, n: reply(200, {}), stop, on_sleep=stop.set, writes_per_minute=1)
+    client.write("POST", "/a", {}, idempotent=False)
+    with pytest.raises(errors.Interrupted):
+        client.write("POST", "/b", {}, idempotent=False)
+    assert [r.url.path for r in seen] == ["/api/v1/a"]
+
+
+@pytest.mark.parametrize("first,error", [(503, errors.OutcomeUnknown), (429, errors.Interrupted)])
+def test_a_retry_cut_short_by_a_stop_is_in_doubt_only_when_the_first_attempt_may_have_committed(first, error):
+    import threading
+
+    stop = threading.Event()
+
+    def handler(req, n):
+        stop.set()  # the signal arrives while the first attempt is answered
+        return reply(first, {"error": {"code": "x", "message": "busy"}}, **{"retry-after": "1"})
+
+    client, seen = stoppable_client(handler, stop)
+    with pytest.raises(error):
+        client.write("POST", "/sequences/start", {}, idempotent=True)
+    assert len(seen) == 1
