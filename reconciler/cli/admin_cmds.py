@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from reconciler.cli.app import handle_errors, main
+from reconciler.cli.app import EXIT_ERROR, Exit, handle_errors, main
 from reconciler.errors import ConfigError
 
 DIR_OPT = click.option("--dir", "directory", default="campaigns", show_default=True, type=click.Path(path_type=Path),
@@ -111,7 +111,7 @@ def sandbox_serve(port: int, faults: str | None, rate_limits: bool, directory: P
     from reconciler.sandbox.hub import open_project_hub
     from reconciler.sandbox.server import serve
 
-    plan = FaultPlan.from_dict(json.loads(faults)) if faults else None
+    plan = _fault_plan(faults, FaultPlan) if faults else None
     hub = open_project_hub(directory, rate_limits=rate_limits, faults=plan)
 
     def ready(url: str) -> None:
@@ -123,6 +123,18 @@ def sandbox_serve(port: int, faults: str | None, rate_limits: bool, directory: P
         serve(hub, port=port, ready=ready)
     finally:
         hub.store.close()
+
+
+def _fault_plan(text: str, plan_type):
+    """--faults JSON as a FaultPlan; bad JSON or a bad shape is one located line, not an internal error."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--faults: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    try:
+        return plan_type.from_dict(data)
+    except ValueError as exc:
+        raise ConfigError(f"--faults: {exc}") from None
 
 
 def _identities(directory: Path, who: str) -> dict[str, Any]:
@@ -139,9 +151,10 @@ def _identities(directory: Path, who: str) -> dict[str, Any]:
     return {"clarky": email_or_phone, "garyclub": email_or_phone, "kalent": contact.kalent_candidate_id}
 
 
-def _event(directory: Path, url: str | None, vendors: list[str], name: str, make_kwargs) -> list[str]:
-    """Run an event on each vendor that knows it; returns what happened per vendor."""
-    done = []
+def _event(directory: Path, url: str | None, vendors: list[str], name: str, make_kwargs) -> tuple[list[str], list[str]]:
+    """Run an event on each vendor that knows it; returns (what happened, what failed), one line per vendor."""
+    done: list[str] = []
+    failed: list[str] = []
     if url:
         from reconciler.sandbox.server import SandboxControl
 
@@ -154,10 +167,10 @@ def _event(directory: Path, url: str | None, vendors: list[str], name: str, make
                 try:
                     done.append(f"{vendor}: {control.event(vendor, name, **kwargs)}")
                 except Exception as exc:  # noqa: BLE001 - report per vendor, keep going
-                    done.append(f"{vendor}: {exc}")
+                    failed.append(f"{vendor}: {exc}")
         finally:
             control.close()
-        return done
+        return done, failed
     hub = _hub(directory)
     try:
         for vendor in vendors:
@@ -167,10 +180,23 @@ def _event(directory: Path, url: str | None, vendors: list[str], name: str, make
             try:
                 done.append(f"{vendor}: {hub.event(vendor, name, **kwargs)}")
             except (KeyError, ValueError, LookupError) as exc:
-                done.append(f"{vendor}: {exc}")
+                failed.append(f"{vendor}: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}")
     finally:
         hub.store.close()
-    return done
+    return done, failed
+
+
+def _report_event(done: list[str], failed: list[str], *, every_vendor_asked: bool, what: str) -> None:
+    """Print the outcome; exit 1 when nothing happened, or a vendor the user named could not do it.
+    (A contact one vendor does not know is normal when the user did not name the vendors.)"""
+    for line in done:
+        click.echo(line)
+    for line in failed:
+        click.echo(f"error: {line}", err=True)
+    if not done and not failed:
+        raise ConfigError(f"no sandbox vendor knows {what!r}")
+    if failed and (not done or every_vendor_asked):
+        raise Exit(EXIT_ERROR)
 
 
 URL_OPT = click.option("--url", help="A running `sandbox serve` (e.g. http://127.0.0.1:8799) instead of the directory's sandbox.")
@@ -182,11 +208,8 @@ def _contact_event(name: str, directory: Path, url: str | None, vendor: tuple[st
     ids = _identities(directory, who)
     keys = {"clarky": "contact", "garyclub": "contact", "kalent": "candidate"}
     vendors = list(vendor) or ["clarky", "garyclub", "kalent"]
-    lines = _event(directory, url, vendors, name, lambda v: {keys[v]: ids[v]} if ids.get(v) else None)
-    for line in lines:
-        click.echo(line)
-    if not lines:
-        raise ConfigError(f"no sandbox vendor knows {who!r}")
+    done, failed = _event(directory, url, vendors, name, lambda v: {keys[v]: ids[v]} if ids.get(v) else None)
+    _report_event(done, failed, every_vendor_asked=bool(vendor), what=who)
 
 
 @sandbox.command("reply")
@@ -220,8 +243,8 @@ def sandbox_unsubscribe(contact: str, vendor: tuple[str, ...], url: str | None, 
 def sandbox_move_card(card_id: str, stage: str, url: str | None, directory: Path) -> None:
     """A person moves Clarky card CARD_ID (or Gary deal) to STAGE (name or id)."""
     vendor, name, key = ("garyclub", "move_deal", "deal_id") if not card_id.startswith("pc_") else ("clarky", "move_card", "card_id")
-    for line in _event(directory, url, [vendor], name, lambda v: {key: card_id, "stage": stage}):
-        click.echo(line)
+    done, failed = _event(directory, url, [vendor], name, lambda v: {key: card_id, "stage": stage})
+    _report_event(done, failed, every_vendor_asked=True, what=card_id)
 
 
 @sandbox.command("archive-card")
@@ -231,8 +254,8 @@ def sandbox_move_card(card_id: str, stage: str, url: str | None, directory: Path
 @handle_errors
 def sandbox_archive_card(card_id: str, url: str | None, directory: Path) -> None:
     """A person archives Clarky card CARD_ID."""
-    for line in _event(directory, url, ["clarky"], "archive_card", lambda v: {"card_id": card_id}):
-        click.echo(line)
+    done, failed = _event(directory, url, ["clarky"], "archive_card", lambda v: {"card_id": card_id})
+    _report_event(done, failed, every_vendor_asked=True, what=card_id)
 
 
 @sandbox.command("advance")

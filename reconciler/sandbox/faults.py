@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -112,13 +112,66 @@ class FaultPlan:
         return None
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "FaultPlan":
-        """Build from the JSON shape used by the control API and `sandbox serve --faults`."""
+    def from_dict(cls, data: Any) -> "FaultPlan":
+        """Build from the JSON shape used by the control API and `sandbox serve --faults`; a bad shape is a
+        ValueError naming the key (`only` and `script` items are Fault fields without or with `kind`)."""
+        if not isinstance(data, dict):
+            raise ValueError("must be a JSON object")
         data = dict(data)
-        script = [Fault(**f) for f in data.pop("script", [])]
-        only = Fault(**{"kind": "status", **data.pop("only")}) if data.get("only") else None
-        data.pop("only", None)
-        return cls(script=script, only=only, **data)
+        _check_keys(data, _PLAN_FIELDS | {"only", "script"}, "")
+        for key, value in data.items():
+            if key in _RATES or key == "latency":
+                _number(key, value, 0, 1 if key in _RATES else None)
+            elif key in ("error_status", "seed") and (not isinstance(value, int) or isinstance(value, bool)):
+                raise ValueError(f"{key} must be an integer")
+        only = data.pop("only", None)
+        script = data.pop("script", None) or []
+        if not isinstance(script, list):
+            raise ValueError("script must be a list of faults")
+        return cls(script=[_fault(f, f"script[{i}]: ", needs_kind=True) for i, f in enumerate(script)],
+                   only=_fault(only, "only: ", needs_kind=False) if only else None, **data)
+
+
+_RATES = ("error_rate", "drop_rate", "commit_timeout_rate", "repeat_page_rate")
+_PLAN_FIELDS = {"error_rate", "error_status", "drop_rate", "commit_timeout_rate", "latency", "repeat_page_rate", "seed"}
+_FAULT_FIELDS = {f.name for f in fields(Fault)}
+
+
+def _check_keys(data: dict[str, Any], known: set[str], where: str) -> None:
+    for key in data:
+        if key not in known:
+            raise ValueError(f"{where}unknown key {key!r} (known: {', '.join(sorted(known))})")
+
+
+def _number(key: str, value: Any, low: float, high: float | None) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise ValueError(f"{key} must be a number")
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"{key} must be between {low} and {high}" if high is not None else f"{key} must be >= {low}")
+
+
+def _fault(data: Any, where: str, *, needs_kind: bool) -> Fault:
+    """A scripted fault (`kind` required) or the `only` filter (method/path/vendor; no kind)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}must be a JSON object")
+    # `only` takes `kind` too (ignored: it filters, the rates pick the fault), as older callers send it.
+    _check_keys(data, _FAULT_FIELDS if needs_kind else {"kind", "method", "path", "vendor"}, where)
+    if needs_kind and data.get("kind") not in KINDS:
+        raise ValueError(f'{where}needs "kind", one of {", ".join(KINDS)}')
+    for key in ("method", "path", "vendor"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise ValueError(f"{where}{key} must be a string")
+    if data.get("path"):
+        try:
+            re.compile(data["path"])
+        except re.error as exc:
+            raise ValueError(f"{where}path is not a regular expression: {exc}") from None
+    if "seconds" in data:
+        _number(where + "seconds", data["seconds"], 0, None)
+    try:
+        return Fault(**{"kind": "status", **data})
+    except ValueError as exc:
+        raise ValueError(f"{where}{exc}") from None
 
 
 def strip_key(body: Any, key: str) -> Any:

@@ -53,8 +53,9 @@ def test_campaignctl_sandbox_serve_end_to_end(tmp_path):
             replied = subprocess.run(_campaignctl("sandbox", "reply", "nobody@example.com", "--vendor", "clarky",
                                                   "--url", url), capture_output=True, text=True, timeout=30)
             # 400 or 404 depending on whether the simulator raises ValueError or LookupError.
-            assert re.match(rf"clarky: sandbox POST {re.escape(url)}/_sandbox/events/clarky/reply -> 40[04]: "
-                            "no Clarky contact matches 'nobody@example.com'", replied.stdout), replied.stdout
+            assert replied.returncode == 1, replied.stdout + replied.stderr      # the vendor named could not do it
+            assert re.match(rf"error: clarky: sandbox POST {re.escape(url)}/_sandbox/events/clarky/reply -> 40[04]: "
+                            "no Clarky contact matches 'nobody@example.com'", replied.stderr), replied.stderr
         assert 3600 <= parse_iso(after["now"]) - parse_iso(before["now"]) < 3660
     finally:
         proc.send_signal(signal.SIGTERM)
