@@ -17,7 +17,7 @@ from typing import Any, Callable
 import click
 
 from reconciler import __version__
-from reconciler.errors import ManifestError, ReconcilerError
+from reconciler.errors import ConfigError, ManifestError, ReconcilerError
 from reconciler.secrets import redact
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -95,7 +95,7 @@ class Group(click.Group):
 
 
 @click.group(cls=Group)
-@click.version_option(__version__, prog_name="campaignctl")
+@click.version_option(__version__, prog_name="campaignctl", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Show debug logs and tracebacks.")
 @click.pass_context
 def main(ctx: click.Context, verbose: bool) -> None:
@@ -110,7 +110,19 @@ def main(ctx: click.Context, verbose: bool) -> None:
         logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-DIR_ARG = click.argument("directory", default="campaigns", type=click.Path(path_type=Path))
+DEFAULT_DIR = Path("campaigns")
+# Every command takes the campaigns directory as --dir DIR; validate, plan, apply and drift also
+# take it as their first argument (the original spelling, kept working).
+DIR_ARG = click.argument("directory", required=False, type=click.Path(path_type=Path))
+DIR_OPTION = click.option("--dir", "dir_option", type=click.Path(path_type=Path),
+                          help="The campaigns directory (default ./campaigns).")
+
+
+def pick_dir(positional: Path | None, option: Path | None) -> Path:
+    """The directory from DIR or --dir (either spelling; both only when they agree)."""
+    if positional is not None and option is not None and positional.resolve() != option.resolve():
+        raise ConfigError(f"two campaigns directories given ({positional} and --dir {option}); give one")
+    return option or positional or DEFAULT_DIR
 
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.app import DIR_ARG, EXIT_CHANGES, Exit, handle_errors, main
+from reconciler.cli.app import DIR_ARG, DIR_OPTION, EXIT_CHANGES, Exit, handle_errors, main, pick_dir
 
 FINGERPRINT_KEY = "drift.fingerprint"
 
@@ -31,13 +31,15 @@ def _now(session) -> datetime:
 
 @main.command()
 @DIR_ARG
+@DIR_OPTION
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 @click.option("--notify", "notify_url", metavar="URL",
               help="POST a JSON summary (with a Slack-compatible `text`) when the drift changed since the last run, "
                    "and once when it clears.")
 @handle_errors
-def drift(directory: Path, fmt: str, notify_url: str | None) -> None:
+def drift(directory: Path | None, dir_option: Path | None, fmt: str, notify_url: str | None) -> None:
     """Report what changed outside the manifests; never writes to any vendor. Exit 2 when drift is found."""
+    directory = pick_dir(directory, dir_option)
     from reconciler.drift import build_report, notify_payload, render_drift_markdown, render_drift_text
     from reconciler.engine import make_plan, open_session, read_live
     from reconciler.notify import check_url, post_json

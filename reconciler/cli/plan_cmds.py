@@ -14,7 +14,8 @@ from typing import Callable, Iterator
 
 import click
 
-from reconciler.cli.app import DIR_ARG, EXIT_CHANGES, EXIT_ERROR, Exit, Progress, handle_errors, is_tty, main, use_color
+from reconciler.cli.app import (DIR_ARG, DIR_OPTION, EXIT_CHANGES, EXIT_ERROR, Exit, Progress, handle_errors, is_tty, main,
+                                pick_dir, use_color)
 from reconciler.cli.signals import ApplyInterrupted, ApplySignals, signal_name
 from reconciler.errors import ConfigError, UnsafePlanError
 from reconciler.plan_types import Plan
@@ -22,11 +23,13 @@ from reconciler.render import render_json, render_markdown, render_text
 
 @main.command()
 @DIR_ARG
+@DIR_OPTION
 @handle_errors
-def validate(directory: Path) -> None:
+def validate(directory: Path | None, dir_option: Path | None) -> None:
     """Check manifests offline (schema and semantics); no network."""
     from reconciler.desired import load_desired
 
+    directory = pick_dir(directory, dir_option)
     desired = load_desired(directory)
     parts = []
     for name, counts in desired.summary().items():
@@ -44,13 +47,19 @@ def target_matches(address: str, glob: str) -> bool:
 
 
 def filter_targets(plan: Plan, targets: tuple[str, ...]) -> Plan:
-    """Keep only changes whose address matches one of the --target globs."""
+    """Keep only changes whose address matches one of the --target globs. A glob that matches none of
+    the planned changes is an error (a typo must not read as "No changes" while changes exist)."""
     if not targets:
         return plan
 
     def hit(address: object) -> bool:
         return any(target_matches(str(address), t) for t in targets)
 
+    if plan.changes:
+        missed = [t for t in targets if not any(target_matches(str(c.address), t) for c in plan.changes)]
+        if missed:
+            raise ConfigError("; ".join(f"--target {t!r} matches none of the {len(plan.changes):,} planned changes"
+                                        for t in missed) + " (plan without --target lists their addresses)")
     return replace(plan, changes=[c for c in plan.changes if hit(c.address)],
                    diverged=[d for d in plan.diverged if hit(d.address)])
 
@@ -110,21 +119,42 @@ def ticking(progress: Progress, every: float = 0.5) -> Iterator[Callable[[str], 
 TARGET = click.option("--target", "targets", multiple=True, metavar="GLOB", help="Only changes whose address matches (repeatable).")
 
 
+def apply_has_work(plan: Plan, live) -> bool:
+    """Whether `apply` would act: an executable change, or a deferred write still in doubt (apply
+    settles it). Manual, skip and plain defer items alone leave nothing to apply."""
+    return any(c.executable or (c.action == "defer" and c.address in live.pending) for c in plan.changes)
+
+
+def refusals(plan: Plan, allow_large: bool, force: bool) -> list[tuple[str, str]]:
+    """The safety limits the plan exceeds that no flag given overrides: (flag, reason)."""
+    given = {"--allow-large": allow_large, "--force": force}
+    return [(flag, reason) for flag, reason in plan.safety if not given.get(flag)]
+
+
+ALLOW_LARGE = click.option("--allow-large", is_flag=True,
+                           help="Allow more new enrollments than max_new_memberships_per_apply.")
+FORCE = click.option("--force", is_flag=True, help="Allow removals above max_removal_fraction and emptying a managed set.")
+
+
 @main.command()
 @DIR_ARG
+@DIR_OPTION
 @click.option("--out", type=click.Path(path_type=Path), help="Save the plan (JSON, mode 0600) for `apply PLAN`.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when apply would have something to do.")
 @TARGET
 @click.option("--full", is_flag=True, help="List every change, not the first 20 per group.")
 @click.option("--mask-pii", is_flag=True, help="Mask emails, phones and names (for PR comments).")
 @click.option("--refresh", is_flag=True, help="Re-read every non-final enrollment status, ignoring the cache.")
+@ALLOW_LARGE
+@FORCE
 @handle_errors
-def plan(directory: Path, out: Path | None, fmt: str, detailed_exitcode: bool, targets: tuple[str, ...], full: bool,
-         mask_pii: bool, refresh: bool) -> None:
+def plan(directory: Path | None, dir_option: Path | None, out: Path | None, fmt: str, detailed_exitcode: bool,
+         targets: tuple[str, ...], full: bool, mask_pii: bool, refresh: bool, allow_large: bool, force: bool) -> None:
     """Diff the manifests against the live vendor APIs; writes nothing to any vendor."""
     from reconciler.engine import make_plan, open_session
 
+    directory = pick_dir(directory, dir_option)
     with open_session(directory) as session:
         live = read_with_progress(session, refresh, read_only=True)  # plan never writes, not even a replay
         the_plan = filter_targets(make_plan(session, live), targets)
@@ -135,46 +165,65 @@ def plan(directory: Path, out: Path | None, fmt: str, detailed_exitcode: bool, t
         click.echo(render_markdown(the_plan, mask_pii=mask_pii, names=names), nl=False)
     else:
         click.echo(render_text(the_plan, full=full, color=use_color()), nl=False)
+    refused = refusals(the_plan, allow_large, force)   # shown in full above; refused as apply would refuse it
+    if refused:
+        click.echo(f"error: {'; '.join(f'{reason} (apply needs {flag})' for flag, reason in refused)}", err=True)
     if out:
         # Relative to the plan file, so `apply PLAN` works from any directory and on another checkout.
         data = the_plan.to_dict() | {"campaigns_dir": os.path.relpath(directory.resolve(), out.resolve().parent)}
         write_private(out, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-        click.echo(f"Saved plan to {out}; apply it with `campaignctl apply {out}`.", err=True)
-    if the_plan.safety:  # shown in full above; refused as apply would refuse it
-        raise UnsafePlanError([f"{reason} (apply needs {flag})" for flag, reason in the_plan.safety])
-    if detailed_exitcode and the_plan.changes:
+        flags = "".join(f" {flag}" for flag in sorted({flag for flag, _ in the_plan.safety}))
+        if refused:
+            click.echo(f"Saved plan to {out}; only if this rollout is intended, apply it with "
+                       f"`campaignctl apply {out}{flags}`.", err=True)
+        else:
+            click.echo(f"Saved plan to {out}; apply it with `campaignctl apply {out}{flags}`.", err=True)
+    if refused:
+        raise Exit(EXIT_ERROR)
+    if detailed_exitcode and apply_has_work(the_plan, live):
         raise Exit(EXIT_CHANGES)
 
 
-def load_saved_plan(path: Path) -> tuple[Plan, Path]:
+def load_saved_plan(path: Path, directory: Path | None = None) -> tuple[Plan, Path]:
+    """The saved plan and its campaigns directory: --dir when given, else the one recorded in the
+    file (relative to the plan file), which must still be there."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return Plan.from_dict(data), path.resolve().parent / (data.get("campaigns_dir") or "campaigns")
+        the_plan = Plan.from_dict(data)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: not a campaignctl plan file ({exc})") from exc
+    if directory is not None:
+        return the_plan, directory
+    recorded = path.resolve().parent / (data.get("campaigns_dir") or "campaigns")
+    if not (recorded / "campaignctl.yaml").is_file():
+        raise ConfigError(f"{path}: no campaigns directory at {recorded} (where the plan was made, relative to "
+                          f"the plan file); pass --dir DIR")
+    return the_plan, recorded
 
 
 def enforce_safety(the_plan: Plan, allow_large: bool, force: bool) -> None:
-    refused = [reason + f" (pass {flag})" for flag, reason in the_plan.safety
-               if not ((flag == "--allow-large" and allow_large) or (flag == "--force" and force))]
+    refused = refusals(the_plan, allow_large, force)
     if refused:
-        raise UnsafePlanError(refused)
+        raise UnsafePlanError([f"{reason} (pass {flag})" for flag, reason in refused])
 
 
 @main.command()
-@click.argument("target_path", metavar="[DIR|PLAN]", default="campaigns", type=click.Path(path_type=Path))
+@click.argument("target_path", metavar="[DIR|PLAN]", required=False, type=click.Path(path_type=Path))
+@click.option("--dir", "dir_option", type=click.Path(path_type=Path),
+              help="The campaigns directory (default ./campaigns; with PLAN, where the plan was made).")
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (required without a TTY).")
 @TARGET
-@click.option("--allow-large", is_flag=True, help="Allow more new enrollments than max_new_memberships_per_apply.")
-@click.option("--force", is_flag=True, help="Allow removals above max_removal_fraction and emptying a managed set.")
+@ALLOW_LARGE
+@FORCE
 @click.option("--partial", is_flag=True, help="With a saved plan: apply the changes that are still valid when some are stale.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), help="Write per-change results as JSON.")
 @handle_errors
-def apply(target_path: Path, auto_approve: bool, targets: tuple[str, ...], allow_large: bool, force: bool,
-          partial: bool, report_path: Path | None) -> None:
+def apply(target_path: Path | None, dir_option: Path | None, auto_approve: bool, targets: tuple[str, ...],
+          allow_large: bool, force: bool, partial: bool, report_path: Path | None) -> None:
     """Make live match the manifests (or apply a saved plan)."""
-    saved = target_path.is_file()
-    saved_plan, directory = load_saved_plan(target_path) if saved else (None, target_path)
+    saved = target_path is not None and target_path.is_file()
+    saved_plan, directory = (load_saved_plan(target_path, dir_option) if saved
+                             else (None, pick_dir(target_path, dir_option)))
     signals = ApplySignals()
     try:
         with signals:
@@ -210,8 +259,7 @@ def _apply(signals: ApplySignals, target_path: Path, directory: Path, saved_plan
                 click.echo(render_text(the_plan, color=use_color()), nl=False)
             enforce_safety(the_plan, allow_large, force)
             todo = [c for c in the_plan.changes if c.executable]
-            in_doubt = [c for c in the_plan.changes if c.address in live.pending and c.action == "defer"]
-            if not todo and not in_doubt:
+            if not apply_has_work(the_plan, live):
                 click.echo("Nothing to apply.")
                 return
             stale = [(c, why) for c in todo if (why := check_precondition(c, live))]

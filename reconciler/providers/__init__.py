@@ -8,7 +8,7 @@ import threading
 from typing import Any, Mapping
 
 from reconciler.errors import ConfigError
-from reconciler.model import Project, ProviderConfig
+from reconciler.model import DEFAULT_BASE_URLS, Project, ProviderConfig
 from reconciler.providers.base import Provider
 from reconciler.secrets import clean_key
 
@@ -69,6 +69,8 @@ def build_providers(project: Project, *, env: Mapping[str, str] | None = None, h
             from reconciler.sandbox.transport import SandboxTransport
 
             transport = SandboxTransport(hub, config.type)
+            # The simulator serves the vendor's documented paths; a gateway prefix in base_url is not its.
+            config = dataclasses.replace(config, base_url=DEFAULT_BASE_URLS[config.type])
             if not hub.simulators[config.type].rate_limits:
                 config = unpaced(config)  # the simulator enforces no limit: do not wait for one either
         providers[name] = classes[config.type](config, api_key(config, env, sandbox), transport=transport, stop=stop)
