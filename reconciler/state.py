@@ -3,8 +3,8 @@
 It is a cache and an audit log, never the only guard against duplicate sends: deterministic
 idempotency keys and live reads guard that, so deleting this file is safe.
 
-The journal is append-only: an `intent` row is committed (synchronous=FULL) before a write is
-sent, and an `outcome` row after the answer. An intent with no outcome, or with outcome
+The journal is append-only: an `intent` row is committed (synchronous=FULL, rollback journal, so
+the committed row is in the state file itself) before a write is sent, and an `outcome` row after the answer. An intent with no outcome, or with outcome
 `unknown`, is an in-doubt write that the next run resolves by reading before anything is retried.
 """
 
@@ -81,7 +81,10 @@ class StateStore:
         os.chmod(path, 0o600)
         try:
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=5)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            # A rollback journal, not WAL: every commit lands in state.db itself, so the file alone
+            # (what a cache, a backup or a copy takes) holds every committed row, even after kill -9;
+            # a WAL left by an older version is checkpointed into it here.
+            self._db.execute("PRAGMA journal_mode=DELETE")
             self._db.execute("PRAGMA synchronous=FULL")
             self._migrate()
         except sqlite3.DatabaseError as exc:

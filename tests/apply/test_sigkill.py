@@ -8,6 +8,7 @@ import queue
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -85,6 +86,15 @@ def test_sigkill_mid_apply_then_rerun_sends_every_membership_exactly_once(tmp_pa
     assert apply.wait(timeout=10) == -signal.SIGKILL
     sent_before = sum(control.sends().values())
     assert kill_after <= sent_before < N_CLARKY + 5, "the kill came after the apply had finished"
+    # state.db alone (what a CI cache or a backup copies) holds every committed journal row:
+    # every enrollment the sandbox received has its intent in the copy
+    copy = tmp_path / "copied" / "state.db"
+    copy.parent.mkdir()
+    shutil.copyfile(root / ".campaignctl" / "state.db", copy)
+    db = sqlite3.connect(copy)
+    intents = db.execute("SELECT COUNT(*) FROM journal WHERE phase = 'intent' AND operation = 'enroll'").fetchone()[0]
+    db.close()
+    assert intents >= sent_before
 
     # the killed apply left its lock: the re-run names it, `state unlock` clears it
     control.set_faults(None)
