@@ -95,7 +95,8 @@ class Applier:
         self.session = session
         self.live = live
         self.store = session.store
-        self.report = ApplyReport(apply_id=uuid.uuid4().hex[:12], started_at=utcnow())
+        # the lock id is the apply's id: the lock's holder row and the journal name the same apply
+        self.report = ApplyReport(apply_id=session.lock_id or uuid.uuid4().hex[:12], started_at=utcnow())
         self._progress = progress
         self._lock = threading.Lock()
         self._failed_blueprints: set[str] = set()

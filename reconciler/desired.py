@@ -29,6 +29,7 @@ from reconciler.model import (
     ProviderConfig,
     Safety,
     Sequence,
+    StateSettings,
     slug,
 )
 from reconciler.state_file import state_file_problem
@@ -101,13 +102,20 @@ def _build_project(root: Path, data: dict[str, Any], problems: list[Problem]) ->
     state = data.get("state") or {}
     safety = data.get("safety") or {}
     state_path = root / (state.get("path") or ".campaignctl/state.db")
-    refused = state_file_problem(state_path)
+    backend = state.get("backend", "sqlite")
+    refused = state_file_problem(state_path) if backend == "sqlite" else None
     if refused:
         shown = state.get("path") or ".campaignctl/state.db"
         problems.append(problem(state, f"state.path {shown!r} {refused}", "path") if state.get("path")
                         else problem(data, f"state.path {shown!r} (the default) {refused}"))
+    if backend == "postgres" and not state.get("project"):
+        problems.append(problem(state, "state: backend postgres needs a `project` key (it keeps several campaigns "
+                                       "directories in one database apart)"))
+    settings = StateSettings(backend=backend, path=state_path, dsn_env=state.get("dsn_env", "CAMPAIGNCTL_STATE_DSN"),
+                             schema=state.get("schema", "campaignctl"), project=state.get("project"))
     return Project(
         root=root,
+        state=settings,
         state_path=state_path,
         providers=providers,
         ownership_tag=data.get("ownership_tag", "campaignctl"),

@@ -30,7 +30,7 @@ from reconciler.plan_types import Plan
 from reconciler.providers import build_providers
 from reconciler.providers.base import EnrollRequest, Provider, ReadContext
 from reconciler.snapshot import STATUSES, CacheEntry, LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
-from reconciler.state import StateStore, utcnow
+from reconciler.state import Store, open_store, utcnow
 
 log = logging.getLogger(__name__)
 CARD_OPS = ("create", "update", "move", "archive", "unarchive", "delete", "adopt")
@@ -42,7 +42,7 @@ class Session:
 
     desired: DesiredState
     providers: dict[str, Provider]
-    store: StateStore
+    store: Store
     hub: Any = None  # the in-process sandbox hub, when any provider uses it
     notes: list[str] = field(default_factory=list)
     owns_hub: bool = True  # False when the caller passed the hub in: the caller closes it
@@ -75,7 +75,14 @@ def open_session(directory: Path, *, env: Mapping[str, str] | None = None, hub: 
     given = hub is not None
     stop = threading.Event()
     providers, hub = build_providers(desired.project, env=env, hub=hub, transports=transports, stop=stop)
-    store = StateStore(desired.project.state_path)
+    try:
+        store = open_store(desired.project.state, env)
+    except BaseException:
+        for provider in providers.values():
+            provider.close()
+        if hub is not None and not given:
+            hub.store.close()
+        raise
     return Session(desired, providers, store, hub, owns_hub=not given, stop=stop)
 
 
@@ -135,7 +142,7 @@ def make_plan(session: Session, live: LiveSnapshot) -> Plan:
     return compute_plan(session.desired, live, policies_for(session))
 
 
-def remember(store: StateStore, live: LiveSnapshot, *, read_started: str | None = None) -> None:
+def remember(store: Store, live: LiveSnapshot, *, read_started: str | None = None) -> None:
     """Write what was read into the cache (remote ids, statuses), so the next plan reads less.
 
     `read_started`: plan and drift take no lock, so an apply may record an enrollment while they
@@ -153,7 +160,7 @@ def remember(store: StateStore, live: LiveSnapshot, *, read_started: str | None 
             store.remember(addr, lb.remote_id, status="active", observed_at=now, unless_updated_after=read_started)
 
 
-def remember_membership(store: StateStore, lm: LiveMembership, *, unless_updated_after: str | None = None) -> None:
+def remember_membership(store: Store, lm: LiveMembership, *, unless_updated_after: str | None = None) -> None:
     """observed_at None (taken from the cache, not read now) keeps the time the vendor was last read,
     so runs closer together than status_refresh_minutes cannot keep a cached status fresh for ever."""
     extra = {k: v for k, v in (("contact", lm.contact_remote_id), ("since", lm.since), ("reason", lm.reason),

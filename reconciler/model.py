@@ -145,6 +145,19 @@ class Safety:
 
 
 @dataclass(frozen=True, slots=True)
+class StateSettings:
+    """Where the state lives: a SQLite file (`path`), or a PostgreSQL schema shared by a team, whose
+    DSN is read from the environment variable `dsn_env` (never from a file) and whose rows are
+    scoped by `project`."""
+
+    backend: str = "sqlite"
+    path: Path = Path(".campaignctl/state.db")
+    dsn_env: str = "CAMPAIGNCTL_STATE_DSN"
+    schema: str = "campaignctl"
+    project: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Project:
     """Settings from campaignctl.yaml."""
 
@@ -153,6 +166,7 @@ class Project:
     providers: dict[str, ProviderConfig]
     ownership_tag: str = "campaignctl"
     safety: Safety = Safety()
+    state: StateSettings = StateSettings()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,8 @@
-"""The state store (SQLite): a cache of remote ids and statuses, the write journal, the apply lock.
+"""The state store: a cache of remote ids and statuses, the write journal, adoptions, meta, the apply lock.
+
+`Store` is the interface; `StateStore` keeps it in a SQLite file (the default) and
+`reconciler.state_postgres.PostgresStore` in a PostgreSQL schema shared by a team. Both have the
+same semantics, proven by one parametrised test suite; `open_store` picks one from the project file.
 
 It is a cache and an audit log, never the only guard against duplicate sends: deterministic
 idempotency keys and live reads guard that, so deleting this file is safe.
@@ -15,20 +19,22 @@ import os
 import socket
 import sqlite3
 import threading
+import time
 import uuid
+from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 from reconciler.errors import LockError, StateError
-from reconciler.model import Address
+from reconciler.model import Address, StateSettings
 from reconciler.snapshot import CacheEntry
 from reconciler.state_file import state_file_problem
 from reconciler.timeutil import utcnow
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # the same number for every backend (state_postgres.MIGRATIONS)
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE objects (address TEXT PRIMARY KEY, provider TEXT NOT NULL, kind TEXT NOT NULL,
@@ -66,11 +72,155 @@ class JournalEntry:
     detail: dict[str, Any]
 
 
-class StateStore:
-    """One state file; thread-safe (apply runs a few workers per provider)."""
+# Every row of a state, by table, in these column orders: what `state migrate` copies and compares.
+TABLES: dict[str, tuple[str, ...]] = {
+    "objects": ("address", "provider", "kind", "remote_id", "status", "vendor_status", "attempt", "observed_at",
+                "extra", "updated_at"),
+    "journal": ("seq", "apply_id", "at", "address", "operation", "attempt", "phase", "intent_seq", "result",
+                "remote_id", "request_id", "detail"),
+    "adoptions": ("address", "remote_id", "at"),
+    "meta": ("key", "value"),
+}
+ORDER_BY = {"objects": "address", "journal": "seq", "adoptions": "address", "meta": "key"}
+LOCK_POLL_SECONDS = 0.5
+
+
+class Store(ABC):
+    """The state interface. Thread-safe (apply runs a worker per provider).
+
+    Journal intents are durable when `intent` returns; cache writes inside `batch()` commit together."""
+
+    where: str  # for messages: a file path, or host/database/schema/project (never a secret)
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def batch(self) -> Any:
+        """A context manager: the cache writes inside it commit in one transaction (or none do)."""
+
+    @abstractmethod
+    def cache(self) -> dict[Address, CacheEntry]: ...
+
+    @abstractmethod
+    def remember(self, address: Address, remote_id: str | None, *, status: str | None = None,
+                 vendor_status: str | None = None, attempt: int = 0, observed_at: str | None = None,
+                 extra: dict[str, Any] | None = None, unless_updated_after: str | None = None) -> None: ...
+
+    @abstractmethod
+    def forget(self, address: Address) -> None: ...
+
+    @abstractmethod
+    def intent(self, apply_id: str, address: Address, operation: str, *, attempt: int = 0,
+               detail: dict[str, Any] | None = None) -> int: ...
+
+    @abstractmethod
+    def outcome(self, intent_seq: int, result: str, *, remote_id: str | None = None, request_id: str | None = None,
+                detail: dict[str, Any] | None = None) -> None: ...
+
+    @abstractmethod
+    def journal(self, address: str | None = None) -> list[JournalEntry]: ...
+
+    @abstractmethod
+    def in_doubt(self) -> list[JournalEntry]: ...
+
+    @abstractmethod
+    def sends_since(self, since: datetime) -> dict[str, int]: ...
+
+    def sends_last_24h(self) -> dict[str, int]:
+        return self.sends_since(datetime.now(timezone.utc) - timedelta(hours=24))
+
+    # -- lock -----------------------------------------------------------------------------------
+    def acquire_lock(self, holder: str, *, timeout: float = 0.0) -> str:
+        """Take the apply lock; when another apply holds it, fail at once naming the holder, or wait
+        up to `timeout` seconds for it to be released. Returns the lock id (the apply's id)."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            try:
+                return self._try_lock(holder)
+            except LockError:
+                if time.monotonic() >= deadline:
+                    raise
+            time.sleep(min(LOCK_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+
+    @abstractmethod
+    def _try_lock(self, holder: str) -> str:
+        """Take the lock or raise LockError naming its holder."""
+
+    @abstractmethod
+    def release_lock(self, lock_id: str) -> None: ...
+
+    @abstractmethod
+    def current_lock(self) -> dict[str, Any] | None:
+        """The holder of a lock that is in force: id, holder, pid, host, since."""
+
+    @abstractmethod
+    def unlock(self, lock_id: str) -> None:
+        """Clear a stale lock by id (`campaignctl state unlock`)."""
+
+    # -- meta, adoptions ------------------------------------------------------------------------
+    @abstractmethod
+    def get_meta(self, key: str, default: Any = None) -> Any: ...
+
+    @abstractmethod
+    def set_meta(self, key: str, value: Any) -> None: ...
+
+    @abstractmethod
+    def adopt(self, address: Address, remote_id: str) -> None: ...
+
+    @abstractmethod
+    def adopted(self) -> frozenset[Address]: ...
+
+    @abstractmethod
+    def clear_adoption(self, address: Address) -> None: ...
+
+    # -- whole-state copies (`state migrate`) ---------------------------------------------------
+    @abstractmethod
+    def dump(self, table: str) -> list[tuple[Any, ...]]:
+        """Every row of `table`, columns as in TABLES, ordered by ORDER_BY."""
+
+    @abstractmethod
+    def load(self, rows: Mapping[str, list[tuple[Any, ...]]]) -> None:
+        """Insert a whole dumped state (journal seqs kept) into this empty store, in one transaction."""
+
+    def is_empty(self) -> bool:
+        return not any(self.dump(table) for table in TABLES)
+
+
+def count_sends(addresses: Iterable[str]) -> dict[str, int]:
+    """'provider/sequence' -> how many of these membership addresses."""
+    out: dict[str, int] = {}
+    for text in addresses:
+        addr = Address.parse(text)
+        key = f"{addr.provider}/{addr.group}"
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def entry_from_row(row: tuple[Any, ...]) -> JournalEntry:
+    """A journal row (columns as in TABLES) as a JournalEntry."""
+    return JournalEntry(*row[:-1], json.loads(row[-1] or "{}"))
+
+
+def new_lock_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def open_store(settings: StateSettings, env: Mapping[str, str] | None = None) -> Store:
+    """The store the project file names: the SQLite file, or the PostgreSQL schema whose DSN is in `env`."""
+    if settings.backend == "postgres":
+        from reconciler.state_postgres import PostgresStore
+
+        return PostgresStore.from_settings(settings, os.environ if env is None else env)
+    return StateStore(settings.path)
+
+
+class StateStore(Store):
+    """One SQLite state file (the default backend)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.where = str(path)
         refused = state_file_problem(path)
         if refused:  # before mkdir, chmod or connect: another program's file is never touched
             raise StateError(f"state.path {path}: {refused}")
@@ -176,7 +326,7 @@ class StateStore:
     def _entries(self, sql: str, args: Iterable[Any] = ()) -> list[JournalEntry]:
         cols = "seq, apply_id, at, address, operation, attempt, phase, intent_seq, result, remote_id, request_id, detail"
         rows = self._exec(f"SELECT {cols} FROM journal {sql}", args).fetchall()
-        return [JournalEntry(*r[:-1], json.loads(r[-1] or "{}")) for r in rows]
+        return [entry_from_row(r) for r in rows]
 
     def journal(self, address: str | None = None) -> list[JournalEntry]:
         """The journal, oldest first, optionally for one address."""
@@ -199,20 +349,12 @@ class StateStore:
             "AND NOT EXISTS (SELECT 1 FROM journal o WHERE o.intent_seq = i.seq AND o.result IN ('error', 'stale', 'resolved_absent'))",
             (stamp,),
         ).fetchall()
-        out: dict[str, int] = {}
-        for (text,) in rows:
-            addr = Address.parse(text)
-            key = f"{addr.provider}/{addr.group}"
-            out[key] = out.get(key, 0) + 1
-        return out
-
-    def sends_last_24h(self) -> dict[str, int]:
-        return self.sends_since(datetime.now(timezone.utc) - timedelta(hours=24))
+        return count_sends(text for (text,) in rows)
 
     # -- lock -----------------------------------------------------------------------------------
-    def acquire_lock(self, holder: str) -> str:
-        """Take the apply lock or fail at once naming who holds it."""
-        lock_id = uuid.uuid4().hex[:12]
+    def _try_lock(self, holder: str) -> str:
+        """A row in the file: it outlives a killed process (then `state unlock` clears it)."""
+        lock_id = new_lock_id()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -263,6 +405,16 @@ class StateStore:
     def clear_adoption(self, address: Address) -> None:
         self._exec("DELETE FROM adoptions WHERE address = ?", (str(address),))
 
+    # -- whole-state copies ---------------------------------------------------------------------
+    def dump(self, table: str) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self._exec(f"SELECT {', '.join(TABLES[table])} FROM {table} ORDER BY {ORDER_BY[table]}")]
+
+    def load(self, rows: Mapping[str, list[tuple[Any, ...]]]) -> None:
+        with self.batch():
+            for table, cols in TABLES.items():
+                marks = ", ".join("?" for _ in cols)
+                self._db.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})", rows.get(table, []))
+
 
 def _lock_message(lock_id: str, holder: str, pid: int, host: str, since: str) -> str:
     alive = ""
@@ -274,4 +426,5 @@ def _lock_message(lock_id: str, holder: str, pid: int, host: str, since: str) ->
         except PermissionError:
             pass
     return (f"the state is locked by {holder} (pid {pid} on {host}, since {since}, lock id {lock_id}){alive}; "
-            f"if no apply is running, clear it with `campaignctl state unlock {lock_id}`")
+            f"if no apply is running, clear it with `campaignctl state unlock {lock_id}`; "
+            "or pass --lock-timeout SECONDS to wait for it")

@@ -17,9 +17,9 @@ DIR_OPT = click.option("--dir", "directory", default="campaigns", show_default=T
 
 def _store(directory: Path):
     from reconciler.desired import load_desired
-    from reconciler.state import StateStore
+    from reconciler.state import open_store
 
-    return StateStore(load_desired(directory).project.state_path)
+    return open_store(load_desired(directory).project.state)
 
 
 @main.group()

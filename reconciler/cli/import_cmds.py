@@ -83,7 +83,7 @@ def import_(provider_name: str, pipeline: str | None, sequence: str | None, sour
                 stream.close()
         if partial and out:
             os.replace(partial, out)
-        record_adoptions(existing.project.state_path, result.adopt)
+        record_adoptions(existing.project.state, result.adopt)
     finally:
         progress.finish()
         if partial and partial.exists():

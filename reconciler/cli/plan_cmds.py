@@ -217,9 +217,11 @@ def enforce_safety(the_plan: Plan, allow_large: bool, force: bool) -> None:
 @FORCE
 @click.option("--partial", is_flag=True, help="With a saved plan: apply the changes that are still valid when some are stale.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), help="Write per-change results as JSON.")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=0, show_default=True, metavar="SECONDS",
+              help="Wait this long for another apply's lock instead of failing at once.")
 @handle_errors
 def apply(target_path: Path | None, dir_option: Path | None, auto_approve: bool, targets: tuple[str, ...],
-          allow_large: bool, force: bool, partial: bool, report_path: Path | None) -> None:
+          allow_large: bool, force: bool, partial: bool, report_path: Path | None, lock_timeout: float) -> None:
     """Make live match the manifests (or apply a saved plan)."""
     saved = target_path is not None and target_path.is_file()
     saved_plan, directory = (load_saved_plan(target_path, dir_option) if saved
@@ -228,14 +230,15 @@ def apply(target_path: Path | None, dir_option: Path | None, auto_approve: bool,
     try:
         with signals:
             _apply(signals, target_path, directory, saved_plan, auto_approve, targets, allow_large, force, partial,
-                   report_path)
+                   report_path, lock_timeout)
     except ApplyInterrupted as exc:
         click.echo(f"{signal_name(exc.signum)}: interrupted before any write; nothing was sent.", err=True)
         raise Exit(128 + exc.signum) from None
 
 
 def _apply(signals: ApplySignals, target_path: Path, directory: Path, saved_plan: Plan | None, auto_approve: bool,
-           targets: tuple[str, ...], allow_large: bool, force: bool, partial: bool, report_path: Path | None) -> None:
+           targets: tuple[str, ...], allow_large: bool, force: bool, partial: bool, report_path: Path | None,
+           lock_timeout: float) -> None:
     """apply, with `signals` installed: see reconciler/cli/signals.py for what SIGINT and SIGTERM do."""
     from reconciler.apply import apply_plan, least_seconds
     from reconciler.engine import make_plan, open_session, settle_in_doubt
@@ -244,7 +247,8 @@ def _apply(signals: ApplySignals, target_path: Path, directory: Path, saved_plan
 
     with open_session(directory) as session:
         signals.stop = session.stop
-        lock_id = session.lock_id = session.store.acquire_lock(f"campaignctl apply ({os.environ.get('USER', 'unknown')})")
+        holder = f"campaignctl apply ({os.environ.get('USER', 'unknown')})"
+        lock_id = session.lock_id = session.store.acquire_lock(holder, timeout=lock_timeout)
         signals.abort = lambda: session.store.release_lock(lock_id)
         try:
             # Read-only like plan: nothing is sent before the user (or --auto-approve) said yes.

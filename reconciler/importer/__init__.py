@@ -22,8 +22,8 @@ from typing import Any, Callable, TextIO
 from reconciler.errors import ConfigError
 from reconciler.importer.contacts import ContactBook, slug
 from reconciler.importer.writer import ManifestWriter
-from reconciler.model import Address, DesiredState
-from reconciler.state import StateStore
+from reconciler.model import Address, DesiredState, StateSettings
+from reconciler.state import open_store
 
 
 @dataclass
@@ -115,11 +115,11 @@ def run_import(ctx: Context, *, pipeline: str | None, sequence: str | None, sour
     return ctx.result
 
 
-def record_adoptions(state_path: Path, adopt: list[tuple[Address, str]]) -> None:
+def record_adoptions(settings: StateSettings, adopt: list[tuple[Address, str]]) -> None:
     """Remember the untagged cards the next apply tags (plan shows them as `adopt`)."""
     if not adopt:
         return
-    store = StateStore(state_path)
+    store = open_store(settings)
     try:
         for address, remote_id in adopt:
             store.adopt(address, remote_id)
