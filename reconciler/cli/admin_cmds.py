@@ -86,6 +86,52 @@ def state_unlock(lock_id: str, directory: Path) -> None:
     click.echo(f"Lock {lock_id} cleared.")
 
 
+@state.command("migrate")
+@click.option("--to", "to", required=True, type=click.Choice(["postgres", "sqlite"]),
+              help="Copy the SQLite file into PostgreSQL, or the PostgreSQL state into a SQLite file.")
+@click.option("--path", "path", type=click.Path(path_type=Path),
+              help="The SQLite file (default: state.path of the project file, .campaignctl/state.db).")
+@click.option("--dsn-env", help="PostgreSQL: environment variable with the DSN (default: state.dsn_env, "
+                                "CAMPAIGNCTL_STATE_DSN).")
+@click.option("--schema", help="PostgreSQL: schema (default: state.schema, campaignctl).")
+@click.option("--project", "project_key", help="PostgreSQL: project key (default: state.project).")
+@DIR_OPT
+@handle_errors
+def state_migrate(to: str, path: Path | None, dsn_env: str | None, schema: str | None, project_key: str | None,
+                  directory: Path) -> None:
+    """Copy the whole state (cache, journal, adoptions) between SQLite and PostgreSQL and verify the copy."""
+    from dataclasses import replace
+
+    from reconciler.desired import load_desired
+    from reconciler.state import StateStore, open_store
+    from reconciler.state_copy import copy_state
+
+    settings = load_desired(directory).project.state
+    sqlite_path = path or settings.path
+    pg = replace(settings, backend="postgres", dsn_env=dsn_env or settings.dsn_env, schema=schema or settings.schema,
+                 project=project_key or settings.project)
+    if not pg.project:
+        raise ConfigError("state migrate: pass --project KEY (the project file has no state.project)")
+    if to == "postgres" and not sqlite_path.is_file():
+        raise ConfigError(f"state migrate: {sqlite_path}: no SQLite state file to copy (pass --path)")
+    if to == "sqlite" and sqlite_path.exists() and sqlite_path.stat().st_size:
+        raise ConfigError(f"state migrate: {sqlite_path} already exists; copy into a new file (pass --path)")
+    source = StateStore(sqlite_path) if to == "postgres" else open_store(pg)
+    try:
+        target = open_store(pg) if to == "postgres" else StateStore(sqlite_path)
+        try:
+            counts = copy_state(source, target)
+            where = (source.where, target.where)
+        finally:
+            target.close()
+    finally:
+        source.close()
+    click.echo(f"Copied {counts['objects']} cached objects, {counts['journal']} journal rows, {counts['adoptions']} "
+               f"adoptions and {counts['meta']} settings from {where[0]} to {where[1]}; the copy matches row by row.")
+    if settings.backend != to:
+        click.echo(f"Set `state: {{backend: {to}, ...}}` in {directory / 'campaignctl.yaml'} to use it.")
+
+
 @main.group()
 def sandbox() -> None:
     """The built-in vendor simulators: serve them, and trigger what people do (reply, move a card)."""
