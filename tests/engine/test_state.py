@@ -238,11 +238,12 @@ def test_a_wal_left_by_an_older_version_is_folded_into_the_file(tmp_path):
     """A state written in WAL mode and killed keeps its rows in state.db-wal; opening it moves them into
     state.db, and from then on the file alone holds every committed row."""
     path = tmp_path / "state.db"
+    StateStore(path).close()
     code = (f"import sqlite3, os; db = sqlite3.connect({str(path)!r}, isolation_level=None);"
-            "db.execute('PRAGMA journal_mode=WAL'); db.execute('CREATE TABLE t (x)');"
-            "db.execute('INSERT INTO t VALUES (1)'); os._exit(9)")
+            "db.execute('PRAGMA journal_mode=WAL');"
+            "db.execute(\"INSERT INTO meta VALUES ('k', '1')\"); os._exit(9)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 9
     assert (tmp_path / "state.db-wal").stat().st_size > 0
     StateStore(path).close()
     assert not (tmp_path / "state.db-wal").exists()
-    assert sqlite3.connect(path).execute("SELECT x FROM t").fetchall() == [(1,)]
+    assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchall() == [("1",)]
