@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from reconciler.providers._http import TokenBucket
+from reconciler.providers._http import RollingWindow
 from tests.fakes import FakeTime
 from tests.sandbox._clarky import MARIA_START, Clarky, error_code, start_body
 
@@ -34,7 +34,7 @@ def test_our_client_waits_at_most_a_window_after_sandbox_advance() -> None:
         last = sandbox.api.get("/pipelines")
         assert last.headers["x-ratelimit-remaining"] == "0"
         fake = FakeTime()
-        bucket = TokenBucket(120, sleep=fake.sleep, clock=fake.clock)
+        bucket = RollingWindow(120, sleep=fake.sleep, clock=fake.clock)
         bucket.observe(last.headers)
         assert 0 < bucket.take() <= 61
     finally:
