@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ from reconciler.errors import ConfigError, ManifestError, Problem
 PROJECT_FILE = "campaignctl.yaml"
 MAX_ALIASES = 100  # more alias uses than this in one file is treated as a YAML bomb
 MAX_DEPTH = 64
+MAX_MESSAGE = 300  # characters of a schema message before the offending value is shortened
+MAX_ALIAS_EXPANSION = 100_000  # nodes aliases may add to a file once expanded; past it, a YAML bomb
 CSV_COLUMN_ORDER = ("id", "first_name", "last_name", "email", "emails", "phone", "phone_numbers", "company",
                     "job_title", "notes", "tags", "kalent_candidate_id")
 CSV_COLUMNS = frozenset(CSV_COLUMN_ORDER)
@@ -78,13 +81,27 @@ class _LocLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        check_expansion(node)  # before constructing: what is built, and walked later, is bounded
+        return self.construct_document(node)
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LocDict:  # type: ignore[override]
         self.flatten_mapping(node)
         result = LocDict()
         result.file, result.line, result.col = self.filename, node.start_mark.line + 1, node.start_mark.column + 1
         result.positions = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a mapping key must be a plain name, not a list or mapping (a '?' complex key)",
+                    key_node.start_mark)
             key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"mapping key {key_node.value!r} must be a string (quote it)", key_node.start_mark)
             if key in result:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -93,6 +110,15 @@ class _LocLoader(yaml.SafeLoader):
             result.positions[key] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
         return result
 
+    def construct_finite_float(self, node: yaml.ScalarNode) -> float:
+        """.nan and .inf are refused: a NaN safety limit compares false with everything (it would
+        never refuse), an infinite timeout never fires."""
+        value = self.construct_yaml_float(node)
+        if math.isnan(value) or math.isinf(value):
+            raise yaml.constructor.ConstructorError(None, None, f"{node.value!r} is not a finite number",
+                                                    node.start_mark)
+        return value
+
     def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> LocList:  # type: ignore[override]
         result = LocList(self.construct_object(child, deep=True) for child in node.value)
         result.file, result.line, result.col = self.filename, node.start_mark.line + 1, node.start_mark.column + 1
@@ -100,7 +126,48 @@ class _LocLoader(yaml.SafeLoader):
         return result
 
 
+def check_expansion(root: yaml.Node) -> None:
+    """Refuse a node graph whose aliases expand it by more than MAX_ALIAS_EXPANSION nodes, nest it
+    deeper than MAX_DEPTH once expanded, or make it recursive. Each shared node is visited once
+    (sizes memoised), without recursion, so the check itself costs the file's size, not the bomb's."""
+    measured: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded size, expanded depth)
+    on_path = {id(root)}
+    stack = [(root, iter(_children(root)))]
+    while stack:
+        node, pending = stack[-1]
+        child = next(pending, None)
+        if child is None:
+            sizes = [measured[id(c)] for c in _children(node)]
+            size = 1 + sum(s for s, _ in sizes)
+            depth = 1 + max((d for _, d in sizes), default=0)
+            line = node.start_mark.line + 1
+            if depth > MAX_DEPTH:
+                raise _BombError(f"nesting deeper than {MAX_DEPTH} levels once aliases are expanded (line {line})")
+            if size - len(measured) > MAX_ALIAS_EXPANSION:
+                raise _BombError(f"YAML aliases expand this file by more than {MAX_ALIAS_EXPANSION:,} values "
+                                 f"(line {line}; refusing a possible YAML bomb)")
+            measured[id(node)] = (size, depth)
+            on_path.discard(id(node))
+            stack.pop()
+            continue
+        if id(child) in measured:
+            continue
+        if id(child) in on_path:
+            raise _BombError(f"a YAML alias refers to a node that contains it (line {child.start_mark.line + 1})")
+        on_path.add(id(child))
+        stack.append((child, iter(_children(child))))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
 _LocLoader.add_constructor("tag:yaml.org,2002:map", _LocLoader.construct_mapping)
+_LocLoader.add_constructor("tag:yaml.org,2002:float", _LocLoader.construct_finite_float)
 _LocLoader.add_constructor("tag:yaml.org,2002:seq", _LocLoader.construct_sequence)
 
 
@@ -198,12 +265,16 @@ def _node_at(doc: Any, path: Iterator[Any] | list[Any]) -> tuple[Any, Any]:
 
 def _schema_message(err: jsonschema.ValidationError) -> str:
     path = ".".join(str(p) for p in err.absolute_path)
+    message = err.message
+    if len(message) > MAX_MESSAGE:  # jsonschema quotes the whole offending value; a list can be megabytes
+        shown = repr(err.instance)
+        message = message.replace(shown, shown[:60] + "…") if shown in message else message[:MAX_MESSAGE] + "…"
     if err.validator == "additionalProperties":
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
         return f"{path + ': ' if path else ''}unknown key {', '.join(repr(e) for e in extra)}"
     if err.validator == "required":
-        return f"{path + ': ' if path else ''}{err.message}"
-    return f"{path}: {err.message}" if path else err.message
+        return f"{path + ': ' if path else ''}{message}"
+    return f"{path}: {message}" if path else message
 
 
 def validate_schema(doc: Any, schema: dict[str, Any], display: str) -> list[Problem]:
@@ -400,18 +471,26 @@ def _spanning_problem(values: dict[str, str], width: int, start: int, end: int) 
     return None
 
 
-def secret_problems(node: Any, parent: Any = None, key: Any = None) -> list[Problem]:
-    """A literal API key (ck_live_..., gc_live_..., ...) or an `api_key:` key anywhere is an error."""
+def secret_problems(node: Any, parent: Any = None, key: Any = None, seen: set[int] | None = None) -> list[Problem]:
+    """A literal API key (ck_live_..., gc_live_..., ...) or an `api_key:` key anywhere is an error.
+
+    A mapping or list shared through YAML aliases is scanned once (`seen`): walking the alias graph as
+    a tree costs the expanded size, which a small file can make astronomically large."""
+    seen = set() if seen is None else seen
     found: list[Problem] = []
+    if isinstance(node, (dict, list)):
+        if id(node) in seen:
+            return found
+        seen.add(id(node))
     if isinstance(node, dict):
         for k, v in node.items():
             if str(k).lower() in ("api_key", "apikey", "api-key", "token", "secret"):
                 found.append(problem(node, f"{k}: secrets must not be written in files; set api_key_env to the name of an environment variable", k))
             else:
-                found.extend(secret_problems(v, node, k))
+                found.extend(secret_problems(v, node, k, seen))
     elif isinstance(node, list):
         for i, v in enumerate(node):
-            found.extend(secret_problems(v, node, i))
+            found.extend(secret_problems(v, node, i, seen))
     elif isinstance(node, str) and SECRET.search(node):
         found.append(problem(parent, "this value looks like a literal API key; secrets come from the environment only (api_key_env)", key))
     return found
