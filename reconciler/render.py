@@ -18,7 +18,10 @@ SUMMARY_WORDS = [("enroll", "to enroll"), ("retry", "to retry"), ("create", "to 
                  ("move", "to move"), ("unarchive", "to unarchive"), ("adopt", "to adopt"), ("archive", "to archive"),
                  ("delete", "to delete"), ("stop", "to stop"), ("manual", "manual"), ("skip", "skipped"),
                  ("defer", "deferred")]
-EMAIL = re.compile(r"\b([A-Za-z0-9])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
+# Any letters, not only ASCII (josé.núñez@correo.es, 何@例え.jp): everything but what delimits an
+# email in our output. '*' is excluded so that a masked m***@example.com is never masked again.
+_EMAIL_CHAR = r"[^\s@<>()\[\]{}\"`|,;:*\\]"
+EMAIL = re.compile(rf"({_EMAIL_CHAR}){_EMAIL_CHAR}*@((?:[^\W_]|[.-])+\.[^\W\d_]{{2,}})")
 PHONE = re.compile(r"\+\d{6,14}(\d{2})")
 
 
