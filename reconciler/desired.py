@@ -35,7 +35,12 @@ from reconciler.model import (
 from reconciler.state_file import state_file_problem
 from reconciler.urls import url_problem
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+# Characters an address (`provider.kind[group][key]`, where a default contact id is its email) or a
+# mail header cannot carry, besides '@' and whitespace: brackets, angle brackets, quotes, list
+# separators, backslash and control characters. Non-ASCII letters are fine.
+_NOT_IN_EMAIL = r"@\s\[\]<>()\",;:\\\x00-\x1f\x7f-\x9f"
+EMAIL = re.compile(rf"^[^{_NOT_IN_EMAIL}]+@[^{_NOT_IN_EMAIL}]+\.[^{_NOT_IN_EMAIL}.]+$")
+CANDIDATE_ID = re.compile(r"^[^\s\[\]\x00-\x1f\x7f-\x9f]+$")
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -145,6 +150,10 @@ def _contact_from(raw: dict[str, Any], loc: Loc, problems: list[Problem], node: 
             ok = False
     if not emails and not phones:
         report("a contact needs at least one email or phone number")
+        ok = False
+    candidate = raw.get("kalent_candidate_id")
+    if candidate and not CANDIDATE_ID.match(str(candidate)):
+        report(f"candidate id {candidate!r} holds a space, bracket or control character", "kalent_candidate_id")
         ok = False
     if not ok:
         return None
@@ -332,8 +341,12 @@ def _resolve_members(node: dict[str, Any], ptype: str, contacts: dict[str, Conta
                 continue
             by_candidate[contact.kalent_candidate_id] = cid
         out[cid] = (cid, contact.kalent_candidate_id if ptype == "kalent" else None)
-    for cand in node.get("candidates") or []:
-        if cand not in by_candidate:  # a candidate also reached through a contact is one member
+    candidates = node.get("candidates") or []
+    for i, cand in enumerate(candidates):
+        if not CANDIDATE_ID.match(cand):  # it would be the key of an address, which must read back
+            problems.append(problem(candidates, f"candidate id {cand!r} holds a space, bracket or control character", i))
+            ok = False
+        elif cand not in by_candidate:  # a candidate also reached through a contact is one member
             out[cand] = (None, cand)
     return out if ok else None
 

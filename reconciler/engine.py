@@ -30,7 +30,7 @@ from reconciler.plan_types import Plan
 from reconciler.providers import build_providers
 from reconciler.providers.base import EnrollRequest, Provider, ReadContext
 from reconciler.snapshot import STATUSES, CacheEntry, LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
-from reconciler.state import Store, open_store, utcnow
+from reconciler.state import Store, open_store, stored_address, utcnow
 
 log = logging.getLogger(__name__)
 CARD_OPS = ("create", "update", "move", "archive", "unarchive", "delete", "adopt")
@@ -187,7 +187,11 @@ def resolve_in_doubt(session: Session, live: LiveSnapshot, *, read_only: bool = 
     lock = store.current_lock() if read_only else None
     apply_running = lock is not None and lock["id"] != session.lock_id
     for entry in store.in_doubt():
-        addr = Address.parse(entry.address)
+        addr = stored_address(entry.address)
+        if addr is None:
+            live.warnings.append(f"an earlier {entry.operation} (journal entry {entry.seq}) has an unknown outcome "
+                                 "and an address that cannot be read; check the vendor by hand")
+            continue
         if apply_running:
             live.pending.add(addr)
             continue

@@ -39,7 +39,9 @@ class Loc:
 NOWHERE = Loc("?", 0, 0)
 
 
-_ADDRESS = re.compile(r"^([a-z][a-z0-9_-]*)\.([a-z]+)\[([^\]]+)\]\[([^\]]+)\]$")
+# The key is last and taken greedily, so a key holding ']' (stored before validate refused such
+# emails, or a vendor id) still reads back; provider, kind and group never hold brackets.
+_ADDRESS = re.compile(r"^([a-z][a-z0-9_-]*)\.([a-z]+)\[([^\]]+)\]\[(.+)\]$", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -15,6 +15,7 @@ the committed row is in the state file itself) before a write is sent, and an `o
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -34,6 +35,7 @@ from reconciler.snapshot import CacheEntry
 from reconciler.state_file import state_file_problem
 from reconciler.timeutil import utcnow
 
+log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1  # the same number for every backend (state_postgres.MIGRATIONS)
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -187,11 +189,23 @@ class Store(ABC):
         return not any(self.dump(table) for table in TABLES)
 
 
+def stored_address(text: str) -> Address | None:
+    """A stored address, or None (logged) for a row no address can match: the state must always
+    read back, whatever an older version or a hand edit left in it."""
+    try:
+        return Address.parse(text)
+    except ValueError:
+        log.warning("state: ignoring a row whose address cannot be read: %r", text[:200])
+        return None
+
+
 def count_sends(addresses: Iterable[str]) -> dict[str, int]:
     """'provider/sequence' -> how many of these membership addresses."""
     out: dict[str, int] = {}
     for text in addresses:
-        addr = Address.parse(text)
+        addr = stored_address(text)
+        if addr is None:
+            continue
         key = f"{addr.provider}/{addr.group}"
         out[key] = out.get(key, 0) + 1
     return out
@@ -275,8 +289,8 @@ class StateStore(Store):
         """Every remembered address."""
         rows = self._exec("SELECT address, remote_id, status, vendor_status, attempt, observed_at, extra FROM objects")
         return {
-            Address.parse(a): CacheEntry(r, s, v, n, o, tuple(sorted(json.loads(x).items())))
-            for a, r, s, v, n, o, x in rows.fetchall()
+            address: CacheEntry(r, s, v, n, o, tuple(sorted(json.loads(x).items())))
+            for a, r, s, v, n, o, x in rows.fetchall() if (address := stored_address(a)) is not None
         }
 
     def remember(self, address: Address, remote_id: str | None, *, status: str | None = None,
@@ -400,7 +414,8 @@ class StateStore(Store):
         self._exec("INSERT OR REPLACE INTO adoptions (address, remote_id, at) VALUES (?, ?, ?)", (str(address), remote_id, utcnow()))
 
     def adopted(self) -> frozenset[Address]:
-        return frozenset(Address.parse(a) for (a,) in self._exec("SELECT address FROM adoptions").fetchall())
+        found = (stored_address(a) for (a,) in self._exec("SELECT address FROM adoptions").fetchall())
+        return frozenset(a for a in found if a is not None)
 
     def clear_adoption(self, address: Address) -> None:
         self._exec("DELETE FROM adoptions WHERE address = ?", (str(address),))

@@ -41,6 +41,7 @@ from reconciler.state import (
     count_sends,
     entry_from_row,
     new_lock_id,
+    stored_address,
 )
 from reconciler.timeutil import utcnow
 
@@ -207,8 +208,8 @@ class PostgresStore(Store):
         rows = self._exec("SELECT address, remote_id, status, vendor_status, attempt, observed_at, extra "
                           "FROM {s}.objects WHERE project = %s", (self.project,))
         return {
-            Address.parse(a): CacheEntry(r, s, v, n, o, tuple(sorted(json.loads(x).items())))
-            for a, r, s, v, n, o, x in rows
+            address: CacheEntry(r, s, v, n, o, tuple(sorted(json.loads(x).items())))
+            for a, r, s, v, n, o, x in rows if (address := stored_address(a)) is not None
         }
 
     def remember(self, address: Address, remote_id: str | None, *, status: str | None = None,
@@ -365,7 +366,7 @@ class PostgresStore(Store):
 
     def adopted(self) -> frozenset[Address]:
         rows = self._exec("SELECT address FROM {s}.adoptions WHERE project = %s", (self.project,))
-        return frozenset(Address.parse(a) for (a,) in rows)
+        return frozenset(a for a in (stored_address(t) for (t,) in rows) if a is not None)
 
     def clear_adoption(self, address: Address) -> None:
         self._write("DELETE FROM {s}.adoptions WHERE project = %s AND address = %s", (self.project, str(address)))
