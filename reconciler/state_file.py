@@ -47,9 +47,22 @@ def state_file_problem(path: Path) -> str | None:
 
 
 def _tables(path: Path) -> set[str] | None:
-    """Table names of an SQLite file, read-only; None when it cannot be opened."""
+    """Table names of an SQLite file, read-only; None when it cannot be opened.
+
+    A state left by a killed apply has a hot rollback journal (or an old WAL) beside it, which a
+    read-only connection may not replay; the schema is then read from the file as it stands
+    (`immutable`), and our own open recovers the journal afterwards.
+    """
+    for mode in ("mode=ro", "immutable=1"):
+        tables = _read_tables(f"{path.resolve().as_uri()}?{mode}")
+        if tables is not None:
+            return tables
+    return None
+
+
+def _read_tables(uri: str) -> set[str] | None:
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        db = sqlite3.connect(uri, uri=True)
     except sqlite3.Error:
         return None
     try:
