@@ -30,6 +30,7 @@ from psycopg import conninfo
 
 from reconciler.errors import ConfigError, LockError, StateError
 from reconciler.model import Address, StateSettings
+from reconciler.secrets import redact, register
 from reconciler.snapshot import CacheEntry
 from reconciler.state import (
     ORDER_BY,
@@ -70,12 +71,13 @@ JOURNAL_COLS = ", ".join(TABLES["journal"])
 
 
 def describe_dsn(dsn: str) -> str:
-    """host/database of a DSN: all a message may say about it."""
+    """The scheme and host of a DSN: all a message may say about it."""
     try:
         parts = conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError:
         return "an unparsable DSN"
-    return f"{parts.get('host') or parts.get('hostaddr') or 'localhost'}/{parts.get('dbname') or parts.get('user') or '?'}"
+    host = str(parts.get("host") or parts.get("hostaddr") or "localhost")
+    return "postgresql://" + "".join(c for c in host if c.isprintable() and not c.isspace())[:100]
 
 
 def scrub(message: str, dsn: str) -> str:
@@ -83,13 +85,23 @@ def scrub(message: str, dsn: str) -> str:
     try:
         parts = conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError:
-        parts = {}
-    text = message.replace(dsn, "<dsn>") if dsn else message
+        # The driver quotes the fragment it could not parse, which may be the password: say nothing of it.
+        return "the connection string cannot be parsed (it is not shown; check its syntax)"
+    text = redact(message.replace(dsn, "<dsn>") if dsn else message)
     for key in ("password", "user"):
         value = parts.get(key)
         if value:
             text = text.replace(str(value), "***")
     return " ".join(text.split())
+
+
+def register_dsn(dsn: str) -> None:
+    """Hide the DSN, and its password, from every message the command line prints."""
+    register(dsn)
+    try:
+        register(conninfo.conninfo_to_dict(dsn).get("password"))
+    except psycopg.ProgrammingError:
+        pass
 
 
 def advisory_key(schema: str, project: str) -> int:
@@ -128,6 +140,7 @@ class PostgresStore(Store):
         if not dsn:
             raise ConfigError(f"state: the environment variable {settings.dsn_env} is not set (the PostgreSQL "
                               "connection string comes from the environment only)")
+        register_dsn(dsn)  # whatever layer formats a message with it, the command line redacts it
         if not settings.project:
             raise ConfigError("state: backend postgres needs a `project` key")
         return cls(dsn, schema=settings.schema, project=settings.project)

@@ -110,3 +110,26 @@ def test_a_failing_notify_post_names_the_host_only(served):
     result = served.run("drift", str(root), "--notify", f"http://127.0.0.1:{port}/services/{TOKEN}")
     assert result.code == 1
     assert f"http://127.0.0.1:{port}" in result.stderr and "SECRET" not in result.stderr
+
+
+@pytest.mark.parametrize("dsn", [
+    "postgresql://user:SECRETPW@127.0.0.1:99999/db",          # bad port
+    "SECRETPW garbage",                                        # not a connection string at all
+    "postgresql://user:SECRET PW@127.0.0.1:1/db",             # a space: the driver quotes the fragment
+    "postgresql://user:SECRETPW@127.0.0.1:1/db?sslmode=bogus",
+    "postgresql://user:SECRETPW@[::1/db",
+])
+def test_a_state_dsn_shows_scheme_and_host_at_most(make_project, dsn):
+    """No server needed: each of these fails before or at connecting, on every error path, -v included."""
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    project = ("version: 1\nstate: {backend: postgres, project: p1}\n"
+               "providers:\n  clarky: {type: clarky, api_key_env: K, sandbox: true}\n")
+    root = make_project({"m.yaml": CONTACTS["contacts.yaml"]}, project=project)
+    for args in (["plan", str(root)], ["-v", "plan", str(root)], ["state", "list", "--dir", str(root)]):
+        result = CliRunner().invoke(main, args, env={"CAMPAIGNCTL_STATE_DSN": dsn})
+        out = result.stdout + result.stderr
+        assert result.exit_code == 1, out
+        assert "SECRET" not in out and "user" not in out.split("Traceback")[0] and "internal error" not in out
