@@ -247,3 +247,21 @@ def test_a_wal_left_by_an_older_version_is_folded_into_the_file(tmp_path):
     StateStore(path).close()
     assert not (tmp_path / "state.db-wal").exists()
     assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchall() == [("1",)]
+
+
+def test_a_state_killed_mid_transaction_opens_again(tmp_path):
+    """kill -9 inside a transaction leaves a hot rollback journal beside state.db: the file is still
+    recognised as a campaignctl state, and opening it rolls the unfinished transaction back."""
+    from reconciler.state_file import state_file_problem
+
+    path = tmp_path / "state.db"
+    StateStore(path).close()
+    code = (f"import os; from pathlib import Path; from reconciler.state import StateStore; s = StateStore(Path({str(path)!r}));"
+            "s._db.execute('PRAGMA cache_size=1'); s._db.execute('BEGIN IMMEDIATE');"
+            "[s._db.execute('INSERT INTO meta VALUES (?, ?)', (str(i), 'x' * 500)) for i in range(300)]; os._exit(9)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 9
+    assert (tmp_path / "state.db-journal").stat().st_size > 0
+    assert state_file_problem(path) is None
+    store = StateStore(path)
+    assert store.get_meta("1") is None  # the unfinished transaction was rolled back
+    store.close()
