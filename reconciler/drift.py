@@ -19,8 +19,9 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
+from reconciler.comment import DEFAULT_BUDGET, Page
 from reconciler.plan_types import Plan
 from reconciler.snapshot import ACTIVE, FAILED, PAUSED, LiveSnapshot
 
@@ -120,37 +121,72 @@ def _human(delta: timedelta) -> str:
     return f"{hours} h" if hours < 48 else f"{hours // 24} days"
 
 
+def _sections(report: DriftReport) -> list[tuple[str, list[dict[str, Any]], Callable[[dict[str, Any]], str]]]:
+    """(title, items, one-line format) of each list drift reports, in reading order."""
+    return [("Changes (apply would do these now)", report.changes,
+             lambda i: f"{i['action']:<9} {i['address']}  {i['reason'] or ''}"),
+            ("Orphaned (removed from the manifest, still active in the vendor)", report.orphaned,
+             lambda i: f"{i['address']}  {i['status'] or ''}  {i['reason'] or ''}"),
+            ("Health", report.health, lambda i: f"{i['address']}  {i['problem']}"),
+            ("Diverged (allowed by policy)", report.diverged,
+             lambda i: f"{i['address']}  {i['path']}: live {i['live']!r}, manifest {i['desired']!r} ({i['why']})")]
+
+
+def _unmanaged_line(report: DriftReport) -> str:
+    return "Unmanaged cards (no ownership tag): " + ", ".join(f"{k}: {n}" for k, n in report.unmanaged.items())
+
+
+def _verdict(report: DriftReport) -> str:
+    c = report.counts()
+    verdict = "Drift found" if report.drifted else "No drift"
+    return (f"{verdict}: {c['changes']} changes, {c['orphaned']} orphaned, {c['health']} health, "
+            f"{c['diverged']} diverged (allowed), {c['unmanaged']} unmanaged.")
+
+
 def render_drift_text(report: DriftReport) -> str:
     out: list[str] = []
-    sections = (("Changes (apply would do these now)", report.changes, lambda i: f"{i['action']:<9} {i['address']}  {i['reason'] or ''}"),
-                ("Orphaned (removed from the manifest, still active in the vendor)", report.orphaned,
-                 lambda i: f"{i['address']}  {i['status'] or ''}  {i['reason'] or ''}"),
-                ("Health", report.health, lambda i: f"{i['address']}  {i['problem']}"),
-                ("Diverged (allowed by policy)", report.diverged,
-                 lambda i: f"{i['address']}  {i['path']}: live {i['live']!r}, manifest {i['desired']!r} ({i['why']})"))
-    for title, items, fmt in sections:
+    for title, items, fmt in _sections(report):
         if items:
             out.append(f"{title}:")
             out.extend("  " + fmt(i).rstrip() for i in items)
             out.append("")
     if report.unmanaged:
-        out.append("Unmanaged cards (no ownership tag): " + ", ".join(f"{k}: {n}" for k, n in report.unmanaged.items()))
-        out.append("")
-    c = report.counts()
-    verdict = "Drift found" if report.drifted else "No drift"
-    out.append(f"{verdict}: {c['changes']} changes, {c['orphaned']} orphaned, {c['health']} health, "
-               f"{c['diverged']} diverged (allowed), {c['unmanaged']} unmanaged.")
+        out += [_unmanaged_line(report), ""]
+    out.append(_verdict(report))
     return "\n".join(out) + "\n"
 
 
-def render_drift_markdown(report: DriftReport) -> str:
+def render_drift_markdown(report: DriftReport, *, budget: int = DEFAULT_BUDGET) -> str:
+    """The report for a PR comment or a job summary, under `budget` characters: the counts table and
+    the verdict always, then every section's items as far as they fit, "… and N more" where it cuts."""
     c = report.counts()
-    lines = ["<!-- campaignctl-drift -->", "### campaignctl drift", "",
+    page = Page(budget)
+    page.add("<!-- campaignctl-drift -->", "### campaignctl drift", "",
              "| changes | orphaned | health | diverged (allowed) | unmanaged |", "|---|---|---|---|---|",
-             f"| {c['changes']} | {c['orphaned']} | {c['health']} | {c['diverged']} | {c['unmanaged']} |", ""]
-    text = render_drift_text(report)
-    lines += ["```", text.rstrip(), "```", ""]
-    return "\n".join(lines)
+             f"| {c['changes']} | {c['orphaned']} | {c['health']} | {c['diverged']} | {c['unmanaged']} |", "",
+             f"**{_verdict(report)}**", "", "```")
+    pointer = ["", "**Full report:** `campaignctl drift` (text) or `--format json`"]
+    close = ["```"]
+    sections = [(title, items, fmt) for title, items, fmt in _sections(report) if items]
+    # Each section keeps room for its title and count line, whatever the sections before it take.
+    least = [page.cost([f"{title}:", f"  … and {len(items):,} more", ""]) for title, items, _ in sections]
+    cut_any = False
+    for k, (title, items, fmt) in enumerate(sections):
+        reserve = sum(least[k + 1:]) + page.cost([*close, *pointer])
+        for i, item in enumerate(items):
+            cut = f"  … and {len(items) - i:,} more"
+            lines = ([f"{title}:"] if i == 0 else []) + ["  " + fmt(item).rstrip()]
+            if not page.offer(lines, reserve + page.cost([cut, ""])):
+                page.add(*([f"{title}:"] if i == 0 else []), cut)
+                cut_any = True
+                break
+        page.add("")
+    if report.unmanaged:
+        page.offer([_unmanaged_line(report)], page.cost([*close, *pointer]))
+    page.add(*close)
+    if cut_any:
+        page.add(*pointer)
+    return page.text()
 
 
 def notify_payload(report: DriftReport, project: str) -> dict[str, Any]:

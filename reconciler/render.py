@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter, defaultdict
 from typing import Any, Iterable
 
+from reconciler.comment import DEFAULT_BUDGET, Masker, Page, keep_all, left_out, tally
 from reconciler.plan_types import Change, Plan
 
 MARKER = "<!-- campaignctl-plan -->"
@@ -18,11 +18,6 @@ SUMMARY_WORDS = [("enroll", "to enroll"), ("retry", "to retry"), ("create", "to 
                  ("move", "to move"), ("unarchive", "to unarchive"), ("adopt", "to adopt"), ("archive", "to archive"),
                  ("delete", "to delete"), ("stop", "to stop"), ("manual", "manual"), ("skip", "skipped"),
                  ("defer", "deferred")]
-# Any letters, not only ASCII (josé.núñez@correo.es, 何@例え.jp): everything but what delimits an
-# email in our output. '*' is excluded so that a masked m***@example.com is never masked again.
-_EMAIL_CHAR = r"[^\s@<>()\[\]{}\"`|,;:*\\]"
-EMAIL = re.compile(rf"({_EMAIL_CHAR}){_EMAIL_CHAR}*@((?:[^\W_]|[.-])+\.[^\W\d_]{{2,}})")
-PHONE = re.compile(r"\+\d{6,14}(\d{2})")
 
 
 def summary_line(plan: Plan) -> str:
@@ -95,8 +90,7 @@ def render_text(plan: Plan, *, full: bool = False, color: bool = False) -> str:
             out.extend("  " + _paint(line, color) if i == 0 else "  " + line for i, line in enumerate(_lines(change)))
         rest = changes[len(shown):]
         if rest:
-            tally = Counter(c.action for c in rest)
-            out.append(f"  … and {len(rest):,} more ({', '.join(f'{n:,} {a}' for a, n in sorted(tally.items()))}); --full lists all")
+            out.append(f"  … and {len(rest):,} more ({tally(c.action for c in rest)}); --full lists all")
         out.append("")
     if plan.diverged:
         out.append("Diverged (allowed by policy):")
@@ -123,39 +117,107 @@ def render_json(plan: Plan) -> str:
 
 def mask_text(text: str, names: Iterable[str] = ()) -> str:
     """Mask emails (m***@example.com), phones (+*******67) and the given names (M***)."""
-    text = EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
-    text = PHONE.sub(lambda m: "+" + "*" * 7 + m.group(1), text)
-    for name in sorted({n for n in names if n and len(n) > 1}, key=len, reverse=True):
-        text = re.sub(rf"(?<![\w*]){re.escape(name)}(?!\w)", name[0] + "***", text)
-    return text
+    return Masker(names)(text)
 
 
-def render_markdown(plan: Plan, *, mask_pii: bool = False, names: Iterable[str] = ()) -> str:
-    """A PR comment: marker first (CI updates one comment in place), a summary table, details per group."""
-    out = [MARKER, f"### campaignctl plan", "", f"**{summary_line(plan)}**", ""]
+def _sends_line(plan: Plan) -> str | None:
     sends = sum(1 for c in plan.changes if c.irreversible and c.action in ("enroll", "retry"))
+    if not sends:
+        return None
+    loud = sum(1 for c in plan.changes if c.loud and c.action in ("enroll", "retry"))
+    extra = f", {loud:,} of them with auto_approve (sent within seconds)" if loud else ""
+    return f"> :warning: **{sends:,} irreversible enrollment{'s' if sends != 1 else ''}** will send real messages{extra}."
+
+
+def render_markdown(plan: Plan, *, mask_pii: bool = False, names: Iterable[str] = (), budget: int = DEFAULT_BUDGET,
+                    full_plan: str | None = None) -> str:
+    """A PR comment of at most `budget` characters (masked when `mask_pii`), marker first (CI updates one
+    comment in place). Always: totals, irreversible sends, safety refusals, every warning, then the
+    per-group table, diverged items and as many change lines as fit, group by group, with
+    "… and N more (counts by action)" where it cuts and a pointer to `full_plan` (where the whole plan
+    is, e.g. a workflow artifact) or to `campaignctl plan --full`."""
+    page = Page(budget, Masker(names) if mask_pii else None)
+    page.add(MARKER, "### campaignctl plan", "", f"**{summary_line(plan)}**", "")
+    sends = _sends_line(plan)
     if sends:
-        out += [f"> :warning: **{sends:,} irreversible enrollment{'s' if sends != 1 else ''}** will send real messages.", ""]
+        page.add(sends, "")
     for flag, reason in plan.safety:
-        out += [f"> :no_entry: Refused without `{flag}`: {reason}.", ""]
+        page.add(f"> :no_entry: Refused without `{flag}`: {reason}.", "")
+    reserve = page.cost(_tail(plan.changes, full_plan, budget))
+    diverged = [f"- `{d.address}` {d.path}: live {_fmt(d.live)}, manifest {_fmt(d.desired)} ({d.why})"
+                for d in plan.diverged]
+    diverged_head = ["**Diverged (allowed by policy)**", ""]
+    # However long the warnings, the diverged section keeps room for at least its count.
+    diverged_room = page.cost([*diverged_head, left_out(len(diverged), "diverged items"), ""]) if diverged else 0
+    if plan.warnings:
+        keep_all(page, [f"**Warnings ({len(plan.warnings):,})**", ""], [f"- {w}" for w in plan.warnings],
+                 reserve + diverged_room, "warnings")
     groups = _grouped(plan.changes)
-    if groups:
-        actions = [a for a, _ in SUMMARY_WORDS if any(c.action == a for c in plan.changes)]
-        out.append("| provider | group | " + " | ".join(actions) + " |")
-        out.append("|---|---|" + "---|" * len(actions))
-        for (provider, group), changes in groups.items():
-            tally = Counter(c.action for c in changes)
-            out.append(f"| {provider} | {group} | " + " | ".join(str(tally.get(a, "")) for a in actions) + " |")
-        out.append("")
-        for (provider, group), changes in groups.items():
-            out += [f"<details><summary>{provider} · {group} ({len(changes)} change{'s' if len(changes) != 1 else ''})</summary>",
-                    "", "```diff"]
-            for change in changes:
-                out.extend(_lines(change))
-            out += ["```", "", "</details>", ""]
-    if plan.diverged:
-        out += ["<details><summary>Diverged (allowed by policy)</summary>", ""]
-        out += [f"- `{d.address}` {d.path}: live {_fmt(d.live)}, manifest {_fmt(d.desired)} ({d.why})" for d in plan.diverged]
-        out += ["", "</details>", ""]
-    text = "\n".join(out).rstrip() + "\n"
-    return mask_text(text, names) if mask_pii else text
+    _table(page, plan, groups, reserve + diverged_room)
+    if diverged:
+        keep_all(page, diverged_head, diverged, reserve, "diverged items")
+    shown = _change_lines(page, groups, reserve)
+    left = [c for changes in groups.values() for c in changes][shown:]
+    if left or full_plan:
+        page.add(*_tail(left, full_plan, budget))
+    return page.text()
+
+
+def _table(page: Page, plan: Plan, groups: dict[tuple[str, str], list[Change]], reserve: int) -> None:
+    """The per-group counts; rows that do not fit are summed up in one last row."""
+    if not groups:
+        return
+    actions = [a for a, _ in SUMMARY_WORDS if any(c.action == a for c in plan.changes)]
+    items = list(groups.items())
+    # The summing row can only get shorter as rows are shown: room for the longest one is enough.
+    longest = page.cost([_rest_row(actions, len(items), Counter(c.action for c in plan.changes)), ""])
+    if not page.offer(["| provider | group | " + " | ".join(actions) + " |", "|---|---|" + "---|" * len(actions)],
+                      reserve + longest):
+        return
+    for i, ((provider, group), changes) in enumerate(items):
+        counts = Counter(c.action for c in changes)
+        row = f"| {provider} | {group} | " + " | ".join(str(counts.get(a, "")) for a in actions) + " |"
+        if not page.offer([row], reserve + longest):
+            page.add(_rest_row(actions, len(items) - i, Counter(c.action for _, cs in items[i:] for c in cs)))
+            break
+    page.add("")
+
+
+def _rest_row(actions: list[str], n_groups: int, counts: Counter[str]) -> str:
+    return f"| … | {n_groups:,} more groups | " + " | ".join(f"{counts.get(a, 0):,}" for a in actions) + " |"
+
+
+def _change_lines(page: Page, groups: dict[tuple[str, str], list[Change]], reserve: int) -> int:
+    """Each group's changes in a collapsed diff block, as many as fit; returns how many were shown."""
+    shown = 0
+    close = ["```", "", "</details>", ""]
+    for (provider, group), changes in groups.items():
+        head = [f"<details><summary>{provider} · {group} ({len(changes):,} change{'s' if len(changes) != 1 else ''})"
+                "</summary>", "", "```diff"]
+        # The cut line only gets shorter as lines are shown: keep room for the group's longest one.
+        room = reserve + page.cost([*close, _cut_line(changes)])
+        if not page.offer(head, room):
+            return shown
+        for i, change in enumerate(changes):
+            if not page.offer(_lines(change), room):
+                page.add(_cut_line(changes[i:]), *close)
+                return shown
+            shown += 1
+        page.add(*close)
+    return shown
+
+
+def _cut_line(left: list[Change]) -> str:
+    return f"… and {len(left):,} more ({tally(c.action for c in left)})"
+
+
+def _tail(left: list[Change], full_plan: str | None, budget: int) -> list[str]:
+    """The closing lines: the changes left out, and where the whole plan is. Given every change, the
+    longest they can be: what the budget keeps free for them."""
+    where = full_plan or "`campaignctl plan --full` (text) or `--format json`"
+    out: list[str] = []
+    if left:
+        out += [f"… and {len(left):,} more change{'s' if len(left) != 1 else ''} ({tally(c.action for c in left)}) "
+                f"not shown: this comment is kept under {budget:,} characters.", ""]
+    out.append(f"**Full plan:** {where}")
+    return out

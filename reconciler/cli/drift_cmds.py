@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli.app import DIR_ARG, DIR_OPTION, EXIT_CHANGES, Exit, handle_errors, main, pick_dir
+from reconciler.cli.plan_cmds import MAX_CHARS
 
 FINGERPRINT_KEY = "drift.fingerprint"
 
@@ -33,11 +34,12 @@ def _now(session) -> datetime:
 @DIR_ARG
 @DIR_OPTION
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@MAX_CHARS
 @click.option("--notify", "notify_url", metavar="URL",
               help="POST a JSON summary (with a Slack-compatible `text`) when the drift changed since the last run, "
                    "and once when it clears.")
 @handle_errors
-def drift(directory: Path | None, dir_option: Path | None, fmt: str, notify_url: str | None) -> None:
+def drift(directory: Path | None, dir_option: Path | None, fmt: str, max_chars: int, notify_url: str | None) -> None:
     """Report what changed outside the manifests; never writes to any vendor. Exit 2 when drift is found."""
     directory = pick_dir(directory, dir_option)
     from reconciler.drift import build_report, notify_payload, render_drift_markdown, render_drift_text
@@ -56,7 +58,7 @@ def drift(directory: Path | None, dir_option: Path | None, fmt: str, notify_url:
         if fmt == "json":
             click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True, ensure_ascii=False))
         elif fmt == "markdown":
-            click.echo(render_drift_markdown(report), nl=False)
+            click.echo(render_drift_markdown(report, budget=max_chars), nl=False)
         else:
             click.echo(render_drift_text(report), nl=False)
         for warning in live.warnings:

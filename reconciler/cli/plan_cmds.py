@@ -19,6 +19,7 @@ from reconciler.cli.app import (DIR_ARG, DIR_OPTION, EXIT_CHANGES, EXIT_ERROR, E
 from reconciler.cli.signals import ApplyInterrupted, ApplySignals, signal_name
 from reconciler.errors import ConfigError, UnsafePlanError
 from reconciler.plan_types import Plan
+from reconciler.comment import DEFAULT_BUDGET, Masker
 from reconciler.render import render_json, render_markdown, render_text
 
 @main.command()
@@ -116,6 +117,8 @@ def ticking(progress: Progress, every: float = 0.5) -> Iterator[Callable[[str], 
         progress.finish()
 
 
+MAX_CHARS = click.option("--max-chars", type=click.IntRange(min=2_000), default=DEFAULT_BUDGET, show_default=True,
+                         help="Markdown: stay under this many characters (a GitHub comment holds 65,536).")
 TARGET = click.option("--target", "targets", multiple=True, metavar="GLOB", help="Only changes whose address matches (repeatable).")
 
 
@@ -145,12 +148,18 @@ FORCE = click.option("--force", is_flag=True, help="Allow removals above max_rem
 @TARGET
 @click.option("--full", is_flag=True, help="List every change, not the first 20 per group.")
 @click.option("--mask-pii", is_flag=True, help="Mask emails, phones and names (for PR comments).")
+@MAX_CHARS
+@click.option("--full-plan-link", metavar="TEXT",
+              help="Markdown: where the full plan is (an artifact name or URL); the comment points there.")
+@click.option("--text-out", type=click.Path(path_type=Path),
+              help="Also write the full text plan, every change listed (masked with --mask-pii), mode 0600.")
 @click.option("--refresh", is_flag=True, help="Re-read every non-final enrollment status, ignoring the cache.")
 @ALLOW_LARGE
 @FORCE
 @handle_errors
 def plan(directory: Path | None, dir_option: Path | None, out: Path | None, fmt: str, detailed_exitcode: bool,
-         targets: tuple[str, ...], full: bool, mask_pii: bool, refresh: bool, allow_large: bool, force: bool) -> None:
+         targets: tuple[str, ...], full: bool, mask_pii: bool, max_chars: int, full_plan_link: str | None,
+         text_out: Path | None, refresh: bool, allow_large: bool, force: bool) -> None:
     """Diff the manifests against the live vendor APIs; writes nothing to any vendor."""
     from reconciler.engine import make_plan, open_session
 
@@ -162,9 +171,13 @@ def plan(directory: Path | None, dir_option: Path | None, out: Path | None, fmt:
     if fmt == "json":
         click.echo(render_json(the_plan), nl=False)
     elif fmt == "markdown":
-        click.echo(render_markdown(the_plan, mask_pii=mask_pii, names=names), nl=False)
+        click.echo(render_markdown(the_plan, mask_pii=mask_pii, names=names, budget=max_chars,
+                                   full_plan=full_plan_link), nl=False)
     else:
         click.echo(render_text(the_plan, full=full, color=use_color()), nl=False)
+    if text_out:
+        text = render_text(the_plan, full=True)
+        write_private(text_out, Masker(names)(text) if mask_pii else text)
     refused = refusals(the_plan, allow_large, force)   # shown in full above; refused as apply would refuse it
     if refused:
         click.echo(f"error: {'; '.join(f'{reason} (apply needs {flag})' for flag, reason in refused)}", err=True)

@@ -71,6 +71,25 @@ def test_markdown_for_a_pr_comment_masks_pii(project):
     assert "clarky.card[sales][m***]" in result.stdout
 
 
+def test_markdown_stays_under_max_chars_and_points_to_the_full_plan(project, tmp_path):
+    """Issue 20: a cut comment carries the totals and points to the full text plan written beside it."""
+    text_out = tmp_path / "plan.txt"
+    result = run("plan", str(project), "--format", "markdown", "--mask-pii", "--max-chars", "2500",
+                 "--full-plan-link", "artifact `campaignctl-plan-abc`", "--text-out", str(text_out))
+    assert result.exit_code == 0, result.output
+    md = result.stdout
+    assert len(md) <= 2500 and md.startswith(MARKER)
+    assert "**Plan: 14 to enroll, 7 to create; 0 unchanged.**" in md
+    assert "**14 irreversible enrollments** will send real messages" in md
+    assert "not shown: this comment is kept under 2,500 characters." in md
+    assert md.rstrip().endswith("**Full plan:** artifact `campaignctl-plan-abc`")
+    full = text_out.read_text()
+    assert stat.S_IMODE(text_out.stat().st_mode) == 0o600
+    assert full.count("+ enroll ") == 14 and full.rstrip().endswith("Plan: 14 to enroll, 7 to create; 0 unchanged.")
+    assert "maria-garcia" not in full and "Maria" not in full  # masked like the comment
+    assert run("plan", str(project), "--format", "markdown", "--max-chars", "1999").exit_code == 1
+
+
 def test_a_plan_over_the_safety_limit_is_shown_then_refused(project):
     text = (project / "campaignctl.yaml").read_text().replace("max_new_memberships_per_apply: 200",
                                                                "max_new_memberships_per_apply: 5")
