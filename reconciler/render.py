@@ -111,7 +111,7 @@ def render_text(plan: Plan, *, full: bool = False, color: bool = False) -> str:
 
 
 def render_json(plan: Plan) -> str:
-    """The plan JSON of SPEC §4: stable key order, changes sorted by address."""
+    """The plan JSON (README: "Reading a plan"): stable key order, changes sorted by address."""
     return json.dumps(plan.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
@@ -126,7 +126,8 @@ def _sends_line(plan: Plan) -> str | None:
         return None
     loud = sum(1 for c in plan.changes if c.loud and c.action in ("enroll", "retry"))
     extra = f", {loud:,} of them with auto_approve (sent within seconds)" if loud else ""
-    return f"> :warning: **{sends:,} irreversible enrollment{'s' if sends != 1 else ''}** will send real messages{extra}."
+    plural = "s" if sends != 1 else ""
+    return f"> :warning: **{sends:,} irreversible enrollment{plural}** will send real messages{extra}."
 
 
 def render_markdown(plan: Plan, *, mask_pii: bool = False, names: Iterable[str] = (), budget: int = DEFAULT_BUDGET,

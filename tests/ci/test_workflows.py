@@ -84,7 +84,8 @@ def test_pr_plan_then_merge_apply_then_nightly_drift(tmp_path, sandbox_url):
     outputs = tmp_path / "github_output"
     env = {**os.environ, **KEYS, "PATH": BIN + os.pathsep + os.environ["PATH"], "CAMPAIGNS_DIR": str(camp),
            "SLACK_WEBHOOK_URL": receiver.url, "GITHUB_OUTPUT": str(outputs),
-           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), "PLAN_ARTIFACT": "campaignctl-plan-0123abcd",
+           "RUN_URL": "https://github.example/o/r/actions/runs/42"}
     try:
         plan_job, apply_job, drift_job = (tmp_path / d for d in ("plan-job", "apply-job", "drift-job"))
         for job in (plan_job, apply_job, drift_job):
@@ -97,6 +98,8 @@ def test_pr_plan_then_merge_apply_then_nightly_drift(tmp_path, sandbox_url):
         assert plan_md.startswith("<!-- campaignctl-plan -->")
         assert "ana@example.com" not in plan_md            # --mask-pii for the PR comment
         assert "exit=2" in outputs.read_text()             # changes to apply
+        assert "**Full plan:** artifact `campaignctl-plan-0123abcd`" in plan_md   # what the upload step names
+        assert (plan_job / "plan.txt").read_text().count("+ ") == 3               # uploaded with plan.json
         planned = json.loads((plan_job / "plan.json").read_text())
         assert len(planned["changes"]) == 3
 

@@ -151,8 +151,8 @@ def test_drift_markdown_fits_too() -> None:
                  for i in range(100_000)],
         health=[{"address": f"garyclub.membership[n][c{i}]", "kind": "paused_on_reply",
                  "problem": "paused: the contact replied", "status": "paused", "since": None} for i in range(500)],
-        orphaned=[{"address": f"clarky.membership[s][o{i}]", "action": "manual", "reason": "removed", "status": "running",
-                   "fields": []} for i in range(20)],
+        orphaned=[{"address": f"clarky.membership[s][o{i}]", "action": "manual", "reason": "removed",
+                   "status": "running", "fields": []} for i in range(20)],
         unmanaged={"clarky/sales": 3})
     md = render_drift_markdown(report)
     assert size(md) <= DEFAULT_BUDGET
