@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from reconciler.cli import main
 from reconciler.render import MARKER
+from reconciler.sandbox.hub import open_project_hub
 from tests.conftest import EXAMPLE
 
 
@@ -88,6 +89,20 @@ def test_markdown_stays_under_max_chars_and_points_to_the_full_plan(project, tmp
     assert full.count("+ enroll ") == 14 and full.rstrip().endswith("Plan: 14 to enroll, 7 to create; 0 unchanged.")
     assert "maria-garcia" not in full and "Maria" not in full  # masked like the comment
     assert run("plan", str(project), "--format", "markdown", "--max-chars", "1999").exit_code == 1
+
+
+def test_markdown_shows_the_warnings_the_text_plan_shows(project):
+    """Issue 20: "Kalent does not know candidate …" used to appear in the text plan only."""
+    assert run("apply", str(project), "--auto-approve").exit_code == 0
+    hub = open_project_hub(project)
+    hub.store.collection("kalent.candidates").delete("cand_456")  # deleted in Kalent after we started it
+    hub.store.commit()
+    hub.store.close()
+    md = run("plan", str(project), "--refresh", "--format", "markdown").stdout
+    plain = run("plan", str(project), "--refresh").stdout
+    warnings = [line.removeprefix("Warning: ") for line in plain.splitlines() if line.startswith("Warning: ")]
+    assert any("Kalent does not know candidate cand_456" in w for w in warnings)
+    assert "**Warnings (" in md and all(f"- {w}" in md for w in warnings)
 
 
 def test_a_plan_over_the_safety_limit_is_shown_then_refused(project):
