@@ -20,6 +20,7 @@ import yaml
 
 from reconciler.sandbox.server import SandboxControl
 from tests.drift._support import EXAMPLE, KEYS, Receiver, project_yaml
+from tests.postgres_support import BACKENDS, pg_schema, project_state, state_env  # noqa: F401 - fixture
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / "examples" / "github-actions"
@@ -75,14 +76,24 @@ def bash(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedPro
                           text=True, timeout=120)
 
 
-def test_pr_plan_then_merge_apply_then_nightly_drift(tmp_path, sandbox_url):
+def test_workflows_keep_state_in_the_shared_database_not_in_a_cache():
+    for name in ("campaignctl-plan.yml", "campaignctl-apply.yml", "campaignctl-drift.yml"):
+        data = yaml.safe_load((WORKFLOWS / name).read_text())
+        assert data["env"]["CAMPAIGNCTL_STATE_DSN"] == "${{ secrets.CAMPAIGNCTL_STATE_DSN }}", name
+        uses = [s.get("uses", "") for job in data["jobs"].values() for s in job["steps"]]
+        assert not [u for u in uses if u.startswith("actions/cache")], name
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pr_plan_then_merge_apply_then_nightly_drift(tmp_path, sandbox_url, backend, request):
     camp = tmp_path / "repo" / "campaigns"
     camp.mkdir(parents=True)
-    (camp / "campaignctl.yaml").write_text(project_yaml(sandbox_url))
+    (camp / "campaignctl.yaml").write_text(project_yaml(sandbox_url, extra=project_state(backend, tmp_path, request)))
     (camp / "team.yaml").write_text(MANIFEST)
     receiver = Receiver()
     outputs = tmp_path / "github_output"
-    env = {**os.environ, **KEYS, "PATH": BIN + os.pathsep + os.environ["PATH"], "CAMPAIGNS_DIR": str(camp),
+    env = {**os.environ, **KEYS, **state_env(backend), "PATH": BIN + os.pathsep + os.environ["PATH"],
+           "CAMPAIGNS_DIR": str(camp),
            "SLACK_WEBHOOK_URL": receiver.url, "GITHUB_OUTPUT": str(outputs),
            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), "PLAN_ARTIFACT": "campaignctl-plan-0123abcd",
            "RUN_URL": "https://github.example/o/r/actions/runs/42"}
@@ -123,6 +134,8 @@ def test_pr_plan_then_merge_apply_then_nightly_drift(tmp_path, sandbox_url):
             assert len(posts) == 1 and "gary.membership[nurture][ben]" in json.loads(posts[0])["text"]
             assert len(control.sends()) == 2               # ana and ben, once each
             assert all(n == 1 for n in control.sends().values())
+        # with PostgreSQL, no state file is left on the runner: the journal is in the database
+        assert (camp / ".campaignctl" / "state.db").exists() == (backend == "sqlite")
     finally:
         receiver.close()
 
