@@ -3,12 +3,14 @@ error naming the variable (never the value), and no rendering of a key in any ou
 
 from __future__ import annotations
 
+import shutil
 import urllib.parse
+from pathlib import Path
 
 import pytest
 
 from reconciler.secrets import redact, register, renderings
-from tests.drift._support import KEYS, serve_sandbox
+from tests.drift._support import EXAMPLE, KEYS, serve_sandbox
 
 CONTACTS = {"contacts.yaml": "contacts:\n  - {id: ana, first_name: Ana, emails: [ana@example.com]}\n",
             "seq.yaml": "sequences:\n  - {id: s, provider: gary, sequence: Post-call nurture, members: [ana]}\n"}
@@ -21,14 +23,27 @@ def served(tmp_path):
     s.close()
 
 
+def example_manifests(served) -> Path:
+    """The example project's manifests (all three vendors in use) on the served sandbox."""
+    root = served.write({})
+    for path in EXAMPLE.rglob("*"):
+        rel = path.relative_to(EXAMPLE)
+        if path.is_file() and rel.name != "campaignctl.yaml" and not rel.parts[0].startswith("."):
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, root / rel)
+    return root
+
+
 @pytest.mark.parametrize("tail", ["\n", "\r\n", "\r", "\t", " "])
 @pytest.mark.parametrize("var", sorted(KEYS))
 def test_surrounding_whitespace_of_a_key_is_stripped(served, var, tail):
-    root = served.write(CONTACTS)
+    root = example_manifests(served)
     served.env[var] = "  " + KEYS[var] + tail
     result = served.run("plan", str(root))
     assert result.code == 0, result.stderr
     assert KEYS[var] not in result.stdout + result.stderr
+    vendor = {"CLARKY_API_KEY": "clarky", "GARY_API_KEY": "garyclub", "KALENT_API_KEY": "kalent"}[var]
+    assert any(r["vendor"] == vendor for r in served.hub.store.requests())  # the key was used
 
 
 @pytest.mark.parametrize("var", sorted(KEYS))
