@@ -143,3 +143,12 @@ def test_an_existing_campaignctl_state_is_reused(make_project):
     assert run("plan", str(root))[0] == 0
     assert run("plan", str(root))[0] == 0  # the second run opens the state the first one made
     assert stat.S_IMODE(os.stat(root / "my.db").st_mode) == 0o600
+
+
+def test_a_project_file_linked_outside_is_refused(make_project, outside):
+    (outside / "campaignctl.yaml").write_text(PROJECT + f"# {LEAK}\n")
+    root = make_project({"m.yaml": CONTACTS}, project=None)
+    (root / "campaignctl.yaml").symlink_to(outside / "campaignctl.yaml")
+    code, out = run("validate", str(root))
+    assert code == 1 and LEAK not in out
+    assert "camp/campaignctl.yaml:1:1: cannot read file: resolves outside the campaigns directory" in out
