@@ -29,7 +29,7 @@ from reconciler.plan import Policies, ProviderCaps, compute_plan
 from reconciler.plan_types import Plan
 from reconciler.providers import build_providers
 from reconciler.providers.base import EnrollRequest, Provider, ReadContext
-from reconciler.snapshot import STATUSES, CacheEntry, LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
+from reconciler.snapshot import STATUSES, UNSEEN, CacheEntry, LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
 from reconciler.state import Store, open_store, stored_address, utcnow
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,9 @@ def remember(store: Store, live: LiveSnapshot, *, read_started: str | None = Non
     with store.batch():
         for lm in live.memberships.values():
             remember_membership(store, lm, unless_updated_after=read_started)
+        for addr, (contact, since) in live.absent_seen.items():
+            store.remember(addr, None, status=UNSEEN, vendor_status="none", observed_at=now,
+                           extra={"contact": contact, "since": since}, unless_updated_after=read_started)
         for addr, lc in live.cards.items():
             store.remember(addr, lc.remote_id, status="archived" if lc.archived else "active", vendor_status=lc.stage,
                            observed_at=now, extra={"contact": lc.contact_remote_id} if lc.contact_remote_id else None,

@@ -16,6 +16,8 @@ from reconciler.model import Address
 
 ACTIVE, PAUSED, FINISHED, FAILED = "active", "paused", "finished", "failed"
 STATUSES = (ACTIVE, PAUSED, FINISHED, FAILED)
+# Not a status: a state row recording only that a member was read as absent, and since when.
+UNSEEN = "unseen"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,8 @@ class LiveSnapshot:
     # Members read as absent whose absence is not proven yet (an asynchronous start of another run
     # may still be dispatching): the plan defers them with the reason.
     settling: dict[Address, str] = field(default_factory=dict)
+    # Members read as absent whose first absent read must be remembered: address -> (contact, since).
+    absent_seen: dict[Address, tuple[str, str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)  # provider -> requests sent while reading
 
@@ -106,6 +110,7 @@ class LiveSnapshot:
         self.pending |= other.pending
         self.unproven.update(other.unproven)
         self.settling.update(other.settling)
+        self.absent_seen.update(other.absent_seen)
         self.warnings.extend(other.warnings)
         for name, n in other.requests.items():
             self.requests[name] = self.requests.get(name, 0) + n

@@ -94,6 +94,13 @@ def shift_state(root: Path, seconds: float) -> None:
     db.close()
 
 
+def first_sighting(root: Path, hub: Hub) -> None:
+    """Kalent starts a candidate only when a read found it absent a settle window earlier (a start by
+    another run may still be dispatching): a `plan` records that first read, then the window passes."""
+    plan_changes(root, hub)
+    time_passes(root, hub, 660)
+
+
 def open_hub(root: Path, faults: FaultPlan | None = None) -> Hub:
     """The project's persisted sandbox, simulated rate limits off (faults are what these tests inject)."""
     return open_project_hub(root, rate_limits=False, faults=faults)

@@ -6,12 +6,13 @@ import pytest
 
 from reconciler.sandbox.core import Fault, FaultPlan
 from tests.apply._support import (SMALL_SENDS, apply_once, assert_sent_once, cards_per_contact, converge, copy_example,
-                                  executable, open_hub, plan_changes, small_project, writes)
+                                  executable, first_sighting, open_hub, plan_changes, small_project, writes)
 
 
 def test_apply_then_plan_is_empty_and_a_second_apply_writes_nothing(tmp_path):
     root = copy_example(tmp_path)
     hub = open_hub(root)
+    first_sighting(root, hub)  # Kalent starts only after a settle window of absence
     try:
         report = apply_once(root, hub)
         assert report.ok and report.count("ok") == 21, report.summary_line()

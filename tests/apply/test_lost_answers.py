@@ -8,7 +8,7 @@ import pytest
 
 from reconciler.sandbox.core import Fault, FaultPlan
 from tests.apply._support import (SMALL_SENDS, apply_once, assert_sent_once, cards_per_contact, converge, executable,
-                                  open_hub, plan_changes, small_project, writes)
+                                  first_sighting, open_hub, plan_changes, small_project, writes)
 
 DEALS = """\
 pipelines:
@@ -72,6 +72,7 @@ def test_commit_then_timeout_on_every_write_kind_converges_without_a_second_send
     root = small_project(tmp_path)
     (root / "deals.yaml").write_text(DEALS)
     hub = open_hub(root)
+    first_sighting(root, hub)  # Kalent starts only after a settle window of absence
     try:
         if change is not None:
             assert apply_once(root, hub).ok
@@ -106,6 +107,7 @@ def _lose_state(root: Path) -> None:
 def test_deleting_the_state_after_a_full_apply_sends_nothing_again(tmp_path):
     root = small_project(tmp_path)
     hub = open_hub(root)
+    first_sighting(root, hub)  # Kalent starts only after a settle window of absence
     try:
         assert apply_once(root, hub).ok
         hub.simulators["kalent"].clock.advance(5)
@@ -126,6 +128,7 @@ def test_deleting_the_state_after_a_partial_apply_with_lost_answers_sends_once(t
     lost = [Fault("commit_timeout", method="POST", path=p, vendor=v)
             for v, p in (("clarky", r"/sequences/start$"), ("garyclub", r"/enrollments$"), ("kalent", r"/start$"))]
     hub = open_hub(root, FaultPlan(script=lost))
+    first_sighting(root, hub)  # Kalent starts only after a settle window of absence
     try:
         first = apply_once(root, hub)
         assert not first.ok or first.count("unknown") == 0

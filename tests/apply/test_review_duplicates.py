@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from reconciler.engine import open_session, read_live
 from reconciler.sandbox.core import Fault, FaultPlan
-from tests.apply._support import (SMALL_SENDS, apply_once, assert_sent_once, executable, open_hub, plan_changes,
-                                  small_project, time_passes)
+from tests.apply._support import (SMALL_SENDS, apply_once, assert_sent_once, executable, first_sighting, open_hub,
+                                  plan_changes, small_project, time_passes)
 
 
 def _kalent_sends(hub, candidate: str) -> int:
@@ -15,6 +15,7 @@ def _kalent_sends(hub, candidate: str) -> int:
 def test_a_404_on_a_kalent_status_read_never_makes_a_started_candidate_look_absent(tmp_path):
     root = small_project(tmp_path)
     hub = open_hub(root)
+    first_sighting(root, hub)  # Kalent starts only after a settle window of absence
     try:
         assert apply_once(root, hub).ok
         hub.simulators["kalent"].clock.advance(5)
@@ -35,6 +36,7 @@ def test_a_plan_or_drift_running_beside_an_apply_never_overwrites_what_the_apply
     a final status, so the next apply would start the candidate a third time)."""
     root = small_project(tmp_path)
     hub = open_hub(root)
+    first_sighting(root, hub)  # Kalent starts only after a settle window of absence
     try:
         assert apply_once(root, hub).ok
         kalent = hub.simulators["kalent"]
@@ -61,6 +63,7 @@ def test_a_plan_that_took_a_kalent_status_from_the_cache_does_not_mark_it_freshl
     """Runs closer together than status_refresh_minutes must not keep a cached status fresh for ever."""
     root = small_project(tmp_path)
     hub = open_hub(root)
+    first_sighting(root, hub)  # Kalent starts only after a settle window of absence
     try:
         assert apply_once(root, hub).ok
         hub.simulators["kalent"].clock.advance(5)

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from reconciler.cli import main
 from reconciler.render import MARKER
 from reconciler.sandbox.hub import open_project_hub
+from tests.apply._support import shift_state
 from tests.conftest import EXAMPLE
 
 
@@ -29,7 +30,19 @@ def run(*args: str):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
+def sighted(project) -> None:
+    """A plan found the Kalent candidates absent a settle window ago, so they may be started now."""
+    assert run("plan", str(project)).exit_code == 0
+    shift_state(project, 660)
+
+
 def test_plan_of_the_example_project(project):
+    first = run("plan", str(project))
+    assert first.exit_code == 0, first.output
+    assert first.output.rstrip().endswith("Plan: 11 to enroll, 7 to create, 3 deferred; 0 unchanged.")
+    assert "> defer     kalent.membership[backend-outreach][cand_789]  Kalent starts asynchronously: no sequence " \
+           "for candidate cand_789 since" in first.output
+    shift_state(project, 660)
     result = run("plan", str(project))
     assert result.exit_code == 0, result.output
     assert result.output.rstrip().endswith("Plan: 14 to enroll, 7 to create; 0 unchanged.")
@@ -39,6 +52,7 @@ def test_plan_of_the_example_project(project):
 
 
 def test_detailed_exitcode_is_2_with_changes_and_0_in_sync(project):
+    sighted(project)
     assert run("plan", str(project), "--detailed-exitcode").exit_code == 2
     assert run("apply", str(project), "--auto-approve").exit_code == 0
     again = run("plan", str(project), "--detailed-exitcode")
@@ -46,6 +60,7 @@ def test_detailed_exitcode_is_2_with_changes_and_0_in_sync(project):
 
 
 def test_saved_plan_is_private_json_and_applies(project, tmp_path):
+    sighted(project)
     out = tmp_path / "plan.json"
     result = run("plan", str(project), "--out", str(out), "--format", "json")
     assert result.exit_code == 0
@@ -74,6 +89,7 @@ def test_markdown_for_a_pr_comment_masks_pii(project):
 
 def test_markdown_stays_under_max_chars_and_points_to_the_full_plan(project, tmp_path):
     """Issue 20: a cut comment carries the totals and points to the full text plan written beside it."""
+    sighted(project)
     text_out = tmp_path / "plan.txt"
     result = run("plan", str(project), "--format", "markdown", "--mask-pii", "--max-chars", "2500",
                  "--full-plan-link", "artifact `campaignctl-plan-abc`", "--text-out", str(text_out))
@@ -93,6 +109,7 @@ def test_markdown_stays_under_max_chars_and_points_to_the_full_plan(project, tmp
 
 def test_markdown_shows_the_warnings_the_text_plan_shows(project):
     """Issue 20: "Kalent does not know candidate …" used to appear in the text plan only."""
+    sighted(project)
     assert run("apply", str(project), "--auto-approve").exit_code == 0
     hub = open_project_hub(project)
     hub.store.collection("kalent.candidates").delete("cand_456")  # deleted in Kalent after we started it
@@ -106,6 +123,7 @@ def test_markdown_shows_the_warnings_the_text_plan_shows(project):
 
 
 def test_a_plan_over_the_safety_limit_is_shown_then_refused(project):
+    sighted(project)
     text = (project / "campaignctl.yaml").read_text().replace("max_new_memberships_per_apply: 200",
                                                                "max_new_memberships_per_apply: 5")
     (project / "campaignctl.yaml").write_text(text)
@@ -157,6 +175,7 @@ def test_target_with_brackets_on_the_command_line(project):
 
 
 def test_a_saved_plan_finds_its_project_from_any_directory(project, tmp_path, monkeypatch):
+    sighted(project)
     out = tmp_path / "plans" / "p.json"
     out.parent.mkdir()
     assert run("plan", str(project), "--out", str(out)).exit_code == 0

@@ -16,6 +16,7 @@ from reconciler.providers.base import EnrollRequest, ReadContext
 from reconciler.sandbox.core import Fault
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED
 from reconciler.state import StateStore
+from tests.apply._support import time_passes
 from tests.providers.kalent_support import (BULK, DAY, EXAMPLE, STEPS, advance, bulk_state, desired, enroll_all, hub,
                                             kalent_seq, make_provider, ready, sent, stamp)
 
@@ -36,7 +37,9 @@ def test_cold_read_lists_at_max_page_size_and_reads_each_candidate_once(hub, des
     assert snap.blueprints == {} and snap.memberships == {}
     assert snap.requests == {"kalent": 5}
     plan = compute_plan(desired, snap)
-    assert sorted(c.action for c in plan.changes if c.provider == "kalent") == ["create", "enroll", "enroll", "enroll"]
+    # never seen before: "no sequence" proves absence only a settle window later (another run may have started them)
+    assert sorted(c.action for c in plan.changes if c.provider == "kalent") == ["create", "defer", "defer", "defer"]
+    assert snap.absent_seen.keys() == snap.settling.keys() and len(snap.settling) == 3
 
 
 def test_unknown_sourcing_is_a_plan_error_naming_the_ones_that_exist(hub, desired):
@@ -284,7 +287,6 @@ def test_an_in_doubt_retry_is_not_resolved_by_the_failed_attempt(hub, desired):
 def test_apply_with_a_lost_start_is_resolved_by_reading_on_the_next_run(hub, tmp_path):
     root = tmp_path / "camp"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".campaignctl"))
-    hub.faults.script.append(Fault("commit_timeout", method="POST", path=r"/start$"))
 
     def run(apply: bool) -> list:
         session = open_session(root, env={}, hub=hub)
@@ -299,8 +301,11 @@ def test_apply_with_a_lost_start_is_resolved_by_reading_on_the_next_run(hub, tmp
                 provider.close()
             session.store.close()
 
+    assert sorted((r.action, r.status) for r in run(apply=True)) == [("create", "ok")]  # never seen: wait
+    time_passes(root, hub, 660)
+    hub.faults.script.append(Fault("commit_timeout", method="POST", path=r"/start$"))
     results = run(apply=True)
-    assert sorted((r.action, r.status) for r in results) == [("create", "ok")] + [("enroll", "unknown")] * 3
+    assert sorted((r.action, r.status) for r in results) == [("enroll", "unknown")] * 3
     # the start is not visible yet: every member is deferred, nothing is sent again
     assert [c.action for c in run(apply=False)] == ["defer"] * 3
     advance(hub, 600)
@@ -347,3 +352,17 @@ def test_one_unknown_candidate_does_not_block_the_rest_of_its_batch(hub, desired
     assert sorted(c for (_, _, c) in sends) == sorted(ids) and set(sends.values()) == {1}
     starts = [r for r in hub.store.requests("kalent")[before:] if r["method"] == "POST"]
     assert len(starts) <= 2 * 8 - 1  # halving: a few extra refused calls, never a repeated start
+
+
+def test_one_apply_never_sends_two_starts_for_one_candidate(hub, desired):
+    """Two members naming the same candidate (or a second enroll call for a started one) in one
+    process: one start goes out, the others are refused without a request."""
+    provider, seq, path = ready(hub, desired)
+    ana = next(m for m in seq.members if m.candidate_id == "cand_123")
+    alias = dataclasses.replace(ana, address=Address("kalent", "membership", "other-seq", "ana-again"))
+    first, second = provider.enroll(seq, [EnrollRequest(ana, None), EnrollRequest(alias, None)])
+    assert first.live is not None and second.error is not None and second.error.code == "already_started"
+    (third,) = provider.enroll(seq, [EnrollRequest(ana, None)])
+    assert third.error is not None and "already started in this apply" in str(third.error)
+    starts = [r for r in hub.store.requests("kalent") if r["path"] == "/api/v1" + path]
+    assert len(starts) == 1 and sum(hub.store.sends("kalent").values()) == 1

@@ -27,12 +27,12 @@ from typing import Any, Mapping
 
 import httpx
 
-from reconciler.errors import ConfigError, NotFoundError, OutcomeUnknown, PlanError, ProviderError
+from reconciler.errors import ConfigError, NotFoundError, OutcomeUnknown, PlanError, ProviderError, ValidationFailed
 from reconciler.model import Address, Blueprint, Card, Contact, DesiredState, Membership, Pipeline, ProviderConfig, Sequence
 from reconciler.providers._http import VendorClient, field_at, pages_numbered
 from reconciler.providers.base import Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
-from reconciler.providers.kalent import _api
-from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, CacheEntry, LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
+from reconciler.providers.kalent import _api, _window
+from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, UNSEEN, CacheEntry, LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
 from reconciler.timeutil import age_seconds
 
 __all__ = ["KalentProvider"]
@@ -68,6 +68,7 @@ class KalentProvider:
         self._created: dict[tuple[str, str], str] = {}  # (sourcing id, name) -> blueprint id created here
         # address -> the dynamic sequence the plan was based on: a later start is a different one
         self._previous: dict[Address, str | None] = {}
+        self._sent: dict[str, tuple[Address, int]] = {}  # candidate -> (member, attempt) a start (maybe) went out for
 
     # -- read -------------------------------------------------------------------------------------
     def read(self, desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
@@ -98,6 +99,8 @@ class KalentProvider:
         for address, entry in sorted(ctx.cache.items()):
             if address.provider != self.config.name or address.kind != "membership" or address in declared:
                 continue
+            if entry.status == UNSEEN:  # only ever read as absent: nothing to report
+                continue
             target = self._targets.get(address.group)
             candidate = dict(entry.extra).get("contact")
             if target is None or not candidate or not self._needs_read(entry, ctx):
@@ -110,6 +113,8 @@ class KalentProvider:
     def _member(self, address: Address, candidate_id: str | None, target: _Target, cached: CacheEntry | None,
                 ctx: ReadContext, snap: LiveSnapshot, *, orphan: bool = False) -> LiveMembership | None:
         """The live membership of one candidate, from the cache when it is final or fresh enough."""
+        watch = cached if cached is not None and cached.status == UNSEEN else None
+        cached = None if watch is not None else cached
         if cached is not None and not self._needs_read(cached, ctx):
             return _from_cache(address, cached)
         if not candidate_id:
@@ -132,7 +137,9 @@ class KalentProvider:
         if _dispatching(cached, sequence, self._settle_seconds):
             return _from_cache(address, cached)
         if sequence is None:
-            return None
+            if cached is None and not orphan:
+                self._judge_absence(address, candidate_id, watch, ctx, snap)
+            return None  # with a cached enrollment: known, now absent, which the engine reports
         if _api.belongs_to(sequence, target.blueprint_id, target.blueprint_name):
             return _api.membership_from_api(address, candidate_id, sequence, attempt=attempt, observed_at=observed)
         if orphan:
@@ -140,6 +147,19 @@ class KalentProvider:
         conflict = _api.conflict_text(candidate_id, sequence, target.label)
         return _api.membership_from_api(address, candidate_id, sequence, attempt=attempt, observed_at=observed,
                                         conflict=conflict)
+
+    def _judge_absence(self, address: Address, candidate_id: str, watch: CacheEntry | None, ctx: ReadContext,
+                       snap: LiveSnapshot) -> None:
+        """"No sequence" is proof only across the dispatch window (see _window.py)."""
+        others = _window.same_candidate(dict(ctx.cache), self.config.name, address, candidate_id)
+        verdict = _window.judge_absence(address, candidate_id, watch, others, settle_seconds=self._settle_seconds,
+                                        now=_api.now_iso())
+        if verdict.action == "wait":
+            snap.settling[address] = verdict.reason
+            if verdict.first_seen:
+                snap.absent_seen[address] = (candidate_id, verdict.first_seen)
+        elif verdict.action == "manual":
+            snap.unproven[address] = verdict.reason
 
     def _needs_read(self, cached: CacheEntry, ctx: ReadContext) -> bool:
         """Final statuses are never re-read; others when stale or on --refresh."""
@@ -244,16 +264,43 @@ class KalentProvider:
             err = ProviderError(self.config.name, "POST", f"/sourcings/{target.sourcing_id}/sequence-blueprints", None,
                                 f"blueprint {target.label!r} does not exist in Kalent yet; apply it first. Nothing was sent")
             return [EnrollResult(r.membership.address, error=err) for r in batch]
-        return self._start(f"/sequence-blueprints/{target.blueprint_id}/start", batch)
+        refused = self._already_started(batch)
+        started = iter(self._start(f"/sequence-blueprints/{target.blueprint_id}/start",
+                                   [r for i, r in enumerate(batch) if i not in refused]))
+        return [refused[i] if i in refused else next(started) for i in range(len(batch))]  # in the order asked
+
+    def _already_started(self, batch: list[EnrollRequest]) -> dict[int, EnrollResult]:
+        """Refusals by position in the batch: a candidate this process already sent a start for (for
+        another member, or for this one at the same attempt), or that appears earlier in the batch, is
+        never sent again: one person, one start per apply. A deliberate retry (higher attempt) is not."""
+        refused: dict[int, EnrollResult] = {}
+        first_in_batch: dict[str, Address] = {}
+        for i, request in enumerate(batch):
+            candidate = request.membership.candidate_id or ""
+            sent = self._sent.get(candidate)
+            earlier = sent[0] if sent is not None and (sent[0] != request.membership.address
+                                                        or request.attempt <= sent[1]) else None
+            earlier = earlier or first_in_batch.get(candidate)
+            if earlier is None:
+                first_in_batch[candidate] = request.membership.address
+                continue
+            refused[i] = EnrollResult(request.membership.address, error=ValidationFailed(
+                self.config.name, "POST", "/sequence-blueprints/{id}/start", None,
+                f"candidate {candidate} was already started in this apply (for {earlier}); nothing was sent",
+                code="already_started"))
+        return refused
 
     def _start(self, path: str, batch: list[EnrollRequest]) -> list[EnrollResult]:
         """One start call. A refusal naming candidates (404, or a 400 about candidates) sent nothing, as
         every 4xx: the batch is split in halves and each half tried, so one bad candidate id does not
         block the other 99 on every run (a few extra calls, never a repeated one for a started member)."""
+        if not batch:
+            return []
         body = {"candidateIds": [r.membership.candidate_id for r in batch]}
         try:
             reply = self.client.write("POST", path, json=body, idempotent=False)
         except OutcomeUnknown as exc:
+            self._sent.update({r.membership.candidate_id or "": (r.membership.address, r.attempt) for r in batch})
             return [EnrollResult(r.membership.address, error=exc) for r in batch]
         except ProviderError as exc:
             if len(batch) > 1 and _api.about_candidates(exc):
@@ -261,6 +308,7 @@ class KalentProvider:
                 return self._start(path, batch[:half]) + self._start(path, batch[half:])
             err = _api.explain_start_error(exc)
             return [EnrollResult(r.membership.address, error=err, request_id=exc.request_id) for r in batch]
+        self._sent.update({r.membership.candidate_id or "": (r.membership.address, r.attempt) for r in batch})
         data = _api.data_of(reply.json) or {}
         if not data.get("started"):
             err = OutcomeUnknown(self.config.name, "POST", path, reply.status,
