@@ -125,10 +125,11 @@ def test_a_signal_while_reading_exits_before_any_write_and_releases_the_lock(tmp
     url, control = served
     root = _project(tmp_path / "camp", url)
     control.set_faults({"latency": 0.5, "only": {"kind": "latency", "method": "GET"}})
+    seen = len(control.requests())  # _project's plan already read
     proc = subprocess.Popen(_campaignctl("apply", str(root), "--auto-approve"), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=_env())
     deadline = time.monotonic() + 30
-    while not control.requests() and time.monotonic() < deadline:
+    while len(control.requests()) <= seen and time.monotonic() < deadline:
         time.sleep(0.01)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
