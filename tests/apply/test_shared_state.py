@@ -5,12 +5,14 @@ its in-doubt writes by reading. The sandbox's ledger proves every membership was
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import socket
 import subprocess
 import time
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -29,6 +31,22 @@ def _checkout(root: Path, url: str, schema: str) -> Path:
     with (root / "campaignctl.yaml").open("a") as f:
         f.write(f"state: {{backend: postgres, dsn_env: CAMPAIGNCTL_STATE_DSN, schema: {schema}, project: team}}\n")
     return root
+
+
+def _sighted(root: Path, env: dict[str, str], dsn: str, schema: str) -> None:
+    """A plan reads the Kalent candidates as absent (recorded in the shared state), then the settle
+    window passes: their first absent read moves 11 minutes into the past, so an apply may start them."""
+    planned = subprocess.run(_campaignctl("plan", str(root)), capture_output=True, text=True, env=env, timeout=120)
+    assert planned.returncode == 0, planned.stdout[-2000:] + planned.stderr
+    with psycopg.connect(dsn, autocommit=True) as db:
+        rows = db.execute(f"SELECT project, address, extra FROM {schema}.objects WHERE status = 'unseen'").fetchall()
+        assert rows, "the plan recorded no Kalent candidate as absent"
+        for project, address, extra in rows:
+            data = json.loads(extra)
+            then = datetime.strptime(data["since"], "%Y-%m-%dT%H:%M:%S.%fZ") - timedelta(seconds=660)
+            data["since"] = then.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            db.execute(f"UPDATE {schema}.objects SET extra = %s WHERE project = %s AND address = %s",
+                       (json.dumps(data), project, address))
 
 
 def _pg_env(dsn: str) -> dict[str, str]:
@@ -64,6 +82,7 @@ def test_two_checkouts_one_database_one_apply_runs_the_other_is_refused(tmp_path
     dsn, schema = pg_schema
     ci, laptop = _checkout(tmp_path / "ci", url, schema), _checkout(tmp_path / "laptop", url, schema)
     env = _pg_env(dsn)
+    _sighted(ci, env, dsn, schema)
     control.set_faults({"latency": 0.05, "only": {"kind": "latency", "method": "WRITE"}})
     first = subprocess.Popen(_campaignctl("apply", str(ci), "--auto-approve"), stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True, env=env)
@@ -99,6 +118,7 @@ def test_kill_9_of_the_holder_frees_the_lock_without_state_unlock(tmp_path, serv
     dsn, schema = pg_schema
     ci, laptop = _checkout(tmp_path / "ci", url, schema), _checkout(tmp_path / "laptop", url, schema)
     env = _pg_env(dsn)
+    _sighted(ci, env, dsn, schema)
     control.set_faults({"latency": 0.03, "only": {"kind": "latency", "method": "WRITE"}})
     apply = subprocess.Popen(_campaignctl("apply", str(ci), "--auto-approve"), stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, env=env)
@@ -136,6 +156,7 @@ def test_database_restarted_mid_apply_stops_it_cleanly_and_the_next_run_settles_
     dsn, data = own_server
     root = _checkout(tmp_path / "ci", url, "campaignctl")
     env = _pg_env(dsn)
+    _sighted(root, env, dsn, "campaignctl")
     control.set_faults({"latency": 0.05, "only": {"kind": "latency", "method": "WRITE"}})
     apply = subprocess.Popen(_campaignctl("apply", str(root), "--auto-approve"), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env=env)
