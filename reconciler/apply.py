@@ -100,6 +100,7 @@ class Applier:
         self._progress = progress
         self._lock = threading.Lock()
         self._failed_blueprints: set[str] = set()
+        self._lives: dict[str, LiveSnapshot] = {}  # per provider, when each vendor was read on its own
         # Indexes built once: per-change scans of members and cards made large applies quadratic.
         desired = session.desired
         self._sequences = {(s.provider, s.id): s for s in desired.sequences}
@@ -115,9 +116,23 @@ class Applier:
         # Blueprints first everywhere, so a Kalent start never races its blueprint's creation.
         with ThreadPoolExecutor(max_workers=max(1, len(by_provider))) as pool:
             list(pool.map(lambda item: self._run_provider(*item), sorted(by_provider.items())))
+        return self.finish()
+
+    def run_provider(self, name: str, changes: list[Change], live: LiveSnapshot) -> None:
+        """One provider's changes against that provider's own fresh read (an apply whose vendors each
+        go on to their writes as soon as their own read is done); call `finish()` after the last one."""
+        self._lives[name] = live
+        executable = [c for c in changes if c.executable and c.provider == name]
+        if executable:
+            self._run_provider(name, executable)
+
+    def finish(self) -> ApplyReport:
         self.report.finished_at = utcnow()
         self.report.results.sort(key=lambda r: r.address)
         return self.report
+
+    def _live(self, provider: str) -> LiveSnapshot:
+        return self._lives.get(provider, self.live)
 
     def _record(self, result: ChangeResult) -> None:
         with self._lock:
@@ -129,10 +144,11 @@ class Applier:
         provider = self.session.providers[name]
         ordered = sorted(changes, key=lambda c: (PHASE[c.address.kind], str(c.address)))
         batch: list[Change] = []
+        live = self._live(name)
         for change in ordered:
             if self.session.stop.is_set():
                 break
-            stale = check_precondition(change, self.live)
+            stale = check_precondition(change, live)
             if stale:
                 self._record(ChangeResult(str(change.address), change.action, "stale", f"{stale}; re-plan"))
                 continue
@@ -305,19 +321,20 @@ class Applier:
         addr = change.address
         desired = self.session.desired
         tag = desired.project.ownership_tag
+        live = self._live(change.provider)
         if addr.kind == "blueprint":
             bp = next(b for b in desired.blueprints if b.address == addr)
             if change.action == "create":
                 lb = provider.create_blueprint(bp)
             else:
-                lb = provider.update_blueprint(bp, self.live.blueprints[addr])
+                lb = provider.update_blueprint(bp, live.blueprints[addr])
             self.store.remember(addr, lb.remote_id, status="active", observed_at=utcnow())
             return lb.remote_id
         pipe, card = self._card(addr)
         if change.action == "create":
             lc = provider.create_card(pipe, card, desired.contacts[card.contact_id], tag)
         else:
-            live_card = self.live.cards[addr]
+            live_card = live.cards[addr]
             if change.action == "delete":
                 provider.delete_card(pipe, live_card)
                 self.store.forget(addr)

@@ -101,8 +101,7 @@ def read_live(session: Session, *, refresh: bool = False, progress: Callable[[st
     `read_only` (plan, drift) sends no write request of any kind: in-doubt writes that only a keyed
     replay could settle stay `pending` instead; the others are settled by reading as usual."""
     started = utcnow()  # rows written after this (by an apply running beside a plan or drift) are newer than our read
-    ctx = ReadContext(cache=session.store.cache(), ownership_tag=session.desired.project.ownership_tag,
-                      refresh=refresh, adopted=session.store.adopted())
+    ctx = read_context(session, refresh=refresh)
     live = LiveSnapshot()
     # Providers are independent accounts with their own rate budgets: read them side by side, so a
     # slow or throttled vendor does not hold up the others. Merged in name order (deterministic).
@@ -122,12 +121,14 @@ def read_live(session: Session, *, refresh: bool = False, progress: Callable[[st
     return live
 
 
-def known_now_absent(cache: Mapping[Address, CacheEntry], live: LiveSnapshot) -> None:
+def known_now_absent(cache: Mapping[Address, CacheEntry], live: LiveSnapshot, *, provider: str | None = None) -> None:
     """A membership the state recorded (started, finished, failed) that the vendor now reads as absent
     is unproven, never absent: enrolling it could send a second time (the vendor may have lost or
     hidden it, or the read may be wrong), so the plan says `manual` and a person decides."""
     for address, entry in cache.items():
         if address.kind != "membership" or entry.status not in STATUSES:
+            continue
+        if provider is not None and address.provider != provider:  # `live` holds this provider only
             continue
         if address in live.memberships or address in live.pending or address in live.unproven:
             continue
@@ -136,6 +137,22 @@ def known_now_absent(cache: Mapping[Address, CacheEntry], live: LiveSnapshot) ->
             f"the state recorded this enrollment as {entry.vendor_status or entry.status}{seen}, but "
             f"{address.provider} now shows none: check it in the vendor; nothing is sent while the state "
             "remembers it")
+
+
+def read_provider(session: Session, name: str, ctx: ReadContext, *, read_started: str,
+                  read_only: bool = True) -> LiveSnapshot:
+    """One provider's part of `read_live`: read it, resolve its in-doubt writes, refresh its cache rows.
+    For an apply whose plan is already fixed, where each vendor goes on to its writes on its own."""
+    snap = session.providers[name].read(session.desired, ctx)
+    resolve_in_doubt(session, snap, read_only=read_only, only=name)
+    known_now_absent(ctx.cache, snap, provider=name)
+    remember(session.store, snap, read_started=read_started)
+    return snap
+
+
+def read_context(session: Session, *, refresh: bool = False) -> ReadContext:
+    return ReadContext(cache=session.store.cache(), ownership_tag=session.desired.project.ownership_tag,
+                       refresh=refresh, adopted=session.store.adopted())
 
 
 def make_plan(session: Session, live: LiveSnapshot) -> Plan:
@@ -181,8 +198,10 @@ def _find_sequence(desired: DesiredState, addr: Address) -> tuple[Any, Any]:
     return None, None
 
 
-def resolve_in_doubt(session: Session, live: LiveSnapshot, *, read_only: bool = False) -> None:
-    """Settle every journal intent without a known outcome, by reading; unsettled ones become `pending`."""
+def resolve_in_doubt(session: Session, live: LiveSnapshot, *, read_only: bool = False, only: str | None = None) -> None:
+    """Settle every journal intent without a known outcome, by reading; unsettled ones become `pending`.
+    `only`: just this provider's intents (with `live` its snapshot); those of providers no longer
+    configured go with the first provider by name, so their warning is given once."""
     store = session.store
     # A plan or drift beside a running apply must not close that apply's in-flight intents (it
     # could read "absent" a moment before the write lands): leave them all to the apply. An apply's
@@ -192,8 +211,11 @@ def resolve_in_doubt(session: Session, live: LiveSnapshot, *, read_only: bool = 
     for entry in store.in_doubt():
         addr = stored_address(entry.address)
         if addr is None:
-            live.warnings.append(f"an earlier {entry.operation} (journal entry {entry.seq}) has an unknown outcome "
-                                 "and an address that cannot be read; check the vendor by hand")
+            if only is None or only == min(session.providers):  # said once, not once per provider
+                live.warnings.append(f"an earlier {entry.operation} (journal entry {entry.seq}) has an unknown outcome "
+                                     "and an address that cannot be read; check the vendor by hand")
+            continue
+        if only is not None and not _concerns(session, addr.provider, only):
             continue
         if apply_running:
             live.pending.add(addr)
@@ -226,7 +248,14 @@ def resolve_in_doubt(session: Session, live: LiveSnapshot, *, read_only: bool = 
         log.info("resolved in-doubt %s %s: %s", entry.operation, addr, result)
 
 
-def settle_in_doubt(session: Session, live: LiveSnapshot) -> list[Address]:
+def _concerns(session: Session, provider: str, only: str) -> bool:
+    """Whether an intent of `provider` is resolved by the call restricted to `only`."""
+    if provider in session.providers:
+        return provider == only
+    return only == min(session.providers)
+
+
+def settle_in_doubt(session: Session, live: LiveSnapshot, *, only: str | None = None) -> list[Address]:
     """After an apply was confirmed: settle the in-doubt enrollments its read-only read left pending.
 
     A Clarky start is settled only by replaying its idempotency key, which sends if the first attempt
@@ -236,7 +265,7 @@ def settle_in_doubt(session: Session, live: LiveSnapshot) -> list[Address]:
         return []
     waiting = set(live.pending)
     live.pending.clear()
-    resolve_in_doubt(session, live)
+    resolve_in_doubt(session, live, only=only)
     settled = sorted(a for a in waiting - live.pending if a in live.memberships)
     for addr in settled:
         remember_membership(session.store, live.memberships[addr])
@@ -289,5 +318,5 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
-__all__ = ["Session", "open_session", "read_live", "make_plan", "remember", "remember_membership", "settle_in_doubt",
+__all__ = ["Session", "open_session", "read_live", "read_provider", "read_context", "make_plan", "remember", "remember_membership", "settle_in_doubt",
            "resolve_in_doubt", "LiveCard", "LiveBlueprint"]

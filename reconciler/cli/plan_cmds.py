@@ -253,10 +253,7 @@ def _apply(signals: ApplySignals, target_path: Path, directory: Path, saved_plan
            targets: tuple[str, ...], allow_large: bool, force: bool, partial: bool, report_path: Path | None,
            lock_timeout: float) -> None:
     """apply, with `signals` installed: see reconciler/cli/signals.py for what SIGINT and SIGTERM do."""
-    from reconciler.apply import apply_plan, least_seconds
-    from reconciler.engine import make_plan, open_session, settle_in_doubt
-    from reconciler.errors import StaleChangeError
-    from reconciler.plan import check_precondition
+    from reconciler.engine import open_session
 
     with open_session(directory) as session:
         signals.stop = session.stop
@@ -264,42 +261,21 @@ def _apply(signals: ApplySignals, target_path: Path, directory: Path, saved_plan
         lock_id = session.lock_id = session.store.acquire_lock(holder, timeout=lock_timeout)
         signals.abort = lambda: session.store.release_lock(lock_id)
         try:
-            # Read-only like plan: nothing is sent before the user (or --auto-approve) said yes.
-            live = read_with_progress(session, read_only=True)
-            if saved_plan is not None:
-                if saved_plan.manifest_digest != session.desired.digest:
-                    raise StaleChangeError(f"{target_path}: the manifests changed since this plan was made "
-                                           f"(digest {saved_plan.manifest_digest[:19]}… vs {session.desired.digest[:19]}…); re-plan")
-                the_plan = filter_targets(saved_plan, targets)
+            # --target with --auto-approve reads every vendor first: a glob is checked against the whole plan
+            if saved_plan is not None or (auto_approve and not targets):
+                report = _apply_fixed(signals, session, target_path, saved_plan, targets, allow_large, force,
+                                      partial, report_path)
             else:
-                the_plan = filter_targets(make_plan(session, live), targets)
-                click.echo(render_text(the_plan, color=use_color()), nl=False)
-            enforce_safety(the_plan, allow_large, force)
-            todo = [c for c in the_plan.changes if c.executable]
-            if not apply_has_work(the_plan, live):
-                click.echo("Nothing to apply.")
-                return
-            stale = [(c, why) for c in todo if (why := check_precondition(c, live))]
-            if stale and not partial:
-                for change, why in stale:
-                    click.echo(f"stale: {change.address}: {why}", err=True)
-                raise StaleChangeError(f"{len(stale)} change(s) no longer match live state; re-plan (or pass --partial)")
-            if saved_plan is None and not auto_approve:
-                if not is_tty(sys.stdin):
-                    raise ConfigError("refusing to apply without a TTY to confirm; review the plan and pass --auto-approve")
-                answer = click.prompt("Apply these changes? Only 'yes' is accepted", default="", show_default=False)
-                if answer.strip() != "yes":
-                    click.echo("Apply cancelled.")
-                    raise Exit(EXIT_ERROR)
-            signals.writing = True  # from here on a signal stops sending and still prints the report
-            for addr in settle_in_doubt(session, live):
-                click.echo(f"settled {addr}: the earlier enrollment exists (outcome was unknown)", err=True)
-            floor = least_seconds(todo, session.providers)
-            with ticking(Progress("Applying", total=len(todo), floor_seconds=floor)) as step:
-                report = apply_plan(session, the_plan, live, progress=lambda r: step(r.address))
+                report = _apply_confirmed(signals, session, targets, allow_large, force, partial, ask=not auto_approve)
         finally:
             signals.abort = None
             session.store.release_lock(lock_id)
+    if report is not None:
+        _print_report(signals, report, report_path)
+
+
+def _print_report(signals: ApplySignals, report, report_path: Path | None, *, exit_on_failure: bool = True) -> None:
+    """Every change's result, the summary line and the --report file; exits 1 unless all went well."""
     marks = {"ok": "✓", "failed": "✗", "stale": "!", "unknown": "?", "skipped": "-", "interrupted": "·"}
     for result in report.results:
         detail = f"  {result.message}" if result.message else ""
@@ -311,5 +287,103 @@ def _apply(signals: ApplySignals, target_path: Path, directory: Path, saved_plan
         click.echo(f"{signal_name(signals.signum)}: stopped; the lock is released. Run apply again to finish (it "
                    "settles anything left in doubt by reading before it sends).", err=True)
         raise Exit(signals.exit_code)
-    if not report.ok:
+    if exit_on_failure and not report.ok:
         raise Exit(EXIT_ERROR)
+
+
+def _apply_confirmed(signals: ApplySignals, session, targets: tuple[str, ...], allow_large: bool, force: bool,
+                     partial: bool, *, ask: bool = True):
+    """Read every vendor, show the whole plan, ask (unless `ask` is False), then write. The report, or
+    None when there is nothing to do."""
+    from reconciler.apply import apply_plan, least_seconds
+    from reconciler.engine import make_plan, settle_in_doubt
+    from reconciler.errors import StaleChangeError
+    from reconciler.plan import check_precondition
+
+    # Read-only like plan: nothing is sent before the user said yes.
+    live = read_with_progress(session, read_only=True)
+    the_plan = filter_targets(make_plan(session, live), targets)
+    click.echo(render_text(the_plan, color=use_color()), nl=False)
+    enforce_safety(the_plan, allow_large, force)
+    todo = [c for c in the_plan.changes if c.executable]
+    if not apply_has_work(the_plan, live):
+        click.echo("Nothing to apply.")
+        return None
+    stale = [(c, why) for c in todo if (why := check_precondition(c, live))]
+    if stale and not partial:
+        for change, why in stale:
+            click.echo(f"stale: {change.address}: {why}", err=True)
+        raise StaleChangeError(f"{len(stale)} change(s) no longer match live state; re-plan (or pass --partial)")
+    if ask and not is_tty(sys.stdin):
+        raise ConfigError("refusing to apply without a TTY to confirm; review the plan and pass --auto-approve")
+    if ask and click.prompt("Apply these changes? Only 'yes' is accepted", default="",
+                            show_default=False).strip() != "yes":
+        click.echo("Apply cancelled.")
+        raise Exit(EXIT_ERROR)
+    signals.writing = True  # from here on a signal stops sending and still prints the report
+    for addr in settle_in_doubt(session, live):
+        click.echo(f"settled {addr}: the earlier enrollment exists (outcome was unknown)", err=True)
+    floor = least_seconds(todo, session.providers)
+    with ticking(Progress("Applying", total=len(todo), floor_seconds=floor)) as step:
+        return apply_plan(session, the_plan, live, progress=lambda r: step(r.address))
+
+
+def _apply_fixed(signals: ApplySignals, session, target_path: Path, saved_plan: Plan | None,
+                 targets: tuple[str, ...], allow_large: bool, force: bool, partial: bool, report_path: Path | None):
+    """A saved plan, or --auto-approve: nobody looks at the whole plan between the read and the writes,
+    so each vendor writes as soon as its own read is done (reconciler/pipeline.py). The report, or
+    None when there is nothing to do."""
+    from reconciler.apply import least_seconds
+    from reconciler.errors import StaleChangeError
+    from reconciler.pipeline import FixedPlanApply
+
+    the_plan = None
+    floor = 0.0
+    if saved_plan is not None:
+        if saved_plan.manifest_digest != session.desired.digest:
+            raise StaleChangeError(f"{target_path}: the manifests changed since this plan was made "
+                                   f"(digest {saved_plan.manifest_digest[:19]}… vs {session.desired.digest[:19]}…); re-plan")
+        the_plan = filter_targets(saved_plan, targets)
+        enforce_safety(the_plan, allow_large, force)  # global, before anything is read or sent
+        floor = least_seconds([c for c in the_plan.changes if c.executable], session.providers)
+    progress = Progress("Applying", total=0, floor_seconds=floor)
+    printing = threading.Lock()
+
+    def notice(kind: str, text: str) -> None:
+        with printing:
+            if kind == "plan":
+                click.echo(render_text(run.part(text), color=use_color()), nl=False)
+            else:
+                click.echo(text, err=True)
+
+    def planned(n: int) -> None:
+        with printing:
+            progress.total = (progress.total or 0) + n
+
+    def writing() -> None:
+        # Set before the vendor's first request, which looks at the stop event after it: a signal seen
+        # with `writing` still False has set that event first, so that request does not leave either.
+        signals.writing = True
+
+    with ticking(progress) as step:
+        run = FixedPlanApply(session, plan=the_plan, allow=lambda p: [f"{reason} (pass {flag})" for flag, reason in
+                                              refusals(p, allow_large, force)],
+                             partial=partial, notice=notice, planned=planned, writing=writing,
+                             progress=lambda r: step(r.address))
+        result = run.run()
+    if result.refused:
+        click.echo(render_text(run.whole(), color=use_color()), nl=False)
+        raise UnsafePlanError(result.refused)
+    for change, why in result.stale:
+        click.echo(f"stale: {change.address}: {why}", err=True)
+    if result.errors or result.stale:
+        if result.report.results:
+            _print_report(signals, result.report, report_path, exit_on_failure=False)
+        if result.errors:
+            raise next(result.errors[name] for name in sorted(result.errors))
+        raise StaleChangeError(f"{len(result.stale)} change(s) no longer match live state; re-plan (or pass "
+                               "--partial). The other vendors' changes, which still held, were applied.")
+    if not result.planned and not result.in_doubt:
+        click.echo("Nothing to apply.")
+        return None
+    return result.report

@@ -60,7 +60,9 @@ def _first_apply_then_edit(root: Path) -> None:
     nurture.write_text(nurture.read_text().replace("[maria-garcia, john-smith]", "[maria-garcia, john-smith, emma-jones]"))
 
 
-def test_a_stale_change_in_a_saved_plan_is_not_executed_and_partial_applies_the_rest(tmp_path):
+def test_a_stale_change_in_a_saved_plan_holds_back_its_vendor_and_the_others_go_ahead(tmp_path):
+    """Each vendor writes as soon as its own read is done, so staleness is judged per vendor: the
+    vendor with a stale change sends nothing (without --partial), the other's changes still hold."""
     root = small_project(tmp_path)
     _first_apply_then_edit(root)
     plan_file = tmp_path / "p.json"
@@ -72,25 +74,28 @@ def test_a_stale_change_in_a_saved_plan_is_not_executed_and_partial_applies_the_
     hub = sandbox(root)  # meanwhile a person moves the card in the Clarky UI
     card_id = next(k for k, c in hub.store.collection("clarky.cards").items() if "campaignctl" in (c.get("tags") or ()))
     hub.event("clarky", "move_card", card_id=card_id, stage="Qualified")
-    before = len(writes(hub))
+    clarky_before = len([w for w in writes(hub) if w["vendor"] == "clarky"])
     hub.store.close()
 
-    refused = cli("apply", str(plan_file))
+    refused = cli("apply", str(plan_file), "--report", str(tmp_path / "r.json"))
     assert refused.exit_code == 1
     assert f"stale: {card}" in refused.stderr and "re-plan" in refused.stderr
+    results = {r["address"]: r for r in json.loads((tmp_path / "r.json").read_text())["results"]}
+    assert set(results) == {emma} and results[emma]["status"] == "ok"
     hub = sandbox(root)
-    assert len(writes(hub)) == before  # nothing executed at all without --partial
+    assert len([w for w in writes(hub) if w["vendor"] == "clarky"]) == clarky_before  # nothing sent to Clarky
+    assert hub.store.collection("clarky.cards").get(card_id)["title"] == "Acme Spain – inbound"
     hub.store.close()
 
     partial = cli("apply", str(plan_file), "--partial", "--report", str(tmp_path / "r.json"))
     assert partial.exit_code == 1
     results = {r["address"]: r for r in json.loads((tmp_path / "r.json").read_text())["results"]}
     assert results[card]["status"] == "stale" and "re-plan" in results[card]["message"]
-    assert results[emma]["status"] == "ok"
+    assert results[emma]["status"] == "stale" and "enrollment is now" in results[emma]["message"]
     hub = sandbox(root)
     card_now = hub.store.collection("clarky.cards").get(card_id)
     assert card_now["title"] == "Acme Spain – inbound"  # the stale update was not sent
-    assert len(hub.store.sends("garyclub")) == 3 and set(hub.store.sends().values()) == {1}
+    assert len(hub.store.sends("garyclub")) == 3 and set(hub.store.sends().values()) == {1}  # emma once
     hub.store.close()
 
 
