@@ -71,6 +71,7 @@ class Store:
         self._db.executescript(
             """
             PRAGMA journal_mode=WAL;
+            PRAGMA synchronous=NORMAL;
             CREATE TABLE IF NOT EXISTS objects (coll TEXT, key TEXT, body TEXT, PRIMARY KEY (coll, key));
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
             CREATE TABLE IF NOT EXISTS requests (seq INTEGER PRIMARY KEY AUTOINCREMENT, vendor TEXT,
