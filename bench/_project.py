@@ -1,4 +1,4 @@
-"""Generated benchmark projects: N contacts from a CSV over a Clarky pipeline, a Gary sequence and
+"""Generated benchmark projects: N contacts (1.5 per membership: `contacts_for`) from a CSV over a Clarky pipeline, a Gary sequence and
 a Kalent sequence, plus the sandbox seed that makes most of it already live.
 
 Choices: contact i goes to Clarky (cards) when i % 3 == 0, Gary when i % 3 == 1, Kalent otherwise,
@@ -51,6 +51,18 @@ pipelines:
 
 STEPS = [{"id": "invite", "name": "Invite", "type": "LINKEDIN", "linkedInType": "LINKEDIN_INVITATION_WITH_MESSAGE",
           "content": "Hi {{firstname}}, open to a chat?", "temporalityType": "ASAP"}]
+
+
+def contacts_for(memberships: int) -> int:
+    """Contacts of a project with `memberships` memberships: two thirds of the contacts are members
+    (Gary Club and Kalent), one third has a Clarky card, so 100,000 memberships are 150,000 contacts."""
+    return memberships + (memberships + 1) // 2
+
+
+def memberships_of(contacts: int) -> int:
+    """Memberships of a project with `contacts` contacts (the inverse of contacts_for)."""
+    _, gary, kalent = split(contacts)
+    return gary + kalent
 
 
 def kalent_width(count: int) -> int:
@@ -137,4 +149,4 @@ def write_seed_files(root: Path, sections: dict[str, Any]) -> None:
         (seed_dir / f"{vendor}.yaml").write_text(yaml.safe_dump(section, sort_keys=False))
 
 
-__all__ = ["write_project", "seed", "split", "start_kalent", "write_seed_files"]
+__all__ = ["write_project", "seed", "split", "start_kalent", "write_seed_files", "contacts_for", "memberships_of"]

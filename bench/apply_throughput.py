@@ -86,10 +86,12 @@ def write_project(root: Path, n: int) -> None:
     }, sort_keys=False))
 
 
-def start_server(root: Path) -> tuple[subprocess.Popen[str], str]:
-    """`campaignctl sandbox serve --port 0`; returns the process and its base URL."""
-    proc = subprocess.Popen([sys.executable, "-m", "reconciler", "sandbox", "serve", "--port", "0", "--dir", str(root)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def start_server(root: Path, *, rate_limits: bool = True) -> tuple[subprocess.Popen[str], str]:
+    """`campaignctl sandbox serve --port 0` (rate limits on by default); returns the process and its base URL."""
+    flag = "--rate-limits" if rate_limits else "--no-rate-limits"
+    env = {k: v for k, v in os.environ.items() if k != "CAMPAIGNCTL_SANDBOX_RATE_LIMITS"}
+    proc = subprocess.Popen([sys.executable, "-m", "reconciler", "sandbox", "serve", "--port", "0", flag, "--dir",
+                             str(root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     found = re.search(r"https?://127\.0\.0\.1:\d+", line)
