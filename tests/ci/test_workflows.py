@@ -153,3 +153,62 @@ def test_pre_commit_hook_validates_the_example_project(tmp_path):
     broken = subprocess.run([*hook["entry"].split(), *hook["args"]], cwd=tmp_path, env=env, capture_output=True,
                             text=True, timeout=60)
     assert broken.returncode == 1 and "campaigns/broken.yaml:2:" in broken.stderr
+
+
+def step_env(workflow: str, step_id: str) -> dict[str, str]:
+    data = yaml.safe_load((WORKFLOWS / workflow).read_text())
+    return next(s.get("env", {}) for job in data["jobs"].values() for s in job["steps"] if s.get("id") == step_id)
+
+
+def test_a_large_rollout_needs_the_reviewed_label_in_plan_and_apply(tmp_path, sandbox_url):
+    camp = tmp_path / "repo" / "campaigns"
+    camp.mkdir(parents=True)
+    (camp / "campaignctl.yaml").write_text(project_yaml(sandbox_url, extra="safety: {max_new_memberships_per_apply: 1}\n"))
+    (camp / "team.yaml").write_text(MANIFEST)
+    env = {**os.environ, **KEYS, "PATH": BIN + os.pathsep + os.environ["PATH"], "CAMPAIGNS_DIR": str(camp),
+           "GITHUB_OUTPUT": str(tmp_path / "github_output"), "PR_LABELS": "documentation"}
+    # The labels reach the steps only through these expressions (the PR's labels; the merged PR's, found by gh).
+    assert step_env("campaignctl-plan.yml", "plan")["PR_LABELS"] == "${{ join(github.event.pull_request.labels.*.name, ' ') }}"
+    assert step_env("campaignctl-apply.yml", "apply")["PR_LABELS"] == "${{ steps.find.outputs.labels }}"
+    assert "labels=" in steps("campaignctl-apply.yml")["find"]
+    plan_job, apply_job = tmp_path / "plan-job", tmp_path / "apply-job"
+    plan_job.mkdir()
+    apply_job.mkdir()
+    plan_step = steps("campaignctl-plan.yml")["plan"]
+
+    refused = bash(plan_step, plan_job, env)
+    assert refused.returncode == 1                                   # the check fails without the label
+    assert "Refused without `--allow-large`" in (plan_job / "plan.md").read_text()   # and the comment says why
+
+    labelled = {**env, "PR_LABELS": "documentation campaignctl-allow-large"}
+    planned = bash(plan_step, plan_job, labelled)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    shutil.copy(plan_job / "plan.json", apply_job / "plan.json")
+    apply_step = steps("campaignctl-apply.yml")["apply"]
+    unlabelled = bash(apply_step, apply_job, env)
+    assert unlabelled.returncode == 1 and "--allow-large" in unlabelled.stderr
+    applied = bash(apply_step, apply_job, labelled)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    with SandboxControl(sandbox_url) as control:
+        assert sorted(control.sends().values()) == [1, 1]
+
+
+def test_the_install_steps_build_and_install_campaignctl_from_its_pinned_source(tmp_path):
+    from tests.install._support import NOT_IN_A_CHECKOUT, clean_env, example_project
+
+    job = tmp_path / "job"
+    shutil.copytree(REPO, job / ".campaignctl-src", ignore=NOT_IN_A_CHECKOUT)   # stands in for actions/checkout
+    example_project(job / "campaigns")
+    venv = tmp_path / "runner-python"                                           # stands in for setup-python
+    assert subprocess.run([sys.executable, "-m", "venv", str(venv)], timeout=120).returncode == 0
+    env = clean_env(PATH=str(venv / "bin") + os.pathsep + clean_env()["PATH"], CAMPAIGNS_DIR="campaigns")
+    for workflow in ("campaignctl-plan.yml", "campaignctl-apply.yml", "campaignctl-drift.yml"):
+        data = yaml.safe_load((WORKFLOWS / workflow).read_text())
+        assert "pip install campaignctl\n" not in (WORKFLOWS / workflow).read_text()   # nothing serves that yet
+        assert data["env"]["CAMPAIGNCTL_REPO"] == "${{ github.repository }}"
+    installed = bash(steps("campaignctl-plan.yml")["install"], job, env)
+    assert installed.returncode == 0, installed.stdout[-3000:] + installed.stderr[-3000:]
+    assert installed.stdout.strip().splitlines()[-1].startswith("campaignctl ")
+    assert (venv / "bin" / "campaignctl").exists()
+    validated = bash(steps("campaignctl-plan.yml")["validate"], job, env)
+    assert validated.returncode == 0 and validated.stdout.startswith("Valid: "), validated.stdout + validated.stderr
