@@ -1,10 +1,11 @@
-"""Drift: the plan in read-only mode plus a health report (SPEC §6), and its fingerprint.
+"""Drift: the plan in read-only mode plus a health report, and its fingerprint
+(docs/drift-json.md).
 
 Five categories: changes (what apply would do now), diverged (allowed by policy), orphaned
 (removed from the manifest, still active), health (failed, stuck generating, pending approval too
 long, paused on reply, cards archived by people), unmanaged (cards without the ownership tag).
 
-Choices where the spec is silent:
+Choices campaignctl makes:
 - The fingerprint hashes what a person would call "the same drift": addresses, actions, changed
   field paths, health kinds, diverged live values. Ages ("stuck for 20 min") are left out, so a
   problem that only gets older does not notify again.
@@ -25,6 +26,7 @@ from reconciler.comment import DEFAULT_BUDGET, Page
 from reconciler.plan_types import Plan
 from reconciler.snapshot import ACTIVE, FAILED, PAUSED, LiveSnapshot
 
+FORMAT_VERSION = 1  # of the --format json report (schemas/drift.schema.json); bumped on any incompatible change
 STUCK_GENERATING = timedelta(minutes=15)
 PENDING_TOO_LONG = timedelta(hours=24)
 
@@ -59,7 +61,8 @@ class DriftReport:
                 "health": len(self.health), "unmanaged": sum(self.unmanaged.values())}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"drifted": self.drifted, "fingerprint": self.fingerprint(), "counts": self.counts(),
+        return {"format_version": FORMAT_VERSION, "drifted": self.drifted, "fingerprint": self.fingerprint(),
+                "counts": self.counts(),
                 "changes": self.changes, "diverged": self.diverged, "orphaned": self.orphaned,
                 "health": self.health, "unmanaged": self.unmanaged}
 
@@ -199,4 +202,5 @@ def notify_payload(report: DriftReport, project: str) -> dict[str, Any]:
         text += "".join(f"\n• {i['address']}: {i.get('problem') or i.get('reason') or i.get('action')}" for i in firsts)
     else:
         text = f"campaignctl drift in {project} cleared: live matches the manifests."
-    return {"text": text, "project": project, "drifted": report.drifted, "counts": c, "fingerprint": report.fingerprint()}
+    return {"text": text, "project": project, "drifted": report.drifted, "counts": c, "fingerprint": report.fingerprint(),
+            "format_version": FORMAT_VERSION}
