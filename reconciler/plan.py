@@ -1,7 +1,7 @@
 """compute_plan(desired, live, policies) -> Plan: the one diff behind plan, apply and drift.
 
 Pure and deterministic: no I/O, no clock (the caller passes `now`), changes sorted by address.
-Once-only memberships (SPEC §2.3) are decided here and nowhere else:
+Once-only memberships (docs/safety.md) are decided here and nowhere else:
   absent                      -> enroll            (irreversible)
   active / paused             -> nothing           (never re-enrolled while active)
   finished                    -> nothing, or enroll with attempt+1 under reenroll: after_finished
@@ -299,7 +299,7 @@ def compute_plan(desired: DesiredState, live: LiveSnapshot, policies: Policies |
 
 
 def safety_violations(desired: DesiredState, live: LiveSnapshot, plan: Plan) -> list[tuple[str, str]]:
-    """(flag that overrides it, reason) for every safety limit of SPEC §4 the plan exceeds."""
+    """(flag that overrides it, reason) for every safety limit (docs/safety.md) the plan exceeds."""
     out: list[tuple[str, str]] = []
     safety = desired.project.safety
     sends = sum(1 for c in plan.changes if c.action in ("enroll", "retry"))

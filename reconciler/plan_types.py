@@ -1,4 +1,5 @@
-"""The plan's data: Change, FieldChange, Divergence, Plan, and their stable JSON form (SPEC §4)."""
+"""The plan's data: Change, FieldChange, Divergence, Plan, and their stable JSON form
+(docs/plan-json.md)."""
 
 from __future__ import annotations
 

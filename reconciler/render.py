@@ -111,7 +111,7 @@ def render_text(plan: Plan, *, full: bool = False, color: bool = False) -> str:
 
 
 def render_json(plan: Plan) -> str:
-    """The plan JSON (README: "Reading a plan"): stable key order, changes sorted by address."""
+    """The plan JSON (docs/plan-json.md, schemas/plan.schema.json): stable key order, changes sorted by address."""
     return json.dumps(plan.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 

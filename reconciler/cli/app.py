@@ -77,7 +77,7 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class Group(click.Group):
-    """Usage errors exit 1, as SPEC §3 fixes, instead of click's 2 (2 means 'changes present')."""
+    """Usage errors exit 1 (README "Exit codes"), instead of click's 2 (2 means 'changes present')."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False

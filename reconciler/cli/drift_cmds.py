@@ -1,6 +1,6 @@
-"""drift: the read-only health report for cron (SPEC §6).
+"""drift: the read-only health report for cron (README "Drift detection from cron", docs/drift-json.md).
 
-Choices where the spec is silent:
+Choices campaignctl makes:
 - The fingerprint is stored only after the notification (if any) went out, so a failed POST
   leaves it where it was and the next run notifies again.
 - Without --notify the fingerprint is still stored: "changed since the last run" means the last

@@ -1,6 +1,6 @@
 """import: write manifest YAML for what a live account already has (read-only).
 
-Choices where the spec is silent:
+Choices campaignctl makes:
 - Output goes to stdout unless --out; --out refuses to overwrite an existing file without
   --force, and writes FILE.partial first, renamed into place only when the import completed.
 - Exactly one of --pipeline, --sequence, --sourcing. Progress and the summary go to stderr.

@@ -1,7 +1,7 @@
 """`campaignctl import`: read a live account (GET only) and write manifest YAML that validates as
 is, and record which untagged cards the next apply adopts.
 
-Choices where the spec is silent:
+Choices campaignctl makes:
 - The directory's existing manifests are read first: contacts it already declares (same identity)
   are referenced, not repeated; a pipeline, sequence or blueprint it already manages is an error
   (two declarations of one live object would fight); new ids never clash with existing ones.

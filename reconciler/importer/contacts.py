@@ -1,6 +1,6 @@
 """Manifest contacts from live vendor contacts: identity, stable ids, valid fields only.
 
-Choices where the spec is silent:
+Choices campaignctl makes:
 - A live contact whose identity (normalised primary email, else phone) matches a contact the
   directory already declares keeps that contact's id and is not written again.
 - A new contact's id is the slug of its name (`maria-garcia`), else of its email or phone; when

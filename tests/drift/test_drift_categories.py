@@ -1,4 +1,4 @@
-"""`campaignctl drift` against the served sandbox: every category of SPEC §6, exit codes 0/2/1,
+"""`campaignctl drift` against the served sandbox: every category of docs/drift-json.md, exit codes 0/2/1,
 and read-only proven by the sandbox request log (also with in-doubt writes in the journal)."""
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from reconciler.model import Address, Contact, normalize_email
 from reconciler.providers._http import listed_total as _listed
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, LiveCard, LiveMembership
 
-# Documented enrollment statuses (seed 002: active, paused, completed, cancelled) plus the words a
+# Documented enrollment statuses (docs/vendors.md: active, paused, completed, cancelled) plus the words a
 # ladder engine commonly uses. An unknown word maps to ACTIVE: it may still send, so it is never
 # re-enrolled and a removal is reported as manual (the safe side of a duplicate send).
 STATUS_MAP = {

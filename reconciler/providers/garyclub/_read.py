@@ -102,7 +102,7 @@ def resolve_pipeline(gp: "GaryClubProvider", pipe: Pipeline, snap: LiveSnapshot)
 
 
 def _all_finished(seq: Sequence, cache: Mapping[Address, Any], ctx: ReadContext) -> bool:
-    """Every member and cached orphan is known finished, so the list need not be read (SPEC §8)."""
+    """Every member and cached orphan is known finished, so the list need not be read (docs/state.md: finished statuses are not read again)."""
     if ctx.refresh or seq.reenroll != "never":
         return False
     addrs = {m.address for m in seq.members} | {a for a in cache if a.kind == "membership" and a.group == seq.id}

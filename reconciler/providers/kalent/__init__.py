@@ -1,6 +1,6 @@
 """The Kalent adapter: sourcings, sequence blueprints, and per-candidate dynamic sequences.
 
-Choices where the vendor documents nothing (reference/vendor_apis.md §3):
+Choices where the vendor documents nothing (docs/vendors.md, Kalent):
 - Auth is the documented `x-api-key` header. Sourcings are listed with the vendor's default
   filters (the key owner's in-progress sourcings); a manifest names one by name or id.
 - No list of dynamic sequences exists, so memberships are read one GET per candidate, and only

@@ -2,7 +2,7 @@
 
 Everything that knows a Kalent field name lives here or in the provider next to it; nothing
 returned from this module carries vendor JSON except a blueprint's steps, which the manifest
-declares in the vendor's own shape on purpose (SPEC §2.5).
+declares in the vendor's own shape on purpose (docs/manifest.md, blueprints).
 """
 
 from __future__ import annotations
