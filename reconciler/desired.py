@@ -344,7 +344,8 @@ def _resolve_members(node: dict[str, Any], ptype: str, contacts: dict[str, Conta
     candidates = node.get("candidates") or []
     for i, cand in enumerate(candidates):
         if not CANDIDATE_ID.match(cand):  # it would be the key of an address, which must read back
-            problems.append(problem(candidates, f"candidate id {cand!r} holds a space, bracket or control character", i))
+            problems.append(problem(candidates, f"candidate id {cand!r} holds a space, bracket or control character",
+                                    i))
             ok = False
         elif cand not in by_candidate:  # a candidate also reached through a contact is one member
             out[cand] = (None, cand)

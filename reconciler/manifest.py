@@ -448,7 +448,8 @@ def _header_problems(names: list[str], display: str, line: int) -> list[Problem]
         if not name:
             problems.append(at(index, f"column {index} has no name in the header row"))
         elif name in first:
-            problems.append(at(index, f"duplicate column {name!r} in the header row (columns {first[name]} and {index})"))
+            problems.append(at(index, f"duplicate column {name!r} in the header row "
+                                      f"(columns {first[name]} and {index})"))
         elif name not in CSV_COLUMNS and (not FIELD_NAME.match(name) or name.lower() in CSV_COLUMNS
                                           or name.startswith("__")):
             problems.append(at(index, f"unknown column {name!r}: known columns are {', '.join(CSV_COLUMN_ORDER)}; "

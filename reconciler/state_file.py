@@ -36,7 +36,8 @@ def state_file_problem(path: Path) -> str | None:
     except OSError as exc:
         return f"cannot be read ({exc.strerror or exc})"
     if head != SQLITE_MAGIC:
-        return "is not a usable state file: an existing file that is not a campaignctl state, which campaignctl will not write into"
+        return ("is not a usable state file: an existing file that is not a campaignctl state, "
+                "which campaignctl will not write into")
     tables = _tables(path)
     if tables is None:
         return "is an SQLite file campaignctl cannot read; it will not write into it"

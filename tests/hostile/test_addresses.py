@@ -83,7 +83,8 @@ def test_an_unreadable_in_doubt_journal_row_is_a_warning_not_a_crash(make_projec
     root = make_project({"m.yaml": "contacts:\n  - {id: ana, emails: [ana@example.com], tags: [x]}\n" + SEQ})
     StateStore(root / ".campaignctl" / "state.db").close()
     db = sqlite3.connect(root / ".campaignctl" / "state.db")
-    db.execute("INSERT INTO journal (apply_id, at, address, operation, phase) VALUES ('a1', 'now', 'garbage', 'enroll', 'intent')")
+    db.execute("INSERT INTO journal (apply_id, at, address, operation, phase) "
+               "VALUES ('a1', 'now', 'garbage', 'enroll', 'intent')")
     db.commit()
     db.close()
     result = CliRunner().invoke(main, ["plan", str(root)])

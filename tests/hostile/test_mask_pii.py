@@ -14,7 +14,8 @@ EMAILS = ["josé.núñez@correo.es", "ñandú@example.com", "ana@exämple.de", "
 def test_plan_markdown_masks_non_ascii_emails(make_project):
     contacts = "".join(f'  - {{emails: ["{e}"], first_name: F{i}, tags: [x]}}\n' for i, e in enumerate(EMAILS))
     root = make_project({"m.yaml": "contacts:\n" + contacts +
-                         "sequences:\n  - {id: s, provider: clarky, template: tpl_01HABC, members_where: {tags_any: [x]}}\n"
+                         "sequences:\n  - {id: s, provider: clarky, template: tpl_01HABC,"
+                         " members_where: {tags_any: [x]}}\n"
                          "pipelines:\n  - id: sales\n    provider: clarky\n    pipeline: Sales Pipeline\n    cards:\n"
                          "      - {for_each: {tags_any: [x]}, stage: Lead, title: 'Card for {email}'}\n"})
     result = CliRunner().invoke(main, ["plan", str(root), "--format", "markdown", "--mask-pii"])
