@@ -101,6 +101,17 @@ def first_sighting(root: Path, hub: Hub) -> None:
     time_passes(root, hub, 660)
 
 
+def sighted(root: Path, env: dict[str, str] | None = None) -> None:
+    """`first_sighting` through the command line: `campaignctl plan`, then the settle window passes."""
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    result = CliRunner(env=env).invoke(main, ["plan", str(root)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    shift_state(root, 660)
+
+
 def open_hub(root: Path, faults: FaultPlan | None = None) -> Hub:
     """The project's persisted sandbox, simulated rate limits off (faults are what these tests inject)."""
     return open_project_hub(root, rate_limits=False, faults=faults)

@@ -12,7 +12,7 @@ from reconciler.cli import main
 from reconciler.model import Address
 from reconciler.sandbox.hub import open_project_hub
 from reconciler.state import StateStore
-from tests.apply._support import SMALL_SENDS, cards_per_contact, shift_state, small_project, writes
+from tests.apply._support import SMALL_SENDS, cards_per_contact, sighted, small_project, writes
 
 ENV = {"CAMPAIGNCTL_SANDBOX": "1", "CAMPAIGNCTL_SANDBOX_RATE_LIMITS": "off", "NO_COLOR": "1"}
 
@@ -20,11 +20,6 @@ ENV = {"CAMPAIGNCTL_SANDBOX": "1", "CAMPAIGNCTL_SANDBOX_RATE_LIMITS": "off", "NO
 def cli(*args: str):
     return CliRunner(env=ENV).invoke(main, list(args), catch_exceptions=False)
 
-
-def sighted(root: Path) -> None:
-    """A plan found the Kalent candidates absent a settle window ago, so an apply may start them now."""
-    assert cli("plan", str(root)).exit_code == 0
-    shift_state(root, 660)
 
 
 def sandbox(root: Path):
@@ -52,7 +47,7 @@ def test_a_second_apply_fails_at_once_naming_the_lock_holder_and_unlock_clears_i
 
 
 def _first_apply_then_edit(root: Path) -> None:
-    sighted(root)
+    sighted(root, ENV)
     assert cli("apply", str(root), "--auto-approve").exit_code == 0
     sales = root / "sales.yaml"
     sales.write_text(sales.read_text().replace("Acme Spain – inbound", "Acme Spain – renewal"))
@@ -101,7 +96,7 @@ def test_a_stale_change_in_a_saved_plan_holds_back_its_vendor_and_the_others_go_
 
 def test_a_saved_plan_is_stale_when_someone_enrolls_the_member_meanwhile(tmp_path):
     root = small_project(tmp_path)
-    sighted(root)
+    sighted(root, ENV)
     plan_file = tmp_path / "p.json"
     assert cli("plan", str(root), "--out", str(plan_file)).exit_code == 0
     # someone else applies the same manifests first: every planned enrollment now exists
@@ -140,7 +135,7 @@ sequences:
 def test_daily_cap_enrolls_three_defers_two_and_a_second_apply_within_24h_enrolls_none(tmp_path):
     root = small_project(tmp_path)
     (root / "sales.yaml").write_text(CAPPED)
-    sighted(root)
+    sighted(root, ENV)
     first = cli("apply", str(root), "--auto-approve")
     assert first.exit_code == 0, first.output
     assert re.search(r"^Plan: .*2 deferred|defer", first.output, re.M)
@@ -165,7 +160,7 @@ def test_report_file_summary_line_and_exit_1_when_a_change_failed(tmp_path):
     # Otto unsubscribed in the Clarky seed: his start fails with no_usable_channels
     (root / "otto.yaml").write_text("contacts:\n  - {id: otto, first_name: Otto, emails: [optout@example.com], tags: [inbound, es]}\n")
     report_file = tmp_path / "report.json"
-    sighted(root)
+    sighted(root, ENV)
     done = cli("apply", str(root), "--auto-approve", "--report", str(report_file))
     assert done.exit_code == 1
     assert done.output.rstrip().splitlines()[-1] == "Apply complete: 8 enrolled, 2 created, 1 failed."
@@ -221,7 +216,7 @@ def test_plan_after_a_crash_between_intent_and_send_writes_nothing_and_apply_sen
 
 def test_apply_replays_an_in_doubt_start_only_after_confirmation_and_even_when_nothing_else_is_left(tmp_path):
     root = small_project(tmp_path)
-    sighted(root)
+    sighted(root, ENV)
     assert cli("apply", str(root), "--auto-approve").exit_code == 0
     hub = sandbox(root)
     before = hub.store.sends()

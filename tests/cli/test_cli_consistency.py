@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import main
-from tests.apply._support import shift_state
+from tests.apply._support import sighted
 from tests.conftest import EXAMPLE
 
 
@@ -30,11 +30,6 @@ def project(tmp_path, monkeypatch):
 def run(*args: str):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
-
-def sighted(project) -> None:
-    """A plan found the Kalent candidates absent a settle window ago, so they may be started now."""
-    assert run("plan", str(project)).exit_code == 0
-    shift_state(project, 660)
 
 
 @pytest.mark.parametrize("command", ["plan", "apply"])

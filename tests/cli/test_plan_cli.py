@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from reconciler.cli import main
 from reconciler.render import MARKER
 from reconciler.sandbox.hub import open_project_hub
-from tests.apply._support import shift_state
+from tests.apply._support import shift_state, sighted
 from tests.conftest import EXAMPLE
 
 
@@ -29,11 +29,6 @@ def project(tmp_path, monkeypatch):
 def run(*args: str):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
-
-def sighted(project) -> None:
-    """A plan found the Kalent candidates absent a settle window ago, so they may be started now."""
-    assert run("plan", str(project)).exit_code == 0
-    shift_state(project, 660)
 
 
 def test_plan_of_the_example_project(project):

@@ -32,7 +32,8 @@ from reconciler.model import Address, Blueprint, Card, Contact, DesiredState, Me
 from reconciler.providers._http import VendorClient, field_at, pages_numbered
 from reconciler.providers.base import Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
 from reconciler.providers.kalent import _api, _window
-from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, UNSEEN, CacheEntry, LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
+from reconciler.snapshot import (ACTIVE, FAILED, FINISHED, PAUSED, UNSEEN, CacheEntry, LiveBlueprint, LiveCard,
+                                 LiveMembership, LiveSnapshot)
 from reconciler.timeutil import age_seconds
 
 __all__ = ["KalentProvider"]
