@@ -13,7 +13,7 @@ from reconciler.engine import open_session
 from reconciler.pipeline import FixedPlanApply, sends_bound
 from reconciler.sandbox.core import Fault, FaultPlan
 from reconciler.sandbox.hub import open_project_hub
-from tests.apply._support import SMALL_SENDS, plan_changes, small_project, writes
+from tests.apply._support import SMALL_SENDS, first_sighting, plan_changes, small_project, writes
 
 SLOW_KALENT_READS = FaultPlan(script=[Fault("latency", seconds=0.6, vendor="kalent", method="GET", times=None)])
 
@@ -38,8 +38,10 @@ def _set_max_new(root: Path, n: int) -> None:
 
 def test_a_vendor_writes_while_a_slow_vendor_is_still_reading(tmp_path):
     root = small_project(tmp_path)
-    hub = open_project_hub(root, rate_limits=False, faults=SLOW_KALENT_READS)
+    hub = open_project_hub(root, rate_limits=False)
     try:
+        first_sighting(root, hub)  # Kalent starts only after a settle window of absence
+        hub.faults = SLOW_KALENT_READS
         run = _run(root, hub)
         assert not run.result.errors and run.result.report.ok, run.result.report.to_dict()
         log = hub.store.requests()
@@ -59,8 +61,10 @@ def test_a_safety_limit_the_unread_vendors_could_break_holds_every_write_back_an
     every vendor is read; then the whole plan's 8 exceed the limit and nothing at all is sent."""
     root = small_project(tmp_path)
     _set_max_new(root, SMALL_SENDS - 1)
-    hub = open_project_hub(root, rate_limits=False, faults=SLOW_KALENT_READS)
+    hub = open_project_hub(root, rate_limits=False)
     try:
+        first_sighting(root, hub)  # Kalent starts only after a settle window of absence
+        hub.faults = SLOW_KALENT_READS
         run = _run(root, hub)
         assert run.result.refused and "max_new_memberships_per_apply" in run.result.refused[0]
         assert run.result.report.results == []
