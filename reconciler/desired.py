@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from reconciler.errors import ManifestError, Problem
+from reconciler.identity import canonical_email, canonical_phone, clean, is_e164, shown
 from reconciler.kalent_rules import step_problems
 from reconciler.manifest import CSV_COLUMNS, Loaded, load_directory, problem, raise_if_problems, where
 from reconciler.model import (
@@ -41,7 +42,6 @@ from reconciler.urls import url_problem
 _NOT_IN_EMAIL = r"@\s\[\]<>()\",;:\\\x00-\x1f\x7f-\x9f"
 EMAIL = re.compile(rf"^[^{_NOT_IN_EMAIL}]+@[^{_NOT_IN_EMAIL}]+\.[^{_NOT_IN_EMAIL}.]+$")
 CANDIDATE_ID = re.compile(r"^[^\s\[\]\x00-\x1f\x7f-\x9f]+$")
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -65,6 +65,7 @@ def build_desired(loaded: Loaded) -> DesiredState:
     docs = [d.data for d in loaded.manifests if isinstance(d.data, dict)]
     blueprints = _build_blueprints(docs, project, problems)
     sequences = _build_sequences(docs, project, contacts, {b.id: b for b in blueprints}, problems)
+    _check_one_send_per_person(sequences, problems)
     pipelines = _build_pipelines(docs, project, contacts, problems)
     raise_if_problems(problems)
     return DesiredState(
@@ -137,15 +138,17 @@ def _contact_from(raw: dict[str, Any], loc: Loc, problems: list[Problem], node: 
     def report(message: str, key: str | None = None) -> None:
         problems.append(problem(node, message, key) if node is not None else Problem(loc.file, loc.line, loc.col, message))
 
-    emails = tuple(e.strip() for e in raw.get("emails") or () if str(e).strip())
-    phones = tuple(p.strip() for p in raw.get("phone_numbers") or () if str(p).strip())
+    # Zero-width characters, surrounding space and Unicode forms never make two addresses of one;
+    # phones are kept in E.164 whatever separators were typed.
+    emails = _unique(clean(e) for e in raw.get("emails") or () if clean(str(e)))
+    phones = _unique(canonical_phone(p) for p in raw.get("phone_numbers") or () if clean(str(p)))
     ok = True
     for email in emails:
         if not EMAIL.match(email):
             report(f"invalid email address {email!r}", "emails")
             ok = False
     for phone in phones:
-        if not E164.match(phone):
+        if not is_e164(phone):
             report(f"phone number {phone!r} is not E.164 (like +34911234567)", "phone_numbers")
             ok = False
     if not emails and not phones:
@@ -157,7 +160,7 @@ def _contact_from(raw: dict[str, Any], loc: Loc, problems: list[Problem], node: 
         ok = False
     if not ok:
         return None
-    cid = raw.get("id") or (emails[0].lower() if emails else phones[0])
+    cid = raw.get("id") or (canonical_email(emails[0]) if emails else phones[0])
     return Contact(
         id=cid,
         first_name=raw.get("first_name") or None,
@@ -168,10 +171,18 @@ def _contact_from(raw: dict[str, Any], loc: Loc, problems: list[Problem], node: 
         job_title=raw.get("job_title") or None,
         notes=raw.get("notes") or None,
         tags=tuple(sorted(set(raw.get("tags") or ()))),
-        kalent_candidate_id=raw.get("kalent_candidate_id") or None,
+        kalent_candidate_id=clean(str(raw["kalent_candidate_id"])) or None if raw.get("kalent_candidate_id") else None,
         fields=tuple(sorted((k, str(v)) for k, v in (raw.get("fields") or {}).items())),
         loc=loc,
     )
+
+
+def _unique(values: Iterable[str]) -> tuple[str, ...]:
+    """Values in order, each once by its canonical form (`A@x.com` after `a@x.com` is the same address)."""
+    out: dict[str, str] = {}
+    for value in values:
+        out.setdefault(canonical_email(value) if "@" in value else value, value)
+    return tuple(out.values())
 
 
 def _csv_contact(row: dict[str, Any], source: dict[str, Any], problems: list[Problem]) -> Contact | None:
@@ -208,19 +219,27 @@ def _build_contacts(loaded: Loaded, problems: list[Problem]) -> dict[str, Contac
             if contact:
                 found.append(contact)
     by_id: dict[str, Contact] = {}
-    by_identity: dict[str, Contact] = {}
+    by_identifier: dict[str, Contact] = {}
     for contact in sorted(found, key=lambda c: (c.loc.file, c.loc.line)):
-        for index, key, what in ((by_id, contact.id, "id"), (by_identity, contact.identity, "identity")):
-            first = index.get(key)
-            if first is not None:
-                shown = key.split(":", 1)[-1]
-                problems.append(Problem(contact.loc.file, contact.loc.line, contact.loc.col,
-                                        f"duplicate contact {what} {shown!r} (also declared at {first.loc})"))
-                problems.append(Problem(first.loc.file, first.loc.line, first.loc.col,
-                                        f"duplicate contact {what} {shown!r} (also declared at {contact.loc})"))
-            else:
-                index[key] = contact
+        first = by_id.get(contact.id)
+        if first is not None:
+            _both(problems, contact, first, f"duplicate contact id {contact.id!r}")
+            continue
+        by_id[contact.id] = contact
+        # A person is every identifier they have: one shared identifier makes two contacts one person,
+        # whom vendors would enroll twice (Clarky upserts both starts onto one contact).
+        for ident in contact.identifiers:
+            first = by_identifier.setdefault(ident, contact)
+            if first is not contact:
+                _both(problems, contact, first, f"contacts {first.id!r} and {contact.id!r} share the {shown(ident)}; "
+                                                "one person must be one contact")
     return by_id
+
+
+def _both(problems: list[Problem], one: Contact, other: Contact, message: str) -> None:
+    """The same problem at both places, each naming the other."""
+    for here, there in ((one, other), (other, one)):
+        problems.append(Problem(here.loc.file, here.loc.line, here.loc.col, f"{message} (also declared at {there.loc})"))
 
 
 def _select(contacts: dict[str, Contact], selector: dict[str, Any]) -> list[Contact]:
@@ -313,6 +332,27 @@ def _build_sequences(docs: list[Any], project: Project, contacts: dict[str, Cont
                 loc=loc,
             ))
     return out
+
+
+def _check_one_send_per_person(sequences: list[Sequence], problems: list[Problem]) -> None:
+    """Two manifest sequences on one vendor sequence (Clarky template, Gary sequence, Kalent blueprint)
+    must not share a person: the vendor would run its sequence for them twice."""
+    seen: dict[tuple[str, str, str], Sequence] = {}
+    for seq in sorted(sequences, key=lambda s: (s.loc.file, s.loc.line, s.id)):
+        target = seq.target.casefold() if seq.provider_type == "garyclub" else seq.target
+        for member in seq.members:
+            person = f"kalent:{member.candidate_id}" if member.candidate_id else f"contact:{member.contact_id}"
+            first = seen.setdefault((seq.provider, target, person), seq)
+            if first is seq:
+                continue
+            who = (f"candidate {member.candidate_id!r}" if member.candidate_id and not member.contact_id
+                   else f"contact {member.contact_id!r}")
+            what = {"clarky": "template", "garyclub": "sequence", "kalent": "blueprint"}[seq.provider_type]
+            for here, there in ((seq, first), (first, seq)):
+                problems.append(Problem(here.loc.file, here.loc.line, here.loc.col,
+                                        f"{who} is a member of sequences {first.id!r} and {seq.id!r}, which both run "
+                                        f"{seq.provider} {what} {seq.target!r}: a person is enrolled once per vendor "
+                                        f"sequence; keep it in one (also declared at {there.loc})"))
 
 
 def _resolve_members(node: dict[str, Any], ptype: str, contacts: dict[str, Contact],

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from reconciler.identity import canonical_email, identifiers
+
 VENDOR_TYPES = ("clarky", "garyclub", "kalent")
 DEFAULT_BASE_URLS = {
     "clarky": "https://clarky.ai/api/v1",
@@ -71,7 +73,8 @@ def slug(text: str) -> str:
 
 
 def normalize_email(email: str) -> str:
-    return email.strip().lower()
+    """The comparison form of an email (see reconciler.identity)."""
+    return canonical_email(email)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +103,13 @@ class Contact:
         return self.phone_numbers[0] if self.phone_numbers else None
 
     @property
+    def identifiers(self) -> tuple[str, ...]:
+        """Every identifier of this person: each email, each phone, the Kalent candidate id (canonical)."""
+        return identifiers(self.emails, self.phone_numbers, self.kalent_candidate_id)
+
+    @property
     def identity(self) -> str:
-        """The vendor-matching identity: normalised primary email, else E.164 phone."""
+        """The primary identity: normalised primary email, else E.164 phone (vendors' upserts match on it)."""
         if self.primary_email:
             return f"email:{self.primary_email}"
         return f"phone:{self.primary_phone}"

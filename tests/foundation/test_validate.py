@@ -34,10 +34,56 @@ INVALID = {
     "duplicate id and identity across files": (
         {"a.yaml": "contacts:\n  - id: a\n    emails: [a@example.com]\n",
          "b.yaml": "contacts:\n  - id: b\n    emails: [A@Example.com]\n  - id: a\n    emails: [other@example.com]\n"},
-        ["camp/a.yaml:2:5: duplicate contact id 'a' (also declared at camp/b.yaml:4:5)",
-         "camp/a.yaml:2:5: duplicate contact identity 'a@example.com' (also declared at camp/b.yaml:2:5)",
-         "camp/b.yaml:2:5: duplicate contact identity 'a@example.com' (also declared at camp/a.yaml:2:5)",
+        ["camp/a.yaml:2:5: contacts 'a' and 'b' share the email 'a@example.com'; one person must be one contact "
+         "(also declared at camp/b.yaml:2:5)",
+         "camp/a.yaml:2:5: duplicate contact id 'a' (also declared at camp/b.yaml:4:5)",
+         "camp/b.yaml:2:5: contacts 'a' and 'b' share the email 'a@example.com'; one person must be one contact "
+         "(also declared at camp/a.yaml:2:5)",
          "camp/b.yaml:4:5: duplicate contact id 'a' (also declared at camp/a.yaml:2:5)"],
+    ),
+    # A person is every identifier they have (issue 13): any shared one is an error at both places.
+    "a phone shared between YAML and CSV": (
+        {"m.yaml": "contacts:\n  - id: maria\n    emails: [maria@example.com]\n    phone_numbers: ['+34911234567']\n"
+                   "contact_sources:\n  - csv: leads.csv\n",
+         "leads.csv": "id,first_name,phone\nmaria-2,Maria,+34 911 234 567\n"},
+        ["camp/leads.csv:2:1: contacts 'maria-2' and 'maria' share the phone '+34911234567'; one person must be one "
+         "contact (also declared at camp/m.yaml:2:5)",
+         "camp/m.yaml:2:5: contacts 'maria-2' and 'maria' share the phone '+34911234567'; one person must be one "
+         "contact (also declared at camp/leads.csv:2:1)"],
+    ),
+    "a secondary email written another way": (
+        {"m.yaml": "contacts:\n  - {id: a, emails: [a@example.com, 'shared@m\u00fcller.de']}\n"
+                   "  - {id: b, emails: [b@example.com, ' \u200bSHARED@xn--mller-kva.de ']}\n"},
+        ["camp/m.yaml:2:5: contacts 'a' and 'b' share the email 'shared@xn--mller-kva.de'; one person must be one "
+         "contact (also declared at camp/m.yaml:3:5)",
+         "camp/m.yaml:3:5: contacts 'a' and 'b' share the email 'shared@xn--mller-kva.de'; one person must be one "
+         "contact (also declared at camp/m.yaml:2:5)"],
+    ),
+    "a shared kalent candidate id": (
+        {"m.yaml": "contacts:\n  - {id: a, emails: [a@example.com], kalent_candidate_id: cand_1}\n"
+                   "  - {id: b, emails: [b@example.com], kalent_candidate_id: cand_1}\n"},
+        ["camp/m.yaml:2:5: contacts 'a' and 'b' share the candidate id 'cand_1'; one person must be one contact "
+         "(also declared at camp/m.yaml:3:5)",
+         "camp/m.yaml:3:5: contacts 'a' and 'b' share the candidate id 'cand_1'; one person must be one contact "
+         "(also declared at camp/m.yaml:2:5)"],
+    ),
+    "two sequences on one kalent blueprint share a candidate": (
+        {"m.yaml": "contacts:\n  - {id: a, emails: [a@example.com], kalent_candidate_id: cand_1}\n"
+                   "sequences:\n  - {id: s1, provider: kalent, blueprint: bp_1, sourcing: Eng, members: [a]}\n"
+                   "  - {id: s2, provider: kalent, blueprint: bp_1, sourcing: Eng, candidates: [cand_1]}\n"},
+        ["camp/m.yaml:4:5: candidate 'cand_1' is a member of sequences 's1' and 's2', which both run kalent blueprint "
+         "'bp_1': a person is enrolled once per vendor sequence; keep it in one (also declared at camp/m.yaml:5:5)",
+         "camp/m.yaml:5:5: candidate 'cand_1' is a member of sequences 's1' and 's2', which both run kalent blueprint "
+         "'bp_1': a person is enrolled once per vendor sequence; keep it in one (also declared at camp/m.yaml:4:5)"],
+    ),
+    "two sequences on one clarky template share a contact": (
+        {"m.yaml": "contacts:\n  - {id: a, emails: [a@example.com]}\n"
+                   "sequences:\n  - {id: s1, provider: clarky, template: tpl_1, members: [a]}\n"
+                   "  - {id: s2, provider: clarky, template: tpl_1, members: [a]}\n"},
+        ["camp/m.yaml:4:5: contact 'a' is a member of sequences 's1' and 's2', which both run clarky template "
+         "'tpl_1': a person is enrolled once per vendor sequence; keep it in one (also declared at camp/m.yaml:5:5)",
+         "camp/m.yaml:5:5: contact 'a' is a member of sequences 's1' and 's2', which both run clarky template "
+         "'tpl_1': a person is enrolled once per vendor sequence; keep it in one (also declared at camp/m.yaml:4:5)"],
     ),
     "unknown provider": (
         {"m.yaml": "sequences:\n  - id: s\n    provider: hubspot\n    template: tpl_1\n"},

@@ -1,0 +1,74 @@
+"""A person is every identifier they have: each email, each phone, the Kalent candidate id.
+
+Identifiers are compared in one canonical form, so the same address written two ways is the same
+person everywhere (validate, vendor matching, rename detection):
+- everything: zero-width characters (U+200B-U+200D, U+2060, U+FEFF) removed, surrounding
+  whitespace stripped, Unicode NFC;
+- email: lower case; an internationalised domain in its ASCII (IDNA, `xn--`) form, so
+  `ana@müller.de` and `ana@xn--mller-kva.de` are one address;
+- phone: the separators people type (spaces, dots, dashes, parentheses) removed; what is left must
+  be E.164 (`+` and 7-15 digits);
+- Kalent candidate id: kept as given (the vendor's own id is case-sensitive).
+
+Identifiers are strings `email:<addr>`, `phone:<e164>`, `kalent:<candidate id>`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Iterable
+
+ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+PHONE_SEPARATORS = re.compile(r"[\s.\-()/]")
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def clean(text: str) -> str:
+    """Zero-width characters out, surrounding whitespace stripped, Unicode NFC."""
+    return unicodedata.normalize("NFC", str(text).translate(ZERO_WIDTH)).strip()
+
+
+def canonical_email(email: str) -> str:
+    """The comparison form of an email: cleaned, lower case, IDN domain in ASCII form.
+
+    A domain that is not valid IDNA keeps its lower-cased Unicode form (validate rejects what is
+    not an address at all; this function never raises)."""
+    text = clean(email)
+    local, at, domain = text.rpartition("@")
+    if not at:
+        return text.lower()
+    domain = domain.lower().rstrip(".")
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        pass
+    return f"{local.lower()}@{domain}"
+
+
+def canonical_phone(phone: str) -> str:
+    """The comparison form of a phone number: cleaned, separators removed (E.164 when valid)."""
+    text = PHONE_SEPARATORS.sub("", clean(phone))
+    if text.startswith("00"):  # the international call prefix written out
+        text = "+" + text[2:]
+    return text
+
+
+def is_e164(phone: str) -> bool:
+    return bool(E164.match(phone))
+
+
+def identifiers(emails: Iterable[str], phones: Iterable[str], candidate_id: str | None) -> tuple[str, ...]:
+    """Every identifier of one person, canonical, in declaration order, without repeats."""
+    out: list[str] = []
+    for ident in [*(f"email:{canonical_email(e)}" for e in emails), *(f"phone:{canonical_phone(p)}" for p in phones),
+                  *([f"kalent:{clean(candidate_id)}"] if candidate_id else [])]:
+        if ident not in out:
+            out.append(ident)
+    return tuple(out)
+
+
+def shown(identifier: str) -> str:
+    """'email:ana@example.com' -> 'email ana@example.com' (for messages)."""
+    kind, _, value = identifier.partition(":")
+    return f"{'candidate id' if kind == 'kalent' else kind} {value!r}"
