@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from reconciler.engine import CARD_OPS, Session, remember_membership
+from reconciler.engine import CARD_OPS, Session, membership_identity, remember_membership
 from reconciler.errors import Interrupted, OutcomeUnknown, ProviderError
 from reconciler.model import DEFAULT_RATE_LIMITS, Address
 from reconciler.plan import check_precondition
@@ -33,7 +33,8 @@ from reconciler.state import utcnow
 
 PHASE = {"blueprint": 0, "card": 1, "membership": 2}
 DONE_WORDS = {"enroll": "enrolled", "retry": "re-enrolled", "create": "created", "update": "updated", "move": "moved",
-              "unarchive": "unarchived", "adopt": "adopted", "archive": "archived", "delete": "deleted", "stop": "stopped"}
+              "unarchive": "unarchived", "adopt": "adopted", "archive": "archived", "delete": "deleted", "stop": "stopped",
+              "rename": "renamed"}
 
 
 @dataclass
@@ -152,6 +153,9 @@ class Applier:
             if stale:
                 self._record(ChangeResult(str(change.address), change.action, "stale", f"{stale}; re-plan"))
                 continue
+            if change.action == "rename":
+                self._rename(change)
+                continue
             if change.address.kind == "membership" and change.action in ("enroll", "retry"):
                 if batch and (batch[0].address.group != change.address.group or len(batch) >= provider.capabilities.enroll_batch_size):
                     self._enroll(provider, batch)
@@ -180,6 +184,20 @@ class Applier:
                                           "not started: apply was interrupted; nothing was sent"))
 
     # -- enrollments ----------------------------------------------------------------------------
+    def _rename(self, change: Change) -> None:
+        """The state forgets the old address; the read that began this apply recorded the new one."""
+        old = Address.parse((change.before or {})["address"])
+        lm = self.live.memberships.get(change.address)
+        if lm is not None:
+            remember_membership(self.store, lm, identity=self._identity(change.address))
+        self.store.forget(old)
+        self._record(ChangeResult(str(change.address), change.action, "ok", f"was {old}", lm.remote_id if lm else None))
+
+    def _identity(self, address: Address) -> dict[str, Any]:
+        member = self._members[address]
+        seq = self._sequences[(address.provider, member.sequence_id)]
+        return membership_identity(seq, member, self.session.desired.contacts)
+
     def _enroll(self, provider: Provider, changes: list[Change]) -> None:
         if self.session.stop.is_set():
             return  # reported as not started
@@ -211,7 +229,7 @@ class Applier:
         addr = str(change.address)
         if res.live is not None:
             self.store.outcome(intent, "ok", remote_id=res.live.remote_id, request_id=res.request_id)
-            remember_membership(self.store, res.live)
+            remember_membership(self.store, res.live, identity=self._identity(change.address))
             if res.live.status == FAILED:  # created, but the vendor failed it at once (e.g. suppressed contact)
                 why = res.live.reason or res.live.vendor_status
                 self._record(ChangeResult(addr, change.action, "failed", f"the vendor failed the enrollment at once: {why}",
@@ -242,7 +260,7 @@ class Applier:
             return
         if found is not None:
             self.store.outcome(intent, "resolved_present", remote_id=found.remote_id)
-            remember_membership(self.store, found)
+            remember_membership(self.store, found, identity=self._identity(change.address))
             status = "failed" if found.status == FAILED else "ok"
             what = f"failed: {found.reason or found.vendor_status}" if status == "failed" else found.vendor_status
             self._record(ChangeResult(addr, change.action, status, f"{what} (confirmed by reading after a lost answer)",

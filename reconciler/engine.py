@@ -12,6 +12,7 @@ A hub passed to open_session belongs to the caller and is not closed with the se
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -24,7 +25,7 @@ from typing import Any, Callable, Mapping
 from reconciler import __version__
 from reconciler.desired import load_desired
 from reconciler.errors import OutcomeUnknown, ProviderError
-from reconciler.model import Address, DesiredState
+from reconciler.model import Address, Contact, DesiredState, Membership, Sequence
 from reconciler.plan import Policies, ProviderCaps, compute_plan
 from reconciler.plan_types import Plan
 from reconciler.providers import build_providers
@@ -115,16 +116,59 @@ def read_live(session: Session, *, refresh: bool = False, progress: Callable[[st
                 progress(f"read {futures[future]} ({len(snaps)}/{len(names)} providers)")
     for name in names:
         live.merge(snaps[name])
+    carry_renames(session.desired, live, ctx.cache)
     resolve_in_doubt(session, live, read_only=read_only)
     known_now_absent(ctx.cache, live)
-    remember(session.store, live, read_started=started)
+    remember(session.store, live, read_started=started, desired=session.desired, cache=ctx.cache)
     return live
+
+
+def membership_identity(seq: Sequence, member: Membership, contacts: Mapping[str, Contact]) -> dict[str, Any]:
+    """What a membership row remembers of who it is and where: the person's identifiers and the vendor
+    sequence (template, sequence or blueprint), so a renamed or moved member is recognised."""
+    contact = contacts.get(member.contact_id or "")
+    person = list(contact.identifiers) if contact else [f"kalent:{member.candidate_id}"] if member.candidate_id else []
+    return {"person": person, "target": seq.target}
+
+
+def carry_renames(desired: DesiredState, live: LiveSnapshot, cache: Mapping[Address, CacheEntry]) -> None:
+    """An enrollment the state knows under an address the manifests no longer declare, for the same
+    person in the same vendor sequence as a declared member (a contact or sequence id renamed, a
+    member moved between lists), is that member's: it is moved to the new address (`live.renames`), so
+    the plan neither enrolls the person again nor asks to stop their only enrollment."""
+    declared: dict[tuple[str, str], list[tuple[Address, set[str]]]] = {}
+    for seq in desired.sequences:
+        for member in seq.members:
+            person = set(membership_identity(seq, member, desired.contacts)["person"])
+            declared.setdefault((seq.provider, seq.target), []).append((member.address, person))
+    names = {a for group in declared.values() for a, _ in group}
+    taken: set[Address] = set()
+    for old, entry in sorted(cache.items()):
+        extra = dict(entry.extra)
+        if old.kind != "membership" or old in names or not extra.get("person") or "target" not in extra:
+            continue
+        person = set(extra["person"])
+        matches = [a for a, p in declared.get((old.provider, extra["target"]), []) if p & person]
+        if len(matches) != 1 or matches[0] in taken:
+            continue  # no one, or not one person: left as it is (reported like any undeclared enrollment)
+        new = matches[0]
+        was, now = live.memberships.get(old), live.memberships.get(new)
+        if was is not None and now is not None and was.remote_id and now.remote_id and was.remote_id != now.remote_id:
+            continue  # two different enrollments: not a rename (None: a start not yet seen, e.g. Kalent's)
+        if was is None and now is None:
+            continue
+        if now is None:
+            live.memberships[new] = dataclasses.replace(was, address=new)
+        live.memberships.pop(old, None)
+        live.renames[new] = old
+        taken.add(new)
 
 
 def known_now_absent(cache: Mapping[Address, CacheEntry], live: LiveSnapshot, *, provider: str | None = None) -> None:
     """A membership the state recorded (started, finished, failed) that the vendor now reads as absent
     is unproven, never absent: enrolling it could send a second time (the vendor may have lost or
     hidden it, or the read may be wrong), so the plan says `manual` and a person decides."""
+    renamed = set(live.renames.values())
     for address, entry in cache.items():
         if address.kind != "membership" or entry.status not in STATUSES:
             continue
@@ -132,6 +176,8 @@ def known_now_absent(cache: Mapping[Address, CacheEntry], live: LiveSnapshot, *,
             continue
         if address in live.memberships or address in live.pending or address in live.unproven:
             continue
+        if address in renamed or address in live.renames:
+            continue  # kept under its new address
         seen = f", last read {entry.observed_at[:16].replace('T', ' ')} UTC" if entry.observed_at else ""
         live.unproven[address] = (
             f"the state recorded this enrollment as {entry.vendor_status or entry.status}{seen}, but "
@@ -144,9 +190,10 @@ def read_provider(session: Session, name: str, ctx: ReadContext, *, read_started
     """One provider's part of `read_live`: read it, resolve its in-doubt writes, refresh its cache rows.
     For an apply whose plan is already fixed, where each vendor goes on to its writes on its own."""
     snap = session.providers[name].read(session.desired, ctx)
+    carry_renames(session.desired, snap, {a: e for a, e in ctx.cache.items() if a.provider == name})
     resolve_in_doubt(session, snap, read_only=read_only, only=name)
     known_now_absent(ctx.cache, snap, provider=name)
-    remember(session.store, snap, read_started=read_started)
+    remember(session.store, snap, read_started=read_started, desired=session.desired, cache=ctx.cache)
     return snap
 
 
@@ -159,16 +206,26 @@ def make_plan(session: Session, live: LiveSnapshot) -> Plan:
     return compute_plan(session.desired, live, policies_for(session))
 
 
-def remember(store: Store, live: LiveSnapshot, *, read_started: str | None = None) -> None:
+def remember(store: Store, live: LiveSnapshot, *, read_started: str | None = None,
+             desired: DesiredState | None = None, cache: Mapping[Address, CacheEntry] | None = None) -> None:
     """Write what was read into the cache (remote ids, statuses), so the next plan reads less.
 
     `read_started`: plan and drift take no lock, so an apply may record an enrollment while they
     read; a row written after their read began is newer than what they saw and is left alone
     (writing an old `failed` back over a fresh retry would plan that retry again)."""
     now = utcnow()
+    identities = {m.address: membership_identity(seq, m, desired.contacts) for seq, m in desired.memberships()} \
+        if desired is not None else {}
     with store.batch():
         for lm in live.memberships.values():
-            remember_membership(store, lm, unless_updated_after=read_started)
+            kept = dict((cache or {}).get(lm.address, CacheEntry(None)).extra)  # an undeclared row keeps who it was
+            identity = identities.get(lm.address) or {k: kept[k] for k in ("person", "target") if k in kept}
+            remember_membership(store, lm, unless_updated_after=read_started, identity=identity)
+        for addr, remote in live.people.items():
+            contact = desired.contacts.get(addr.key) if desired is not None else None
+            store.remember(addr, remote, status="active", observed_at=now,
+                           extra={"person": list(contact.identifiers) if contact else []},
+                           unless_updated_after=read_started)
         for addr, (contact, since) in live.absent_seen.items():
             store.remember(addr, None, status=UNSEEN, vendor_status="none", observed_at=now,
                            extra={"contact": contact, "since": since}, unless_updated_after=read_started)
@@ -180,11 +237,13 @@ def remember(store: Store, live: LiveSnapshot, *, read_started: str | None = Non
             store.remember(addr, lb.remote_id, status="active", observed_at=now, unless_updated_after=read_started)
 
 
-def remember_membership(store: Store, lm: LiveMembership, *, unless_updated_after: str | None = None) -> None:
+def remember_membership(store: Store, lm: LiveMembership, *, unless_updated_after: str | None = None,
+                        identity: Mapping[str, Any] | None = None) -> None:
     """observed_at None (taken from the cache, not read now) keeps the time the vendor was last read,
     so runs closer together than status_refresh_minutes cannot keep a cached status fresh for ever."""
     extra = {k: v for k, v in (("contact", lm.contact_remote_id), ("since", lm.since), ("reason", lm.reason),
                                ("unreachable", lm.unreachable or None)) if v}
+    extra.update(identity or {})
     store.remember(lm.address, lm.remote_id, status=lm.status, vendor_status=lm.vendor_status, attempt=lm.attempt,
                    observed_at=lm.observed_at, extra=extra, unless_updated_after=unless_updated_after)
 
@@ -267,8 +326,10 @@ def settle_in_doubt(session: Session, live: LiveSnapshot, *, only: str | None = 
     live.pending.clear()
     resolve_in_doubt(session, live, only=only)
     settled = sorted(a for a in waiting - live.pending if a in live.memberships)
+    identities = {m.address: membership_identity(seq, m, session.desired.contacts)
+                  for seq, m in session.desired.memberships() if m.address in settled}
     for addr in settled:
-        remember_membership(session.store, live.memberships[addr])
+        remember_membership(session.store, live.memberships[addr], identity=identities.get(addr))
     return settled
 
 

@@ -79,6 +79,8 @@ def _plan_memberships(desired: DesiredState, live: LiveSnapshot, policies: Polic
         for member in seq.members:
             declared.add(member.address)
             change = _member_change(seq, member.address, live.memberships.get(member.address), live)
+            if change is None and member.address in live.renames:
+                change = _rename(member.address, live.renames[member.address])
             if change is None:
                 unchanged += 1
             elif change.action in ("enroll", "retry"):
@@ -101,9 +103,20 @@ def _plan_memberships(desired: DesiredState, live: LiveSnapshot, policies: Polic
     return changes, unchanged
 
 
+def _rename(address: Address, old: Address) -> Change:
+    """One enrollment, kept under its new address: nothing is sent, nothing is stopped."""
+    return Change(address=address, action="rename", provider=address.provider, irreversible=False,
+                  before={"address": str(old)}, after={"address": str(address)}, precondition={},
+                  reason=f"enrollment kept under its new address (was {old}); nothing is sent")
+
+
 def _member_change(seq: Sequence, address: Address, lm: LiveMembership | None, live: LiveSnapshot) -> Change | None:
     loud = seq.auto_approve
     base = dict(address=address, provider=address.provider, loud=loud)
+    if address in live.conflicts:
+        return Change(action="manual", irreversible=False, before=None, after=None,
+                      reason=f"{live.conflicts[address]}: enrolls no one until the vendor holds this person once",
+                      precondition={}, **base)
     if address in live.pending:
         return Change(action="defer", irreversible=False, before=None, after=None,
                       reason="an earlier enrollment attempt has an unknown outcome; apply settles it first (by reading, or for "
@@ -181,7 +194,7 @@ def _plan_cards(desired: DesiredState, live: LiveSnapshot, policies: Policies) -
                 problems.append(f"{card.loc}: pipeline {pipe.pipeline!r} has no stage {card.stage!r} "
                                 f"(its stages: {', '.join(stages)})")
                 continue
-            change = _card_change(pipe, card, live.cards.get(card.address), tag, policies, diverged)
+            change = _card_change(pipe, card, live.cards.get(card.address), tag, policies, diverged, live.conflicts)
             if change is None:
                 unchanged += 1
             else:
@@ -193,9 +206,13 @@ def _plan_cards(desired: DesiredState, live: LiveSnapshot, policies: Policies) -
 
 
 def _card_change(pipe: Pipeline, card: Card, lc: LiveCard | None, tag: str, policies: Policies,
-                 diverged: list[Divergence]) -> Change | None:
+                 diverged: list[Divergence], live_conflicts: dict[Address, str]) -> Change | None:
     after = {"stage": card.stage, **card.managed_fields()}
     base = dict(address=card.address, provider=card.address.provider, irreversible=False)
+    if card.address in live_conflicts:
+        return Change(action="manual", before=None, after=None, precondition={},
+                      reason=f"{live_conflicts[card.address]}: no card is created or changed until the vendor "
+                             "holds this person once", **base)
     if lc is None:
         after["tags"] = sorted(set(card.tags) | {tag})
         return Change(action="create", before=None, after=after, precondition={"card": "absent"}, **base)

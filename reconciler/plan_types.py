@@ -10,8 +10,10 @@ from reconciler.model import Address
 
 FORMAT_VERSION = 1
 ACTIONS = ("enroll", "retry", "create", "update", "move", "archive", "unarchive", "delete", "adopt",
-           "stop", "manual", "skip", "defer")
-EXECUTABLE = frozenset({"enroll", "retry", "create", "update", "move", "archive", "unarchive", "delete", "adopt", "stop"})
+           "stop", "rename", "manual", "skip", "defer")
+# `rename` writes only to the state (the enrollment's row moves to its new address): nothing is sent.
+EXECUTABLE = frozenset({"enroll", "retry", "create", "update", "move", "archive", "unarchive", "delete", "adopt", "stop",
+                        "rename"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,12 +11,13 @@ from reconciler.plan_types import Change, Plan
 
 MARKER = "<!-- campaignctl-plan -->"
 SYMBOLS = {"enroll": "+", "create": "+", "update": "~", "move": "~", "unarchive": "~", "adopt": "~",
-           "archive": "-", "delete": "-", "stop": "-", "manual": "!", "skip": "!", "retry": "!", "defer": ">"}
+           "archive": "-", "delete": "-", "stop": "-", "rename": "~", "manual": "!", "skip": "!", "retry": "!", "defer": ">"}
 COLORS = {"+": "32", "~": "33", "-": "31", "!": "35", ">": "36"}
 GROUP_LIMIT = 20
 SUMMARY_WORDS = [("enroll", "to enroll"), ("retry", "to retry"), ("create", "to create"), ("update", "to update"),
                  ("move", "to move"), ("unarchive", "to unarchive"), ("adopt", "to adopt"), ("archive", "to archive"),
-                 ("delete", "to delete"), ("stop", "to stop"), ("manual", "manual"), ("skip", "skipped"),
+                 ("delete", "to delete"), ("stop", "to stop"), ("rename", "renamed"), ("manual", "manual"),
+                 ("skip", "skipped"),
                  ("defer", "deferred")]
 
 

@@ -89,6 +89,13 @@ class LiveSnapshot:
     stages: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # (provider, pipeline id) -> names
     unmanaged_cards: dict[tuple[str, str], int] = field(default_factory=dict)  # (provider, pipeline id) -> count
     pending: set[Address] = field(default_factory=set)  # in-doubt writes still unresolved: plan must not act
+    # Declared addresses whose person the vendor holds ambiguously (two vendor records for one contact,
+    # or one record for two contacts): the planner says `manual` with this reason and sends nothing.
+    conflicts: dict[Address, str] = field(default_factory=dict)
+    # provider.contact[contacts][<contact id>] -> the vendor's own id of that person, for the state
+    people: dict[Address, str] = field(default_factory=dict)
+    # new address -> old address: one enrollment whose member or sequence was renamed or moved (kept)
+    renames: dict[Address, Address] = field(default_factory=dict)
     # Members whose live state could not be proven (a 404 status read, a known enrollment that now
     # reads as absent): the plan says `manual` with the reason and sends nothing.
     unproven: dict[Address, str] = field(default_factory=dict)
@@ -108,6 +115,8 @@ class LiveSnapshot:
         self.stages.update(other.stages)
         self.unmanaged_cards.update(other.unmanaged_cards)
         self.pending |= other.pending
+        self.conflicts.update(other.conflicts)
+        self.people.update(other.people)
         self.unproven.update(other.unproven)
         self.settling.update(other.settling)
         self.absent_seen.update(other.absent_seen)

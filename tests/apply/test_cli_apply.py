@@ -6,11 +6,14 @@ import json
 import re
 from pathlib import Path
 
+import httpx
 from click.testing import CliRunner
 
 from reconciler.cli import main
 from reconciler.model import Address
+from reconciler.providers import SANDBOX_KEYS
 from reconciler.sandbox.hub import open_project_hub
+from reconciler.sandbox.transport import SandboxTransport
 from reconciler.state import StateStore
 from tests.apply._support import SMALL_SENDS, cards_per_contact, sighted, small_project, writes
 
@@ -192,17 +195,45 @@ def test_state_show_prints_what_was_sent_when_and_by_which_apply(tmp_path):
     assert report["started_at"] <= stamp <= report["finished_at"]
 
 
-def test_plan_after_a_crash_between_intent_and_send_writes_nothing_and_apply_sends_once(tmp_path):
+def clarky_contact(hub, email: str) -> str:
+    """A Clarky contact created the way apply creates one right before a first start."""
+    with httpx.Client(transport=SandboxTransport(hub, "clarky"), base_url="https://clarky.ai/api/v1",
+                      headers={"Authorization": f"Bearer {SANDBOX_KEYS['clarky']}"}) as client:
+        reply = client.post("/contacts", json={"emails": [email], "bot_id": "b_01HDEF"})
+    assert reply.status_code == 201, reply.text
+    return reply.json()["data"]["id"]
+
+
+def test_a_crash_between_intent_and_send_for_an_unknown_contact_settles_as_absent_by_reading(tmp_path):
+    """apply creates the Clarky contact before its first start: an intent whose contact Clarky does not
+    have never sent anything, which reading proves; the next apply enrolls once."""
     root = small_project(tmp_path)
     maria = "clarky.membership[inbound-es][maria-garcia]"
     store = StateStore(root / ".campaignctl" / "state.db")
-    store.intent("crashedapply", Address.parse(maria), "enroll")  # killed before the start left
+    store.intent("crashedapply", Address.parse(maria), "enroll")
+    store.close()
+    assert cli("apply", str(root), "--auto-approve").exit_code == 0
+    assert "resolved_absent" in cli("state", "show", maria, "--dir", str(root)).stdout
+    assert cli("apply", str(root), "--auto-approve").exit_code == 0
+    hub = sandbox(root)
+    assert len(hub.store.sends("clarky")) == 3 and set(hub.store.sends().values()) == {1}
+    hub.store.close()
+
+
+def test_plan_after_a_crash_between_intent_and_send_writes_nothing_and_apply_sends_once(tmp_path):
+    root = small_project(tmp_path)
+    maria = "clarky.membership[inbound-es][maria-garcia]"
+    hub = sandbox(root)
+    clarky_contact(hub, "maria@example.com")  # apply creates the contact before its first start ...
+    hub.store.close()
+    store = StateStore(root / ".campaignctl" / "state.db")
+    store.intent("crashedapply", Address.parse(maria), "enroll")  # ... and was killed before the start left
     store.close()
     planned = cli("plan", str(root), "--format", "json")
     assert planned.exit_code == 0
     assert {c["address"]: c["action"] for c in json.loads(planned.stdout)["changes"]}[maria] == "defer"
     hub = sandbox(root)
-    assert writes(hub) == []  # a keyed replay of a start that never arrived would BE the start
+    assert [w["path"] for w in writes(hub)] == ["/api/v1/contacts"]  # a keyed replay of a start that never arrived would BE the start
     hub.store.close()
     done = cli("apply", str(root), "--auto-approve")
     assert done.exit_code == 0 and maria not in done.stdout.split("Plan:")[-1]
@@ -225,6 +256,9 @@ def test_apply_replays_an_in_doubt_start_only_after_confirmation_and_even_when_n
     (root / "extra.yaml").write_text("sequences:\n  - {id: inbound-en, provider: clarky, template: tpl_01HNUR, "
                                      "members: [emma-jones]}\n")
     emma = "clarky.membership[inbound-en][emma-jones]"
+    hub = sandbox(root)
+    clarky_contact(hub, "emma@jones-analytics.example")  # created before the start, as apply does
+    hub.store.close()
     store = StateStore(root / ".campaignctl" / "state.db")
     store.intent("crashedapply", Address.parse(emma), "enroll")
     store.close()

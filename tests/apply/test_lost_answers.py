@@ -61,8 +61,9 @@ WRITE_KINDS = {
 
 
 # Not idempotent: the engine must read (or replay a keyed start) before reporting. The others are
-# retried by the HTTP client (upsert, PATCH of target values, DELETE) and report plainly.
-SETTLED_BY_READING = {"clarky-start", "clarky-card-create", "gary-enrollment", "gary-deal-create",
+# retried by the HTTP client (upsert, a Clarky start keyed on the contact id and without notes, PATCH
+# of target values, DELETE) and report plainly.
+SETTLED_BY_READING = {"clarky-card-create", "gary-enrollment", "gary-deal-create",
                       "kalent-blueprint-create", "kalent-start"}
 
 

@@ -20,7 +20,9 @@ import pytest
 from reconciler.sandbox.server import SandboxControl
 from tests.apply._support import EXAMPLE, shift_state
 
-N_CLARKY = 36  # + 2 Gary Club + 3 Kalent = 41 memberships
+# + 2 Gary Club + 3 Kalent memberships. Each new Clarky member costs two writes (its contact, then the
+# start keyed on the contact's id): 24 of them stay within one minute of Clarky's 60 writes.
+N_CLARKY = 24
 
 PROJECT = """\
 version: 1
@@ -76,7 +78,7 @@ def _project(root: Path, url: str) -> Path:
     return root
 
 
-@pytest.mark.parametrize("kill_after", [1, 12, 30])
+@pytest.mark.parametrize("kill_after", [1, 12, 20])
 def test_sigkill_mid_apply_then_rerun_sends_every_membership_exactly_once(tmp_path, served, kill_after):
     url, control = served
     root = _project(tmp_path / "camp", url)

@@ -48,34 +48,39 @@ def test_capabilities_declare_what_clarky_cannot_do():
     assert (caps.can_archive_cards, caps.can_delete_cards, caps.supports_blueprints, caps.enroll_batch_size) == (True, True, False, 1)
 
 
-def test_enroll_sends_one_keyed_start_with_notes_and_no_bot_for_a_template_with_one(hub, desired):
+LOOKUP_MARIA = [("GET", "/contacts/by-email", "email=maria.t@example.com"),
+                ("GET", "/contacts", "page=1&page_size=100&search=+34911234567")]
+
+
+def test_enroll_creates_the_contact_with_notes_then_sends_one_keyed_start_without_them(hub, desired):
+    """The person is matched on every email and phone first; Clarky has none, so the contact is created
+    (it sends nothing, and carries the notes) and the start is keyed on Clarky's own contact id."""
     provider, rec = make_provider(hub, clarky_config(desired))
     seq, req = seq_and_request(desired, "es", "maria")
     [result] = provider.enroll(seq, [req])
     assert result.error is None and result.live is not None
     assert (result.live.status, result.live.vendor_status, result.live.attempt) == (ACTIVE, "generating", 0)
     assert result.live.remote_id.startswith("enr_") and result.live.contact_remote_id.startswith("c_")
-    assert log(hub) == [("POST", START, "")]
+    assert log(hub) == [*LOOKUP_MARIA, ("POST", "/contacts", ""), ("POST", START, "")]
+    [created] = rec.bodies("POST", "/contacts")
+    assert created["notes"] == "Speaks Spanish." and created["bot_id"] == "b_01HDEF"
     [body] = rec.bodies("POST", START)
     assert body == {
         "template_id": "tpl_01HABC", "auto_approve": False,
-        "idempotency_key": idempotency_key("tpl_01HABC", desired.contacts["maria"], 0),
+        "idempotency_key": idempotency_key("tpl_01HABC", result.live.contact_remote_id, 0),
         "contact": {"first_name": "Maria", "last_name": "García", "emails": ["maria.t@example.com"],
-                    "phone_numbers": ["+34911234567"], "company": "Acme Spain", "notes": "Speaks Spanish."},
+                    "phone_numbers": ["+34911234567"], "company": "Acme Spain"},
     }
     assert hub.store.sends("clarky") == {("clarky", "tpl_01HABC", result.live.contact_remote_id): 1}
 
 
-def test_idempotency_key_is_deterministic_and_ignores_the_provider_name():
-    maria = Contact("maria", emails=("Maria.T@Example.com",))
-    same_person = Contact("other-id", first_name="M", emails=("maria.t@example.com",), notes="changed")
-    key = idempotency_key("tpl_01HABC", maria, 0)
-    assert key == idempotency_key("tpl_01HABC", same_person, 0)
+def test_idempotency_key_is_deterministic_and_names_only_template_clarky_contact_and_attempt():
+    key = idempotency_key("tpl_01HABC", "c_00000001", 0)
+    assert key == idempotency_key("tpl_01HABC", "c_00000001", 0)
     assert key.startswith("campaignctl-") and len(key) == len("campaignctl-") + 32
-    assert idempotency_key("tpl_01HABC", maria, 1) != key
-    assert idempotency_key("tpl_OTHER", maria, 0) != key
-    phone_only = Contact("liam", phone_numbers=("+442071234567",))
-    assert idempotency_key("tpl_01HABC", phone_only, 0) != idempotency_key("tpl_01HABC", phone_only, 1)
+    assert idempotency_key("tpl_01HABC", "c_00000001", 1) != key
+    assert idempotency_key("tpl_OTHER", "c_00000001", 0) != key
+    assert idempotency_key("tpl_01HABC", "c_00000002", 0) != key
 
 
 def test_two_provider_instances_send_the_same_key_and_enroll_once(hub, desired):
@@ -99,8 +104,9 @@ def test_template_without_bot_gets_the_provider_bot_after_one_refusal_then_direc
     [r2] = provider.enroll(seq, [otto])
     assert r1.live is not None and r2.live is not None
     # otto is suppressed: his start answers `failed`, and its reason is read once
-    assert [(m, p) for m, p, _ in log(hub)] == [("POST", START)] * 3 + [("GET", f"/sequences/enrollments/{r2.live.remote_id}")]
-    assert [r["status"] for r in hub.store.requests("clarky")] == [400, 202, 202, 200]
+    starts = [r for r in hub.store.requests("clarky") if r["path"].endswith(START)]
+    assert [r["status"] for r in starts] == [400, 202, 202]
+    assert log(hub)[-1] == ("GET", f"/sequences/enrollments/{r2.live.remote_id}", "")
     assert (r2.live.status, r2.live.reason, r2.live.unreachable) == ("failed", "no_usable_channels", True)
     bodies = rec.bodies("POST", START)
     assert "bot_id" not in bodies[0] and bodies[1]["bot_id"] == bodies[2]["bot_id"] == "b_01HDEF"
@@ -108,53 +114,54 @@ def test_template_without_bot_gets_the_provider_bot_after_one_refusal_then_direc
     assert sum(hub.store.sends("clarky").values()) == 2
 
 
-def test_template_without_bot_and_no_provider_bot_is_a_validation_error(hub, desired):
+def test_a_new_contact_without_any_bot_id_is_a_validation_error_before_any_write(hub, desired):
+    """The contact is created before its first start (so the start is keyed on Clarky's contact id),
+    and creating one needs a bot: without any, nothing is written at all."""
     provider, _ = make_provider(hub, clarky_config(desired), bot_id=None)
     seq, john = seq_and_request(desired, "en", "john")
     [result] = provider.enroll(seq, [john])
-    assert isinstance(result.error, errors.ValidationFailed)
-    assert (result.error.status, result.error.code, result.error.details.get("field")) == (400, "bad_request", "bot_id")
+    assert isinstance(result.error, errors.ValidationFailed) and result.error.code == "no_bot_id"
+    assert "bot_id" in str(result.error) and [m for m, _, _ in log(hub)] == ["GET"] * len(log(hub))
     assert hub.store.sends("clarky") == {}
 
 
-def test_enroll_then_resolve_sends_once_and_the_replay_carries_no_notes(hub, desired):
+def test_enroll_then_resolve_sends_once_and_no_start_carries_notes(hub, desired):
     provider, rec = make_provider(hub, clarky_config(desired))
     seq, req = seq_and_request(desired, "es", "maria")
     [result] = provider.enroll(seq, [req])
+    start = len(log(hub))
     found = provider.resolve_enrollment(seq, req, sent_at=ago(1))
     assert found is not None and found.remote_id == result.live.remote_id
     assert (found.status, found.attempt, found.address) == (ACTIVE, 0, req.membership.address)
-    assert log(hub) == [("POST", START, ""), ("POST", START, ""), ("GET", f"/sequences/enrollments/{found.remote_id}", "")]
+    assert log(hub, start) == [("POST", START, ""), ("GET", f"/sequences/enrollments/{found.remote_id}", "")]
     first, replay = rec.bodies("POST", START)
-    assert "notes" in first["contact"] and "notes" not in replay["contact"]
+    assert "notes" not in first["contact"] and "notes" not in replay["contact"]
     assert replay["idempotency_key"] == first["idempotency_key"]
     assert sum(hub.store.sends("clarky").values()) == 1
     assert sim_contact(hub, "maria.t@example.com")["notes"] == "Speaks Spanish."  # appended once
 
 
-def test_commit_then_timeout_is_outcome_unknown_and_resolve_finds_the_one_enrollment(hub, desired):
+def test_a_lost_contact_create_is_settled_by_reading_and_the_start_follows_once(hub, desired):
     provider, _ = make_provider(hub, clarky_config(desired))
     seq, req = seq_and_request(desired, "es", "maria")
-    hub.faults.script.append(Fault("commit_timeout", method="POST"))
+    hub.faults.script.append(Fault("commit_timeout", method="POST", path="/api/v1/contacts"))
     [result] = provider.enroll(seq, [req])
-    assert isinstance(result.error, errors.OutcomeUnknown) and result.live is None
-    assert (result.error.vendor, result.error.method, result.error.path) == ("clarky", "POST", START)
+    assert result.error is None and result.live is not None
+    assert [(m, p) for m, p, _ in log(hub)].count(("POST", "/contacts")) == 1  # a create is never re-sent blind
     assert sum(hub.store.sends("clarky").values()) == 1
-    assert len(log(hub)) == 1  # a start with notes is never re-sent by the HTTP client
     found = provider.resolve_enrollment(seq, req, sent_at=ago(0))
     assert found is not None and found.remote_id.startswith("enr_")
     assert sum(hub.store.sends("clarky").values()) == 1
     assert sim_contact(hub, "maria.t@example.com")["notes"] == "Speaks Spanish."
 
 
-def test_a_start_without_notes_is_retried_by_the_client_and_still_sends_once(hub, desired):
+def test_a_start_is_retried_by_the_client_and_still_sends_once(hub, desired):
     provider, _ = make_provider(hub, clarky_config(desired))
     seq, req = seq_and_request(desired, "es", "maria")
-    retry = EnrollRequest(req.membership, req.contact, attempt=1)  # notes only go with attempt 0
-    hub.faults.script.append(Fault("commit_timeout", method="POST"))
-    [result] = provider.enroll(seq, [retry])
-    assert result.live is not None and result.live.attempt == 1
-    assert len(log(hub)) == 2
+    hub.faults.script.append(Fault("commit_timeout", method="POST", path="/api/v1" + START))
+    [result] = provider.enroll(seq, [req])
+    assert result.live is not None and result.live.attempt == 0
+    assert [p for _, p, _ in log(hub)].count(START) == 2
     assert sum(hub.store.sends("clarky").values()) == 1
 
 
@@ -162,17 +169,29 @@ def test_a_keyed_start_whose_retries_run_out_on_5xx_is_outcome_unknown_not_faile
     provider, _ = make_provider(hub, clarky_config(desired))
     seq, req = seq_and_request(desired, "es", "maria")
     retry = EnrollRequest(req.membership, req.contact, attempt=1)  # no notes: retried by the client
-    hub.faults.script.extend([Fault("commit_timeout", method="POST")] + [Fault("status", status=503, method="POST")] * 4)
+    path = "/api/v1" + START
+    hub.faults.script.extend([Fault("commit_timeout", method="POST", path=path)]
+                             + [Fault("status", status=503, method="POST", path=path)] * 4)
     [result] = provider.enroll(seq, [retry])
     assert isinstance(result.error, errors.OutcomeUnknown) and result.error.status == 503
-    assert len(log(hub)) == 5 and sum(hub.store.sends("clarky").values()) == 1  # the first one committed
+    assert [p for _, p, _ in log(hub)].count(START) == 5
+    assert sum(hub.store.sends("clarky").values()) == 1  # the first one committed
     found = provider.resolve_enrollment(seq, retry, sent_at=ago(1))
     assert found is not None and sum(hub.store.sends("clarky").values()) == 1
+
+
+def test_resolve_without_a_clarky_contact_is_certainly_absent_and_sends_nothing(hub, desired):
+    """The contact is created before its first start: no contact, no start can have arrived."""
+    provider, _ = make_provider(hub, clarky_config(desired))
+    seq, req = seq_and_request(desired, "es", "maria")
+    assert provider.resolve_enrollment(seq, req) is None
+    assert [m for m, _, _ in log(hub)] == ["GET", "GET"] and hub.store.sends("clarky") == {}
 
 
 def test_resolve_of_a_start_that_never_arrived_is_the_one_start(hub, desired):
     provider, _ = make_provider(hub, clarky_config(desired))
     seq, req = seq_and_request(desired, "es", "maria")
+    provider._person(req.contact, None, create=True)  # the contact was created, the start then lost
     found = provider.resolve_enrollment(seq, req)
     assert found is not None and found.status == ACTIVE
     again = provider.resolve_enrollment(seq, req)
@@ -193,11 +212,21 @@ def cache_entry(remote_id: str, status: str, vendor_status: str, *, observed: st
     return CacheEntry(remote_id, status, vendor_status, attempt, observed, tuple(sorted(extra.items())))
 
 
-def test_read_without_cache_sends_nothing_and_reports_nothing(hub, desired):
+def matched(desired, *contact_ids: str) -> dict[Address, CacheEntry]:
+    """State rows of Clarky contact ids an earlier run matched (so a read need not look them up)."""
+    return {Address("clarky", "contact", "contacts", cid):
+            CacheEntry(f"c_{cid}", "active", extra=(("person", list(desired.contacts[cid].identifiers)),))
+            for cid in contact_ids}
+
+
+def test_read_without_cache_matches_the_members_to_enroll_once_and_remembers_them(hub, desired):
+    """Members the plan would enroll are matched on every email and phone (so a person Clarky holds twice
+    plans `manual`); what was matched is remembered, so a later read asks nothing."""
     provider, _ = make_provider(hub, clarky_config(desired))
     snap = provider.read(desired, ReadContext())
-    assert snap.memberships == {} and snap.requests == {"clarky": 0}
-    assert log(hub) == []
+    assert snap.memberships == {} and snap.conflicts == {}
+    assert log(hub) and all(m == "GET" and p.startswith("/contacts") for m, p, _ in log(hub))
+    assert snap.requests == {"clarky": len(log(hub))}
 
 
 def test_warm_read_of_final_and_fresh_memberships_sends_no_status_read(hub, desired):
@@ -221,10 +250,12 @@ def test_stale_or_refreshed_active_memberships_are_read_once_each(hub, desired):
     seq, req = seq_and_request(desired, "es", "maria")
     [result] = provider.enroll(seq, [req])
     addr = req.membership.address
+    provider, _ = make_provider(hub, clarky_config(desired))  # a new run: nothing memoised from the enroll
+    others = matched(desired, "john", "otto")
     start = len(log(hub))
-    fresh = {addr: cache_entry(result.live.remote_id, ACTIVE, "generating", observed=ago(1), attempt=0)}
+    fresh = {addr: cache_entry(result.live.remote_id, ACTIVE, "generating", observed=ago(1), attempt=0), **others}
     assert provider.read(desired, ReadContext(cache=fresh)).requests == {"clarky": 0}
-    stale = {addr: cache_entry(result.live.remote_id, ACTIVE, "generating", observed=ago(20))}
+    stale = {addr: cache_entry(result.live.remote_id, ACTIVE, "generating", observed=ago(20)), **others}
     hub.simulators["clarky"].clock.advance(3600)  # generation done, the draft awaits approval
     snap = provider.read(desired, ReadContext(cache=stale))
     assert log(hub, start) == [("GET", f"/sequences/enrollments/{result.live.remote_id}", "")]
@@ -292,7 +323,7 @@ def test_401_for_a_bad_key_is_an_auth_error_without_the_key(hub, desired):
     provider, _ = make_provider(hub, clarky_config(desired), key=bad)
     seq, req = seq_and_request(desired, "es", "maria")
     [result] = provider.enroll(seq, [req])
-    assert_context(result.error, errors.AuthError, 401, "unauthorized", "POST", START, key=bad)
+    assert_context(result.error, errors.AuthError, 401, "unauthorized", "GET", "/contacts/by-email", key=bad)
     assert bad not in repr(provider)
 
 
@@ -301,7 +332,7 @@ def test_403_for_a_read_only_key_on_a_write(hub, desired):
     provider, _ = make_provider(hub, clarky_config(desired))
     seq, req = seq_and_request(desired, "es", "maria")
     [result] = provider.enroll(seq, [req])
-    assert_context(result.error, errors.AuthError, 403, "forbidden", "POST", START)
+    assert_context(result.error, errors.AuthError, 403, "forbidden", "POST", "/contacts")
 
 
 def test_404_for_an_unknown_template(hub, desired):
@@ -317,8 +348,8 @@ def test_422_for_a_contact_clarky_rejects(hub, desired):
     seq, req = seq_and_request(desired, "es", "maria")
     bad = EnrollRequest(req.membership, Contact("maria", emails=("not an email",)))
     [result] = provider.enroll(seq, [bad])
-    assert_context(result.error, errors.ValidationFailed, 422, "validation_error", "POST", START)
-    assert result.error.details == {"field": "contact.emails"}
+    assert_context(result.error, errors.ValidationFailed, 422, "validation_error", "POST", "/contacts")
+    assert result.error.details == {"field": "emails"}
 
 
 def test_429_after_retries_is_rate_limited_with_retry_after(desired):
@@ -326,7 +357,7 @@ def test_429_after_retries_is_rate_limited_with_retry_after(desired):
     try:
         provider, _ = make_provider(hub, clarky_config(desired))
         addr = Address("clarky", "membership", "es", "maria")
-        cache = {addr: cache_entry("enr_x", ACTIVE, "running", observed=ago(60))}
+        cache = {addr: cache_entry("enr_x", ACTIVE, "running", observed=ago(60)), **matched(desired, "john", "otto")}
         provider.read(desired, ReadContext(cache=cache))  # the one read this minute allows (a 404)
         with pytest.raises(errors.RateLimitedError) as caught:
             provider.read(desired, ReadContext(cache=cache))
@@ -343,8 +374,9 @@ def test_5xx_on_a_read_after_retries_is_a_server_error_and_on_a_write_outcome_un
     with pytest.raises(errors.ServerError) as caught:
         provider.read(desired, ReadContext(cache={addr: cache_entry("enr_x", ACTIVE, "running", observed=ago(60))}))
     assert_context(caught.value, errors.ServerError, 500, "injected_fault", "GET", "/sequences/enrollments/enr_x")
-    hub.faults.script.append(Fault("status", status=503, method="POST"))
     seq, req = seq_and_request(desired, "es", "maria")
+    provider._person(req.contact, None, create=True)
+    hub.faults.script.extend([Fault("status", status=503, method="POST")] * 5)
     [result] = provider.enroll(seq, [req])
     assert_context(result.error, errors.OutcomeUnknown, 503, "injected_fault", "POST", START)
 
@@ -357,6 +389,6 @@ def test_notes_reach_clarky_once_across_sequences_of_the_same_contact(hub, make_
         seq, req = seq_and_request(desired, seq_id, "maria")
         [result] = provider.enroll(seq, [req])
         assert result.live is not None
-    first, *later = rec.bodies("POST", START)
-    assert "notes" in first["contact"] and all("notes" not in body["contact"] for body in later)
+    assert all("notes" not in body["contact"] for body in rec.bodies("POST", START))
+    assert [body["notes"] for body in rec.bodies("POST", "/contacts")] == ["Speaks Spanish."]
     assert sim_contact(hub, "maria.t@example.com")["notes"] == "Speaks Spanish."

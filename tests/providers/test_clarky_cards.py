@@ -55,8 +55,9 @@ def test_cold_read_lists_cards_once_and_looks_up_the_few_declared_contacts(hub, 
     snap = provider.read(desired, ReadContext())
     assert log(hub) == HEAD + [("GET", "/pipeline-cards", CARDS_QUERY.format(1)),
                                ("GET", "/contacts/by-email", "email=ada@example.com"),
-                               ("GET", "/contacts/by-email", "email=maria.t@example.com")]
-    assert snap.requests == {"clarky": 5}
+                               ("GET", "/contacts/by-email", "email=maria.t@example.com"),
+                               ("GET", "/contacts", "page=1&page_size=100&search=+34911234567")]  # every identifier
+    assert snap.requests == {"clarky": 6}
     assert snap.stages == {("clarky", "sales"): ("Lead", "Qualified", "Closed Won")}
     assert set(snap.cards) == {ADA}  # Ada's hand-made card, declared but untagged
     ada = snap.cards[ADA]
@@ -131,7 +132,7 @@ def test_create_card_never_duplicates_a_card_the_read_could_not_see(hub, desired
     second, _ = make_provider(hub, config)  # no read: it asks for the contact's cards first
     again = second.create_card(pipe, card, desired.contacts["maria"], "campaignctl")
     assert again.remote_id == created.remote_id
-    assert [m for m, _, _ in log(hub, start)] == ["GET", "GET", "GET", "GET"]
+    assert [m for m, _, _ in log(hub, start)] == ["GET"] * 5  # pipelines, stages, email, phone, the contact's cards
 
 
 def test_create_card_for_a_contact_with_an_untagged_card_is_a_conflict(hub, desired):
@@ -147,7 +148,8 @@ def test_find_card_is_read_only_and_none_when_absent(hub, desired):
     provider, _ = make_provider(hub, clarky_config(desired))
     pipe, card = card_of(desired, "maria")
     assert provider.find_card(pipe, card, desired.contacts["maria"]) is None
-    assert log(hub) == [HEAD[0], ("GET", "/contacts/by-email", "email=maria.t@example.com")]
+    assert log(hub) == [HEAD[0], ("GET", "/contacts/by-email", "email=maria.t@example.com"),
+                        ("GET", "/contacts", "page=1&page_size=100&search=+34911234567")]
     provider.create_card(pipe, card, desired.contacts["maria"], "campaignctl")
     start = len(log(hub))
     found = provider.find_card(pipe, card, desired.contacts["maria"])

@@ -4,8 +4,9 @@ Pipelines, stages and contact ids are fetched once per instance and kept, so an 
 follows a read sends no lookup the read already made. Choices where the docs are silent:
 - A pipeline is named by id or by name (exact, then case-insensitive); two pipelines with the
   same name are an error asking for the id.
-- A contact is looked up like Clarky's own upsert matches it: primary email (by-email), or, for
-  a phone-only contact, a `search` by phone filtered to the same primary phone.
+- A contact is looked up on every identifier it has: each email (by-email) and each phone (a
+  `search` filtered to that phone). Two Clarky contacts for one manifest contact, or one Clarky
+  contact for two manifest contacts, is a conflict: nothing is sent to that person.
 - Many contacts at once are matched from the contacts list (page_size 100, filtered by the
   pipelines' bot when they share one), stopping at the first page after which nothing is
   missing; when the list turns out longer than the remaining by-email lookups would cost, the
@@ -18,11 +19,11 @@ import math
 from typing import Any, Iterable, Mapping
 from urllib.parse import quote
 
-from reconciler.errors import NotFoundError, PlanError, ValidationFailed
+from reconciler.errors import ConflictError, NotFoundError, PlanError, ValidationFailed
 from reconciler.model import Contact, Pipeline
 from reconciler.providers._http import VendorClient, list_at, object_at, pages_numbered
-from reconciler.providers.clarky.mapping import (listed_total, more_pages, normalize_phone, vendor_primary_email,
-                                                vendor_primary_phone)
+from reconciler.providers.clarky.mapping import (listed_total, more_pages, normalize_phone, vendor_identifiers,
+                                                vendor_primary_email)
 
 PAGE = 100
 BY_EMAIL_MIN = 5  # up to this many unknown contacts are always looked up one by one
@@ -42,6 +43,9 @@ class Catalog:
         self._stages: dict[str, list[dict[str, Any]]] = {}
         self.contact_ids: dict[str, str] = {}  # manifest contact id -> Clarky contact id
         self.absent: set[str] = set()  # manifest contact ids Clarky had no contact for when asked
+        self.ambiguous: dict[str, str] = {}  # manifest contact id -> why it is not one Clarky contact
+        self.primaries: dict[str, str | None] = {}  # Clarky contact id -> its primary email there
+        self.contested: set[str] = set()  # Clarky contact ids involved in an ambiguous match
 
     # -- pipelines and stages -------------------------------------------------------------------
     def pipelines(self) -> list[dict[str, Any]]:
@@ -97,79 +101,150 @@ class Catalog:
 
     # -- contacts -------------------------------------------------------------------------------
     def lookup(self, contact: Contact) -> str | None:
-        """Read-only: the Clarky id of `contact` (remembered), or None when Clarky has none."""
+        """Read-only: the Clarky id of `contact` (remembered), matched on every email and phone it has,
+        or None when Clarky has none. ConflictError when its identifiers lead to two Clarky contacts, or
+        to one that another manifest contact already is: enrolling would pick one person at random."""
+        if contact.id in self.ambiguous:
+            raise self._conflict(contact.id)
         if contact.id in self.contact_ids or contact.id in self.absent:
             return self.contact_ids.get(contact.id)
-        found = self._by_email(contact.primary_email) if contact.primary_email else self._by_phone(contact.primary_phone)
-        self.remember(contact.id, found)
-        return found
+        found: dict[str, Mapping[str, Any]] = {}
+        for ident in contact.identifiers:
+            kind, _, value = ident.partition(":")
+            items = self._by_email(value) if kind == "email" else self._by_phone(value) if kind == "phone" else []
+            for item in items:
+                found[str(item["id"])] = item
+        return self._settle(contact, found)
 
-    def remember(self, contact_id: str, remote_id: str | None) -> None:
+    def _settle(self, contact: Contact, found: Mapping[str, Mapping[str, Any]]) -> str | None:
+        """Record what matching `contact` found: nothing, one Clarky contact, or a conflict (raised)."""
+        if len(found) > 1:
+            self.contested.update(found)
+            self.ambiguous[contact.id] = (f"contact {contact.id!r} matches {len(found)} Clarky contacts "
+                                          f"({', '.join(sorted(found))}) on its emails and phones")
+            raise self._conflict(contact.id)
+        if not found:
+            self.remember(contact.id, None)
+            return None
+        (remote_id, item), = found.items()
+        owner = next((m for m, r in self.contact_ids.items() if r == remote_id and m != contact.id), None)
+        if owner is not None:
+            reason = f"Clarky contact {remote_id} matches both {owner!r} and {contact.id!r}"
+            self.ambiguous[contact.id] = self.ambiguous[owner] = reason
+            self.contested.add(remote_id)
+            raise self._conflict(contact.id)
+        self.remember(contact.id, remote_id, item)
+        return remote_id
+
+    def _conflict(self, contact_id: str) -> ConflictError:
+        return ConflictError(self.client.vendor, "GET", "/contacts", None,
+                             f"{self.ambiguous[contact_id]}; nothing is sent to this person until one record is "
+                             "left (merge them in Clarky, or fix the manifest)", code="ambiguous_contact")
+
+    def remember(self, contact_id: str, remote_id: str | None, item: Mapping[str, Any] | None = None) -> None:
         """Record what Clarky answered for a manifest contact (None: no such contact yet)."""
         if remote_id:
             self.contact_ids[contact_id] = remote_id
             self.absent.discard(contact_id)
+            if item is not None:
+                self.primaries[remote_id] = vendor_primary_email(item)
         else:
             self.absent.add(contact_id)
 
-    def _by_email(self, email: str) -> str | None:
+    def vendor_email(self, remote_id: str) -> str | None:
+        """The primary email Clarky holds for a contact (read once when not known yet); NotFoundError when
+        the contact no longer exists."""
+        if remote_id not in self.primaries:
+            path = f"/contacts/{seg(remote_id)}"
+            self.primaries[remote_id] = vendor_primary_email(object_at(self.client, path, self.client.get(path), "data"))
+        return self.primaries[remote_id]
+
+    def forget(self, contact_id: str) -> None:
+        """Drop what is known of a manifest contact (its remembered Clarky id turned out gone)."""
+        remote = self.contact_ids.pop(contact_id, None)
+        self.primaries.pop(remote or "", None)
+        self.absent.discard(contact_id)
+
+    def _by_email(self, email: str) -> list[Mapping[str, Any]]:
         try:
             reply = self.client.get("/contacts/by-email", {"email": email})
         except NotFoundError:  # documented: 404 not_found when no contact has this email
-            return None
-        return object_at(self.client, "/contacts/by-email", reply, "data").get("id")
+            return []
+        data = object_at(self.client, "/contacts/by-email", reply, "data")
+        return [data] if data.get("id") else []
 
-    def _by_phone(self, phone: str | None) -> str | None:
-        want = normalize_phone(phone)
-        if not want:
-            return None
-        for item in pages_numbered(self.client, "/contacts", {"search": phone}, size=PAGE, more=more_pages,
-                                   total=listed_total):
-            if vendor_primary_phone(item) == want:
-                return item.get("id")
-        return None
+    def _by_phone(self, phone: str | None) -> list[Mapping[str, Any]]:
+        want = f"phone:{normalize_phone(phone)}"
+        if not phone:
+            return []
+        return [item for item in pages_numbered(self.client, "/contacts", {"search": phone}, size=PAGE, more=more_pages,
+                                                total=listed_total)
+                if item.get("id") and want in vendor_identifiers(item)]
 
     def resolve_many(self, contacts: Iterable[Contact], *, bot_id: str | None, card_contacts: int) -> None:
-        """Find the Clarky ids of many contacts with as few reads as the numbers allow."""
-        todo = [c for c in contacts if c.id not in self.contact_ids and c.id not in self.absent]
+        """Find the Clarky ids of many contacts with as few reads as the numbers allow (conflicts are
+        recorded in `ambiguous`, not raised)."""
+        todo = [c for c in contacts if c.id not in self.contact_ids and c.id not in self.absent
+                and c.id not in self.ambiguous]
         if not todo:
             return
         # Each card has a contact, so the contact list has at least this many pages.
         min_pages = math.ceil(max(card_contacts, len(todo)) / PAGE)
-        if all(c.primary_email for c in todo) and len(todo) <= max(BY_EMAIL_MIN, min_pages):
+        if sum(_lookups(c) for c in todo) <= max(BY_EMAIL_MIN, min_pages):
             for contact in todo:
-                self.lookup(contact)
+                self._quietly(contact)
             return
         self._match_from_list(todo, bot_id)
 
+    def _quietly(self, contact: Contact) -> None:
+        try:
+            self.lookup(contact)
+        except ConflictError:
+            pass  # recorded in `ambiguous`; the planner turns it into `manual`
+
     def _match_from_list(self, todo: list[Contact], bot_id: str | None) -> None:
-        by_email = {c.primary_email: c for c in todo if c.primary_email}
-        by_phone = {normalize_phone(c.primary_phone): c for c in todo if c.primary_phone}
-        phone_left = {c.id: c for c in by_phone.values() if not c.primary_email}  # found by phone alone, if at all
-        phone_hits: dict[str, str] = {}
+        """Match from the contact list on every identifier; stops once every contact has a match (a
+        second record of one person later in the list is then found by the per-contact lookup that
+        runs before its first start)."""
+        index = {ident: c for c in todo for ident in c.identifiers if not ident.startswith("kalent:")}
+        hits: dict[str, dict[str, Mapping[str, Any]]] = {c.id: {} for c in todo}
         page = 1
         while True:
             reply = self.client.get("/contacts", {"bot_id": bot_id, "page": page, "page_size": PAGE})
             body = reply.json
-            for item in list_at(self.client, "/contacts", reply, "data"):
-                email, phone = vendor_primary_email(item), vendor_primary_phone(item)
-                if email in by_email:
-                    self.contact_ids[by_email.pop(email).id] = item["id"]
-                elif phone in by_phone:
-                    phone_hits.setdefault(by_phone[phone].id, item["id"])
-                    phone_left.pop(by_phone[phone].id, None)
+            items = list_at(self.client, "/contacts", reply, "data")
+            for item in items:
+                for ident in vendor_identifiers(item):
+                    if ident in index and item.get("id"):
+                        hits[index[ident].id][str(item["id"])] = item
             # Only counts per page (the lists are built when leaving): 100k contacts are 1000 pages.
-            n_missing = len(by_email) + len(phone_left)
-            if not n_missing:
-                break
-            if not more_pages(body, body.get("data") or [], page):
-                self.absent.update(c.id for c in [*by_email.values(), *phone_left.values()] if c.id not in phone_hits)
+            missing = [c for c in todo if not hits[c.id]]
+            if not missing or not more_pages(body, items, page):
                 break
             pages_left = int((body.get("pagination") or {}).get("total_pages") or 0) - page
-            if not phone_left and pages_left > n_missing:
-                for contact in list(by_email.values()):  # cheaper one by one than the rest of the list
-                    self.lookup(contact)
+            if pages_left > sum(_lookups(c) for c in missing):
+                for contact in missing:  # cheaper one by one than the rest of the list
+                    self._quietly(contact)
+                todo = [c for c in todo if hits[c.id]]
                 break
             page += 1
-        for contact_id, remote in phone_hits.items():
-            self.contact_ids.setdefault(contact_id, remote)  # the fallback: email matches win
+        owners: dict[str, list[str]] = {}
+        for contact in todo:
+            for remote in hits[contact.id]:
+                owners.setdefault(remote, []).append(contact.id)
+        for remote, ids in owners.items():
+            if len(ids) > 1:  # one Clarky record carries identifiers of two manifest contacts
+                self.contested.add(remote)
+                for cid in ids:
+                    self.ambiguous[cid] = f"Clarky contact {remote} matches {' and '.join(repr(i) for i in ids)}"
+        for contact in todo:
+            if contact.id not in self.ambiguous:
+                try:
+                    self._settle(contact, hits[contact.id])
+                except ConflictError:
+                    pass
+
+
+def _lookups(contact: Contact) -> int:
+    """Reads one contact's lookup costs: one per email and per phone."""
+    return sum(1 for ident in contact.identifiers if not ident.startswith("kalent:"))

@@ -7,18 +7,18 @@ Choices where the seed documents are silent:
 - `failed` carries `generation_error` (or `stop_reason`) as the reason; a reason that means the
   contact cannot be reached (no_usable_channels, suppressed / unsubscribed / opted-out) is
   `unreachable`, so the planner skips it instead of retrying.
-- The idempotency key hashes only what identifies the enrollment for good: the template, the
-  contact's matching identity (normalised primary email, else phone) and the attempt number.
-  Never the provider's name, a run id or a clock, so any run on any machine derives the same key.
+- The idempotency key hashes only what identifies the enrollment for good: the template, Clarky's
+  own id of the contact and the attempt number. Never the provider's name, a run id, a clock or a
+  manifest email, so any run on any machine, before or after an identity edit, derives the same key.
 - An empty description is read back as None (the apply engine sends "" to clear one).
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Any, Mapping
 
+from reconciler.identity import canonical_email, canonical_phone
 from reconciler.model import Address, Contact, Sequence
 from reconciler.providers._http import listed_total as _listed
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, CacheEntry, LiveCard, LiveMembership
@@ -30,9 +30,13 @@ UNREACHABLE_MARKERS = ("no_usable_channel", "suppress", "unsubscrib", "opted_out
 KEY_PREFIX = "campaignctl-"
 
 
-def idempotency_key(template: str, contact: Contact, attempt: int) -> str:
-    """The deterministic `idempotency_key` of one start; identical across runs, machines and renames."""
-    raw = f"campaignctl:v1:clarky:{template}:{contact.identity}:{attempt}"
+def idempotency_key(template: str, contact_remote_id: str, attempt: int) -> str:
+    """The deterministic `idempotency_key` of one start, keyed on Clarky's own contact id.
+
+    The contact id is resolved (or the contact created) before the start, so the key does not change
+    when the manifest's emails or phones change, when the contact is renamed, or when the state is
+    lost: the same person in the same template always gets the same key."""
+    raw = f"campaignctl:v2:clarky:{template}:contact:{contact_remote_id}:{attempt}"
     return KEY_PREFIX + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
 
 
@@ -105,20 +109,47 @@ def contact_fields(contact: Contact, *, notes: bool) -> dict[str, Any]:
     return {k: v for k, v in body.items() if v not in (None, "", [])}
 
 
-def start_body(sequence: Sequence, contact: Contact, attempt: int, *, notes: bool,
-               bot_id: str | None) -> dict[str, Any]:
-    """The body of POST /sequences/start; always keyed."""
+def start_body(sequence: Sequence, contact: Contact, attempt: int, *, notes: bool, bot_id: str | None,
+               contact_remote_id: str, vendor_email: str | None = None) -> dict[str, Any]:
+    """The body of POST /sequences/start; always keyed on the Clarky contact id.
+
+    Clarky's upsert matches the body's primary email, then its phone: `vendor_email` (the primary
+    email Clarky holds for the contact) goes first, so the start lands on the contact the key names
+    even when the manifest's own primary email is new to Clarky."""
+    fields = contact_fields(contact, notes=notes)
+    if vendor_email:
+        rest = [e for e in fields.get("emails", []) if canonical_email(e) != canonical_email(vendor_email)]
+        fields["emails"] = [vendor_email, *rest]
     body: dict[str, Any] = {
         "template_id": sequence.target,
-        "contact": contact_fields(contact, notes=notes),
+        "contact": fields,
         "auto_approve": bool(sequence.auto_approve),
-        "idempotency_key": idempotency_key(sequence.target, contact, attempt),
+        "idempotency_key": idempotency_key(sequence.target, contact_remote_id, attempt),
     }
     if bot_id:
         body["bot_id"] = bot_id
     if sequence.name:
         body["name"] = sequence.name
     return body
+
+
+def _channels(items: Any, key: str) -> list[str]:
+    """Every value of an `emails` / `phone_numbers` array in either documented shape, primary first."""
+    if not isinstance(items, list):
+        return []
+    values = []
+    for item in items:
+        if isinstance(item, str):
+            values.append((item, False))
+        elif isinstance(item, Mapping) and item.get(key):
+            values.append((str(item[key]), bool(item.get("is_primary"))))
+    return [v for v, _ in sorted(values, key=lambda pair: not pair[1])]
+
+
+def vendor_identifiers(data: Mapping[str, Any]) -> set[str]:
+    """Every identifier of a Clarky contact, in the canonical form of reconciler.identity."""
+    return ({f"email:{canonical_email(e)}" for e in _channels(data.get("emails"), "email")}
+            | {f"phone:{canonical_phone(p)}" for p in _channels(data.get("phone_numbers"), "phone_number")})
 
 
 def _channel(items: Any, key: str) -> str | None:
@@ -137,12 +168,12 @@ def _channel(items: Any, key: str) -> str | None:
 
 
 def normalize_phone(phone: str | None) -> str | None:
-    return re.sub(r"[^\d+]", "", phone) if phone else None
+    return canonical_phone(phone) if phone else None
 
 
 def vendor_primary_email(data: Mapping[str, Any]) -> str | None:
     email = _channel(data.get("emails"), "email")
-    return email.strip().lower() if email else None
+    return canonical_email(email) if email else None
 
 
 def vendor_primary_phone(data: Mapping[str, Any]) -> str | None:

@@ -1,19 +1,22 @@
 """ClarkyProvider: sequences/start enrollments and pipeline cards over Clarky's REST API.
 
 Choices where the seed documents are silent:
-- Every start carries the deterministic `idempotency_key` (mapping.idempotency_key). `notes` are
-  appended to the contact on every call, so they go only with the first enrollment (attempt 0)
-  and never on a replay: a start without notes is idempotent by construction and is retried by
-  the HTTP client; a start with notes is not, and a lost answer surfaces as OutcomeUnknown.
-- `resolve_enrollment` replays the start with the same key and without notes (Clarky answers a
-  reused key with the original enrollment, so it cannot send twice), then reads its status. That
-  replay is the one write a resolve makes; if the lost start never arrived, it is the start.
+- Every start is keyed (mapping.idempotency_key) on Clarky's own contact id, resolved before the
+  start on every email and phone the contact has; a person Clarky does not know yet is created
+  first (POST /contacts, which sends nothing, with the notes). So the key survives identity edits,
+  renames and a lost state, and the start carries no notes: it is idempotent and is retried.
+  Its body puts the primary email Clarky holds for that contact first, so Clarky's upsert (primary
+  email, then phone) lands on the contact the key names.
+- `resolve_enrollment` replays the start with the same key (Clarky answers a reused key with the
+  original enrollment, so it cannot send twice), then reads its status. That replay is the one
+  write a resolve makes; if the lost start never arrived, it is the start. No Clarky contact at
+  all means no start arrived.
 - `bot_id` is "required only if the template has no bot_id", and sending one may change the
   sender, so the provider's `bot_id` is not sent up front: a sequence's own `bot_id` always is;
   otherwise a 400 asking for a bot_id (nothing created) is answered once with the provider's
   `bot_id`, and the template is remembered for the rest of this instance.
-- A card is created for a Clarky contact found by email (phone for phone-only contacts) or
-  created with POST /contacts under the pipeline's bot. Before creating, the cards the read
+- A card is created for the Clarky contact found on any of the contact's emails and phones, or
+  one created with POST /contacts under the pipeline's bot. Before creating, the cards the read
   listed (or, without a read, a list filtered by contact) are checked, so a card the read could
   not attribute is never duplicated: a managed one is returned, an untagged one is a conflict.
 - PATCH and DELETE set target values, so they are retried; DELETE of a gone card is done.
@@ -21,6 +24,7 @@ Choices where the seed documents are silent:
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Mapping
 
 import httpx
@@ -35,6 +39,7 @@ from reconciler.providers.clarky.mapping import (best_card, card_from_api, conta
                                                  membership_from_api, more_pages, start_body)
 from reconciler.snapshot import LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
 
+log = logging.getLogger(__name__)
 START = "/sequences/start"
 CARDS = "/pipeline-cards"
 
@@ -82,10 +87,8 @@ class ClarkyProvider:
         address = request.membership.address
         try:
             contact = self._member_contact(request)
-            # Clarky appends notes on every call: send them only while the contact is not known to exist
-            # there (a card create or an earlier start already carried them).
-            fresh = contact.id not in self.catalog.contact_ids
-            reply = self._start(sequence, contact, request.attempt, notes=request.attempt == 0 and fresh and bool(contact.notes))
+            remote_id, vendor_email = self._person(contact, sequence.bot_id, create=True)
+            reply = self._start(sequence, contact, request.attempt, remote_id, vendor_email)
         except ProviderError as exc:
             return EnrollResult(address, error=exc, request_id=exc.request_id)
         data = (reply.json or {}).get("data") if isinstance(reply.json, dict) else None
@@ -95,7 +98,8 @@ class ClarkyProvider:
                                  "the start was answered without the documented data.enrollment_id; "
                                  "settled by replaying its idempotency key", request_id=reply.request_id)
             return EnrollResult(address, error=err, request_id=reply.request_id)
-        self.catalog.remember(contact.id, data.get("contact_id"))
+        if data.get("contact_id") and data["contact_id"] != remote_id:
+            log.warning("%s: Clarky started contact %s, not %s as resolved", address, data["contact_id"], remote_id)
         enrollment_id = data.get("enrollment_id") or data.get("id")
         if data.get("status") == "failed" and enrollment_id:
             # The start answer carries no generation_error; a failed enrollment is final and never
@@ -111,11 +115,14 @@ class ClarkyProvider:
 
     def resolve_enrollment(self, sequence: Sequence, request: EnrollRequest, *,
                            sent_at: str | None = None) -> LiveMembership | None:
-        """Replay the keyed start without notes (returns the original; cannot send twice), then read it."""
+        """Replay the keyed start (returns the original; cannot send twice), then read it. No Clarky
+        contact means no start ever arrived: the contact is created before its first start."""
         contact = self._member_contact(request)
-        reply = self._start(sequence, contact, request.attempt, notes=False)
+        remote_id, vendor_email = self._person(contact, sequence.bot_id, create=False)
+        if remote_id is None:
+            return None
+        reply = self._start(sequence, contact, request.attempt, remote_id, vendor_email)
         data = (reply.json or {}).get("data") or {}
-        self.catalog.remember(contact.id, data.get("contact_id"))
         enrollment_id = data.get("enrollment_id") or data.get("id")
         if not enrollment_id:
             raise OutcomeUnknown(self.config.name, "POST", START, reply.status, "the replay named no enrollment",
@@ -132,19 +139,39 @@ class ClarkyProvider:
                                    "email or a phone number", code="no_contact")
         return request.contact
 
-    def _start(self, sequence: Sequence, contact: Contact, attempt: int, *, notes: bool) -> Reply:
-        """POST /sequences/start; idempotent (retried) exactly when it carries no notes."""
+    def _person(self, contact: Contact, bot_id: str | None, *, create: bool) -> tuple[str | None, str | None]:
+        """(Clarky's id of this person, the primary email Clarky holds for them), resolved before a start
+        because the start's key is that id. With `create`, a person Clarky does not know yet is created
+        first (a contact sends nothing) and carries the contact's notes; otherwise (None, None)."""
+        remote_id = self.catalog.lookup(contact)
+        if remote_id is not None:
+            try:
+                return remote_id, self.catalog.vendor_email(remote_id)
+            except NotFoundError:  # a remembered id Clarky no longer has (deleted or merged): match afresh
+                self.catalog.forget(contact.id)
+                remote_id = self.catalog.lookup(contact)
+                if remote_id is not None:
+                    return remote_id, self.catalog.vendor_email(remote_id)
+        if not create:
+            return None, None
+        remote_id = self._contact_for_card(contact, bot_id or self.config.bot_id)
+        return remote_id, self.catalog.vendor_email(remote_id)
+
+    def _start(self, sequence: Sequence, contact: Contact, attempt: int, remote_id: str, vendor_email: str | None) -> Reply:
+        """POST /sequences/start keyed on the Clarky contact id; it carries no notes (the contact got them
+        when it was created), so it is idempotent and retried."""
         bot_id = sequence.bot_id or (self.config.bot_id if sequence.target in self._needs_bot else None)
-        body = start_body(sequence, contact, attempt, notes=notes, bot_id=bot_id)
+        body = start_body(sequence, contact, attempt, notes=False, bot_id=bot_id, contact_remote_id=remote_id,
+                          vendor_email=vendor_email)
         try:
-            return self._send_start(body, idempotent=not notes)
+            return self._send_start(body, idempotent=True)
         except ValidationFailed as exc:
             if bot_id or not self.config.bot_id or not _asks_for_bot(exc):
                 raise
         # A 400 is a refusal before anything happened; the same key with a bot_id is the first real start.
         self._needs_bot.add(sequence.target)
         body["bot_id"] = self.config.bot_id
-        return self._send_start(body, idempotent=not notes)
+        return self._send_start(body, idempotent=True)
 
     def _send_start(self, body: dict[str, Any], *, idempotent: bool) -> Reply:
         """A keyed start whose retries ran out on 5xx or lost answers may still have been committed:
@@ -185,7 +212,8 @@ class ClarkyProvider:
         if not bot_id:
             raise ValidationFailed(self.config.name, "POST", "/contacts", None,
                                    f"contact {contact.id!r} is not in Clarky yet and creating it needs a bot_id: "
-                                   "set bot_id on the provider", code="no_bot_id")
+                                   "set bot_id on the provider (campaignctl creates a contact before its first start, "
+                                   "so the start can be keyed on Clarky's own contact id)", code="no_bot_id")
         body = {**contact_fields(contact, notes=True), "bot_id": bot_id}
         try:
             data = (self.client.write("POST", "/contacts", json=body, idempotent=False).json or {}).get("data") or {}
@@ -198,7 +226,7 @@ class ClarkyProvider:
             if not self.catalog.lookup(contact):  # a contact is no send: reading settles it at once
                 raise
             data = {"id": self.catalog.contact_ids[contact.id]}
-        self.catalog.remember(contact.id, data.get("id"))
+        self.catalog.remember(contact.id, data.get("id"), data if data.get("emails") else None)
         return str(data["id"])
 
     def _cards_of(self, pipeline_id: str, contact_id: str) -> list[dict[str, Any]]:

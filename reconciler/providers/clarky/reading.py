@@ -51,6 +51,7 @@ def read(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadContext) ->
     snap = LiveSnapshot()
     read_memberships(provider, desired, ctx, snap)
     read_cards(provider, desired, ctx, snap)
+    _people(provider, desired, snap)
     snap.requests[provider.config.name] = counts["read"] + counts["write"] - before
     return snap
 
@@ -65,6 +66,32 @@ def read_memberships(provider: "ClarkyProvider", desired: DesiredState, ctx: Rea
         if entry is None or not entry.remote_id:
             continue
         snap.memberships[address] = _membership(provider, address, entry, ctx, snap)
+    _match_pending(provider, desired, ctx, snap, [a for a in sorted(declared) if a not in snap.memberships])
+
+
+def _match_pending(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadContext, snap: LiveSnapshot,
+                   pending: list[Address]) -> None:
+    """Members the plan would enroll: match their Clarky contact now, on every email and phone, so a
+    person Clarky holds twice (or one Clarky contact two manifest contacts point at) plans `manual`
+    instead of a start. Matches are remembered in the state, so this costs reads once per person."""
+    if not pending:
+        return
+    known_contacts(provider, desired, ctx)
+    members = {m.address: m.contact_id for seq in desired.sequences if seq.provider == provider.config.name
+               for m in seq.members}
+    people = sorted({cid for a in pending if (cid := members.get(a)) in desired.contacts})
+    provider.catalog.resolve_many([desired.contacts[cid] for cid in people], bot_id=None, card_contacts=0)
+    for address in pending:
+        why = provider.catalog.ambiguous.get(members.get(address) or "")
+        if why:
+            snap.conflicts[address] = why
+
+
+def _people(provider: "ClarkyProvider", desired: DesiredState, snap: LiveSnapshot) -> None:
+    """The Clarky contact ids matched for declared contacts, for the state (no lookup next time)."""
+    for cid, remote in provider.catalog.contact_ids.items():
+        if cid in desired.contacts:
+            snap.people[Address(provider.config.name, "contact", "contacts", cid)] = remote
 
 
 def _membership(provider: "ClarkyProvider", address: Address, entry: CacheEntry, ctx: ReadContext,
@@ -95,9 +122,15 @@ def enrollment_data(client: VendorClient, path: str, reply: Reply) -> dict[str, 
 
 # -- cards ------------------------------------------------------------------------------------------
 def known_contacts(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadContext) -> None:
-    """Seed the catalog with the contact ids the cache remembers for declared contacts."""
+    """Seed the catalog with the contact ids the cache remembers for declared contacts: a remembered
+    match is trusted while the contact still has one of the identifiers it was matched on."""
     for address, entry in ctx.cache.items():
         if address.provider != provider.config.name or address.key not in desired.contacts:
+            continue
+        if address.kind == "contact":
+            person = set(dict(entry.extra).get("person") or ())
+            if entry.remote_id and person & set(desired.contacts[address.key].identifiers):
+                provider.catalog.contact_ids.setdefault(address.key, entry.remote_id)
             continue
         remote = dict(entry.extra).get("contact")
         if remote:
@@ -137,8 +170,14 @@ def _snapshot_cards(provider: "ClarkyProvider", desired: DesiredState, ctx: Read
     stage_names = provider.catalog.stage_names(remote["id"])
     groups: dict[Address, list[dict[str, Any]]] = {}
     unmanaged = 0
+    for spec in pipe.cards:  # a person Clarky holds ambiguously gets no card change until that is fixed
+        why = provider.catalog.ambiguous.get(spec.contact_id)
+        if why:
+            snap.conflicts[spec.address] = why
     for card in cards:
         contact = card.get("contact_id")
+        if contact in provider.catalog.contested:
+            continue  # whose card this is cannot be told: never pruned, never attributed
         manifest_id = by_remote.get(contact) if contact else None
         key = manifest_id or (f"remote:{contact}" if contact else f"remote:card-{card.get('id')}")
         address = Address(provider.config.name, "card", pipe.id, key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Mapping
 
+from reconciler.identity import canonical_phone
 from reconciler.model import Address, Contact, normalize_email
 from reconciler.providers._http import listed_total as _listed
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, LiveCard, LiveMembership
@@ -81,10 +82,7 @@ def to_membership(address: Address, history: list[Mapping[str, Any]], observed_a
 # -- contacts ------------------------------------------------------------------------------------
 def norm_phone(phone: str | None) -> str | None:
     """E.164 comparison form: digits with a leading +, separators dropped."""
-    if not phone:
-        return None
-    digits = re.sub(r"[^\d+]", "", phone)
-    return digits or None
+    return canonical_phone(phone) or None if phone else None
 
 
 def _strings(value: Any, key: str) -> list[str]:
@@ -111,26 +109,30 @@ def contact_keys(row: Mapping[str, Any]) -> tuple[list[str], list[str]]:
 
 
 class ContactIndex:
-    """Live contacts by email and phone, for matching manifest contacts (email first, then phone)."""
+    """Live contacts by every email and phone they carry, for matching manifest contacts on every
+    identifier they have."""
 
     def __init__(self) -> None:
-        self.by_email: dict[str, str] = {}
-        self.by_phone: dict[str, str] = {}
+        self.by_ident: dict[str, set[str]] = {}
 
     def add(self, row: Mapping[str, Any]) -> None:
         if row.get("id") is None:
             return
         emails, phones = contact_keys(row)
-        for email in emails:
-            self.by_email.setdefault(email, str(row["id"]))
-        for phone in phones:
-            self.by_phone.setdefault(phone, str(row["id"]))
+        for ident in [*(f"email:{e}" for e in emails), *(f"phone:{p}" for p in phones)]:
+            self.by_ident.setdefault(ident, set()).add(str(row["id"]))
+
+    def matches(self, contact: Contact) -> set[str]:
+        """Every Gary contact holding one of `contact`'s emails or phones (more than one: ambiguous)."""
+        found: set[str] = set()
+        for ident in contact.identifiers:
+            found |= self.by_ident.get(ident, set())
+        return found
 
     def match(self, contact: Contact) -> str | None:
-        if contact.primary_email and contact.primary_email in self.by_email:
-            return self.by_email[contact.primary_email]
-        phone = norm_phone(contact.primary_phone)
-        return self.by_phone.get(phone) if phone else None
+        """The one Gary contact of `contact`, or None (none, or more than one)."""
+        found = self.matches(contact)
+        return next(iter(found)) if len(found) == 1 else None
 
 
 def contact_body(contact: Contact) -> dict[str, Any]:

@@ -44,14 +44,21 @@ def read_snapshot(gp: "GaryClubProvider", desired: DesiredState, ctx: ReadContex
     needed |= {c.contact_id for p in pipes for c in p.cards}
     needed = {cid for cid in needed if cid in desired.contacts}
     if any(cid not in cached_contact and cid not in gp._contacts for cid in needed):
-        index = gp._list_contacts()
-        for cid in needed:
-            remote = index.match(desired.contacts[cid])
-            if remote:
-                gp._contacts[cid] = remote
+        _match_contacts(gp, desired, sorted(needed), gp._list_contacts())
     for cid in needed:
-        if cid not in gp._contacts and cached_contact.get(cid):
+        if cid not in gp._contacts and cid not in gp._ambiguous and cached_contact.get(cid):
             gp._contacts[cid] = cached_contact[cid]
+    for seq in seqs:
+        for member in seq.members:
+            if member.contact_id in gp._ambiguous:
+                snap.conflicts[member.address] = gp._ambiguous[member.contact_id]
+    for pipe in pipes:
+        for card in pipe.cards:
+            if card.contact_id in gp._ambiguous:
+                snap.conflicts[card.address] = gp._ambiguous[card.contact_id]
+    for cid, remote in gp._contacts.items():
+        if cid in desired.contacts:
+            snap.people[Address(name, "contact", "contacts", cid)] = remote
 
     # remote contact id -> address key: manifest contacts first, then what the cache remembers
     # (contacts removed from the manifest keep their old address, so orphans are reported).
@@ -77,6 +84,26 @@ def read_snapshot(gp: "GaryClubProvider", desired: DesiredState, ctx: ReadContex
 
     snap.requests[name] = sum(gp.request_counts().values()) - before
     return snap
+
+
+def _match_contacts(gp: "GaryClubProvider", desired: DesiredState, needed: list[str], index: _map.ContactIndex) -> None:
+    """Match manifest contacts to Gary contacts on every email and phone. One contact matching two Gary
+    contacts, or one Gary contact matching two manifest contacts, is ambiguous: the planner says
+    `manual` and nothing is sent to that person (Gary could hold their paused enrollment on either)."""
+    owners: dict[str, list[str]] = {}
+    for cid in needed:
+        found = index.matches(desired.contacts[cid])
+        if len(found) > 1:
+            gp._ambiguous[cid] = (f"contact {cid!r} matches {len(found)} Gary Club contacts ({', '.join(sorted(found))}) "
+                                  "on its emails and phones")
+        elif found:
+            owners.setdefault(next(iter(found)), []).append(cid)
+    for remote, cids in owners.items():
+        if len(cids) > 1:
+            for cid in cids:
+                gp._ambiguous[cid] = f"Gary Club contact {remote} matches {' and '.join(repr(c) for c in cids)}"
+        else:
+            gp._contacts[cids[0]] = remote
 
 
 def resolve_sequence(gp: "GaryClubProvider", seq: Sequence, snap: LiveSnapshot) -> str:

@@ -49,6 +49,7 @@ class GaryClubProvider:
         self._sequences: list[Mapping[str, Any]] | None = None
         self._pipelines: list[Mapping[str, Any]] | None = None
         self._contacts: dict[str, str] = {}  # manifest contact id -> Gary contact id
+        self._ambiguous: dict[str, str] = {}  # manifest contact id -> why it is not one Gary contact
         self._rosters: dict[str, _Roster] = {}  # Gary sequence id -> enrollments
         self._in_doubt: set[tuple[str, str]] = set()  # (sequence id, contact id) with a lost POST answer
         # find_card/update_card get no ownership tag; the one the last read or create used says "managed".
@@ -105,16 +106,29 @@ class GaryClubProvider:
         return by_contact
 
     def _find_contact(self, contact: Contact) -> str | None:
-        """Read-only: the Gary contact id of a manifest contact (known, else matched in the list)."""
+        """Read-only: the Gary contact id of a manifest contact (known, else matched in the list on every
+        email and phone); ConflictError when Gary holds the person ambiguously."""
+        self._refuse_ambiguous(contact)
         if contact.id not in self._contacts:
-            found = self._list_contacts().match(contact)
-            if found is None:
+            found = self._list_contacts().matches(contact)
+            if len(found) > 1:
+                self._ambiguous[contact.id] = (f"contact {contact.id!r} matches {len(found)} Gary Club contacts "
+                                               f"({', '.join(sorted(found))}) on its emails and phones")
+                self._refuse_ambiguous(contact)
+            if not found:
                 return None
-            self._contacts[contact.id] = found
+            self._contacts[contact.id] = next(iter(found))
         return self._contacts[contact.id]
+
+    def _refuse_ambiguous(self, contact: Contact) -> None:
+        if contact.id in self._ambiguous:
+            raise ConflictError(self.config.name, "GET", "/crm/contacts", None,
+                                f"{self._ambiguous[contact.id]}; nothing is sent to this person until Gary Club "
+                                "holds them once", code="ambiguous_contact")
 
     def _ensure_contact(self, contact: Contact) -> str:
         """The Gary contact id, upserting the contact only when its id is not known yet."""
+        self._refuse_ambiguous(contact)
         if contact.id in self._contacts:
             return self._contacts[contact.id]
         # POST /v1/crm/contacts is a documented idempotent upsert by email or phone: safe to retry.
