@@ -135,20 +135,26 @@ def carry_renames(desired: DesiredState, live: LiveSnapshot, cache: Mapping[Addr
     """An enrollment the state knows under an address the manifests no longer declare, for the same
     person in the same vendor sequence as a declared member (a contact or sequence id renamed, a
     member moved between lists), is that member's: it is moved to the new address (`live.renames`), so
-    the plan neither enrolls the person again nor asks to stop their only enrollment."""
-    declared: dict[tuple[str, str], list[tuple[Address, set[str]]]] = {}
+    the plan neither enrolls the person again nor asks to stop their only enrollment.
+
+    The same person: a shared identifier, or (rows written before identifiers were recorded) the
+    vendor's own id of the person (Clarky / Gary contact id, Kalent candidate id)."""
+    declared: dict[tuple[str, str], list[tuple[Address, set[str], set[str]]]] = {}
+    targets = {(seq.provider, seq.id): seq.target for seq in desired.sequences}
     for seq in desired.sequences:
         for member in seq.members:
             person = set(membership_identity(seq, member, desired.contacts)["person"])
-            declared.setdefault((seq.provider, seq.target), []).append((member.address, person))
-    names = {a for group in declared.values() for a, _ in group}
+            vendor = {member.candidate_id, live.people.get(Address(seq.provider, "contact", "contacts", member.contact_id or ""))}
+            declared.setdefault((seq.provider, seq.target), []).append((member.address, person, vendor - {None}))
+    names = {a for group in declared.values() for a, _, _ in group}
     taken: set[Address] = set()
     for old, entry in sorted(cache.items()):
         extra = dict(entry.extra)
-        if old.kind != "membership" or old in names or not extra.get("person") or "target" not in extra:
+        target = extra.get("target", targets.get((old.provider, old.group)))
+        if old.kind != "membership" or old in names or target is None:
             continue
-        person = set(extra["person"])
-        matches = [a for a, p in declared.get((old.provider, extra["target"]), []) if p & person]
+        person, vendor_id = set(extra.get("person") or ()), extra.get("contact")
+        matches = [a for a, p, v in declared.get((old.provider, target), []) if p & person or vendor_id in v]
         if len(matches) != 1 or matches[0] in taken:
             continue  # no one, or not one person: left as it is (reported like any undeclared enrollment)
         new = matches[0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,13 @@ class World:
         """A new CI runner: the state file is gone (the sandbox, the vendors' side, is not)."""
         for path in (self.root / ".campaignctl").glob("state.db*"):
             path.unlink()
+
+    def state_sql(self, sql: str) -> None:
+        """Edit the state file directly (to stand for a state an earlier campaignctl wrote)."""
+        db = sqlite3.connect(str(self.root / ".campaignctl" / "state.db"))
+        with db:
+            db.execute(sql)
+        db.close()
 
     def event(self, vendor: str, name: str, **kwargs: Any) -> Any:
         return self.hub.event(vendor, name, **kwargs)

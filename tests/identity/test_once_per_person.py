@@ -212,3 +212,18 @@ def test_a_renamed_contact_with_a_new_email_and_the_state_lost_is_not_enrolled_a
     world.apply()
     world.apply()
     assert world.hub.store.sends() == sent
+
+
+def test_a_contact_renamed_under_a_state_written_before_identities_were_recorded_plans_a_rename(world: World) -> None:
+    """State rows from an earlier campaignctl carry no identifiers: the vendor's own id of the person
+    (Clarky/Gary contact id, Kalent candidate id) recognises the renamed member instead."""
+    world.write(m_yaml=_people("ana", "inbound", "backend", "members: [ana]"), r_yaml=RECRUITING)
+    world.apply()
+    sent = world.hub.store.sends()
+    world.state_sql("UPDATE objects SET extra = json_remove(extra, '$.person', '$.target')")
+    world.write(m_yaml=_people("ana-rivera", "inbound", "backend", "members: [ana-rivera]"), r_yaml=RECRUITING)
+    members = {c["address"]: c["action"] for c in world.plan() if ".membership[" in c["address"]}
+    assert members == {f"{p}.membership[{s}][{k}]": "rename" for p, s, k in (
+        ("clarky", "inbound", "ana-rivera"), ("gary", "nurture", "ana-rivera"), ("kalent", "backend", "ana-rivera"))}
+    world.apply()
+    assert world.hub.store.sends() == sent
