@@ -227,3 +227,26 @@ def test_a_contact_renamed_under_a_state_written_before_identities_were_recorded
         ("clarky", "inbound", "ana-rivera"), ("gary", "nurture", "ana-rivera"), ("kalent", "backend", "ana-rivera"))}
     world.apply()
     assert world.hub.store.sends() == sent
+
+
+# -- issue 17: resolved vendor contact ids are remembered ---------------------------------------------
+def test_a_member_waiting_for_its_enrollment_is_not_matched_again_on_every_plan(world: World) -> None:
+    world.write(m_yaml='contacts:\n  - {id: wes, first_name: Wes, emails: [wes@example.org], '
+                       'phone_numbers: ["+15550008888"]}\n'
+                       'pipelines:\n  - {id: deals, provider: clarky, pipeline: Sales Pipeline, '
+                       'cards: [{contact: wes, stage: Lead, title: Wes}]}\n'
+                       '  - {id: gdeals, provider: gary, pipeline: Sales, cards: [{contact: wes, stage: New, title: Wes}]}\n')
+    world.apply()  # Wes exists in Clarky and Gary Club now (his card, his deal); the enrollments are only planned
+    world.write(m_yaml='contacts:\n  - {id: wes, first_name: Wes, emails: [wes@example.org], '
+                       'phone_numbers: ["+15550008888"]}\n' + CLARKY_SEQ % "wes"
+                       + "  - {id: nurture, provider: gary, sequence: Post-call nurture, members: [wes]}\n")
+
+    def lookups() -> int:
+        return sum(1 for r in world.hub.store.requests() if r["method"] == "GET" and "/contacts" in r["path"])
+
+    world.plan()
+    first = lookups()
+    world.plan()
+    world.plan()
+    assert lookups() == first, [r for r in world.hub.store.requests() if "/contacts" in r["path"]][-4:]
+    assert sorted(actions(world.plan()).values()) == ["enroll", "enroll"]

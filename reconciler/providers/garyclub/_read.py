@@ -31,6 +31,11 @@ def read_snapshot(gp: "GaryClubProvider", desired: DesiredState, ctx: ReadContex
     pipes = [p for p in desired.pipelines if p.provider == name]
     cache = {a: e for a, e in ctx.cache.items() if a.provider == name}
     cached_contact = {a.key: dict(e.extra).get("contact") for a, e in cache.items() if dict(e.extra).get("contact")}
+    # Matches remembered by an earlier run (provider.contact[contacts][id]), trusted while the contact
+    # keeps one identifier it was matched on: a member waiting for its enrollment is not matched again.
+    cached_contact.update({a.key: e.remote_id for a, e in cache.items()
+                           if a.kind == "contact" and e.remote_id and a.key in desired.contacts
+                           and set(dict(e.extra).get("person") or ()) & set(desired.contacts[a.key].identifiers)})
 
     seq_ids = {s.id: resolve_sequence(gp, s, snap) for s in seqs}
     pipe_rows = {p.id: resolve_pipeline(gp, p, snap) for p in pipes}
