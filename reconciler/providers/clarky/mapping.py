@@ -153,18 +153,10 @@ def vendor_identifiers(data: Mapping[str, Any]) -> set[str]:
 
 
 def _channel(items: Any, key: str) -> str | None:
-    """Primary value of an `emails` / `phone_numbers` array in either documented shape."""
-    if not isinstance(items, list) or not items:
-        return None
-    values = []
-    for item in items:
-        if isinstance(item, str):
-            values.append((item, False))
-        elif isinstance(item, Mapping) and item.get(key):
-            values.append((str(item[key]), bool(item.get("is_primary"))))
-    if not values:
-        return None
-    return next((v for v, is_primary in values if is_primary), values[0][0])
+    """Primary value of an `emails` / `phone_numbers` array in either documented shape (the flagged
+    one, else the first)."""
+    values = _channels(items, key)
+    return values[0] if values else None
 
 
 def normalize_phone(phone: str | None) -> str | None:
