@@ -143,7 +143,8 @@ class Applier:
 
     def _run_provider(self, name: str, changes: list[Change]) -> None:
         provider = self.session.providers[name]
-        ordered = sorted(changes, key=lambda c: (PHASE[c.address.kind], str(c.address)))
+        # Renames first: one moves a state row off an address a later enrollment may record anew.
+        ordered = sorted(changes, key=lambda c: (c.action != "rename", PHASE[c.address.kind], str(c.address)))
         batch: list[Change] = []
         live = self._live(name)
         for change in ordered:

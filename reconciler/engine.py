@@ -146,19 +146,30 @@ def carry_renames(desired: DesiredState, live: LiveSnapshot, cache: Mapping[Addr
             person = set(membership_identity(seq, member, desired.contacts)["person"])
             vendor = {member.candidate_id, live.people.get(Address(seq.provider, "contact", "contacts", member.contact_id or ""))}
             declared.setdefault((seq.provider, seq.target), []).append((member.address, person, vendor - {None}))
-    names = {a for group in declared.values() for a, _, _ in group}
+    names = {a: p for group in declared.values() for a, p, _ in group}
+    # A row recorded for another person than the one its address now names (a contact id reused for
+    # someone else) is not this member's enrollment: the new person is not enrolled by it.
+    reused = set()
+    for old, entry in cache.items():
+        extra = dict(entry.extra)
+        lm = live.memberships.get(old)
+        if old in names and extra.get("person") and not set(extra["person"]) & names[old] \
+                and lm is not None and lm.remote_id == entry.remote_id:
+            live.memberships.pop(old)
+            live.renames_from[old] = lm
+            reused.add(old)
     taken: set[Address] = set()
     for old, entry in sorted(cache.items()):
         extra = dict(entry.extra)
         target = extra.get("target", targets.get((old.provider, old.group)))
-        if old.kind != "membership" or old in names or target is None:
+        if old.kind != "membership" or (old in names and old not in reused) or target is None:
             continue
         person, vendor_id = set(extra.get("person") or ()), extra.get("contact")
         matches = [a for a, p, v in declared.get((old.provider, target), []) if p & person or vendor_id in v]
         if len(matches) != 1 or matches[0] in taken:
             continue  # no one, or not one person: left as it is (reported like any undeclared enrollment)
         new = matches[0]
-        was, now = live.memberships.get(old), live.memberships.get(new)
+        was, now = live.memberships.get(old) or live.renames_from.get(old), live.memberships.get(new)
         if was is not None and now is not None and was.remote_id and now.remote_id and was.remote_id != now.remote_id:
             continue  # two different enrollments: not a rename (None: a start not yet seen, e.g. Kalent's)
         if was is None and now is None:
@@ -182,8 +193,8 @@ def known_now_absent(cache: Mapping[Address, CacheEntry], live: LiveSnapshot, *,
             continue
         if address in live.memberships or address in live.pending or address in live.unproven:
             continue
-        if address in renamed or address in live.renames:
-            continue  # kept under its new address
+        if address in renamed or address in live.renames or address in live.renames_from:
+            continue  # kept under its new address, or recorded for someone else
         seen = f", last read {entry.observed_at[:16].replace('T', ' ')} UTC" if entry.observed_at else ""
         live.unproven[address] = (
             f"the state recorded this enrollment as {entry.vendor_status or entry.status}{seen}, but "

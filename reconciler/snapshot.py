@@ -96,6 +96,8 @@ class LiveSnapshot:
     people: dict[Address, str] = field(default_factory=dict)
     # new address -> old address: one enrollment whose member or sequence was renamed or moved (kept)
     renames: dict[Address, Address] = field(default_factory=dict)
+    # declared addresses whose remembered enrollment belongs to another person (a reused contact id)
+    renames_from: dict[Address, LiveMembership] = field(default_factory=dict)
     # Members whose live state could not be proven (a 404 status read, a known enrollment that now
     # reads as absent): the plan says `manual` with the reason and sends nothing.
     unproven: dict[Address, str] = field(default_factory=dict)

@@ -250,3 +250,18 @@ def test_a_member_waiting_for_its_enrollment_is_not_matched_again_on_every_plan(
     world.plan()
     assert lookups() == first, [r for r in world.hub.store.requests() if "/contacts" in r["path"]][-4:]
     assert sorted(actions(world.plan()).values()) == ["enroll", "enroll"]
+
+
+def test_a_contact_id_reused_for_another_person_never_inherits_the_old_persons_vendor_contact(world: World) -> None:
+    world.write(m_yaml='contacts:\n  - {id: kim, first_name: Kim, emails: [kim.one@example.org]}\n' + CLARKY_SEQ % "kim")
+    world.apply()
+    # kim-one keeps the enrollment; the id `kim` now names somebody else, who is new to Clarky
+    world.write(m_yaml='contacts:\n  - {id: kim-one, first_name: Kim, emails: [kim.one@example.org]}\n'
+                       '  - {id: kim, first_name: Kim, emails: [kim.two@example.org]}\n'
+                       + CLARKY_SEQ % "kim-one, kim")
+    planned = actions(world.plan())
+    assert planned == {"clarky.membership[inbound][kim]": "enroll", "clarky.membership[inbound][kim-one]": "rename"}
+    world.apply()
+    contacts = {c for (_, _, c) in world.hub.store.sends("clarky")}
+    assert len(contacts) == 2 and world.sends_for("clarky") == 2  # each Kim once, each on their own contact
+    world.assert_sent_at_most_once()

@@ -127,12 +127,12 @@ def known_contacts(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadC
     for address, entry in ctx.cache.items():
         if address.provider != provider.config.name or address.key not in desired.contacts:
             continue
-        if address.kind == "contact":
-            person = set(dict(entry.extra).get("person") or ())
-            if entry.remote_id and person & set(desired.contacts[address.key].identifiers):
-                provider.catalog.contact_ids.setdefault(address.key, entry.remote_id)
+        extra = dict(entry.extra)
+        remote = entry.remote_id if address.kind == "contact" else extra.get("contact")
+        # A row that says whom it was for must still be this person: a contact id reused for someone
+        # else must not inherit the old person's Clarky contact (rows of earlier versions say nothing).
+        if "person" in extra and not set(extra["person"]) & set(desired.contacts[address.key].identifiers):
             continue
-        remote = dict(entry.extra).get("contact")
         if remote:
             provider.catalog.contact_ids.setdefault(address.key, str(remote))
 
