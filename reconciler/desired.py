@@ -160,7 +160,7 @@ def _contact_from(raw: dict[str, Any], loc: Loc, problems: list[Problem], node: 
         ok = False
     if not ok:
         return None
-    cid = raw.get("id") or (canonical_email(emails[0]) if emails else phones[0])
+    cid = raw.get("id") or (emails[0].lower() if emails else phones[0])
     return Contact(
         id=cid,
         first_name=raw.get("first_name") or None,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from reconciler.identity import canonical_email, identifiers
+from reconciler.identity import canonical_email, clean, identifiers
 
 VENDOR_TYPES = ("clarky", "garyclub", "kalent")
 DEFAULT_BASE_URLS = {
@@ -96,7 +96,9 @@ class Contact:
 
     @property
     def primary_email(self) -> str | None:
-        return normalize_email(self.emails[0]) if self.emails else None
+        """The primary email as people write it, lower-cased (for lookups and {email}); compare
+        identities with `identifiers` / `identity`, which hold the canonical form."""
+        return clean(self.emails[0]).lower() if self.emails else None
 
     @property
     def primary_phone(self) -> str | None:
@@ -110,8 +112,8 @@ class Contact:
     @property
     def identity(self) -> str:
         """The primary identity: normalised primary email, else E.164 phone (vendors' upserts match on it)."""
-        if self.primary_email:
-            return f"email:{self.primary_email}"
+        if self.emails:
+            return f"email:{normalize_email(self.emails[0])}"
         return f"phone:{self.primary_phone}"
 
     def value(self, name: str) -> str | None:

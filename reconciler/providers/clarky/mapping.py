@@ -164,12 +164,10 @@ def normalize_phone(phone: str | None) -> str | None:
 
 
 def vendor_primary_email(data: Mapping[str, Any]) -> str | None:
+    """A Clarky contact's primary email exactly as Clarky holds it (its upsert matches on that)."""
     email = _channel(data.get("emails"), "email")
-    return canonical_email(email) if email else None
+    return email.strip() if email else None
 
-
-def vendor_primary_phone(data: Mapping[str, Any]) -> str | None:
-    return normalize_phone(_channel(data.get("phone_numbers"), "phone_number"))
 
 
 def card_from_api(address: Address, data: Mapping[str, Any], stage_names: Mapping[str, str], tag: str) -> LiveCard:
