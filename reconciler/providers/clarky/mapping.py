@@ -169,7 +169,6 @@ def vendor_primary_email(data: Mapping[str, Any]) -> str | None:
     return email.strip() if email else None
 
 
-
 def card_from_api(address: Address, data: Mapping[str, Any], stage_names: Mapping[str, str], tag: str) -> LiveCard:
     """A LiveCard from a pipeline card object; stage ids become names."""
     tags = tuple(str(t) for t in data.get("tags") or ())
