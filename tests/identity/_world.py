@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from reconciler.sandbox.hub import open_project_hub
-from tests.apply._support import EXAMPLE, apply_once, plan_changes
+from tests.apply._support import EXAMPLE, apply_once, plan_changes, time_passes
 from tests.drift._support import serve_sandbox
 
 MODES = ("inprocess", "loopback")
@@ -90,6 +90,15 @@ class World:
         for sim in self.hub.simulators.values():
             sim.clock.advance(seconds)
             break
+
+    def apply_settled(self) -> None:
+        """apply, then apply again once Kalent's settle window has passed (a candidate never seen
+        before is started only by a run that finds it still absent that much later)."""
+        self.apply()
+        self.advance(5)
+        time_passes(self.root, self.hub, 660)
+        self.apply()
+        self.advance(5)
 
     def plan(self) -> list[dict[str, Any]]:
         """The planned changes as the plan's JSON form (address, action, reason, ...)."""

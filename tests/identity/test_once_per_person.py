@@ -180,7 +180,7 @@ def _people(ana: str, clarky_seq: str, kalent_seq: str, kalent_members: str, ema
 
 def test_renaming_a_contact_and_sequences_and_moving_a_member_plans_renames_and_sends_nothing(world: World) -> None:
     world.write(m_yaml=_people("ana", "inbound", "backend", "members: [ana]"), r_yaml=RECRUITING)
-    world.apply()
+    world.apply_settled()
     sent = world.hub.store.sends()
     assert len(sent) == 3
     # ana -> ana-rivera, inbound -> inbound-es, backend -> backend-2026 with the candidate listed directly
@@ -203,7 +203,7 @@ def test_renaming_a_contact_and_sequences_and_moving_a_member_plans_renames_and_
 
 def test_a_renamed_contact_with_a_new_email_and_the_state_lost_is_not_enrolled_again(world: World) -> None:
     world.write(m_yaml=_people("ana", "inbound", "backend", "members: [ana]"), r_yaml=RECRUITING)
-    world.apply()
+    world.apply_settled()
     sent = world.hub.store.sends()
     world.write(m_yaml=_people("ana-rivera", "inbound", "backend", "members: [ana-rivera]", "ana@rivera.example"),
                 r_yaml=RECRUITING)
@@ -218,7 +218,7 @@ def test_a_contact_renamed_under_a_state_written_before_identities_were_recorded
     """State rows from an earlier campaignctl carry no identifiers: the vendor's own id of the person
     (Clarky/Gary contact id, Kalent candidate id) recognises the renamed member instead."""
     world.write(m_yaml=_people("ana", "inbound", "backend", "members: [ana]"), r_yaml=RECRUITING)
-    world.apply()
+    world.apply_settled()
     sent = world.hub.store.sends()
     world.state_sql("UPDATE objects SET extra = json_remove(extra, '$.person', '$.target')")
     world.write(m_yaml=_people("ana-rivera", "inbound", "backend", "members: [ana-rivera]"), r_yaml=RECRUITING)
