@@ -83,8 +83,8 @@ def test_renaming_a_member_inside_the_dispatch_window_waits_for_the_start_under_
     recruiting.write_text(recruiting.read_text().replace("id: ana-souza", "id: ana-souza-pt"))
     plan = world.plan()
     action, reason = plan.changes["kalent.membership[backend-outreach][ana-souza-pt]"]
-    assert action == "defer" and "was started at" in reason
-    assert "under kalent.membership[backend-outreach][ana-souza] (this state)" in reason
+    # The state's row says whom it started: the start is kept under the new address (a rename, issue 13 item 7).
+    assert action == "rename" and "kept under its new address (was kalent.membership[backend-outreach][ana-souza])" in reason
     assert world.apply().code == 0
     world.assert_sent_at_most_once()
     settles(world)
@@ -100,7 +100,8 @@ def test_moving_a_member_to_another_sequence_inside_the_dispatch_window_starts_i
     recruiting.write_text(text)
     plan = world.plan()
     action, reason = plan.changes["kalent.membership[backend-outreach-late][cand_789]"]
-    assert action == "defer" and "Kalent may still be dispatching it" in reason
+    # The same candidate in the same blueprint: the start is kept under the new address (a move, issue 13 item 7).
+    assert action == "rename" and "(was kalent.membership[backend-outreach][cand_789])" in reason
     assert world.apply().code == 0
     world.assert_sent_at_most_once()
     settles(world)
