@@ -260,16 +260,6 @@ class KalentProvider:
             raise ValueError(f"a Kalent start carries at most {_api.BATCH_SIZE} candidates, not {len(batch)}")
         if not batch:
             return []
-        # One candidate twice in one start would be started twice: validate rejects shared candidate
-        # ids, and this keeps any other route to it from sending (the repeat is refused, not sent).
-        seen: set[str | None] = set()
-        repeats = [r for r in batch if r.membership.candidate_id in seen or seen.add(r.membership.candidate_id)]
-        if repeats:
-            batch = [r for r in batch if r not in repeats]
-            return self.enroll(sequence, batch) + [EnrollResult(r.membership.address, error=ValidationFailed(
-                self.config.name, "POST", "/sequence-blueprints/start", None,
-                f"candidate {r.membership.candidate_id!r} is already in this start; nothing was sent for "
-                f"{r.membership.address}", code="duplicate_candidate")) for r in repeats]
         target = self._target_for(sequence)
         if target.blueprint_id is None:
             err = ProviderError(self.config.name, "POST", f"/sourcings/{target.sourcing_id}/sequence-blueprints", None,
