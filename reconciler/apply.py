@@ -16,6 +16,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import math
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -381,9 +382,9 @@ def _card_update(change: Change) -> CardUpdate:
 
 
 def least_seconds(changes: list[Change], providers: dict[str, Provider]) -> float:
-    """The shortest time the providers' write budgets allow for these changes: each budget starts
-    full (one minute's worth goes at once), then refills at its per-minute rate; providers run side
-    by side, so the slowest one decides."""
+    """The shortest time the providers' write budgets allow for these changes: a budget lets its
+    per-minute limit through in any rolling 60 s (the first minute's worth at once), so N writes need
+    60 s x (ceil(N / limit) - 1); providers run side by side, so the slowest one decides."""
     per_provider: dict[str, int] = {}
     for change in changes:
         if change.executable:
@@ -393,7 +394,7 @@ def least_seconds(changes: list[Change], providers: dict[str, Provider]) -> floa
         config = providers[name].config
         limits = {**DEFAULT_RATE_LIMITS.get(config.type, {}), **config.limits()}
         per_minute = limits.get("writes_per_minute") or limits.get("requests_per_minute") or 60
-        worst = max(worst, max(0, count - per_minute) * 60.0 / per_minute)
+        worst = max(worst, 60.0 * max(0, math.ceil(count / per_minute) - 1))
     return worst
 
 

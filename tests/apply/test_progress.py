@@ -83,6 +83,8 @@ def test_least_seconds_is_the_slowest_provider_after_its_first_minute(tmp_path):
 
     providers = {"clarky": Named(ProviderConfig("clarky", "clarky")), "gary": Named(ProviderConfig("gary", "garyclub"))}
     changes = [enroll("clarky", i) for i in range(180)] + [enroll("gary", i) for i in range(90)]
-    # Clarky: 60 at once, 120 more at 60/min = 120 s; Gary: 60 at once, 30 more at 60/min = 30 s.
+    # A rolling 60 s window of 60: Clarky's 180 need three windows (120 s); Gary's 90 two (60 s, not
+    # the 30 s a continuously refilled bucket would promise).
     assert least_seconds(changes, providers) == 120.0
+    assert least_seconds(changes[180:], providers) == 60.0
     assert least_seconds(changes[:50], providers) == 0.0
