@@ -100,7 +100,21 @@ def render(results: list[dict[str, Any]]) -> str:
     text = m.table(["memberships", "contacts", "command", "exit", "wall s", "peak RSS MB",
                     "requests clarky / gary / kalent (served/bound)"], rows)
     errors = [f"{r['memberships']} {s}: {run['stderr']}" for r in results for s, run in r["runs"].items() if run["stderr"]]
+    for r in results:
+        if r["memberships"] != 100_000:
+            continue
+        cold, warm = r["runs"]["cold"], r["runs"]["warm"]
+        at_bound = all(run["served"][v] <= run["bound"][v] for run in (cold, warm) for v in m.VENDORS)
+        rss = max(run["rss_mb"] for run in r["runs"].values())
+        text += ("\ntargets at 100,000 memberships: cold plan < 30 s -> " + _verdict(cold["s"] < 30, f"{cold['s']:.1f} s")
+                 + "; warm plan < 10 s -> " + _verdict(warm["s"] < 10, f"{warm['s']:.1f} s")
+                 + "; peak RSS < 600 MB -> " + _verdict(rss < 600, f"{rss:.0f} MB")
+                 + "; requests at the lower bound -> " + _verdict(at_bound, "served <= bound"))
     return text + ("\n" + "\n".join(errors) if errors else "")
+
+
+def _verdict(ok: bool, figure: str) -> str:
+    return f"{'ok' if ok else 'MISSED'} ({figure})"
 
 
 def main() -> None:
