@@ -75,16 +75,24 @@ def open_session(directory: Path, *, env: Mapping[str, str] | None = None, hub: 
     env = os.environ if env is None else env
     given = hub is not None
     stop = threading.Event()
-    providers, hub = build_providers(desired.project, env=env, hub=hub, transports=transports, stop=stop)
+    store = open_store(desired.project.state, env)
     try:
-        store = open_store(desired.project.state, env)
+        providers, hub = build_providers(desired.project, env=env, hub=hub, transports=transports, stop=stop,
+                                         only=providers_in_use(desired, store))
     except BaseException:
-        for provider in providers.values():
-            provider.close()
-        if hub is not None and not given:
-            hub.store.close()
+        store.close()
         raise
     return Session(desired, providers, store, hub, owns_hub=not given, stop=stop)
+
+
+def providers_in_use(desired: DesiredState, store: Store) -> set[str]:
+    """Providers a manifest declares something on, or the state remembers something of (removed members
+    are still read, to report them): only these are built, so only their keys are needed."""
+    used = {item.provider for group in (desired.sequences, desired.pipelines, desired.blueprints) for item in group}
+    used.update(addr.provider for addr in store.cache())
+    used.update(Address.parse(entry.address).provider for entry in store.in_doubt())
+    used.update(addr.provider for addr in store.adopted())
+    return used
 
 
 def policies_for(session: Session) -> Policies:

@@ -65,12 +65,35 @@ def filter_targets(plan: Plan, targets: tuple[str, ...]) -> Plan:
                    diverged=[d for d in plan.diverged if hit(d.address)])
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write a file readable by its owner only (plan files carry contact data)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
+def write_private(path: Path, text: str, option: str) -> None:
+    """Write a file readable by its owner only (plan files carry contact data); a clear error naming
+    the option when it cannot be written."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(path, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: cannot be written ({exc.strerror or exc})") from None
+
+
+def check_writable(path: Path | None, option: str) -> None:
+    """Before any network request or vendor write: refuse an output file that cannot be written (a
+    directory, a missing directory, no permission), so it is not found only after irreversible sends.
+    A file this check creates is removed again; an existing one is left untouched."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise ConfigError(f"{option} {path}: is a directory; give a file path")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{option} {path}: directory {path.parent} does not exist")
+    existed = path.exists()
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: cannot be written ({exc.strerror or exc})") from None
+    if not existed:
+        path.unlink(missing_ok=True)
 
 
 def pii_names(desired) -> set[str]:
@@ -164,6 +187,7 @@ def plan(directory: Path | None, dir_option: Path | None, out: Path | None, fmt:
     from reconciler.engine import make_plan, open_session
 
     directory = pick_dir(directory, dir_option)
+    check_writable(out, "--out")
     with open_session(directory) as session:
         live = read_with_progress(session, refresh, read_only=True)  # plan never writes, not even a replay
         the_plan = filter_targets(make_plan(session, live), targets)
@@ -184,7 +208,7 @@ def plan(directory: Path | None, dir_option: Path | None, out: Path | None, fmt:
     if out:
         # Relative to the plan file, so `apply PLAN` works from any directory and on another checkout.
         data = the_plan.to_dict() | {"campaigns_dir": os.path.relpath(directory.resolve(), out.resolve().parent)}
-        write_private(out, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        write_private(out, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", "--out")
         flags = "".join(f" {flag}" for flag in sorted({flag for flag, _ in the_plan.safety}))
         if refused:
             click.echo(f"Saved plan to {out}; only if this rollout is intended, apply it with "
@@ -236,6 +260,7 @@ def enforce_safety(the_plan: Plan, allow_large: bool, force: bool) -> None:
 def apply(target_path: Path | None, dir_option: Path | None, auto_approve: bool, targets: tuple[str, ...],
           allow_large: bool, force: bool, partial: bool, report_path: Path | None, lock_timeout: float) -> None:
     """Make live match the manifests (or apply a saved plan)."""
+    check_writable(report_path, "--report")  # found now, not after the irreversible sends
     saved = target_path is not None and target_path.is_file()
     saved_plan, directory = (load_saved_plan(target_path, dir_option) if saved
                              else (None, pick_dir(target_path, dir_option)))
@@ -282,7 +307,7 @@ def _print_report(signals: ApplySignals, report, report_path: Path | None, *, ex
         click.echo(f"{marks[result.status]} {result.action:<9} {result.address}{detail}")
     click.echo(report.summary_line())
     if report_path:
-        write_private(report_path, json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        write_private(report_path, json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", "--report")
     if signals.signum is not None:
         click.echo(f"{signal_name(signals.signum)}: stopped; the lock is released. Run apply again to finish (it "
                    "settles anything left in doubt by reading before it sends).", err=True)

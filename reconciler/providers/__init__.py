@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from reconciler.errors import ConfigError
 from reconciler.model import DEFAULT_BASE_URLS, Project, ProviderConfig
@@ -52,13 +52,17 @@ def unpaced(config: ProviderConfig) -> ProviderConfig:
 
 def build_providers(project: Project, *, env: Mapping[str, str] | None = None, hub: Any = None,
                     transports: Mapping[str, Any] | None = None,
-                    stop: threading.Event | None = None) -> tuple[dict[str, Provider], Any]:
+                    stop: threading.Event | None = None,
+                    only: Collection[str] | None = None) -> tuple[dict[str, Provider], Any]:
     """Providers by name, and the in-process sandbox hub if any of them uses it (opened on demand).
-    `stop`, once set, keeps every provider from sending anything more (an interrupted apply)."""
+    `stop`, once set, keeps every provider from sending anything more (an interrupted apply).
+    `only`: build just these (the ones in use), so a configured provider nothing uses needs no key."""
     env = os.environ if env is None else env
     classes = registry()
     providers: dict[str, Provider] = {}
     for name, config in sorted(project.providers.items()):
+        if only is not None and name not in only:
+            continue
         sandbox = uses_sandbox(config, env)
         transport = (transports or {}).get(name)
         if sandbox and transport is None:
