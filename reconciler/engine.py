@@ -90,7 +90,8 @@ def providers_in_use(desired: DesiredState, store: Store) -> set[str]:
     are still read, to report them): only these are built, so only their keys are needed."""
     used = {item.provider for group in (desired.sequences, desired.pipelines, desired.blueprints) for item in group}
     used.update(addr.provider for addr in store.cache())
-    used.update(Address.parse(entry.address).provider for entry in store.in_doubt())
+    # the provider is what precedes the first dot; a row whose address cannot be read is warned about by the read
+    used.update(entry.address.split(".", 1)[0] for entry in store.in_doubt())
     used.update(addr.provider for addr in store.adopted())
     return used
 

@@ -14,6 +14,11 @@ from tests.drift._support import EXAMPLE, KEYS, serve_sandbox
 
 CONTACTS = {"contacts.yaml": "contacts:\n  - {id: ana, first_name: Ana, emails: [ana@example.com]}\n",
             "seq.yaml": "sequences:\n  - {id: s, provider: gary, sequence: Post-call nurture, members: [ana]}\n"}
+# A sequence on the provider of each key: only the keys of providers in use are read.
+USING = {"CLARKY_API_KEY": "sequences:\n  - {id: s, provider: clarky, template: tpl_01HABC, members: [ana]}\n",
+         "GARY_API_KEY": CONTACTS["seq.yaml"],
+         "KALENT_API_KEY": "sequences:\n  - {id: s, provider: kalent, blueprint: bp_example, "
+                           "sourcing: Senior Backend Engineer, candidates: [cand_123]}\n"}
 
 
 @pytest.fixture
@@ -48,7 +53,7 @@ def test_surrounding_whitespace_of_a_key_is_stripped(served, var, tail):
 
 @pytest.mark.parametrize("var", sorted(KEYS))
 def test_inner_control_character_is_an_error_naming_the_variable_not_the_value(served, var):
-    root = served.write(CONTACTS)
+    root = served.write({**CONTACTS, "seq.yaml": USING[var]})
     secret = KEYS[var][:6] + "\x01SECRETPART" + KEYS[var][6:]
     served.env[var] = secret
     before = len(served.hub.store.requests())
