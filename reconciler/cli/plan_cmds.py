@@ -188,6 +188,7 @@ def plan(directory: Path | None, dir_option: Path | None, out: Path | None, fmt:
 
     directory = pick_dir(directory, dir_option)
     check_writable(out, "--out")
+    check_writable(text_out, "--text-out")
     with open_session(directory) as session:
         live = read_with_progress(session, refresh, read_only=True)  # plan never writes, not even a replay
         the_plan = filter_targets(make_plan(session, live), targets)
@@ -201,7 +202,7 @@ def plan(directory: Path | None, dir_option: Path | None, out: Path | None, fmt:
         click.echo(render_text(the_plan, full=full, color=use_color()), nl=False)
     if text_out:
         text = render_text(the_plan, full=True)
-        write_private(text_out, Masker(names)(text) if mask_pii else text)
+        write_private(text_out, Masker(names)(text) if mask_pii else text, "--text-out")
     refused = refusals(the_plan, allow_large, force)   # shown in full above; refused as apply would refuse it
     if refused:
         click.echo(f"error: {'; '.join(f'{reason} (apply needs {flag})' for flag, reason in refused)}", err=True)
