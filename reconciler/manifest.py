@@ -110,6 +110,17 @@ class _LocLoader(yaml.SafeLoader):
             result.positions[key] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
         return result
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """PyYAML's constructors raise plain ValueError/TypeError for some values (`2026-11-31`,
+        `!!int x`): made located errors here, at the innermost node that failed."""
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {node.value if isinstance(node, yaml.ScalarNode) else 'this value'!r} as "
+                f"{node.tag.rsplit(':', 1)[-1]}: {exc}", node.start_mark
+            ) from None
+
     def construct_finite_float(self, node: yaml.ScalarNode) -> float:
         """.nan and .inf are refused: a NaN safety limit compares false with everything (it would
         never refuse), an infinite timeout never fires."""
@@ -210,7 +221,14 @@ def load_yaml_file(path: Path, display: str, raw: bytes | None = None) -> tuple[
         return None, [Problem(display, line, 1, f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})")]
     if not text.strip() or all(ln.strip().startswith("#") or not ln.strip() for ln in text.splitlines()):
         return None, [Problem(display, 1, 1, "file is empty")]
-    loader = _LocLoader(text, display)
+    try:
+        loader = _LocLoader(text, display)  # the reader refuses control characters here, before parsing
+    except yaml.reader.ReaderError as exc:
+        at = exc.position if isinstance(exc.position, int) else 0
+        line = text.count("\n", 0, at) + 1
+        col = at - (text.rfind("\n", 0, at) + 1) + 1
+        return None, [Problem(display, line, col, f"YAML error: character U+{exc.character:04X} is not allowed "
+                              "in YAML (a control character)" if isinstance(exc.character, int) else f"YAML error: {exc}")]
     try:
         data = loader.get_single_data()
     except _BombError as exc:
