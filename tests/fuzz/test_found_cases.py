@@ -37,3 +37,14 @@ def test_a_value_pyyaml_cannot_construct_is_a_located_error(project, value, wher
     assert result.exit_code == 1
     assert "internal error" not in result.output
     assert where in result.output and message in result.output, result.output
+
+
+def test_a_kalent_sourcing_that_does_not_exist_names_where_it_was_declared(project):
+    recruiting = project / "recruiting.yaml"
+    recruiting.write_text(recruiting.read_text(encoding="utf-8").replace(
+        'sourcing: "Senior Backend Engineer"', 'sourcing: "No Such Sourcing"', 1), encoding="utf-8")
+    result = CliRunner().invoke(main, ["plan", str(project)], catch_exceptions=False,
+                                env={"NO_COLOR": "1", "CAMPAIGNCTL_SANDBOX": "1"})
+    assert result.exit_code == 1
+    assert "recruiting.yaml:" in result.output and "no Kalent sourcing 'No Such Sourcing'" in result.output, \
+        result.output

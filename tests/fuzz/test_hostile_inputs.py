@@ -5,7 +5,8 @@ leads CSV): YAML constructs in place of values (tags, anchors and aliases, compl
 collections, documents, huge or odd scalars), changed types, deleted or doubled lines, truncations,
 stray bytes and other encodings. `validate` must exit 0 or 1; exit 1 must come with a located
 message (the file, and a line where there is one); never a traceback, never "internal error".
-`plan` runs on every mutation `validate` accepts (on the built-in sandbox), with the same rule.
+`plan` runs on every mutation `validate` accepts, with the same rule, with every provider forced
+onto the built-in sandbox (CAMPAIGNCTL_SANDBOX=1), so no mutation can reach a real vendor.
 
 Bounded for CI: a fixed example count and a derandomized (fixed-seed) run, no example database,
 so every run tries the same inputs; the whole module takes well under a minute on 2 cores.
@@ -94,8 +95,13 @@ def mutated_project(draw) -> tuple[str, bytes, str]:
     return name, "".join(lines).encode(), f"csv junk {junk!r} on line {i + 1}"
 
 
+# Every provider on the built-in sandbox, whatever a mutation does to `sandbox:` or `api_key_env:`: the
+# fuzzer never reaches beyond this process.
+ENV = {"NO_COLOR": "1", "CAMPAIGNCTL_SANDBOX": "1"}
+
+
 def run(*args: str):
-    return CliRunner().invoke(main, list(args), catch_exceptions=False, env={"NO_COLOR": "1"})
+    return CliRunner().invoke(main, list(args), catch_exceptions=False, env=ENV)
 
 
 def check(result, what: str) -> None:

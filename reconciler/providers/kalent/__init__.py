@@ -79,7 +79,8 @@ class KalentProvider:
         self._listings = {}
         name = self.config.name
         for bp in (b for b in desired.blueprints if b.provider == name):
-            found = self._match_blueprint(bp, self._listing(self._sourcing_id(bp.sourcing, f"blueprint {bp.id!r}")))
+            sourcing_id = self._sourcing_id(bp.sourcing, f"{bp.loc}: blueprint {bp.id!r}")
+            found = self._match_blueprint(bp, self._listing(sourcing_id))
             if found is not None:
                 snap.blueprints[bp.address] = found
         declared: set[Address] = set()
@@ -225,7 +226,7 @@ class KalentProvider:
 
     def _resolve_target(self, seq: Sequence, desired: DesiredState) -> _Target:
         """`seq.target` is a manifest blueprint id (matched by name in its sourcing) or a Kalent blueprint id."""
-        sourcing_id = self._sourcing_id(seq.sourcing, f"sequence {seq.id!r}")
+        sourcing_id = self._sourcing_id(seq.sourcing, f"{seq.loc}: sequence {seq.id!r}")
         items = self._listing(sourcing_id)
         declared = next((b for b in desired.blueprints if b.provider == seq.provider and b.id == seq.target), None)
         if declared is not None:
@@ -242,7 +243,7 @@ class KalentProvider:
         """The target for a write: from the read, completed by a blueprint created since."""
         target = self._targets.get(seq.id)
         if target is None:  # no read in this process: only a Kalent blueprint id can be resolved
-            sourcing_id = self._sourcing_id(seq.sourcing, f"sequence {seq.id!r}")
+            sourcing_id = self._sourcing_id(seq.sourcing, f"{seq.loc}: sequence {seq.id!r}")
             item = next((i for i in self._listing(sourcing_id, fresh=True) if i.get("blueprintId") == seq.target), None)
             target = _Target(sourcing_id, seq.target if item else None, item.get("name") if item else None, seq.target)
         if target.blueprint_id is None and target.blueprint_name is not None:
@@ -350,7 +351,7 @@ class KalentProvider:
     # -- blueprints -------------------------------------------------------------------------------
     def create_blueprint(self, blueprint: Blueprint) -> LiveBlueprint:
         """POST the blueprint with its steps (not idempotent: a lost answer is resolved by find_blueprint)."""
-        sourcing_id = self._sourcing_id(blueprint.sourcing, f"blueprint {blueprint.id!r}")
+        sourcing_id = self._sourcing_id(blueprint.sourcing, f"{blueprint.loc}: blueprint {blueprint.id!r}")
         reply = self.client.write("POST", f"/sourcings/{sourcing_id}/sequence-blueprints",
                                   json=_api.blueprint_body(blueprint.name, blueprint.steps), idempotent=False)
         item = {"sourcingId": sourcing_id, **(_api.data_of(reply.json) or {})}
@@ -361,7 +362,7 @@ class KalentProvider:
 
     def find_blueprint(self, blueprint: Blueprint) -> LiveBlueprint | None:
         """Read-only: the blueprint of this name in its sourcing, listed afresh."""
-        sourcing_id = self._sourcing_id(blueprint.sourcing, f"blueprint {blueprint.id!r}")
+        sourcing_id = self._sourcing_id(blueprint.sourcing, f"{blueprint.loc}: blueprint {blueprint.id!r}")
         return self._match_blueprint(blueprint, self._listing(sourcing_id, fresh=True))
 
     def update_blueprint(self, blueprint: Blueprint, live: LiveBlueprint) -> LiveBlueprint:
