@@ -121,6 +121,13 @@ class _LocLoader(yaml.SafeLoader):
                 f"{node.tag.rsplit(':', 1)[-1]}: {exc}", node.start_mark
             ) from None
 
+    def construct_checked_timestamp(self, node: yaml.ScalarNode) -> Any:
+        """PyYAML assumes an explicit `!!timestamp` matches its pattern (AttributeError otherwise):
+        checked first, so `!!timestamp x` is a located error."""
+        if self.timestamp_regexp.match(str(self.construct_scalar(node))) is None:
+            raise ValueError("not a YAML timestamp")
+        return self.construct_yaml_timestamp(node)
+
     def construct_finite_float(self, node: yaml.ScalarNode) -> float:
         """.nan and .inf are refused: a NaN safety limit compares false with everything (it would
         never refuse), an infinite timeout never fires."""
@@ -179,6 +186,7 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 _LocLoader.add_constructor("tag:yaml.org,2002:map", _LocLoader.construct_mapping)
 _LocLoader.add_constructor("tag:yaml.org,2002:float", _LocLoader.construct_finite_float)
+_LocLoader.add_constructor("tag:yaml.org,2002:timestamp", _LocLoader.construct_checked_timestamp)
 _LocLoader.add_constructor("tag:yaml.org,2002:seq", _LocLoader.construct_sequence)
 
 

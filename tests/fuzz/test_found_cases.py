@@ -28,6 +28,8 @@ def validate(root):
     # PyYAML's timestamp and int constructors raise a plain ValueError
     ("2026-11-31", "contacts.yaml:3:9: ", "cannot read '2026-11-31' as timestamp"),
     ("!!int x", "contacts.yaml:3:9: ", "cannot read 'x' as int"),
+    # an explicit !!timestamp that is not one: PyYAML's constructor raised AttributeError
+    ("!!timestamp x", "contacts.yaml:3:9: ", "cannot read 'x' as timestamp"),
 ])
 def test_a_value_pyyaml_cannot_construct_is_a_located_error(project, value, where, message):
     contacts = project / "contacts.yaml"
