@@ -138,6 +138,15 @@ class KalentProvider:
         attempt = cached.attempt if cached is not None else 0
         if _dispatching(cached, sequence, self._settle_seconds):
             return _from_cache(address, cached)
+        if _start_never_showed(cached, sequence):
+            # Kalent accepted our start, yet after the settle window it still shows only an earlier
+            # sequence: that is the previous attempt, not a failed one; starting again could send twice.
+            since = str(dict(cached.extra).get("since"))[:16].replace("T", " ")
+            snap.unproven[address] = (
+                f"Kalent accepted a start for candidate {candidate_id} at {since} UTC, but still shows only the "
+                f"earlier sequence {sequence.get('sequenceId')} ({sequence.get('displayStatus')}): check it in "
+                "Kalent; nothing is started again while the state remembers that start")
+            return None
         if sequence is None:
             if cached is None and not orphan:
                 self._judge_absence(address, candidate_id, watch, ctx, snap)
@@ -424,6 +433,16 @@ def _dispatching(cached: CacheEntry | None, sequence: Mapping[str, Any] | None, 
     if cached.remote_id is not None and sequence.get("sequenceId") == cached.remote_id:
         return False
     return _api.map_status(sequence)[0] in (FINISHED, FAILED) or _older_than(sequence, dict(cached.extra).get("since"))
+
+
+def _start_never_showed(cached: CacheEntry | None, sequence: Mapping[str, Any] | None) -> bool:
+    """Past the settle window: the cache records a start of ours (active or paused, with its time)
+    that Kalent does not show, its latest sequence being one that began well before that start."""
+    if cached is None or sequence is None or cached.status not in (ACTIVE, PAUSED):
+        return False
+    if cached.remote_id is not None and sequence.get("sequenceId") == cached.remote_id:
+        return False
+    return _older_than(sequence, dict(cached.extra).get("since"))
 
 
 def _settling(entry: CacheEntry, settle_seconds: float) -> bool:
