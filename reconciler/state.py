@@ -84,6 +84,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "meta": ("key", "value"),
 }
 ORDER_BY = {"objects": "address", "journal": "seq", "adoptions": "address", "meta": "key"}
+MOVED_KEY = "state.moved_to"  # set on a state `state migrate` moved elsewhere: it takes no apply
 LOCK_POLL_SECONDS = 0.5
 
 
@@ -135,7 +136,15 @@ class Store(ABC):
     # -- lock -----------------------------------------------------------------------------------
     def acquire_lock(self, holder: str, *, timeout: float = 0.0) -> str:
         """Take the apply lock; when another apply holds it, fail at once naming the holder, or wait
-        up to `timeout` seconds for it to be released. Returns the lock id (the apply's id)."""
+        up to `timeout` seconds for it to be released. Returns the lock id (the apply's id).
+
+        A state `state migrate` moved elsewhere is never locked again: an apply writing to it would
+        send what the copy never learns of, and the next apply on the copy would send it again."""
+        moved = self.get_meta(MOVED_KEY)
+        if moved:
+            raise StateError(f"{self.where}: `state migrate` copied this state to {moved.get('to')} at "
+                             f"{moved.get('at')}; applies use that copy now (point `state:` in campaignctl.yaml "
+                             "at it). Nothing was sent")
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
             try:

@@ -120,7 +120,8 @@ def state_migrate(to: str, path: Path | None, dsn_env: str | None, schema: str |
     try:
         target = open_store(pg) if to == "postgres" else StateStore(sqlite_path)
         try:
-            counts = copy_state(source, target)
+            # a move to PostgreSQL retires the SQLite file: an apply on it would send what the copy never sees
+            counts = copy_state(source, target, retire_source=to == "postgres")
             where = (source.where, target.where)
         finally:
             target.close()
@@ -128,6 +129,8 @@ def state_migrate(to: str, path: Path | None, dsn_env: str | None, schema: str |
         source.close()
     click.echo(f"Copied {counts['objects']} cached objects, {counts['journal']} journal rows, {counts['adoptions']} "
                f"adoptions and {counts['meta']} settings from {where[0]} to {where[1]}; the copy matches row by row.")
+    if to == "postgres":
+        click.echo(f"{where[0]} takes no apply from now on (an apply on it would send what the copy never sees).")
     if settings.backend != to:
         click.echo(f"Set `state: {{backend: {to}, ...}}` in {directory / 'campaignctl.yaml'} to use it.")
 
