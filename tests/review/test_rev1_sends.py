@@ -32,7 +32,10 @@ def test_a_kalent_retry_still_not_dispatched_after_the_settle_window_is_never_se
     root = small_project(tmp_path)
     hub = open_hub(root)
     try:
+        assert apply_once(root, hub).ok  # Kalent candidates are first seen absent: started a settle window later
+        later(root, hub, 660)
         assert apply_once(root, hub).ok
+        assert kalent_sends(hub, "cand_789") == 1
         later(root, hub, 600)
         hub.event("kalent", "error", candidate="cand_789", reason="internal_error")
         later(root, hub, 16 * 60)  # the cached status is re-read: the failure shows
