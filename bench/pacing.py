@@ -36,6 +36,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _measure import table  # noqa: E402
+from _project import MANIFEST  # noqa: E402  (the same bench project)
 from apply_throughput import start_server  # noqa: E402
 
 # Documented limits per budget: (sandbox vendor, which requests, per minute).
@@ -43,30 +44,6 @@ BUDGETS = {"clarky reads": ("clarky", "read", 120), "clarky writes": ("clarky", 
            "gary": ("garyclub", "all", 60), "kalent": ("kalent", "all", 60)}
 KEYS = {"BENCH_CLARKY_KEY": "ck_live_bench_pacing", "BENCH_GARY_KEY": "gc_live_bench_pacing",
         "BENCH_KALENT_KEY": "kalent_bench_pacing"}
-
-MANIFEST = """\
-contact_sources:
-  - csv: contacts.csv
-sequences:
-  - id: nurture
-    provider: gary
-    sequence: "Post-call nurture"
-    members_where: {tags_any: [gary]}
-  - id: backend
-    provider: kalent
-    blueprint: bp_bench
-    sourcing: src_bench
-    members_where: {tags_any: [kalent]}
-pipelines:
-  - id: sales
-    provider: clarky
-    pipeline: "Sales Pipeline"
-    stage_policy: initial
-    cards:
-      - for_each: {tags_any: [clarky]}
-        stage: Lead
-        title: "{card_title}"
-"""
 
 
 def project_yaml(url: str) -> str:
