@@ -20,7 +20,7 @@ def registry() -> dict[str, type]:
     """vendor type -> adapter class."""
     from reconciler.providers.clarky import ClarkyProvider
     from reconciler.providers.garyclub import GaryClubProvider
-    from reconciler.providers.kalent import KalentProvider
+    from reconciler.providers.kalent.provider import KalentProvider
 
     return {"clarky": ClarkyProvider, "garyclub": GaryClubProvider, "kalent": KalentProvider}
 
