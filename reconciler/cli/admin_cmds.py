@@ -103,8 +103,9 @@ def state_migrate(to: str, path: Path | None, dsn_env: str | None, schema: str |
     from dataclasses import replace
 
     from reconciler.desired import load_desired
-    from reconciler.state import StateStore, open_store
+    from reconciler.state import open_store
     from reconciler.state_copy import copy_state
+    from reconciler.state_sqlite import StateStore
 
     settings = load_desired(directory).project.state
     sqlite_path = path or settings.path
