@@ -3,7 +3,7 @@
 The JSON Schemas stay at the repository root, where editors find them through the
 yaml-language-server line of each manifest, and are copied into `reconciler/schemas/` of every
 build (wheel, sdist-built wheel, `pip install git+…`, pipx, pre-commit's environment), so git holds
-one copy. An editable install reads them from the checkout instead (see reconciler/manifest.py).
+one copy. An editable install reads them from the checkout instead (see reconciler/schema_check.py).
 Everything else is configured in pyproject.toml.
 """
 

@@ -11,10 +11,12 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
+from reconciler.contacts_csv import CSV_COLUMNS
 from reconciler.errors import ManifestError, Problem
 from reconciler.identity import canonical_email, canonical_phone, clean, is_e164, shown
 from reconciler.kalent_rules import step_problems
-from reconciler.manifest import CSV_COLUMNS, Loaded, load_directory, problem, raise_if_problems, where
+from reconciler.located_yaml import problem, where
+from reconciler.manifest import Loaded, load_directory, raise_if_problems
 from reconciler.model import (
     DEFAULT_BASE_URLS,
     DEFAULT_RATE_LIMITS,
