@@ -366,3 +366,13 @@ def test_one_apply_never_sends_two_starts_for_one_candidate(hub, desired):
     assert third.error is not None and "already started in this apply" in str(third.error)
     starts = [r for r in hub.store.requests("kalent") if r["path"] == "/api/v1" + path]
     assert len(starts) == 1 and sum(hub.store.sends("kalent").values()) == 1
+
+
+def test_a_candidate_id_is_one_escaped_path_segment(hub, desired):
+    """A manifest's candidate id goes into URLs: '?', '#', '/' or '%' in it must not reach another route
+    or become a query (validate allows them; only spaces, brackets and control characters are refused)."""
+    odd = "cand_x?pageIndex=1/../y#z%41"
+    provider = make_provider(hub, desired)
+    provider.read(bulk_state(desired, [odd]), ReadContext())
+    reads = [(path, query) for method, path, query in sent(hub) if "/candidates/" in path]
+    assert reads == [(f"/api/v1/candidates/{odd}/dynamic-sequence", "")]

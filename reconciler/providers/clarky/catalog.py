@@ -17,21 +17,16 @@ from __future__ import annotations
 
 import math
 from typing import Any, Iterable, Mapping
-from urllib.parse import quote
 
 from reconciler.errors import ConflictError, NotFoundError, PlanError, ValidationFailed
 from reconciler.model import Contact, Pipeline
+from reconciler.providers._paths import seg
 from reconciler.providers._http import VendorClient, list_at, object_at, pages_numbered
 from reconciler.providers.clarky.mapping import (listed_total, more_pages, normalize_phone, vendor_identifiers,
                                                 vendor_primary_email)
 
 PAGE = 100
 BY_EMAIL_MIN = 5  # up to this many unknown contacts are always looked up one by one
-
-
-def seg(value: str) -> str:
-    """A path segment, escaped."""
-    return quote(str(value), safe="")
 
 
 class Catalog:

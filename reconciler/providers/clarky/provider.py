@@ -34,7 +34,8 @@ from reconciler.model import Blueprint, Card, Contact, DesiredState, Pipeline, P
 from reconciler.providers._http import Reply, VendorClient, pages_numbered
 from reconciler.providers.base import Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
 from reconciler.providers.clarky import reading
-from reconciler.providers.clarky.catalog import PAGE, Catalog, seg
+from reconciler.providers._paths import seg
+from reconciler.providers.clarky.catalog import PAGE, Catalog
 from reconciler.providers.clarky.mapping import (best_card, card_from_api, contact_fields, listed_total,
                                                  membership_from_api, more_pages, start_body)
 from reconciler.snapshot import LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot

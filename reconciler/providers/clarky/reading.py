@@ -27,7 +27,8 @@ from reconciler.errors import NotFoundError
 from reconciler.model import Address, DesiredState, Pipeline
 from reconciler.providers._http import Reply, VendorClient, object_at, pages_numbered
 from reconciler.providers.base import ReadContext
-from reconciler.providers.clarky.catalog import PAGE, seg
+from reconciler.providers._paths import seg
+from reconciler.providers.clarky.catalog import PAGE
 from reconciler.providers.clarky.mapping import (FINAL, best_card, card_from_api, listed_total, membership_from_api,
                                                 membership_from_cache, more_pages)
 from reconciler.snapshot import CacheEntry, LiveMembership, LiveSnapshot

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
-from urllib.parse import quote
 
 from reconciler.errors import ConflictError, NotFoundError, OutcomeUnknown, PlanError, ProviderError, ValidationFailed
 from reconciler.model import Blueprint, Card, Contact, DesiredState, Pipeline, ProviderConfig, Sequence
+from reconciler.providers._paths import seg
 from reconciler.providers._http import VendorClient, pages_cursor
 from reconciler.providers.base import Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
 from reconciler.providers.garyclub import _map
@@ -244,7 +244,7 @@ class GaryClubProvider:
         return _map.to_card(card.address, deals[0], dict(_map.stages_of(row)), tag)
 
     def update_card(self, pipeline: Pipeline, live: LiveCard, update: CardUpdate) -> LiveCard:
-        path = f"/crm/deals/{quote(live.remote_id, safe='')}"
+        path = f"/crm/deals/{seg(live.remote_id)}"
         if update.archived:
             raise self._unsupported("PATCH", path, "Gary Club documents no way to archive a deal; archive it in the UI")
         row = self._pipeline_row(pipeline)
@@ -265,7 +265,7 @@ class GaryClubProvider:
         return _map.to_card(live.address, _map.unwrap(reply.json, "deal", "data"), dict(stages), self._tag)
 
     def delete_card(self, pipeline: Pipeline, live: LiveCard) -> None:
-        raise self._unsupported("DELETE", f"/crm/deals/{quote(live.remote_id, safe='')}",
+        raise self._unsupported("DELETE", f"/crm/deals/{seg(live.remote_id)}",
                                 "Gary Club documents no way to delete a deal; delete it in the UI")
 
     def _stage_id(self, pipeline: Pipeline, stages: list[tuple[str, str]], name: str) -> str:
@@ -298,5 +298,5 @@ class GaryClubProvider:
 
 
 def _enrollments_path(sequence_id: str) -> str:
-    return f"/sequences/{quote(sequence_id, safe='')}/enrollments"
+    return f"/sequences/{seg(sequence_id)}/enrollments"
 

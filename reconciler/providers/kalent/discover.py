@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from reconciler.providers._paths import seg
 from reconciler.providers._http import pages_numbered
 from reconciler.providers.kalent import _api
 from reconciler.providers.kalent.provider import KalentProvider
@@ -33,7 +34,7 @@ class KalentDiscovery:
 
     def candidates(self, sourcing_id: str) -> Iterator[dict[str, Any]]:
         """The sourcing's candidates (the vendor's default filter: every status but NOT_RETAINED)."""
-        yield from pages_numbered(self.provider.client, f"/sourcings/{sourcing_id}/candidates", {},
+        yield from pages_numbered(self.provider.client, f"/sourcings/{seg(sourcing_id)}/candidates", {},
                                   page_param="pageIndex", size_param="pageSize", size=_api.PAGE_SIZE,
                                   first_page=0, items_key="data.candidates", more=_api.has_next,
                                   total=_api.listed_total)

@@ -14,6 +14,7 @@ import httpx
 from reconciler.errors import ConfigError, NotFoundError, OutcomeUnknown, PlanError, ProviderError, ValidationFailed
 from reconciler.model import (Address, Blueprint, Card, Contact, DesiredState, Membership, Pipeline, ProviderConfig,
                               Sequence)
+from reconciler.providers._paths import seg
 from reconciler.providers._http import VendorClient, field_at, pages_numbered
 from reconciler.providers.base import Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
 from reconciler.providers.kalent import _api, _window
@@ -171,7 +172,7 @@ class KalentProvider:
 
     def _sequence_of(self, candidate_id: str) -> dict[str, Any] | None:
         """The candidate's latest dynamic sequence (None: none)."""
-        path = f"/candidates/{candidate_id}/dynamic-sequence"
+        path = f"/candidates/{seg(candidate_id)}/dynamic-sequence"
         reply = self.client.get(path)
         # Documented: data.sequence is null (none) or the latest sequence. Anything else proves nothing.
         present, sequence = field_at(reply.json, "data.sequence")
@@ -209,7 +210,7 @@ class KalentProvider:
         """The sourcing's blueprints (every page), listed once per read unless `fresh`."""
         if fresh or sourcing_id not in self._listings:
             self._listings[sourcing_id] = list(pages_numbered(
-                self.client, f"/sourcings/{sourcing_id}/sequence-blueprints", {}, page_param="page",
+                self.client, f"/sourcings/{seg(sourcing_id)}/sequence-blueprints", {}, page_param="page",
                 size_param="pageSize", size=_api.PAGE_SIZE, first_page=0, items_key="data.blueprints",
                 more=_api.has_next, total=_api.listed_total))
         return self._listings[sourcing_id]
@@ -259,12 +260,13 @@ class KalentProvider:
             return []
         target = self._target_for(sequence)
         if target.blueprint_id is None:
-            err = ProviderError(self.config.name, "POST", f"/sourcings/{target.sourcing_id}/sequence-blueprints", None,
+            err = ProviderError(self.config.name, "POST",
+                                f"/sourcings/{seg(target.sourcing_id)}/sequence-blueprints", None,
                                 f"blueprint {target.label!r} does not exist in Kalent yet; apply it first. "
                                 "Nothing was sent")
             return [EnrollResult(r.membership.address, error=err) for r in batch]
         refused = self._already_started(batch)
-        started = iter(self._start(f"/sequence-blueprints/{target.blueprint_id}/start",
+        started = iter(self._start(f"/sequence-blueprints/{seg(target.blueprint_id)}/start",
                                    [r for i, r in enumerate(batch) if i not in refused]))
         return [refused[i] if i in refused else next(started) for i in range(len(batch))]  # in the order asked
 
@@ -326,7 +328,7 @@ class KalentProvider:
         target = self._target_for(sequence)
         member: Membership = request.membership
         candidate = member.candidate_id or ""
-        path = f"/candidates/{candidate}/dynamic-sequence"
+        path = f"/candidates/{seg(candidate)}/dynamic-sequence"
         found = self._sequence_of(candidate)
         age = age_seconds(sent_at)
         settling = age is not None and age < self._settle_seconds
@@ -350,7 +352,7 @@ class KalentProvider:
     def create_blueprint(self, blueprint: Blueprint) -> LiveBlueprint:
         """POST the blueprint with its steps (not idempotent: a lost answer is resolved by find_blueprint)."""
         sourcing_id = self._sourcing_id(blueprint.sourcing, f"{blueprint.loc}: blueprint {blueprint.id!r}")
-        reply = self.client.write("POST", f"/sourcings/{sourcing_id}/sequence-blueprints",
+        reply = self.client.write("POST", f"/sourcings/{seg(sourcing_id)}/sequence-blueprints",
                                   json=_api.blueprint_body(blueprint.name, blueprint.steps), idempotent=False)
         item = {"sourcingId": sourcing_id, **(_api.data_of(reply.json) or {})}
         live = _api.blueprint_from_api(blueprint.address, item, fallback_steps=blueprint.steps)
@@ -365,7 +367,7 @@ class KalentProvider:
 
     def update_blueprint(self, blueprint: Blueprint, live: LiveBlueprint) -> LiveBlueprint:
         """PATCH name and the whole step list (a full replacement, so repeating it changes nothing)."""
-        reply = self.client.write("PATCH", f"/sequence-blueprints/{live.remote_id}",
+        reply = self.client.write("PATCH", f"/sequence-blueprints/{seg(live.remote_id)}",
                                   json=_api.blueprint_body(blueprint.name, blueprint.steps), idempotent=True)
         item = {"blueprintId": live.remote_id, "sourcingId": live.sourcing_id, **(_api.data_of(reply.json) or {})}
         if live.sourcing_id:
