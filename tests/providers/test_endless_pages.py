@@ -24,7 +24,8 @@ from reconciler import errors
 from reconciler.desired import load_desired
 from reconciler.model import ProviderConfig
 from reconciler.providers import SANDBOX_KEYS, registry, unpaced
-from reconciler.providers._http import VendorClient, pages_cursor, pages_numbered
+from reconciler.providers._http import VendorClient
+from reconciler.providers._paging import pages_cursor, pages_numbered
 from reconciler.providers.base import ReadContext
 from reconciler.providers.clarky.mapping import listed_total as clarky_total
 from reconciler.providers.garyclub._map import listed_total as gary_total

@@ -16,7 +16,9 @@ import pytest
 
 from reconciler import errors
 from reconciler.model import ProviderConfig
-from reconciler.providers._http import RollingWindow, VendorClient, pages_cursor, pages_numbered, parse_envelope
+from reconciler.providers._http import VendorClient, parse_envelope
+from reconciler.providers._limits import RollingWindow
+from reconciler.providers._paging import pages_cursor, pages_numbered
 from tests.fakes import FakeTime
 
 KEY = "ck_live_SECRETSECRETSECRETSECRET0000000"

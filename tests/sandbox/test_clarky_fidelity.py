@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from reconciler.providers._http import RollingWindow
+from reconciler.providers._limits import RollingWindow
 from tests.fakes import FakeTime
 from tests.sandbox._clarky import MARIA_START, Clarky, error_code, start_body
 

@@ -20,8 +20,9 @@ from typing import Any, Iterable, Mapping
 
 from reconciler.errors import ConflictError, NotFoundError, PlanError, ValidationFailed
 from reconciler.model import Contact, Pipeline
+from reconciler.providers._http import VendorClient
+from reconciler.providers._paging import list_at, object_at, pages_numbered
 from reconciler.providers._paths import seg
-from reconciler.providers._http import VendorClient, list_at, object_at, pages_numbered
 from reconciler.providers.clarky.mapping import (listed_total, more_pages, normalize_phone, vendor_identifiers,
                                                 vendor_primary_email)
 

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 from reconciler.errors import NotFoundError
 from reconciler.model import Pipeline
-from reconciler.providers._http import pages_numbered
+from reconciler.providers._paging import pages_numbered
 from reconciler.providers._paths import seg
 from reconciler.providers.clarky.catalog import PAGE
 from reconciler.providers.clarky.mapping import listed_total, more_pages

@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 from reconciler.identity import canonical_email, canonical_phone
 from reconciler.model import Address, Contact, Sequence
-from reconciler.providers._http import listed_total as _listed
+from reconciler.providers._paging import listed_total as _listed
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, CacheEntry, LiveCard, LiveMembership
 
 ACTIVE_STATUSES = frozenset({"generating", "pending_approval", "approved", "running"})

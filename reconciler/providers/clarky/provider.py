@@ -31,7 +31,8 @@ import httpx
 
 from reconciler.errors import ConflictError, NotFoundError, OutcomeUnknown, ProviderError, ServerError, ValidationFailed
 from reconciler.model import Blueprint, Card, Contact, DesiredState, Pipeline, ProviderConfig, Sequence
-from reconciler.providers._http import Reply, VendorClient, pages_numbered
+from reconciler.providers._http import Reply, VendorClient
+from reconciler.providers._paging import pages_numbered
 from reconciler.providers.base import Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
 from reconciler.providers.clarky import reading
 from reconciler.providers._paths import seg

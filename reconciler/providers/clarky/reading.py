@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import NotFoundError
 from reconciler.model import Address, DesiredState, Pipeline
-from reconciler.providers._http import Reply, VendorClient, object_at, pages_numbered
+from reconciler.providers._http import Reply, VendorClient
+from reconciler.providers._paging import object_at, pages_numbered
 from reconciler.providers.base import ReadContext
 from reconciler.providers._paths import seg
 from reconciler.providers.clarky.catalog import PAGE

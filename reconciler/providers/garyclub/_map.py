@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping
 
 from reconciler.identity import canonical_phone
 from reconciler.model import Address, Contact, normalize_email
-from reconciler.providers._http import listed_total as _listed
+from reconciler.providers._paging import listed_total as _listed
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, LiveCard, LiveMembership
 
 # Documented enrollment statuses (docs/vendors.md: active, paused, completed, cancelled) plus the words a

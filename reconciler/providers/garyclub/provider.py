@@ -8,8 +8,9 @@ from typing import Any, Iterator, Mapping
 
 from reconciler.errors import ConflictError, NotFoundError, OutcomeUnknown, PlanError, ProviderError, ValidationFailed
 from reconciler.model import Blueprint, Card, Contact, DesiredState, Pipeline, ProviderConfig, Sequence
+from reconciler.providers._http import VendorClient
+from reconciler.providers._paging import pages_cursor
 from reconciler.providers._paths import seg
-from reconciler.providers._http import VendorClient, pages_cursor
 from reconciler.providers.base import Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
 from reconciler.providers.garyclub import _map
 from reconciler.providers.garyclub._read import read_snapshot

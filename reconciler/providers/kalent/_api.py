@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from reconciler.errors import AuthError, PaymentRequired, ProviderError
 from reconciler.model import Address
-from reconciler.providers._http import listed_total as _listed
+from reconciler.providers._paging import listed_total as _listed
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, LiveBlueprint, LiveMembership
 
 PAGE_SIZE = 50  # the documented maximum of every Kalent list

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from reconciler.providers._paging import pages_numbered
 from reconciler.providers._paths import seg
-from reconciler.providers._http import pages_numbered
 from reconciler.providers.kalent import _api
 from reconciler.providers.kalent.provider import KalentProvider
 

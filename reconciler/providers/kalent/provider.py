@@ -14,8 +14,9 @@ import httpx
 from reconciler.errors import ConfigError, NotFoundError, OutcomeUnknown, PlanError, ProviderError, ValidationFailed
 from reconciler.model import (Address, Blueprint, Card, Contact, DesiredState, Membership, Pipeline, ProviderConfig,
                               Sequence)
+from reconciler.providers._http import VendorClient
+from reconciler.providers._paging import field_at, pages_numbered
 from reconciler.providers._paths import seg
-from reconciler.providers._http import VendorClient, field_at, pages_numbered
 from reconciler.providers.base import Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
 from reconciler.providers.kalent import _api, _window
 from reconciler.providers.kalent._read import dispatching, from_cache, older_than, start_never_showed
