@@ -18,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.desired import EMAIL
+from reconciler.contact_syntax import EMAIL
 from reconciler.identity import E164
 from reconciler.model import DesiredState, normalize_email
 from reconciler.model import slug as _slug

@@ -1,0 +1,43 @@
+"""Manifest Kalent blueprints -> Blueprint, with the step rules checked and plain step data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.errors import Problem
+from reconciler.kalent_rules import step_problems
+from reconciler.located_yaml import problem
+from reconciler.manifest_refs import check_provider, loc_of
+from reconciler.model import Address, Blueprint, Loc, Project, slug
+
+
+def build_blueprints(docs: list[Any], project: Project, problems: list[Problem]) -> list[Blueprint]:
+    out: list[Blueprint] = []
+    seen: dict[str, Loc] = {}
+    for data in docs:
+        for node in data.get("blueprints") or []:
+            if node["id"] in seen:
+                problems.append(problem(node, f"duplicate blueprint id {node['id']!r} "
+                                              f"(also declared at {seen[node['id']]})", "id"))
+                continue
+            seen[node["id"]] = loc_of(node)
+            if check_provider(node, project, ("kalent",), "blueprints", problems) is None:
+                continue
+            steps = node["steps"]
+            for index, fld, message in step_problems(steps):
+                problems.append(problem(steps[index], f"step {index + 1}: {message}", fld))
+            out.append(Blueprint(
+                address=Address(node["provider"], "blueprint", slug(node["sourcing"]), node["id"]),
+                id=node["id"], provider=node["provider"], sourcing=node["sourcing"], name=node["name"],
+                steps=tuple(_plain(s) for s in steps), loc=loc_of(node),
+            ))
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """Strip location wrappers so the model holds plain dicts and lists."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

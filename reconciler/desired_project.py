@@ -1,0 +1,67 @@
+"""campaignctl.yaml -> Project: providers with their defaults, state backend and safety limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import Problem
+from reconciler.located_yaml import problem
+from reconciler.model import DEFAULT_BASE_URLS, DEFAULT_RATE_LIMITS, Project, ProviderConfig, Safety, StateSettings
+from reconciler.state_file import state_file_problem
+from reconciler.urls import url_problem
+
+
+def build_project(root: Path, data: dict[str, Any], problems: list[Problem]) -> Project:
+    providers = {}
+    for name, cfg in data["providers"].items():
+        ptype = cfg["type"]
+        limits = dict(DEFAULT_RATE_LIMITS[ptype])
+        limits.update(cfg.get("rate_limit") or {})
+        if ptype != "clarky" and "bot_id" in cfg:
+            problems.append(problem(cfg, f"bot_id is a Clarky setting; provider {name!r} is {ptype}", "bot_id"))
+        if ptype != "garyclub" and "client_id" in cfg:
+            problems.append(problem(cfg, f"client_id is a Gary Club setting; provider {name!r} is {ptype}",
+                                   "client_id"))
+        if cfg.get("base_url") and url_problem(str(cfg["base_url"])):
+            problems.append(problem(cfg, f"base_url {url_problem(str(cfg['base_url']))}", "base_url"))
+        if not cfg.get("sandbox") and not cfg.get("api_key_env"):
+            problems.append(problem(cfg, f"provider {name!r} needs api_key_env (or sandbox: true)"))
+        providers[name] = ProviderConfig(
+            name=name,
+            type=ptype,
+            api_key_env=cfg.get("api_key_env"),
+            base_url=cfg.get("base_url") or DEFAULT_BASE_URLS[ptype],
+            bot_id=cfg.get("bot_id"),
+            client_id=cfg.get("client_id"),
+            rate_limit=tuple(sorted(limits.items())),
+            sandbox=bool(cfg.get("sandbox", False)),
+            timeout_seconds=float(cfg.get("timeout_seconds", 30.0)),
+            status_refresh_minutes=float(cfg.get("status_refresh_minutes", 15.0)),
+            start_settle_minutes=float(cfg.get("start_settle_minutes", 10.0)),
+        )
+    state = data.get("state") or {}
+    safety = data.get("safety") or {}
+    state_path = root / (state.get("path") or ".campaignctl/state.db")
+    backend = state.get("backend", "sqlite")
+    refused = state_file_problem(state_path) if backend == "sqlite" else None
+    if refused:
+        shown = state.get("path") or ".campaignctl/state.db"
+        problems.append(problem(state, f"state.path {shown!r} {refused}", "path") if state.get("path")
+                        else problem(data, f"state.path {shown!r} (the default) {refused}"))
+    if backend == "postgres" and not state.get("project"):
+        problems.append(problem(state, "state: backend postgres needs a `project` key (it keeps several campaigns "
+                                       "directories in one database apart)"))
+    settings = StateSettings(backend=backend, path=state_path, dsn_env=state.get("dsn_env", "CAMPAIGNCTL_STATE_DSN"),
+                             schema=state.get("schema", "campaignctl"), project=state.get("project"))
+    return Project(
+        root=root,
+        state=settings,
+        state_path=state_path,
+        providers=providers,
+        ownership_tag=data.get("ownership_tag", "campaignctl"),
+        safety=Safety(
+            max_new_memberships_per_apply=safety.get("max_new_memberships_per_apply", 200),
+            max_removal_fraction=safety.get("max_removal_fraction", 0.3),
+        ),
+    )
