@@ -111,13 +111,15 @@ def test_sigkill_mid_apply_then_rerun_sends_every_membership_exactly_once(tmp_pa
     unlocked = subprocess.run(_campaignctl("state", "unlock", lock_id, "--dir", str(root)), capture_output=True,
                               text=True, env=_env(), timeout=60)
     assert unlocked.returncode == 0, unlocked.stderr
-    for _ in range(3):
+    for _ in range(5):
         control.advance("10s")  # Kalent starts become visible after its dispatch delay
         rerun = subprocess.run(_campaignctl("apply", str(root), "--auto-approve"), capture_output=True, text=True,
                                env=_env(), timeout=120)
         assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr
         if "Nothing to apply." in rerun.stdout:
             break
+        if "deferred" in rerun.stdout:  # a Kalent start in flight at the kill: in doubt for the settle window
+            shift_state(root, 660)
     else:
         raise AssertionError(rerun.stdout[-2000:])
     sends = control.sends()
