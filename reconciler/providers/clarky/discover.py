@@ -13,8 +13,8 @@ from reconciler.errors import NotFoundError
 from reconciler.model import Pipeline
 from reconciler.providers._paging import pages_numbered
 from reconciler.providers._paths import seg
-from reconciler.providers.clarky.catalog import PAGE
-from reconciler.providers.clarky.mapping import listed_total, more_pages
+from reconciler.providers.clarky._client import PAGE
+from reconciler.providers.clarky._mapping import listed_total, more_pages
 from reconciler.providers.clarky.provider import ClarkyProvider
 
 CAN_LIST_MEMBERS = False

@@ -1,7 +1,7 @@
 """ClarkyProvider: sequences/start enrollments and pipeline cards over Clarky's REST API.
 
 Choices where the seed documents are silent:
-- Every start is keyed (mapping.idempotency_key) on Clarky's own contact id, resolved before the
+- Every start is keyed (_mapping.idempotency_key) on Clarky's own contact id, resolved before the
   start on every email and phone the contact has; a person Clarky does not know yet is created
   first (POST /contacts, which sends nothing, with the notes). So the key survives identity edits,
   renames and a lost state, and the start carries no notes: it is idempotent and is retried.
@@ -33,13 +33,21 @@ from reconciler.errors import ConflictError, NotFoundError, OutcomeUnknown, Prov
 from reconciler.model import Blueprint, Card, Contact, DesiredState, Pipeline, ProviderConfig, Sequence
 from reconciler.providers._http import Reply, VendorClient
 from reconciler.providers._paging import pages_numbered
-from reconciler.providers.base import Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
-from reconciler.providers.clarky import reading
 from reconciler.providers._paths import seg
-from reconciler.providers.clarky.catalog import PAGE, Catalog
-from reconciler.providers.clarky.mapping import (best_card, card_from_api, contact_fields, listed_total,
-                                                 membership_from_api, more_pages, start_body)
+from reconciler.providers.base import Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
+from reconciler.providers.clarky import _read
+from reconciler.providers.clarky._client import PAGE, Catalog, enrollment_data
+from reconciler.providers.clarky._mapping import (
+    best_card,
+    card_from_api,
+    contact_fields,
+    listed_total,
+    membership_from_api,
+    more_pages,
+    start_body,
+)
 from reconciler.snapshot import LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
+from reconciler.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 START = "/sequences/start"
@@ -70,7 +78,7 @@ class ClarkyProvider:
     # -- read -----------------------------------------------------------------------------------
     def read(self, desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
         """Memberships from the cache (re-read when stale), cards from the pipeline-card lists."""
-        return reading.read(self, desired, ctx)
+        return _read.read(self, desired, ctx)
 
     def remember_cards(self, pipeline_id: str, cards: list[dict[str, Any]]) -> None:
         """The cards a read listed, by contact: create_card checks them instead of asking again."""
@@ -108,11 +116,11 @@ class ClarkyProvider:
             # re-read, so read its reason now (no_usable_channels must plan `skip`, not `retry`).
             try:
                 path = f"/sequences/enrollments/{seg(enrollment_id)}"
-                data = {**data, **reading.enrollment_data(self.client, path, self.client.get(path))}
+                data = {**data, **enrollment_data(self.client, path, self.client.get(path))}
             except ProviderError:
                 pass  # the enrollment exists either way; the reason stays unknown
-        live = membership_from_api(address, data, attempt=request.attempt, observed_at=reading.utcnow(),
-                                   since=reading.utcnow())
+        live = membership_from_api(address, data, attempt=request.attempt, observed_at=utcnow(),
+                                   since=utcnow())
         return EnrollResult(address, live=live, request_id=reply.request_id)
 
     def resolve_enrollment(self, sequence: Sequence, request: EnrollRequest, *,
@@ -130,9 +138,9 @@ class ClarkyProvider:
             raise OutcomeUnknown(self.config.name, "POST", START, reply.status, "the replay named no enrollment",
                                  request_id=reply.request_id)
         path = f"/sequences/enrollments/{seg(enrollment_id)}"
-        status = reading.enrollment_data(self.client, path, self.client.get(path))
+        status = enrollment_data(self.client, path, self.client.get(path))
         return membership_from_api(request.membership.address, status, attempt=request.attempt,
-                                   observed_at=reading.utcnow(), since=sent_at)
+                                   observed_at=utcnow(), since=sent_at)
 
     def _member_contact(self, request: EnrollRequest) -> Contact:
         if request.contact is None or not (request.contact.emails or request.contact.phone_numbers):
@@ -268,7 +276,7 @@ class ClarkyProvider:
         if update.stage is not None:
             body["pipeline_stage_id"] = self.catalog.stage_id(remote["id"], pipeline, update.stage, "PATCH", path)
         if update.archived is not None:
-            body["archived_at"] = reading.utcnow() if update.archived else None
+            body["archived_at"] = utcnow() if update.archived else None
         if not body:
             return live
         data = (self.client.write("PATCH", path, json=body, idempotent=True).json or {}).get("data") or {}

@@ -25,13 +25,19 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import NotFoundError
 from reconciler.model import Address, DesiredState, Pipeline
-from reconciler.providers._http import Reply, VendorClient
-from reconciler.providers._paging import object_at, pages_numbered
-from reconciler.providers.base import ReadContext
+from reconciler.providers._paging import pages_numbered
 from reconciler.providers._paths import seg
-from reconciler.providers.clarky.catalog import PAGE
-from reconciler.providers.clarky.mapping import (FINAL, best_card, card_from_api, listed_total, membership_from_api,
-                                                membership_from_cache, more_pages)
+from reconciler.providers.base import ReadContext
+from reconciler.providers.clarky._client import PAGE, enrollment_data
+from reconciler.providers.clarky._mapping import (
+    FINAL,
+    best_card,
+    card_from_api,
+    listed_total,
+    membership_from_api,
+    membership_from_cache,
+    more_pages,
+)
 from reconciler.snapshot import CacheEntry, LiveMembership, LiveSnapshot
 from reconciler.timeutil import age_seconds, utcnow
 
@@ -112,14 +118,6 @@ def _membership(provider: "ClarkyProvider", address: Address, entry: CacheEntry,
         return cached
     data = enrollment_data(provider.client, path, reply)
     return membership_from_api(address, data, attempt=entry.attempt, observed_at=utcnow(), since=cached.since)
-
-
-def enrollment_data(client: VendorClient, path: str, reply: Reply) -> dict[str, Any]:
-    """The documented `data` of an enrollment status read, with its `status`; else MalformedResponse."""
-    data = object_at(client, path, reply, "data")
-    if not isinstance(data.get("status"), str):
-        raise client.malformed(path, reply, "the documented 'data.status'")
-    return dict(data)
 
 
 # -- cards ------------------------------------------------------------------------------------------

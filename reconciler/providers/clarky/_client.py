@@ -1,4 +1,4 @@
-"""Lookups one Clarky provider instance shares between its read and its writes.
+"""Clarky's HTTP lookups, shared by one provider instance between its read and its writes.
 
 Pipelines, stages and contact ids are fetched once per instance and kept, so an apply that
 follows a read sends no lookup the read already made. Choices where the docs are silent:
@@ -20,11 +20,16 @@ from typing import Any, Iterable, Mapping
 
 from reconciler.errors import ConflictError, NotFoundError, PlanError, ValidationFailed
 from reconciler.model import Contact, Pipeline
-from reconciler.providers._http import VendorClient
+from reconciler.providers._http import Reply, VendorClient
 from reconciler.providers._paging import list_at, object_at, pages_numbered
 from reconciler.providers._paths import seg
-from reconciler.providers.clarky.mapping import (listed_total, more_pages, normalize_phone, vendor_identifiers,
-                                                vendor_primary_email)
+from reconciler.providers.clarky._mapping import (
+    listed_total,
+    more_pages,
+    normalize_phone,
+    vendor_identifiers,
+    vendor_primary_email,
+)
 
 PAGE = 100
 BY_EMAIL_MIN = 5  # up to this many unknown contacts are always looked up one by one
@@ -244,3 +249,11 @@ class Catalog:
 def _lookups(contact: Contact) -> int:
     """Reads one contact's lookup costs: one per email and per phone."""
     return sum(1 for ident in contact.identifiers if not ident.startswith("kalent:"))
+
+
+def enrollment_data(client: VendorClient, path: str, reply: Reply) -> dict[str, Any]:
+    """The documented `data` of an enrollment status read, with its `status`; else MalformedResponse."""
+    data = object_at(client, path, reply, "data")
+    if not isinstance(data.get("status"), str):
+        raise client.malformed(path, reply, "the documented 'data.status'")
+    return dict(data)
