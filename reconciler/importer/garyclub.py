@@ -11,7 +11,6 @@ from typing import Any, Mapping
 from reconciler.importer import Context, unsupported
 from reconciler.importer.cards import CardRow, check_not_declared, write_pipeline
 from reconciler.importer.contacts import Person, clean_person
-from reconciler.providers.garyclub import _map
 from reconciler.providers.garyclub.discover import GaryClubDiscovery
 
 
@@ -49,8 +48,8 @@ def import_pipeline(ctx: Context, name: str) -> None:
     check_not_declared(ctx, str(remote["id"]), str(remote.get("name")))
     stages = disc.stage_names(remote)
     people = _people(ctx, disc)
-    rows = (CardRow(str(d["id"]), _map.deal_contact(d), stages.get(str(d.get("stage_id") or ""), ""),
-                    str(d.get("name") or ""), d.get("description") or None, _map.deal_tags(d), False)
+    rows = (CardRow(str(d["id"]), disc.deal_contact(d), stages.get(str(d.get("stage_id") or ""), ""),
+                    str(d.get("name") or ""), d.get("description") or None, disc.deal_tags(d), False)
             for d in disc.deals(str(remote["id"])))
     taken = {p.id for p in ctx.existing.pipelines}
     head = {"id": ctx.unique_id(str(remote.get("name") or remote["id"]), taken), "provider": ctx.provider_name,

@@ -7,7 +7,7 @@ import pytest
 from reconciler import errors
 from reconciler.plan import compute_plan
 from reconciler.providers.base import ReadContext
-from reconciler.providers.garyclub import _map
+from reconciler.providers.garyclub import _mapping as _map
 from reconciler.sandbox.core import Fault, FaultPlan
 from reconciler.snapshot import ACTIVE, FINISHED, PAUSED, CacheEntry
 from tests.providers._gary import CONTACTS, KEY, NURTURE, FakeTime, make_gary, membership

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from reconciler.errors import PlanError
 from reconciler.model import Address, DesiredState, Pipeline, Sequence
 from reconciler.providers.base import ReadContext
-from reconciler.providers.garyclub import _map
+from reconciler.providers.garyclub import _mapping
 from reconciler.snapshot import FINISHED, LiveMembership, LiveSnapshot
 from reconciler.state import utcnow
 
@@ -48,38 +48,38 @@ def read_snapshot(gp: "GaryClubProvider", desired: DesiredState, ctx: ReadContex
     needed = {m.contact_id for s in to_list for m in s.members if m.contact_id}
     needed |= {c.contact_id for p in pipes for c in p.cards}
     needed = {cid for cid in needed if cid in desired.contacts}
-    if any(cid not in cached_contact and cid not in gp._contacts for cid in needed):
-        _match_contacts(gp, desired, sorted(needed), gp._list_contacts())
+    if any(cid not in cached_contact and cid not in gp.catalog.contact_ids for cid in needed):
+        _match_contacts(gp, desired, sorted(needed), gp.catalog.contacts())
     for cid in needed:
-        if cid not in gp._contacts and cid not in gp._ambiguous and cached_contact.get(cid):
-            gp._contacts[cid] = cached_contact[cid]
+        if cid not in gp.catalog.contact_ids and cid not in gp.catalog.ambiguous and cached_contact.get(cid):
+            gp.catalog.contact_ids[cid] = cached_contact[cid]
     for seq in seqs:
         for member in seq.members:
-            if member.contact_id in gp._ambiguous:
-                snap.conflicts[member.address] = gp._ambiguous[member.contact_id]
+            if member.contact_id in gp.catalog.ambiguous:
+                snap.conflicts[member.address] = gp.catalog.ambiguous[member.contact_id]
     for pipe in pipes:
         for card in pipe.cards:
-            if card.contact_id in gp._ambiguous:
-                snap.conflicts[card.address] = gp._ambiguous[card.contact_id]
-    for cid, remote in gp._contacts.items():
+            if card.contact_id in gp.catalog.ambiguous:
+                snap.conflicts[card.address] = gp.catalog.ambiguous[card.contact_id]
+    for cid, remote in gp.catalog.contact_ids.items():
         if cid in desired.contacts:
             snap.people[Address(name, "contact", "contacts", cid)] = remote
 
     # remote contact id -> address key: manifest contacts first, then what the cache remembers
     # (contacts removed from the manifest keep their old address, so orphans are reported).
-    to_key = {remote: key for key, remote in sorted(cached_contact.items()) if key not in gp._contacts}
-    to_key.update({remote: cid for cid, remote in gp._contacts.items()})
+    to_key = {remote: key for key, remote in sorted(cached_contact.items()) if key not in gp.catalog.contact_ids}
+    to_key.update({remote: cid for cid, remote in gp.catalog.contact_ids.items()})
 
     now = utcnow()
     for seq in to_list:
-        roster = gp._roster(seq_ids[seq.id], max_age=0.0)
+        roster = gp.catalog.roster(seq_ids[seq.id], max_age=0.0)
         wanted = {m.address for m in seq.members} | {a for a in cache if a.kind == "membership" and a.group == seq.id}
         for remote, history in roster.items():
             key = to_key.get(remote)
             addr = Address(name, "membership", seq.id, key) if key else None
             if addr is not None and addr in wanted:
-                snap.memberships[addr] = _map.to_membership(addr, history, now)
-                _, known = _map.map_status(history[-1].get("status"))
+                snap.memberships[addr] = _mapping.to_membership(addr, history, now)
+                _, known = _mapping.map_status(history[-1].get("status"))
                 if not known:
                     snap.warnings.append(f"{addr}: unknown Gary Club enrollment status {history[-1].get('status')!r}; "
                                          "treated as active (never re-enrolled)")
@@ -91,7 +91,7 @@ def read_snapshot(gp: "GaryClubProvider", desired: DesiredState, ctx: ReadContex
     return snap
 
 
-def _match_contacts(gp: "GaryClubProvider", desired: DesiredState, needed: list[str], index: _map.ContactIndex) -> None:
+def _match_contacts(gp: "GaryClubProvider", desired: DesiredState, needed: list[str], index: _mapping.ContactIndex) -> None:
     """Match manifest contacts to Gary contacts on every email and phone. One contact matching two Gary
     contacts, or one Gary contact matching two manifest contacts, is ambiguous: the planner says
     `manual` and nothing is sent to that person (Gary could hold their paused enrollment on either)."""
@@ -99,22 +99,22 @@ def _match_contacts(gp: "GaryClubProvider", desired: DesiredState, needed: list[
     for cid in needed:
         found = index.matches(desired.contacts[cid])
         if len(found) > 1:
-            gp._ambiguous[cid] = (f"contact {cid!r} matches {len(found)} Gary Club contacts ({', '.join(sorted(found))}) "
+            gp.catalog.ambiguous[cid] = (f"contact {cid!r} matches {len(found)} Gary Club contacts ({', '.join(sorted(found))}) "
                                   "on its emails and phones")
         elif found:
             owners.setdefault(next(iter(found)), []).append(cid)
     for remote, cids in owners.items():
         if len(cids) > 1:
             for cid in cids:
-                gp._ambiguous[cid] = f"Gary Club contact {remote} matches {' and '.join(repr(c) for c in cids)}"
+                gp.catalog.ambiguous[cid] = f"Gary Club contact {remote} matches {' and '.join(repr(c) for c in cids)}"
         else:
-            gp._contacts[cids[0]] = remote
+            gp.catalog.contact_ids[cids[0]] = remote
 
 
 def resolve_sequence(gp: "GaryClubProvider", seq: Sequence, snap: LiveSnapshot) -> str:
     """The Gary sequence id for `seq.target` (a name or an id); PlanError naming the available ones."""
-    rows = gp._sequence_rows()
-    row = _map.pick_by_name_or_id(rows, seq.target)
+    rows = gp.catalog.sequences()
+    row = _mapping.pick_by_name_or_id(rows, seq.target)
     if row is None:
         available = ", ".join(repr(r.get("name")) for r in rows) or "none"
         raise PlanError(f"{seq.loc}: provider {gp.config.name!r} has no Gary Club sequence {seq.target!r} "
@@ -128,8 +128,8 @@ def resolve_sequence(gp: "GaryClubProvider", seq: Sequence, snap: LiveSnapshot) 
 
 def resolve_pipeline(gp: "GaryClubProvider", pipe: Pipeline, snap: LiveSnapshot) -> Mapping[str, Any]:
     """The Gary pipeline row for `pipe.pipeline` (name or id); records its stage names."""
-    row = gp._pipeline_row(pipe)
-    snap.stages[(gp.config.name, pipe.id)] = tuple(n for _, n in _map.stages_of(row))
+    row = gp.catalog.pipeline(pipe)
+    snap.stages[(gp.config.name, pipe.id)] = tuple(n for _, n in _mapping.stages_of(row))
     return row
 
 
@@ -155,14 +155,14 @@ def _from_cache(seq: Sequence, cache: Mapping[Address, Any], snap: LiveSnapshot)
 def _read_deals(gp: "GaryClubProvider", pipe: Pipeline, row: Mapping[str, Any], to_key: Mapping[str, str],
                 ctx: ReadContext, snap: LiveSnapshot) -> None:
     """Deals of one pipeline as cards: managed ones, and any deal where a declared or adopted card is."""
-    names = dict(_map.stages_of(row))
+    names = dict(_mapping.stages_of(row))
     declared = {c.address for c in pipe.cards}
     unmanaged = 0
-    for deal in gp._list_deals(str(row["id"])):
-        contact = _map.deal_contact(deal)
+    for deal in gp.catalog.deals(str(row["id"])):
+        contact = _mapping.deal_contact(deal)
         key = to_key.get(contact) if contact else None
         addr = Address(gp.config.name, "card", pipe.id, key or f"remote:{contact or deal.get('id')}")
-        card = _map.to_card(addr, deal, names, ctx.ownership_tag)
+        card = _mapping.to_card(addr, deal, names, ctx.ownership_tag)
         if not card.managed:
             unmanaged += 1
             if addr not in declared and addr not in ctx.adopted:
