@@ -29,7 +29,7 @@ from reconciler.providers._paging import pages_cursor, pages_numbered
 from reconciler.providers.base import ReadContext
 from reconciler.providers.clarky._mapping import listed_total as clarky_total
 from reconciler.providers.garyclub._mapping import listed_total as gary_total
-from reconciler.providers.kalent._api import listed_total as kalent_total
+from reconciler.providers.kalent._mapping import listed_total as kalent_total
 from reconciler.sandbox.core import Fault, FaultPlan
 from reconciler.sandbox.hub import build_hub, load_seed
 from reconciler.sandbox.transport import SandboxTransport

@@ -1,22 +1,145 @@
-"""Reading a candidate's status against the state cache: a membership as the cache remembers it, and
-whether a status answer can be about our own recorded start yet (the settle window after it).
+"""KalentProvider.read: blueprints by sourcing, memberships one status GET per candidate, and only
+where the state cache cannot answer; whether a status answer can be about our own recorded start
+yet (the settle window after it).
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from reconciler.model import Address
-from reconciler.providers.kalent import _api
-from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, CacheEntry, LiveMembership
+from reconciler.errors import NotFoundError
+from reconciler.model import Address, DesiredState
+from reconciler.providers.base import ReadContext
+from reconciler.providers.kalent import _mapping, _window
+from reconciler.providers.kalent._client import Target
+from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, UNSEEN, CacheEntry, LiveMembership, LiveSnapshot
 from reconciler.timeutil import age_seconds
+
+if TYPE_CHECKING:
+    from reconciler.providers.kalent.provider import KalentProvider
+
+
+def read(kp: "KalentProvider", desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
+    """Blueprints and memberships of this provider; status reads only where the cache cannot answer."""
+    before = sum(kp.client.counts.values())
+    snap = LiveSnapshot()
+    kp.catalog.listings = {}
+    name = kp.config.name
+    for bp in (b for b in desired.blueprints if b.provider == name):
+        found = _mapping.match_blueprint(bp, kp.catalog.blueprints(kp.catalog.blueprint_sourcing(bp)))
+        if found is not None:
+            snap.blueprints[bp.address] = found
+    declared: set[Address] = set()
+    for seq in (s for s in desired.sequences if s.provider == name):
+        target = kp.targets[seq.id] = kp.catalog.target(seq, desired)
+        for member in seq.members:
+            declared.add(member.address)
+            lm = _member(kp, member.address, member.candidate_id, target, ctx.cache.get(member.address), ctx, snap)
+            kp.previous[member.address] = lm.remote_id if lm is not None else None
+            if lm is not None:
+                snap.memberships[member.address] = lm
+    _read_orphans(kp, ctx, declared, snap)
+    snap.requests[name] = sum(kp.client.counts.values()) - before
+    return snap
+
+
+def _read_orphans(kp: "KalentProvider", ctx: ReadContext, declared: set[Address], snap: LiveSnapshot) -> None:
+    """Cached memberships no longer declared: kept so the planner can report them (re-read when stale)."""
+    for address, entry in sorted(ctx.cache.items()):
+        if address.provider != kp.config.name or address.kind != "membership" or address in declared:
+            continue
+        if entry.status == UNSEEN:  # only ever read as absent: nothing to report
+            continue
+        target = kp.targets.get(address.group)
+        candidate = dict(entry.extra).get("contact")
+        if target is None or not candidate or not needs_read(entry, ctx, kp.config.status_refresh_minutes):
+            snap.memberships[address] = from_cache(address, entry)
+            continue
+        lm = _member(kp, address, candidate, target, entry, ctx, snap, orphan=True)
+        if lm is not None:
+            snap.memberships[address] = lm
+
+
+def _member(kp: "KalentProvider", address: Address, candidate_id: str | None, target: Target,
+            cached: CacheEntry | None, ctx: ReadContext, snap: LiveSnapshot, *,
+            orphan: bool = False) -> LiveMembership | None:
+    """The live membership of one candidate, from the cache when it is final or fresh enough."""
+    watch = cached if cached is not None and cached.status == UNSEEN else None
+    cached = None if watch is not None else cached
+    if cached is not None and not needs_read(cached, ctx, kp.config.status_refresh_minutes):
+        return from_cache(address, cached)
+    if not candidate_id:
+        snap.warnings.append(f"{address}: no Kalent candidate id; cannot read its status")
+        return None
+    try:
+        sequence = kp.catalog.sequence_of(candidate_id)
+    except NotFoundError as exc:
+        if cached is not None:  # we started it: calling it absent would plan a second start
+            snap.warnings.append(f"{address}: Kalent does not know candidate {candidate_id} "
+                                 f"({exc.vendor_message}); "
+                                 f"kept its last known status {cached.vendor_status or cached.status!r}")
+            return from_cache(address, cached)
+        # Kalent documents `sequence: null` for "none"; a 404 proves nothing about a sequence.
+        snap.unproven[address] = (f"Kalent answered 404 for candidate {candidate_id}'s sequence status "
+                                  f"({exc.vendor_message}); that does not prove it has none, so nothing is "
+                                  "started: check the candidate id in Kalent")
+        return None
+    observed = _mapping.now_iso()
+    attempt = cached.attempt if cached is not None else 0
+    if dispatching(cached, sequence, kp.settle_seconds):
+        return from_cache(address, cached)
+    if start_never_showed(cached, sequence):
+        # Kalent accepted our start, yet after the settle window it still shows only an earlier
+        # sequence: that is the previous attempt, not a failed one; starting again could send twice.
+        since = str(dict(cached.extra).get("since"))[:16].replace("T", " ")
+        snap.unproven[address] = (
+            f"Kalent accepted a start for candidate {candidate_id} at {since} UTC, but still shows only the "
+            f"earlier sequence {sequence.get('sequenceId')} ({sequence.get('displayStatus')}): check it in "
+            "Kalent; nothing is started again while the state remembers that start")
+        return None
+    if sequence is None:
+        if cached is None and not orphan:
+            _judge_absence(kp, address, candidate_id, watch, ctx, snap)
+        return None  # with a cached enrollment: known, now absent, which the engine reports
+    if _mapping.belongs_to(sequence, target.blueprint_id, target.blueprint_name):
+        return _mapping.membership_from_api(address, candidate_id, sequence, attempt=attempt, observed_at=observed)
+    if orphan:
+        return from_cache(address, cached) if cached is not None else None
+    conflict = _mapping.conflict_text(candidate_id, sequence, target.label)
+    return _mapping.membership_from_api(address, candidate_id, sequence, attempt=attempt, observed_at=observed,
+                                        conflict=conflict)
+
+
+def _judge_absence(kp: "KalentProvider", address: Address, candidate_id: str, watch: CacheEntry | None,
+                   ctx: ReadContext, snap: LiveSnapshot) -> None:
+    """"No sequence" is proof only across the dispatch window (see _window.py)."""
+    others = _window.same_candidate(dict(ctx.cache), kp.config.name, address, candidate_id)
+    verdict = _window.judge_absence(address, candidate_id, watch, others, settle_seconds=kp.settle_seconds,
+                                    now=_mapping.now_iso())
+    if verdict.action == "wait":
+        snap.settling[address] = verdict.reason
+        if verdict.first_seen:
+            snap.absent_seen[address] = (candidate_id, verdict.first_seen)
+    elif verdict.action == "manual":
+        snap.unproven[address] = verdict.reason
+
+
+def needs_read(cached: CacheEntry, ctx: ReadContext, refresh_minutes: float) -> bool:
+    """Final statuses are never re-read; others when stale or on --refresh."""
+    extra = dict(cached.extra)
+    if cached.status in (FINISHED, FAILED) and extra.get("reason") != _mapping.CONFLICT_REASON:
+        return False
+    if ctx.refresh or cached.status not in (ACTIVE, PAUSED, FINISHED, FAILED):
+        return True
+    age = age_seconds(cached.observed_at)
+    return age is None or age >= refresh_minutes * 60
 
 
 def from_cache(address: Address, entry: CacheEntry) -> LiveMembership:
     """A membership as the state cache remembers it (observed_at None: not read now)."""
     extra = dict(entry.extra)
     conflict = None
-    if extra.get("reason") == _api.CONFLICT_REASON:
+    if extra.get("reason") == _mapping.CONFLICT_REASON:
         conflict = (f"candidate {extra.get('contact')} was last seen in another Kalent sequence "
                     f"({entry.vendor_status}); decide in the Kalent UI")
     return LiveMembership(address=address, remote_id=entry.remote_id, status=entry.status or ACTIVE,
@@ -37,7 +160,8 @@ def dispatching(cached: CacheEntry | None, sequence: Mapping[str, Any] | None, s
         return True
     if cached.remote_id is not None and sequence.get("sequenceId") == cached.remote_id:
         return False
-    return _api.map_status(sequence)[0] in (FINISHED, FAILED) or older_than(sequence, dict(cached.extra).get("since"))
+    since = dict(cached.extra).get("since")
+    return _mapping.map_status(sequence)[0] in (FINISHED, FAILED) or older_than(sequence, since)
 
 
 def start_never_showed(cached: CacheEntry | None, sequence: Mapping[str, Any] | None) -> bool:
@@ -58,6 +182,6 @@ def _settling(entry: CacheEntry, settle_seconds: float) -> bool:
 
 def older_than(sequence: Mapping[str, Any], sent_at: str | None) -> bool:
     """A sequence started well before our start is an earlier attempt, not the one in doubt."""
-    started, sent = age_seconds(_api.started_at(sequence)), age_seconds(sent_at)
+    started, sent = age_seconds(_mapping.started_at(sequence)), age_seconds(sent_at)
     return started is not None and sent is not None and started > sent + 60
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from reconciler.providers._paging import pages_numbered
-from reconciler.providers._paths import seg
-from reconciler.providers.kalent import _api
+from reconciler.providers.kalent import _mapping
 from reconciler.providers.kalent.provider import KalentProvider
 
 CAN_LIST_MEMBERS = True
@@ -22,27 +20,24 @@ class KalentDiscovery:
         self.provider = provider
 
     def sourcings(self) -> list[dict[str, Any]]:
-        return self.provider._all_sourcings()
+        return self.provider.catalog.sourcings()
 
     def sourcing(self, name_or_id: str) -> dict[str, Any]:
         """The sourcing named (or with the id) `name_or_id`; PlanError naming the others."""
-        sid = self.provider._sourcing_id(name_or_id, "import")
+        sid = self.provider.catalog.sourcing_id(name_or_id, "import")
         return next(s for s in self.sourcings() if str(s.get("sourcingId")) == sid)
 
     def blueprints(self, sourcing_id: str) -> list[dict[str, Any]]:
-        return self.provider._listing(sourcing_id, fresh=True)
+        return self.provider.catalog.blueprints(sourcing_id, fresh=True)
 
     def candidates(self, sourcing_id: str) -> Iterator[dict[str, Any]]:
         """The sourcing's candidates (the vendor's default filter: every status but NOT_RETAINED)."""
-        yield from pages_numbered(self.provider.client, f"/sourcings/{seg(sourcing_id)}/candidates", {},
-                                  page_param="pageIndex", size_param="pageSize", size=_api.PAGE_SIZE,
-                                  first_page=0, items_key="data.candidates", more=_api.has_next,
-                                  total=_api.listed_total)
+        yield from self.provider.catalog.candidates(sourcing_id)
 
     def sequence_of(self, candidate_id: str) -> dict[str, Any] | None:
         """The candidate's latest dynamic sequence, if any."""
-        return self.provider._sequence_of(candidate_id)
+        return self.provider.catalog.sequence_of(candidate_id)
 
     @staticmethod
     def blueprint_of(sequence: dict[str, Any]) -> str | None:
-        return _api.sequence_blueprint(sequence)
+        return _mapping.sequence_blueprint(sequence)

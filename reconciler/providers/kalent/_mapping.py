@@ -7,14 +7,16 @@ declares in the vendor's own shape on purpose (docs/manifest.md, blueprints).
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from reconciler.errors import AuthError, PaymentRequired, ProviderError
-from reconciler.model import Address
+from reconciler.model import Address, Blueprint
 from reconciler.providers._paging import listed_total as _listed
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, LiveBlueprint, LiveMembership
 
+log = logging.getLogger(__name__)
 PAGE_SIZE = 50  # the documented maximum of every Kalent list
 BATCH_SIZE = 100  # "100 max per call" for start (vendor-side agent skills)
 CONFLICT_REASON = "another_blueprint"  # remembered in the cache so a conflict is re-read, not forgotten
@@ -127,6 +129,14 @@ def blueprint_from_api(address: Address, item: Mapping[str, Any], *, fallback_st
     return LiveBlueprint(address=address, remote_id=str(item.get("blueprintId") or item.get("id")),
                          name=str(item.get("name") or ""), steps=tuple(dict(s) for s in steps),
                          sourcing_id=item.get("sourcingId"))
+
+
+def match_blueprint(bp: Blueprint, items: list[dict[str, Any]]) -> LiveBlueprint | None:
+    """The live blueprint named as `bp` among a sourcing's blueprints (the first, with a warning, if several)."""
+    named = [i for i in items if i.get("name") == bp.name]
+    if len(named) > 1:
+        log.warning("%s: %d Kalent blueprints are named %r; using the first", bp.address, len(named), bp.name)
+    return blueprint_from_api(bp.address, named[0]) if named else None
 
 
 def blueprint_body(name: str, steps: Any) -> dict[str, Any]:
