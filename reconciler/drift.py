@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable
 from reconciler.comment import DEFAULT_BUDGET, Page
 from reconciler.plan_types import Plan
 from reconciler.snapshot import ACTIVE, FAILED, PAUSED, LiveSnapshot
+from reconciler.timeutil import parse_time
 
 FORMAT_VERSION = 1  # of the --format json report (schemas/drift.schema.json); bumped on any incompatible change
 STUCK_GENERATING = timedelta(minutes=15)
@@ -67,15 +68,6 @@ class DriftReport:
                 "health": self.health, "unmanaged": self.unmanaged}
 
 
-def _parse(ts: str | None) -> datetime | None:
-    if not ts:
-        return None
-    try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def build_report(plan: Plan, live: LiveSnapshot, *, now: datetime | None = None,
                  archived_by_us: Iterable[str] = ()) -> DriftReport:
     """Classify the plan and the live state into the five drift categories."""
@@ -90,7 +82,7 @@ def build_report(plan: Plan, live: LiveSnapshot, *, now: datetime | None = None,
             report.changes.append(item)
     report.diverged = [d.to_dict() for d in plan.diverged]
     for addr, lm in sorted(live.memberships.items()):
-        since = _parse(lm.since)
+        since = parse_time(lm.since)
         age = now - since if since else None
         kind = problem = None
         if lm.status == FAILED:
