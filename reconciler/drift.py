@@ -98,12 +98,13 @@ def build_report(plan: Plan, live: LiveSnapshot, *, now: datetime | None = None,
                                   "since": lm.since})
     for addr in sorted(live.pending):
         report.health.append({"address": str(addr), "kind": "in_doubt", "status": "unknown", "since": None,
-                              "problem": "an earlier write has an unknown outcome; the next plan or apply settles it by reading"})
+                              "problem": "an earlier write has an unknown outcome; "
+                                         "the next plan or apply settles it by reading"})
     ours = set(archived_by_us)
     for addr, lc in sorted(live.cards.items()):
         if lc.managed and lc.archived and str(addr) not in ours:
-            report.health.append({"address": str(addr), "kind": "archived_by_person", "problem": "card archived by a person",
-                                  "status": "archived", "since": lc.updated_at})
+            report.health.append({"address": str(addr), "kind": "archived_by_person",
+                                  "problem": "card archived by a person", "status": "archived", "since": lc.updated_at})
     report.unmanaged = {f"{p}/{pipe}": n for (p, pipe), n in sorted(live.unmanaged_cards.items()) if n}
     return report
 
@@ -194,5 +195,5 @@ def notify_payload(report: DriftReport, project: str) -> dict[str, Any]:
         text += "".join(f"\n• {i['address']}: {i.get('problem') or i.get('reason') or i.get('action')}" for i in firsts)
     else:
         text = f"campaignctl drift in {project} cleared: live matches the manifests."
-    return {"text": text, "project": project, "drifted": report.drifted, "counts": c, "fingerprint": report.fingerprint(),
-            "format_version": FORMAT_VERSION}
+    return {"text": text, "project": project, "drifted": report.drifted, "counts": c,
+            "fingerprint": report.fingerprint(), "format_version": FORMAT_VERSION}

@@ -1,99 +1,34 @@
 """Read the live state for a campaigns directory: providers, state cache, in-doubt resolution.
 
-`plan`, `apply` and `drift` all start here: load desired, open the state, build providers,
-read live, resolve every write whose outcome the journal leaves in doubt (by reading, or by an
+`plan`, `apply` and `drift` all start here, in a session (reconciler/session.py): read live,
+resolve every write whose outcome the journal leaves in doubt (by reading, or by an
 idempotency-keyed replay that cannot send twice), and only then compute the plan.
 
 Choices: providers are read side by side (one thread each; independent accounts and budgets).
 `plan` and `drift` read with `read_only`: a Clarky start in doubt can only be settled by a keyed
 replay, and replaying a start that never arrived sends it, so they leave it `pending` for apply.
-A hub passed to open_session belongs to the caller and is not closed with the session.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from reconciler import __version__
-from reconciler.desired import load_desired
 from reconciler.errors import OutcomeUnknown, ProviderError
 from reconciler.model import Address, Contact, DesiredState, Membership, Sequence
 from reconciler.plan import Policies, ProviderCaps, compute_plan
 from reconciler.plan_types import Plan
-from reconciler.providers import build_providers
 from reconciler.providers.base import EnrollRequest, Provider, ReadContext
+from reconciler.session import Session, open_session, providers_in_use  # noqa: F401  (re-exported)
 from reconciler.snapshot import STATUSES, UNSEEN, CacheEntry, LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
-from reconciler.state import Store, open_store, stored_address, utcnow
+from reconciler.state import Store, stored_address, utcnow
 
 log = logging.getLogger(__name__)
 CARD_OPS = ("create", "update", "move", "archive", "unarchive", "delete", "adopt")
-
-
-@dataclass
-class Session:
-    """Everything one command works with; closed by the caller."""
-
-    desired: DesiredState
-    providers: dict[str, Provider]
-    store: Store
-    hub: Any = None  # the in-process sandbox hub, when any provider uses it
-    notes: list[str] = field(default_factory=list)
-    owns_hub: bool = True  # False when the caller passed the hub in: the caller closes it
-    lock_id: str | None = None  # the apply lock this session holds, if any
-    # Set when apply is interrupted: no provider sends anything more, and apply dispatches nothing new.
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def close(self) -> None:
-        for provider in self.providers.values():
-            provider.close()
-        self.store.close()
-        if self.hub is not None and self.owns_hub:
-            self.hub.store.close()
-
-    def __enter__(self) -> "Session":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def open_session(directory: Path, *, env: Mapping[str, str] | None = None, hub: Any = None,
-                 transports: Mapping[str, Any] | None = None) -> Session:
-    """Load and validate manifests, open the state store, build the providers.
-
-    A `hub` passed in stays open when the session closes (its owner closes it); one the session
-    opened itself is closed with it."""
-    desired = load_desired(directory)
-    env = os.environ if env is None else env
-    given = hub is not None
-    stop = threading.Event()
-    store = open_store(desired.project.state, env)
-    try:
-        providers, hub = build_providers(desired.project, env=env, hub=hub, transports=transports, stop=stop,
-                                         only=providers_in_use(desired, store))
-    except BaseException:
-        store.close()
-        raise
-    return Session(desired, providers, store, hub, owns_hub=not given, stop=stop)
-
-
-def providers_in_use(desired: DesiredState, store: Store) -> set[str]:
-    """Providers a manifest declares something on, or the state remembers something of (removed members
-    are still read, to report them): only these are built, so only their keys are needed."""
-    used = {item.provider for group in (desired.sequences, desired.pipelines, desired.blueprints) for item in group}
-    used.update(addr.provider for addr in store.cache())
-    # the provider is what precedes the first dot; a row whose address cannot be read is warned about by the read
-    used.update(entry.address.split(".", 1)[0] for entry in store.in_doubt())
-    used.update(addr.provider for addr in store.adopted())
-    return used
 
 
 def policies_for(session: Session) -> Policies:
@@ -101,7 +36,7 @@ def policies_for(session: Session) -> Policies:
     caps = {name: ProviderCaps(p.capabilities.can_stop_membership, p.capabilities.can_archive_cards,
                                p.capabilities.can_delete_cards) for name, p in session.providers.items()}
     return Policies(capabilities=caps, sent_last_24h=session.store.sends_last_24h(), adopted=session.store.adopted(),
-                    tool_version=__version__, created_at=utcnow())
+                    tool_version=__version__, created_at=utcnow(session.clock))
 
 
 def read_live(session: Session, *, refresh: bool = False, progress: Callable[[str], None] | None = None,
@@ -110,7 +45,8 @@ def read_live(session: Session, *, refresh: bool = False, progress: Callable[[st
 
     `read_only` (plan, drift) sends no write request of any kind: in-doubt writes that only a keyed
     replay could settle stay `pending` instead; the others are settled by reading as usual."""
-    started = utcnow()  # rows written after this (by an apply running beside a plan or drift) are newer than our read
+    # rows written after this (by an apply running beside a plan or drift) are newer than our read
+    started = utcnow(session.clock)
     ctx = read_context(session, refresh=refresh)
     live = LiveSnapshot()
     # Providers are independent accounts with their own rate budgets: read them side by side, so a
@@ -239,7 +175,7 @@ def remember(store: Store, live: LiveSnapshot, *, read_started: str | None = Non
     `read_started`: plan and drift take no lock, so an apply may record an enrollment while they
     read; a row written after their read began is newer than what they saw and is left alone
     (writing an old `failed` back over a fresh retry would plan that retry again)."""
-    now = utcnow()
+    now = utcnow(store.clock)
     identities = {m.address: membership_identity(seq, m, desired.contacts) for seq, m in desired.memberships()} \
         if desired is not None else {}
     with store.batch():
@@ -329,7 +265,7 @@ def resolve_in_doubt(session: Session, live: LiveSnapshot, *, read_only: bool = 
         if result is None:
             live.pending.add(addr)
             continue
-        store.outcome(entry.seq, result, detail={"resolved_at": utcnow()})
+        store.outcome(entry.seq, result, detail={"resolved_at": utcnow(session.clock)})
         log.info("resolved in-doubt %s %s: %s", entry.operation, addr, result)
 
 

@@ -22,13 +22,13 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping
 
 from reconciler.errors import LockError, StateError
 from reconciler.model import Address, StateSettings
 from reconciler.snapshot import CacheEntry
-from reconciler.timeutil import utcnow  # noqa: F401  (re-exported: apply, pipeline and providers import it here)
+from reconciler.timeutil import SYSTEM_CLOCK, Clock, utcnow  # noqa: F401  (utcnow re-exported: importers use it)
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1  # the same number for every backend (state_sqlite.MIGRATIONS, state_postgres.MIGRATIONS)
@@ -73,6 +73,7 @@ class Store(ABC):
     Journal intents are durable when `intent` returns; cache writes inside `batch()` commit together."""
 
     where: str  # for messages: a file path, or host/database/schema/project (never a secret)
+    clock: Clock = SYSTEM_CLOCK  # stamps the journal, cache rows and the lock; open_store sets the session's
 
     @abstractmethod
     def close(self) -> None: ...
@@ -110,7 +111,7 @@ class Store(ABC):
     def sends_since(self, since: datetime) -> dict[str, int]: ...
 
     def sends_last_24h(self) -> dict[str, int]:
-        return self.sends_since(datetime.now(timezone.utc) - timedelta(hours=24))
+        return self.sends_since(self.clock.now() - timedelta(hours=24))
 
     # -- lock -----------------------------------------------------------------------------------
     def acquire_lock(self, holder: str, *, timeout: float = 0.0) -> str:
@@ -208,15 +209,21 @@ def new_lock_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def open_store(settings: StateSettings, env: Mapping[str, str] | None = None) -> Store:
-    """The store the project file names: the SQLite file, or the PostgreSQL schema whose DSN is in `env`."""
+def open_store(settings: StateSettings, env: Mapping[str, str] | None = None, *, clock: Clock | None = None) -> Store:
+    """The store the project file names: the SQLite file, or the PostgreSQL schema whose DSN is in `env`.
+    `clock` stamps what the store records (journal, cache rows, the lock): the session's clock."""
+    store: Store
     if settings.backend == "postgres":
         from reconciler.state_postgres import PostgresStore
 
-        return PostgresStore.from_settings(settings, os.environ if env is None else env)
-    from reconciler.state_sqlite import StateStore
+        store = PostgresStore.from_settings(settings, os.environ if env is None else env)
+    else:
+        from reconciler.state_sqlite import StateStore
 
-    return StateStore(settings.path)
+        store = StateStore(settings.path)
+    if clock is not None:
+        store.clock = clock
+    return store
 
 
 def __getattr__(name: str) -> Any:

@@ -30,7 +30,7 @@ def copy_state(source: Store, target: Store, *, retire_source: bool = False) -> 
                     raise StateError(f"the copy in {target.where} differs from {source.where} in table {table} "
                                      f"({len(copied)} rows vs {len(rows[table])}); do not switch to it")
             if retire_source:  # still under the source's lock: no apply can slip in between
-                source.set_meta(MOVED_KEY, {"to": target.where, "at": utcnow()})
+                source.set_meta(MOVED_KEY, {"to": target.where, "at": utcnow(source.clock)})
         finally:
             target.release_lock(target_lock)
     finally:

@@ -187,7 +187,7 @@ class PostgresStore(Store):
                                      f"understands ({SCHEMA_VERSION}); upgrade campaignctl")
                 for target in range(version + 1, SCHEMA_VERSION + 1):
                     self._db.execute(self._sql(MIGRATIONS[target]))
-                    self._db.execute(f"INSERT INTO {s}.schema_version VALUES (%s, %s)", (target, utcnow()))
+                    self._db.execute(f"INSERT INTO {s}.schema_version VALUES (%s, %s)", (target, utcnow(self.clock)))
         except psycopg.Error as exc:
             raise StateError(f"{self.where}: cannot prepare the schema: {scrub(str(exc), self._dsn)}") from None
 
@@ -237,7 +237,7 @@ class PostgresStore(Store):
             "observed_at=COALESCE(excluded.observed_at, objects.observed_at), extra=excluded.extra, "
             "updated_at=excluded.updated_at" + guard,
             (self.project, str(address), address.provider, address.kind, remote_id, status, vendor_status, attempt,
-             observed_at, json.dumps(extra or {}, sort_keys=True), utcnow(),
+             observed_at, json.dumps(extra or {}, sort_keys=True), utcnow(self.clock),
              *((unless_updated_after,) if guard else ())),
         )
 
@@ -250,7 +250,7 @@ class PostgresStore(Store):
         rows = self._exec(
             "INSERT INTO {s}.journal (project, apply_id, at, address, operation, attempt, phase, detail) "
             "VALUES (%s, %s, %s, %s, %s, %s, 'intent', %s) RETURNING seq",
-            (self.project, apply_id, utcnow(), str(address), operation, attempt, json.dumps(detail or {}, sort_keys=True)),
+            (self.project, apply_id, utcnow(self.clock), str(address), operation, attempt, json.dumps(detail or {}, sort_keys=True)),
         )
         return int(rows[0][0])
 
@@ -260,7 +260,7 @@ class PostgresStore(Store):
             "INSERT INTO {s}.journal (project, apply_id, at, address, operation, attempt, phase, intent_seq, result, "
             "remote_id, request_id, detail) SELECT project, apply_id, %s, address, operation, attempt, 'outcome', seq, "
             "%s, %s, %s, %s FROM {s}.journal WHERE project = %s AND seq = %s AND phase = 'intent' RETURNING seq",
-            (utcnow(), result, remote_id, request_id, json.dumps(detail or {}, sort_keys=True), self.project, intent_seq),
+            (utcnow(self.clock), result, remote_id, request_id, json.dumps(detail or {}, sort_keys=True), self.project, intent_seq),
         )
         if not rows:
             raise StateError(f"journal has no intent {intent_seq}")
@@ -302,7 +302,7 @@ class PostgresStore(Store):
                 self._exec("INSERT INTO {s}.locks (project, id, holder, pid, host, since) VALUES (%s, %s, %s, %s, %s, %s) "
                            "ON CONFLICT (project) DO UPDATE SET id=excluded.id, holder=excluded.holder, "
                            "pid=excluded.pid, host=excluded.host, since=excluded.since",
-                           (self.project, lock_id, holder, os.getpid(), socket.gethostname(), utcnow()))
+                           (self.project, lock_id, holder, os.getpid(), socket.gethostname(), utcnow(self.clock)))
             except StateError:
                 self._unlock_session()
                 raise
@@ -375,7 +375,7 @@ class PostgresStore(Store):
     def adopt(self, address: Address, remote_id: str) -> None:
         self._write("INSERT INTO {s}.adoptions (project, address, remote_id, at) VALUES (%s, %s, %s, %s) "
                     "ON CONFLICT (project, address) DO UPDATE SET remote_id = excluded.remote_id, at = excluded.at",
-                    (self.project, str(address), remote_id, utcnow()))
+                    (self.project, str(address), remote_id, utcnow(self.clock)))
 
     def adopted(self) -> frozenset[Address]:
         rows = self._exec("SELECT address FROM {s}.adoptions WHERE project = %s", (self.project,))

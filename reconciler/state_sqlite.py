@@ -133,7 +133,7 @@ class StateStore(Store):
             "observed_at=COALESCE(excluded.observed_at, objects.observed_at), extra=excluded.extra, "
             "updated_at=excluded.updated_at" + guard,
             (str(address), address.provider, address.kind, remote_id, status, vendor_status, attempt, observed_at,
-             json.dumps(extra or {}, sort_keys=True), utcnow(), *((unless_updated_after,) if guard else ())),
+             json.dumps(extra or {}, sort_keys=True), utcnow(self.clock), *((unless_updated_after,) if guard else ())),
         )
 
     def forget(self, address: Address) -> None:
@@ -146,7 +146,7 @@ class StateStore(Store):
         cur = self._exec(
             "INSERT INTO journal (apply_id, at, address, operation, attempt, phase, detail) "
             "VALUES (?, ?, ?, ?, ?, 'intent', ?)",
-            (apply_id, utcnow(), str(address), operation, attempt, json.dumps(detail or {}, sort_keys=True)),
+            (apply_id, utcnow(self.clock), str(address), operation, attempt, json.dumps(detail or {}, sort_keys=True)),
         )
         return int(cur.lastrowid or 0)
 
@@ -163,7 +163,7 @@ class StateStore(Store):
                 "INSERT INTO journal (apply_id, at, address, operation, attempt, phase, intent_seq, result, remote_id, "
                 "request_id, detail) "
                 "VALUES (?, ?, ?, ?, ?, 'outcome', ?, ?, ?, ?, ?)",
-                (apply_id, utcnow(), address, operation, attempt, intent_seq, result, remote_id, request_id,
+                (apply_id, utcnow(self.clock), address, operation, attempt, intent_seq, result, remote_id, request_id,
                  json.dumps(detail or {}, sort_keys=True)),
             )
 
@@ -209,7 +209,7 @@ class StateStore(Store):
                     self._db.execute("ROLLBACK")
                     raise LockError(_lock_message(*row))
                 self._db.execute("INSERT INTO locks (id, holder, pid, host, since) VALUES (?, ?, ?, ?, ?)",
-                                 (lock_id, holder, os.getpid(), socket.gethostname(), utcnow()))
+                                 (lock_id, holder, os.getpid(), socket.gethostname(), utcnow(self.clock)))
                 self._db.execute("COMMIT")
             except sqlite3.Error:
                 if self._db.in_transaction:
@@ -244,7 +244,7 @@ class StateStore(Store):
 
     def adopt(self, address: Address, remote_id: str) -> None:
         self._exec("INSERT OR REPLACE INTO adoptions (address, remote_id, at) VALUES (?, ?, ?)",
-                   (str(address), remote_id, utcnow()))
+                   (str(address), remote_id, utcnow(self.clock)))
 
     def adopted(self) -> frozenset[Address]:
         found = (stored_address(a) for (a,) in self._exec("SELECT address FROM adoptions").fetchall())
