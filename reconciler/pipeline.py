@@ -30,13 +30,11 @@ from typing import Callable
 
 from reconciler.apply import Applier, ApplyReport, ChangeResult
 from reconciler.engine import Session, policies_for, read_context, read_provider, settle_in_doubt
-from reconciler.model import DesiredState
+from reconciler.model import Address, DesiredState
 from reconciler.plan import check_precondition, compute_plan, safety_violations
 from reconciler.plan_types import Change, Plan
 from reconciler.snapshot import LiveSnapshot
 from reconciler.state import utcnow
-
-Notice = Callable[[str, str], None]  # (kind, text): kind is 'plan', 'settled', 'stale' or 'refused'
 
 
 @dataclass
@@ -73,17 +71,21 @@ class FixedPlanApply:
     None to plan each vendor from its own read (`--auto-approve` without --target: a glob is checked
     against the whole plan, so that one reads every vendor first)."""
 
-    def __init__(self, session: Session, *, plan: Plan | None,
-                 allow: Callable[[Plan], list[str]], partial: bool, notice: Notice,
+    def __init__(self, session: Session, *, plan: Plan | None, allow: Callable[[Plan], list[str]], partial: bool,
                  progress: Callable[[ChangeResult], None] | None = None,
-                 planned: Callable[[int], None] | None = None, writing: Callable[[], None] | None = None) -> None:
+                 planned: Callable[[int], None] | None = None, writing: Callable[[], None] | None = None,
+                 vendor_plan: Callable[[str, Plan], None] | None = None,
+                 settled: Callable[[Address], None] | None = None) -> None:
         """`allow` lists the safety reasons the flags do not override;
-        `writing` is called before a vendor's first write request (signals then stop gracefully)."""
+        `writing` is called before a vendor's first write request (signals then stop gracefully);
+        `vendor_plan` gets a vendor's plan once its writes may start (when it holds anything to show);
+        `settled` each in-doubt enrollment a vendor's settling proved to exist."""
         self.session = session
         self.plan = plan
         self._allow = allow
         self.partial = partial
-        self._notice = notice
+        self._vendor_plan = vendor_plan
+        self._settled = settled
         self._planned = planned
         self._writing = writing
         self.applier = Applier(session, LiveSnapshot(), progress=progress)
@@ -96,7 +98,7 @@ class FixedPlanApply:
         self._verdicts: list[tuple[str, str]] = []  # every limit the whole plan exceeds (flags aside)
 
     def run(self) -> PipelineResult:
-        started = utcnow()
+        started = utcnow(self.session.clock)
         ctx = read_context(self.session)
         with ThreadPoolExecutor(max_workers=max(1, len(self._names))) as pool:
             list(pool.map(lambda name: self._vendor(name, ctx, started), self._names))
@@ -135,7 +137,8 @@ class FixedPlanApply:
         try:
             if not self.session.stop.is_set():  # once stopped, run_provider only reports what was not started
                 for addr in settle_in_doubt(self.session, live, only=name):
-                    self._notice("settled", f"settled {addr}: the earlier enrollment exists (outcome was unknown)")
+                    if self._settled:
+                        self._settled(addr)
             self.applier.run_provider(name, todo, live)
         except BaseException as exc:
             self.result.errors[name] = exc
@@ -180,8 +183,8 @@ class FixedPlanApply:
 
     def _show(self, name: str) -> None:
         live, part = self._parts[name]
-        if part.changes or part.warnings or part.diverged or part.safety:
-            self._notice("plan", name)
+        if self._vendor_plan and (part.changes or part.warnings or part.diverged or part.safety):
+            self._vendor_plan(name, part)
 
     def part(self, name: str) -> Plan:
         """One vendor's plan (after its read)."""

@@ -6,28 +6,19 @@ Choices campaignctl makes:
 - Without --notify the fingerprint is still stored: "changed since the last run" means the last
   drift run, whether or not it notified.
 - Ages (stuck generating, pending approval) are measured on the in-process sandbox's clock when a
-  provider uses it, so `sandbox advance` ages enrollments; otherwise on the wall clock.
+  provider uses it, so `sandbox advance` ages enrollments; otherwise on the session's clock
+  (reconciler/orchestrate.py, drift_now).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 
 from reconciler.cli.app import DIR_ARG, DIR_OPTION, EXIT_CHANGES, Exit, handle_errors, main, pick_dir
 from reconciler.cli.plan_cmds import MAX_CHARS
-
-FINGERPRINT_KEY = "drift.fingerprint"
-
-
-def _now(session) -> datetime:
-    if session.hub is not None and getattr(session.hub, "simulators", None):
-        clock = next(iter(session.hub.simulators.values())).clock
-        return datetime.fromtimestamp(clock.now(), tz=timezone.utc)
-    return datetime.now(timezone.utc)
 
 
 @main.command()
@@ -42,32 +33,28 @@ def _now(session) -> datetime:
 def drift(directory: Path | None, dir_option: Path | None, fmt: str, max_chars: int, notify_url: str | None) -> None:
     """Report what changed outside the manifests; never writes to any vendor. Exit 2 when drift is found."""
     directory = pick_dir(directory, dir_option)
-    from reconciler.drift import build_report, notify_payload, render_drift_markdown, render_drift_text
-    from reconciler.engine import make_plan, open_session, read_live
+    from reconciler.drift import notify_payload, render_drift_markdown, render_drift_text
     from reconciler.notify import check_url, post_json
+    from reconciler.orchestrate import record_drift, run_drift
+    from reconciler.session import open_session
 
     if notify_url:
         check_url(notify_url)  # before any read: a bad URL is an error of this run, not of the next
     with open_session(directory) as session:
-        live = read_live(session, refresh=True, read_only=True)
-        plan = make_plan(session, live)
-        ours = {row.address for row in session.store.journal() if row.operation == "archive"}
-        report = build_report(plan, live, now=_now(session), archived_by_us=ours)
-        previous = session.store.get_meta(FINGERPRINT_KEY)
-        fingerprint = report.fingerprint() if report.drifted else None
+        result = run_drift(session)
+        report = result.report
         if fmt == "json":
             click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True, ensure_ascii=False))
         elif fmt == "markdown":
             click.echo(render_drift_markdown(report, budget=max_chars), nl=False)
         else:
             click.echo(render_drift_text(report), nl=False)
-        for warning in live.warnings:
+        for warning in result.live.warnings:
             click.echo(f"warning: {warning}", err=True)
         # Transitions only: new or different drift, and once when it clears.
-        if notify_url and fingerprint != previous:
+        if notify_url and result.changed:
             post_json(notify_url, notify_payload(report, directory.resolve().name))
             click.echo("Notified: " + ("drift changed." if report.drifted else "drift cleared."), err=True)
-        if fingerprint != previous:
-            session.store.set_meta(FINGERPRINT_KEY, fingerprint)
+        record_drift(session, result)
     if report.drifted:
         raise Exit(EXIT_CHANGES)

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import json
-import re
 import os
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.app import (DIR_ARG, DIR_OPTION, EXIT_CHANGES, EXIT_ERROR, Exit, Progress, handle_errors, is_tty, main,
-                                pick_dir, use_color)
+from reconciler.cli.app import (DIR_ARG, DIR_OPTION, EXIT_CHANGES, EXIT_ERROR, Exit, Progress, handle_errors, is_tty,
+                                main, pick_dir, use_color)
 from reconciler.cli.signals import ApplyInterrupted, ApplySignals, signal_name
+from reconciler.comment import DEFAULT_BUDGET, Masker
 from reconciler.errors import ConfigError, UnsafePlanError
 from reconciler.plan_types import Plan
-from reconciler.comment import DEFAULT_BUDGET, Masker
 from reconciler.render import render_json, render_markdown, render_text
+
+if TYPE_CHECKING:  # the apply sequence is imported when a command runs: `--help` and `validate` stay quick
+    from reconciler.apply import ApplyReport
+    from reconciler.model import DesiredState
+    from reconciler.orchestrate import ApplyRequest, ApplyRun
+
 
 @main.command()
 @DIR_ARG
@@ -38,31 +43,6 @@ def validate(directory: Path | None, dir_option: Path | None) -> None:
         bits = [f"{n} {k if n != 1 else k[:-1]}" for k, n in counts.items() if n]
         parts.append(f"{name} ({ptype}): {', '.join(bits) or 'nothing'}")
     click.echo(f"Valid: {len(desired.contacts)} contacts; " + "; ".join(parts) + ".")
-
-
-def target_matches(address: str, glob: str) -> bool:
-    """`*` any run, `?` one character; everything else literal, so `clarky.card[sales]*` works
-    (fnmatch would read `[sales]` as a character class)."""
-    pattern = ".*".join(".".join(re.escape(part) for part in chunk.split("?")) for chunk in glob.split("*"))
-    return re.fullmatch(pattern, address) is not None
-
-
-def filter_targets(plan: Plan, targets: tuple[str, ...]) -> Plan:
-    """Keep only changes whose address matches one of the --target globs. A glob that matches none of
-    the planned changes is an error (a typo must not read as "No changes" while changes exist)."""
-    if not targets:
-        return plan
-
-    def hit(address: object) -> bool:
-        return any(target_matches(str(address), t) for t in targets)
-
-    if plan.changes:
-        missed = [t for t in targets if not any(target_matches(str(c.address), t) for c in plan.changes)]
-        if missed:
-            raise ConfigError("; ".join(f"--target {t!r} matches none of the {len(plan.changes):,} planned changes"
-                                        for t in missed) + " (plan without --target lists their addresses)")
-    return replace(plan, changes=[c for c in plan.changes if hit(c.address)],
-                   diverged=[d for d in plan.diverged if hit(d.address)])
 
 
 def write_private(path: Path, text: str, option: str) -> None:
@@ -96,20 +76,19 @@ def check_writable(path: Path | None, option: str) -> None:
         path.unlink(missing_ok=True)
 
 
-def pii_names(desired) -> set[str]:
+def pii_names(desired: DesiredState) -> set[str]:
     names: set[str] = set()
     for contact in desired.contacts.values():
         names.update(n for n in (contact.first_name, contact.last_name, contact.id) if n)
     return names
 
 
-def read_with_progress(session, refresh: bool = False, *, read_only: bool = False):
-    """read_live with progress; `read_only` for commands that must never write to a vendor (plan)."""
-    from reconciler.engine import read_live
-
+@contextmanager
+def reading() -> Iterator[Callable[[str], None]]:
+    """Progress while every vendor is read; yields the read's progress callback."""
     progress = Progress("Reading live state")
     try:
-        return read_live(session, refresh=refresh, read_only=read_only, progress=lambda note: progress.show(note))
+        yield lambda note: progress.show(note)
     finally:
         progress.finish()
 
@@ -142,24 +121,14 @@ def ticking(progress: Progress, every: float = 0.5) -> Iterator[Callable[[str], 
 
 MAX_CHARS = click.option("--max-chars", type=click.IntRange(min=2_000), default=DEFAULT_BUDGET, show_default=True,
                          help="Markdown: stay under this many characters (a GitHub comment holds 65,536).")
-TARGET = click.option("--target", "targets", multiple=True, metavar="GLOB", help="Only changes whose address matches (repeatable).")
-
-
-def apply_has_work(plan: Plan, live) -> bool:
-    """Whether `apply` would act: an executable change, or a deferred write still in doubt (apply
-    settles it). Manual, skip and plain defer items alone leave nothing to apply."""
-    return any(c.executable or (c.action == "defer" and c.address in live.pending) for c in plan.changes)
-
-
-def refusals(plan: Plan, allow_large: bool, force: bool) -> list[tuple[str, str]]:
-    """The safety limits the plan exceeds that no flag given overrides: (flag, reason)."""
-    given = {"--allow-large": allow_large, "--force": force}
-    return [(flag, reason) for flag, reason in plan.safety if not given.get(flag)]
+TARGET = click.option("--target", "targets", multiple=True, metavar="GLOB",
+                      help="Only changes whose address matches (repeatable).")
 
 
 ALLOW_LARGE = click.option("--allow-large", is_flag=True,
                            help="Allow more new enrollments than max_new_memberships_per_apply.")
-FORCE = click.option("--force", is_flag=True, help="Allow removals above max_removal_fraction and emptying a managed set.")
+FORCE = click.option("--force", is_flag=True,
+                     help="Allow removals above max_removal_fraction and emptying a managed set.")
 
 
 @main.command()
@@ -184,15 +153,17 @@ def plan(directory: Path | None, dir_option: Path | None, out: Path | None, fmt:
          targets: tuple[str, ...], full: bool, mask_pii: bool, max_chars: int, full_plan_link: str | None,
          text_out: Path | None, refresh: bool, allow_large: bool, force: bool) -> None:
     """Diff the manifests against the live vendor APIs; writes nothing to any vendor."""
-    from reconciler.engine import make_plan, open_session
+    from reconciler.orchestrate import apply_has_work, refusals, run_plan
+    from reconciler.session import open_session
 
     directory = pick_dir(directory, dir_option)
     check_writable(out, "--out")
     check_writable(text_out, "--text-out")
     with open_session(directory) as session:
-        live = read_with_progress(session, refresh, read_only=True)  # plan never writes, not even a replay
-        the_plan = filter_targets(make_plan(session, live), targets)
+        with reading() as progress:
+            result = run_plan(session, targets=targets, refresh=refresh, progress=progress)
         names = pii_names(session.desired)
+    the_plan, live = result.plan, result.live
     if fmt == "json":
         click.echo(render_json(the_plan), nl=False)
     elif fmt == "markdown":
@@ -239,12 +210,6 @@ def load_saved_plan(path: Path, directory: Path | None = None) -> tuple[Plan, Pa
     return the_plan, recorded
 
 
-def enforce_safety(the_plan: Plan, allow_large: bool, force: bool) -> None:
-    refused = refusals(the_plan, allow_large, force)
-    if refused:
-        raise UnsafePlanError([f"{reason} (pass {flag})" for flag, reason in refused])
-
-
 @main.command()
 @click.argument("target_path", metavar="[DIR|PLAN]", required=False, type=click.Path(path_type=Path))
 @click.option("--dir", "dir_option", type=click.Path(path_type=Path),
@@ -253,7 +218,8 @@ def enforce_safety(the_plan: Plan, allow_large: bool, force: bool) -> None:
 @TARGET
 @ALLOW_LARGE
 @FORCE
-@click.option("--partial", is_flag=True, help="With a saved plan: apply the changes that are still valid when some are stale.")
+@click.option("--partial", is_flag=True,
+              help="With a saved plan: apply the changes that are still valid when some are stale.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), help="Write per-change results as JSON.")
 @click.option("--lock-timeout", type=click.FloatRange(min=0), default=0, show_default=True, metavar="SECONDS",
               help="Wait this long for another apply's lock instead of failing at once.")
@@ -261,46 +227,57 @@ def enforce_safety(the_plan: Plan, allow_large: bool, force: bool) -> None:
 def apply(target_path: Path | None, dir_option: Path | None, auto_approve: bool, targets: tuple[str, ...],
           allow_large: bool, force: bool, partial: bool, report_path: Path | None, lock_timeout: float) -> None:
     """Make live match the manifests (or apply a saved plan)."""
+    from reconciler.orchestrate import ApplyRequest
+
     check_writable(report_path, "--report")  # found now, not after the irreversible sends
     saved = target_path is not None and target_path.is_file()
-    saved_plan, directory = (load_saved_plan(target_path, dir_option) if saved
+    saved_plan, directory = (load_saved_plan(target_path, dir_option) if saved and target_path is not None
                              else (None, pick_dir(target_path, dir_option)))
+    request = ApplyRequest(plan=saved_plan, plan_name=str(target_path), targets=targets, allow_large=allow_large,
+                           force=force, partial=partial, review=not auto_approve, lock_timeout=lock_timeout,
+                           holder=f"campaignctl apply ({os.environ.get('USER', 'unknown')})")
     signals = ApplySignals()
     try:
         with signals:
-            _apply(signals, target_path, directory, saved_plan, auto_approve, targets, allow_large, force, partial,
-                   report_path, lock_timeout)
+            report = _apply(signals, directory, request, report_path)
     except ApplyInterrupted as exc:
         click.echo(f"{signal_name(exc.signum)}: interrupted before any write; nothing was sent.", err=True)
         raise Exit(128 + exc.signum) from None
-
-
-def _apply(signals: ApplySignals, target_path: Path, directory: Path, saved_plan: Plan | None, auto_approve: bool,
-           targets: tuple[str, ...], allow_large: bool, force: bool, partial: bool, report_path: Path | None,
-           lock_timeout: float) -> None:
-    """apply, with `signals` installed: see reconciler/cli/signals.py for what SIGINT and SIGTERM do."""
-    from reconciler.engine import open_session
-
-    with open_session(directory) as session:
-        signals.stop = session.stop
-        holder = f"campaignctl apply ({os.environ.get('USER', 'unknown')})"
-        lock_id = session.lock_id = session.store.acquire_lock(holder, timeout=lock_timeout)
-        signals.abort = lambda: session.store.release_lock(lock_id)
-        try:
-            # --target with --auto-approve reads every vendor first: a glob is checked against the whole plan
-            if saved_plan is not None or (auto_approve and not targets):
-                report = _apply_fixed(signals, session, target_path, saved_plan, targets, allow_large, force,
-                                      partial, report_path)
-            else:
-                report = _apply_confirmed(signals, session, targets, allow_large, force, partial, ask=not auto_approve)
-        finally:
-            signals.abort = None
-            session.store.release_lock(lock_id)
     if report is not None:
         _print_report(signals, report, report_path)
 
 
-def _print_report(signals: ApplySignals, report, report_path: Path | None, *, exit_on_failure: bool = True) -> None:
+def _apply(signals: ApplySignals, directory: Path, request: ApplyRequest,
+           report_path: Path | None) -> ApplyReport | None:
+    """The apply sequence (reconciler/orchestrate.py) with `signals` installed (see reconciler/cli/signals.py):
+    the report, or None when there is nothing to do. The lock is released before the report is printed."""
+    from reconciler.orchestrate import ApplyHooks, ApplyRun
+    from reconciler.session import open_session
+
+    with open_session(directory) as session:
+        signals.stop = session.stop
+        hooks = ApplyHooks(settled=lambda addr: click.echo(
+            f"settled {addr}: the earlier enrollment exists (outcome was unknown)", err=True))
+        with ApplyRun(session, request, hooks) as run:
+            signals.abort = run.release  # a second SIGINT releases the lock before the process ends
+            try:
+                if request.fixed:
+                    return _apply_fixed(signals, run, report_path)
+                return _apply_reviewed(signals, run)
+            finally:
+                signals.abort = None
+
+
+def _writing(signals: ApplySignals) -> Callable[[], None]:
+    def writing() -> None:
+        # Set before the first write request, which looks at the stop event after it: a signal seen
+        # with `writing` still False has set that event first, so that request does not leave either.
+        signals.writing = True
+    return writing
+
+
+def _print_report(signals: ApplySignals, report: ApplyReport, report_path: Path | None, *,
+                  exit_on_failure: bool = True) -> None:
     """Every change's result, the summary line and the --report file; exits 1 unless all went well."""
     marks = {"ok": "✓", "failed": "✗", "stale": "!", "unknown": "?", "skipped": "-", "interrupted": "·"}
     for result in report.results:
@@ -317,99 +294,75 @@ def _print_report(signals: ApplySignals, report, report_path: Path | None, *, ex
         raise Exit(EXIT_ERROR)
 
 
-def _apply_confirmed(signals: ApplySignals, session, targets: tuple[str, ...], allow_large: bool, force: bool,
-                     partial: bool, *, ask: bool = True):
-    """Read every vendor, show the whole plan, ask (unless `ask` is False), then write. The report, or
-    None when there is nothing to do."""
-    from reconciler.apply import apply_plan, least_seconds
-    from reconciler.engine import make_plan, settle_in_doubt
-    from reconciler.errors import StaleChangeError
-    from reconciler.plan import check_precondition
-
-    # Read-only like plan: nothing is sent before the user said yes.
-    live = read_with_progress(session, read_only=True)
-    the_plan = filter_targets(make_plan(session, live), targets)
-    click.echo(render_text(the_plan, color=use_color()), nl=False)
-    enforce_safety(the_plan, allow_large, force)
-    todo = [c for c in the_plan.changes if c.executable]
-    if not apply_has_work(the_plan, live):
-        click.echo("Nothing to apply.")
-        return None
-    stale = [(c, why) for c in todo if (why := check_precondition(c, live))]
-    if stale and not partial:
-        for change, why in stale:
-            click.echo(f"stale: {change.address}: {why}", err=True)
-        raise StaleChangeError(f"{len(stale)} change(s) no longer match live state; re-plan (or pass --partial)")
-    if ask and not is_tty(sys.stdin):
-        raise ConfigError("refusing to apply without a TTY to confirm; review the plan and pass --auto-approve")
-    if ask and click.prompt("Apply these changes? Only 'yes' is accepted", default="",
-                            show_default=False).strip() != "yes":
-        click.echo("Apply cancelled.")
-        raise Exit(EXIT_ERROR)
-    signals.writing = True  # from here on a signal stops sending and still prints the report
-    for addr in settle_in_doubt(session, live):
-        click.echo(f"settled {addr}: the earlier enrollment exists (outcome was unknown)", err=True)
-    floor = least_seconds(todo, session.providers)
-    with ticking(Progress("Applying", total=len(todo), floor_seconds=floor)) as step:
-        return apply_plan(session, the_plan, live, progress=lambda r: step(r.address))
-
-
-def _apply_fixed(signals: ApplySignals, session, target_path: Path, saved_plan: Plan | None,
-                 targets: tuple[str, ...], allow_large: bool, force: bool, partial: bool, report_path: Path | None):
-    """A saved plan, or --auto-approve: nobody looks at the whole plan between the read and the writes,
-    so each vendor writes as soon as its own read is done (reconciler/pipeline.py). The report, or
-    None when there is nothing to do."""
+def _apply_reviewed(signals: ApplySignals, run: ApplyRun) -> ApplyReport | None:
+    """Read every vendor, show the whole plan, ask (unless --auto-approve), then write."""
     from reconciler.apply import least_seconds
     from reconciler.errors import StaleChangeError
-    from reconciler.pipeline import FixedPlanApply
 
-    the_plan = None
-    floor = 0.0
-    if saved_plan is not None:
-        if saved_plan.manifest_digest != session.desired.digest:
-            raise StaleChangeError(f"{target_path}: the manifests changed since this plan was made "
-                                   f"(digest {saved_plan.manifest_digest[:19]}… vs {session.desired.digest[:19]}…); re-plan")
-        the_plan = filter_targets(saved_plan, targets)
-        enforce_safety(the_plan, allow_large, force)  # global, before anything is read or sent
-        floor = least_seconds([c for c in the_plan.changes if c.executable], session.providers)
+    with reading() as progress:
+        run.hooks.reading = progress
+        prepared = run.prepare()
+    assert prepared.plan is not None
+    click.echo(render_text(prepared.plan, color=use_color()), nl=False)
+    if prepared.refused:
+        raise UnsafePlanError(prepared.refused)
+    if not prepared.has_work:
+        click.echo("Nothing to apply.")
+        return None
+    try:
+        run.check()
+    except StaleChangeError:
+        for change, why in prepared.stale:
+            click.echo(f"stale: {change.address}: {why}", err=True)
+        raise
+    if run.request.review and not is_tty(sys.stdin):
+        raise ConfigError("refusing to apply without a TTY to confirm; review the plan and pass --auto-approve")
+    if run.request.review and click.prompt("Apply these changes? Only 'yes' is accepted", default="",
+                                           show_default=False).strip() != "yes":
+        click.echo("Apply cancelled.")
+        raise Exit(EXIT_ERROR)
+    run.hooks.writing = _writing(signals)  # from here on a signal stops sending and still prints the report
+    run.settle()
+    floor = least_seconds(prepared.todo, run.session.providers)
+    with ticking(Progress("Applying", total=len(prepared.todo), floor_seconds=floor)) as step:
+        run.hooks.progress = lambda r: step(r.address)
+        return run.execute().report
+
+
+def _apply_fixed(signals: ApplySignals, run: ApplyRun, report_path: Path | None) -> ApplyReport | None:
+    """A saved plan, or --auto-approve: nobody looks at the whole plan between the read and the writes,
+    so each vendor writes as soon as its own read is done (reconciler/pipeline.py)."""
+    from reconciler.apply import least_seconds
+
+    prepared = run.prepare()  # a saved plan: digest, --target and safety, before anything is read
+    floor = least_seconds(prepared.todo, run.session.providers) if prepared.plan is not None else 0.0
     progress = Progress("Applying", total=0, floor_seconds=floor)
     printing = threading.Lock()
 
-    def notice(kind: str, text: str) -> None:
+    def vendor_plan(name: str, part: Plan) -> None:
         with printing:
-            if kind == "plan":
-                click.echo(render_text(run.part(text), color=use_color()), nl=False)
-            else:
-                click.echo(text, err=True)
+            click.echo(render_text(part, color=use_color()), nl=False)
 
     def planned(n: int) -> None:
         with printing:
             progress.total = (progress.total or 0) + n
 
-    def writing() -> None:
-        # Set before the vendor's first request, which looks at the stop event after it: a signal seen
-        # with `writing` still False has set that event first, so that request does not leave either.
-        signals.writing = True
+    def settled(addr: object) -> None:
+        with printing:
+            click.echo(f"settled {addr}: the earlier enrollment exists (outcome was unknown)", err=True)
 
     with ticking(progress) as step:
-        run = FixedPlanApply(session, plan=the_plan, allow=lambda p: [f"{reason} (pass {flag})" for flag, reason in
-                                              refusals(p, allow_large, force)],
-                             partial=partial, notice=notice, planned=planned, writing=writing,
-                             progress=lambda r: step(r.address))
-        result = run.run()
-    if result.refused:
-        click.echo(render_text(run.whole(), color=use_color()), nl=False)
-        raise UnsafePlanError(result.refused)
-    for change, why in result.stale:
+        hooks = run.hooks
+        hooks.vendor_plan, hooks.planned, hooks.settled = vendor_plan, planned, settled
+        hooks.writing, hooks.progress = _writing(signals), lambda r: step(r.address)
+        outcome = run.execute()
+    if outcome.whole is not None:
+        click.echo(render_text(outcome.whole, color=use_color()), nl=False)
+    for change, why in outcome.stale:
         click.echo(f"stale: {change.address}: {why}", err=True)
-    if result.errors or result.stale:
-        if result.report.results:
-            _print_report(signals, result.report, report_path, exit_on_failure=False)
-        if result.errors:
-            raise next(result.errors[name] for name in sorted(result.errors))
-        raise StaleChangeError(f"{len(result.stale)} change(s) no longer match live state; re-plan (or pass "
-                               "--partial). The other vendors' changes, which still held, were applied.")
-    if not result.planned and not result.in_doubt:
+    if (outcome.errors or outcome.stale) and outcome.report is not None and outcome.report.results:
+        _print_report(signals, outcome.report, report_path, exit_on_failure=False)
+    outcome.raise_for_failure()
+    if outcome.report is None:
         click.echo("Nothing to apply.")
-        return None
-    return result.report
+    return outcome.report

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reconciler.engine import open_session
+from reconciler.orchestrate import ApplyRequest, ApplyRun
 from reconciler.pipeline import FixedPlanApply, sends_bound
 from reconciler.sandbox.core import Fault, FaultPlan
 from reconciler.sandbox.hub import open_project_hub
@@ -18,16 +19,13 @@ from tests.apply._support import SMALL_SENDS, first_sighting, plan_changes, smal
 SLOW_KALENT_READS = FaultPlan(script=[Fault("latency", seconds=0.6, vendor="kalent", method="GET", times=None)])
 
 
-def _run(root: Path, hub, **kwargs) -> FixedPlanApply:
-    with open_session(root, env={}, hub=hub) as session:
-        lock = session.lock_id = session.store.acquire_lock("pipeline test")
-        try:
-            run = FixedPlanApply(session, plan=None, allow=lambda p: [r for _, r in p.safety], partial=False,
-                                 notice=lambda kind, text: None, **kwargs)
-            run.run()
-            return run
-        finally:
-            session.store.release_lock(lock)
+def _run(root: Path, hub) -> FixedPlanApply:
+    """`apply --auto-approve` through the library: no saved plan, so each vendor is planned from its own read."""
+    with open_session(root, env={}, hub=hub) as session, ApplyRun(session, ApplyRequest(holder="pipeline test")) as run:
+        run.prepare()
+        run.execute()
+        assert run.pipeline is not None and session.lock_id is None  # execute released the lock
+        return run.pipeline
 
 
 def _set_max_new(root: Path, n: int) -> None:

@@ -158,7 +158,7 @@ def test_a_missing_api_key_is_a_clear_error_naming_the_variable(project, monkeyp
     ("gary.*", "kalent.membership[x][y]", False),
 ])
 def test_target_globs_take_brackets_literally(glob, address, hit):
-    from reconciler.cli.plan_cmds import target_matches
+    from reconciler.orchestrate import target_matches
 
     assert target_matches(address, glob) is hit
 
