@@ -4,8 +4,8 @@
 
 Per size, in a fresh interpreter: the generated project (bench/_project.py) is read once through the
 in-process sandbox (rate limits off) to build real desired/live inputs; then compute_plan alone is
-timed (best of --repeat) and compared with the whole warm plan (open_session -> read_live ->
-make_plan) measured in the same process. Target: planner < 25% of the whole plan.
+timed (best of --repeat) and compared with the whole warm plan (open_session -> run_plan, as
+`campaignctl plan` runs it) measured in the same process. Target: planner < 25% of the whole plan.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ import _project  # noqa: E402
 
 def one(n: int, repeat: int) -> dict[str, Any]:
     os.environ["CAMPAIGNCTL_SANDBOX_RATE_LIMITS"] = "off"
-    from reconciler.engine import make_plan, open_session, policies_for, read_live
+    from reconciler.engine import open_session, policies_for, read_live
+    from reconciler.orchestrate import run_plan
     from reconciler.plan import compute_plan
     from reconciler.sandbox.hub import build_hub
 
@@ -40,8 +41,7 @@ def one(n: int, repeat: int) -> dict[str, Any]:
     for _ in range(repeat):
         t0 = time.perf_counter()
         with open_session(root, hub=hub) as session:
-            live = read_live(session)
-            make_plan(session, live)
+            run_plan(session)
         whole.append(time.perf_counter() - t0)
     with open_session(root, hub=hub) as session:
         live = read_live(session)

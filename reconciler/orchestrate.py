@@ -189,9 +189,10 @@ class Prepared:
 
 @dataclass
 class ApplyOutcome:
-    """What execute did. `report` is None when there was nothing to apply."""
+    """What execute did: the per-change report (empty, and `nothing_to_apply`, when there was nothing to do)."""
 
-    report: ApplyReport | None
+    report: ApplyReport
+    nothing_to_apply: bool = False
     stale: list[tuple[Change, str]] = field(default_factory=list)  # refused as stale (without --partial)
     errors: dict[str, BaseException] = field(default_factory=dict)  # a vendor's first failure
     refused: list[str] = field(default_factory=list)  # the whole plan exceeded a safety limit
@@ -303,9 +304,8 @@ class ApplyRun:
             if self.request.fixed:
                 return self._execute_fixed(prepared)
             assert prepared.plan is not None and prepared.live is not None
-            if not prepared.has_work:
-                return ApplyOutcome(None)
-            return ApplyOutcome(apply_plan(self.session, prepared.plan, prepared.live, progress=self.hooks.progress))
+            report = apply_plan(self.session, prepared.plan, prepared.live, progress=self.hooks.progress)
+            return ApplyOutcome(report, nothing_to_apply=not prepared.has_work)
         finally:
             self.release()
 
@@ -320,8 +320,7 @@ class ApplyRun:
                                refused=list(result.refused))
         if result.refused:
             outcome.whole = run.whole()
-        elif not result.errors and not result.stale and not result.planned and not result.in_doubt:
-            outcome.report = None
+        outcome.nothing_to_apply = not (result.errors or result.stale or result.planned or result.in_doubt)
         return outcome
 
     def _need_prepared(self) -> Prepared:

@@ -1,8 +1,8 @@
 """The session: what one command works with (manifests, providers, the state store, the clock).
 
-`plan`, `apply` and `drift` open one, work inside it and close it. Its `clock` is the one place
-wall time comes from: the store stamps the journal and cache with it, the providers judge windows
-and staleness by it, the planner dates the plan by it (reconciler/timeutil.py).
+`plan`, `apply` and `drift` open one, work inside it and close it. Its `clock` is where wall time
+comes from (reconciler/timeutil.py): the store stamps the journal, cache and lock with it and
+counts the sends of the last 24 h by it; the plan is dated by it.
 A hub passed to open_session belongs to the caller and is not closed with the session.
 """
 

@@ -360,9 +360,10 @@ def _apply_fixed(signals: ApplySignals, run: ApplyRun, report_path: Path | None)
         click.echo(render_text(outcome.whole, color=use_color()), nl=False)
     for change, why in outcome.stale:
         click.echo(f"stale: {change.address}: {why}", err=True)
-    if (outcome.errors or outcome.stale) and outcome.report is not None and outcome.report.results:
+    if (outcome.errors or outcome.stale) and outcome.report.results:
         _print_report(signals, outcome.report, report_path, exit_on_failure=False)
     outcome.raise_for_failure()
-    if outcome.report is None:
+    if outcome.nothing_to_apply:
         click.echo("Nothing to apply.")
+        return None
     return outcome.report

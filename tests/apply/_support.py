@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from reconciler.apply import ApplyReport, apply_plan
-from reconciler.engine import make_plan, open_session, read_live
+from reconciler.apply import ApplyReport
+from reconciler.engine import open_session
+from reconciler.orchestrate import ApplyRequest, ApplyRun, run_plan
 from reconciler.errors import ProviderError
 from reconciler.plan_types import Change
 from reconciler.sandbox.core import FaultPlan, Hub
@@ -120,7 +121,12 @@ def open_hub(root: Path, faults: FaultPlan | None = None) -> Hub:
 def plan_changes(root: Path, hub: Hub) -> list[Change]:
     """The changes `plan` would show now."""
     with open_session(root, env={}, hub=hub) as session:
-        return make_plan(session, read_live(session)).changes
+        return run_plan(session).plan.changes
+
+
+# What these tests apply: the whole plan, read first; safety limits overridden (`--allow-large --force`)
+# and stale changes reported per change (`--partial`), so a test sees every change the plan holds.
+UNCHECKED = ApplyRequest(review=True, allow_large=True, force=True, partial=True, holder="apply test")
 
 
 def apply_once(root: Path, hub: Hub) -> ApplyReport:
@@ -129,14 +135,14 @@ def apply_once(root: Path, hub: Hub) -> ApplyReport:
 
 
 def _apply(root: Path, hub: Hub) -> tuple[ApplyReport, list[Change]]:
+    """The apply sequence of reconciler/orchestrate.py, reviewed (the whole plan first, then the writes),
+    with every safety limit overridden and stale changes reported per change, as these tests always had it."""
     with open_session(root, env={}, hub=hub) as session:
-        lock = session.store.acquire_lock("apply test")
-        try:
-            live = read_live(session)
-            plan = make_plan(session, live)
-            return apply_plan(session, plan, live), plan.changes
-        finally:
-            session.store.release_lock(lock)
+        with ApplyRun(session, UNCHECKED) as run:
+            prepared = run.prepare()
+            outcome = run.execute()
+    assert prepared.plan is not None
+    return outcome.report, prepared.plan.changes
 
 
 def converge(root: Path, hub: Hub, *, runs: int = 10, advance: float = 5.0) -> list[ApplyReport]:

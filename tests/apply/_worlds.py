@@ -16,13 +16,13 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from reconciler.apply import apply_plan
 from reconciler.cli import main
-from reconciler.engine import make_plan, open_session, read_live
+from reconciler.engine import open_session
+from reconciler.orchestrate import ApplyRun, run_plan
 from reconciler.errors import ReconcilerError
 from reconciler.sandbox.core import Hub
 from reconciler.sandbox.server import SandboxServer
-from tests.apply._support import open_hub, shift_state, small_project
+from tests.apply._support import UNCHECKED, open_hub, shift_state, small_project
 
 MODES = ("inprocess", "loopback")
 KEYS = {"CLARKY_API_KEY": "ck_live_loopback_test", "GARY_API_KEY": "gc_live_loopback_test",
@@ -60,7 +60,7 @@ class World:
         if self.mode == "inprocess":
             try:
                 with open_session(root, env={}, hub=self.hub) as session:
-                    plan = make_plan(session, read_live(session, read_only=True))
+                    plan = run_plan(session).plan
             except ReconcilerError as exc:
                 return Outcome(1, error=str(exc))
             return Outcome(0, {str(c.address): (c.action, c.reason) for c in plan.changes})
@@ -75,13 +75,11 @@ class World:
         if self.mode == "inprocess":
             try:
                 with open_session(root, env={}, hub=self.hub) as session:
-                    lock = session.store.acquire_lock("world test")
-                    try:
-                        live = read_live(session)
-                        plan = make_plan(session, live)
-                        report = apply_plan(session, plan, live)
-                    finally:
-                        session.store.release_lock(lock)
+                    with ApplyRun(session, UNCHECKED) as run:
+                        prepared = run.prepare()
+                        report = run.execute().report
+                plan = prepared.plan
+                assert plan is not None
             except ReconcilerError as exc:
                 return Outcome(1, error=str(exc))
             return Outcome(0 if report.ok else 1, {str(c.address): (c.action, c.reason) for c in plan.changes})

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from reconciler import errors
-from reconciler.apply import apply_plan
-from reconciler.engine import make_plan, open_session, read_live
+from reconciler.engine import open_session
+from reconciler.orchestrate import ApplyRequest, ApplyRun
 from reconciler.model import Address
 from reconciler.plan import compute_plan
 from reconciler.providers.base import CardUpdate, ReadContext
@@ -136,20 +136,24 @@ def test_plan_apply_plan_converges_and_a_second_apply_sends_nothing(make_project
     root = make_project({"contacts.yaml": CONTACTS, "nurture.yaml": NURTURE, ".sandbox/garyclub.yaml": seed,
                          "sales.yaml": SALES.replace("stage_policy: enforce", "stage_policy: initial")}, project=PROJECT)
     with open_session(root, env={}) as session:  # the project's persisted sandbox, as the CLI uses it
-        plan = make_plan(session, live := read_live(session))
-        assert sorted(c.action for c in plan.changes) == ["create", "create", "enroll", "enroll", "enroll"]
-        report = apply_plan(session, plan, live)
+        with ApplyRun(session, ApplyRequest(review=True)) as run:
+            plan = run.prepare().plan
+            assert plan is not None
+            assert sorted(c.action for c in plan.changes) == ["create", "create", "enroll", "enroll", "enroll"]
+            report = run.execute().report
         assert report.ok and report.count("ok") == 5
     hub = open_project_hub(root)
     hub.event("garyclub", "reply", contact="maria@example.com")
     writes = len([r for r in hub.store.requests("garyclub") if r["method"] != "GET"])
     hub.store.close()
     with open_session(root, env={}) as session:
-        live = read_live(session)
-        assert live.memberships[Address("gary", "membership", "nurture", "maria")].status == "paused"
-        plan = make_plan(session, live)
-        assert [c for c in plan.changes if c.executable] == []
-        assert apply_plan(session, plan, live).results == []
+        with ApplyRun(session, ApplyRequest(review=True)) as run:
+            prepared = run.prepare()
+            assert prepared.live is not None and prepared.plan is not None
+            assert prepared.live.memberships[Address("gary", "membership", "nurture", "maria")].status == "paused"
+            assert [c for c in prepared.plan.changes if c.executable] == []
+            outcome = run.execute()
+        assert outcome.nothing_to_apply and outcome.report.results == []
     hub = open_project_hub(root)
     assert len([r for r in hub.store.requests("garyclub") if r["method"] != "GET"]) == writes
     assert sorted(hub.store.sends("garyclub").values()) == [1, 1, 1]

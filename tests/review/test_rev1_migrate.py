@@ -8,9 +8,9 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from reconciler.apply import apply_plan
 from reconciler.cli import main
-from reconciler.engine import make_plan, open_session, read_live
+from reconciler.engine import open_session
+from reconciler.orchestrate import ApplyRequest, run_apply
 from reconciler.errors import StateError
 from reconciler.sandbox.core import Fault
 from tests.apply._support import assert_sent_once, copy_example, open_hub, time_passes
@@ -20,12 +20,7 @@ from tests.postgres_support import pg_schema  # noqa: F401 - fixture
 def apply_with(root, hub, env):
     """One `apply --auto-approve` over the in-process sandbox, with `env` (the state DSN)."""
     with open_session(root, env=env, hub=hub) as session:
-        lock = session.store.acquire_lock("rev1 test")
-        try:
-            live = read_live(session)
-            return apply_plan(session, make_plan(session, live), live)
-        finally:
-            session.store.release_lock(lock)
+        return run_apply(session, ApplyRequest(holder="rev1 test")).report
 
 
 def test_an_apply_on_the_sqlite_state_after_it_was_migrated_is_refused_and_nothing_is_sent_twice(tmp_path, pg_schema,
