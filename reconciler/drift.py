@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from reconciler.comment import DEFAULT_BUDGET, Page
 from reconciler.plan_types import Plan
@@ -71,7 +72,7 @@ class DriftReport:
 def build_report(plan: Plan, live: LiveSnapshot, *, now: datetime | None = None,
                  archived_by_us: Iterable[str] = ()) -> DriftReport:
     """Classify the plan and the live state into the five drift categories."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     report = DriftReport()
     for change in plan.changes:
         item = {"address": str(change.address), "action": change.action, "reason": change.reason,

@@ -25,7 +25,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from reconciler.apply import ApplyReport, ChangeResult, apply_plan
 from reconciler.drift import DriftReport, build_report
@@ -112,7 +112,7 @@ def drift_now(session: Session) -> datetime:
     `sandbox advance` ages enrollments the way it ages them in the vendor), else the session's clock."""
     simulators = getattr(session.hub, "simulators", None) if session.hub is not None else None
     if simulators:
-        return datetime.fromtimestamp(next(iter(simulators.values())).clock.now(), tz=timezone.utc)
+        return datetime.fromtimestamp(next(iter(simulators.values())).clock.now(), tz=UTC)
     return session.clock.now()
 
 

@@ -24,15 +24,16 @@ changes still hold as reviewed, go on.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 from reconciler.apply import Applier, ApplyReport, ChangeResult
 from reconciler.engine import Session, policies_for, read_context, read_provider, settle_in_doubt
 from reconciler.model import Address, DesiredState
 from reconciler.plan import check_precondition, compute_plan, safety_violations
 from reconciler.plan_types import Change, Plan
+from reconciler.providers.base import ReadContext
 from reconciler.snapshot import LiveSnapshot
 from reconciler.state import utcnow
 
@@ -106,11 +107,11 @@ class FixedPlanApply:
         return self.result
 
     # -- one vendor ---------------------------------------------------------------------------
-    def _vendor(self, name: str, ctx, started: str) -> None:
+    def _vendor(self, name: str, ctx: ReadContext, started: str) -> None:
         try:
             live = read_provider(self.session, name, ctx, read_started=started, read_only=True)
             part = self._part(name, live)
-        except BaseException as exc:  # recorded, and given to the caller once every vendor is done
+        except BaseException as exc:  # noqa: BLE001 - recorded, given to the caller once every vendor is done
             with self._cond:
                 self.result.errors[name] = exc
                 self._failed.add(name)
@@ -140,7 +141,7 @@ class FixedPlanApply:
                     if self._settled:
                         self._settled(addr)
             self.applier.run_provider(name, todo, live)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - a worker thread: the caller raises it after the others finish
             self.result.errors[name] = exc
 
     def _part(self, name: str, live: LiveSnapshot) -> Plan:
@@ -182,7 +183,7 @@ class FixedPlanApply:
         return True
 
     def _show(self, name: str) -> None:
-        live, part = self._parts[name]
+        part = self._parts[name][1]
         if self._vendor_plan and (part.changes or part.warnings or part.diverged or part.safety):
             self._vendor_plan(name, part)
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from reconciler.desired import load_desired
 from reconciler.model import DesiredState
@@ -44,7 +45,7 @@ class Session:
         if self.hub is not None and self.owns_hub:
             self.hub.store.close()
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -21,9 +21,10 @@ import os
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from reconciler.errors import LockError, StateError
 from reconciler.model import Address, StateSettings

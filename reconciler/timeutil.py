@@ -8,7 +8,7 @@ pacing, timeouts) are not wall time and stay on `time.monotonic`.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -26,7 +26,7 @@ class SystemClock:
     """The machine's wall clock."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class SteppedClock:
@@ -34,9 +34,9 @@ class SteppedClock:
 
     def __init__(self, start: datetime | str | None = None) -> None:
         at = parse_time(start) if isinstance(start, str) else start
-        self._now = at if at is not None else datetime.now(timezone.utc)
+        self._now = at if at is not None else datetime.now(UTC)
         if self._now.tzinfo is None:
-            self._now = self._now.replace(tzinfo=timezone.utc)
+            self._now = self._now.replace(tzinfo=UTC)
 
     def now(self) -> datetime:
         return self._now
@@ -50,7 +50,7 @@ SYSTEM_CLOCK = SystemClock()
 
 def stamp(when: datetime) -> str:
     """An aware datetime in the state store's format."""
-    return when.astimezone(timezone.utc).strftime(FORMAT)
+    return when.astimezone(UTC).strftime(FORMAT)
 
 
 def utcnow(clock: Clock | None = None) -> str:
@@ -66,7 +66,7 @@ def parse_time(stamp: str | None) -> datetime | None:
         when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def age_seconds(stamp: str | None, now: datetime | None = None) -> float | None:

@@ -13,8 +13,19 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.app import (DIR_ARG, DIR_OPTION, EXIT_CHANGES, EXIT_ERROR, Exit, Progress, handle_errors, is_tty,
-                                main, pick_dir, use_color)
+from reconciler.cli.app import (
+    DIR_ARG,
+    DIR_OPTION,
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    Exit,
+    Progress,
+    handle_errors,
+    is_tty,
+    main,
+    pick_dir,
+    use_color,
+)
 from reconciler.cli.signals import ApplyInterrupted, ApplySignals, signal_name
 from reconciler.comment import DEFAULT_BUDGET, Masker
 from reconciler.errors import ConfigError, UnsafePlanError

@@ -12,8 +12,8 @@ from typing import Any
 
 from reconciler.apply import ApplyReport
 from reconciler.engine import open_session
-from reconciler.orchestrate import ApplyRequest, ApplyRun, run_plan
 from reconciler.errors import ProviderError
+from reconciler.orchestrate import ApplyRequest, ApplyRun, run_plan
 from reconciler.plan_types import Change
 from reconciler.sandbox.core import FaultPlan, Hub
 from reconciler.sandbox.hub import open_project_hub

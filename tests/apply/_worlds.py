@@ -18,8 +18,8 @@ from click.testing import CliRunner
 
 from reconciler.cli import main
 from reconciler.engine import open_session
-from reconciler.orchestrate import ApplyRun, run_plan
 from reconciler.errors import ReconcilerError
+from reconciler.orchestrate import ApplyRun, run_plan
 from reconciler.sandbox.core import Hub
 from reconciler.sandbox.server import SandboxServer
 from tests.apply._support import UNCHECKED, open_hub, shift_state, small_project

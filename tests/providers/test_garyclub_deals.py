@@ -6,8 +6,8 @@ import pytest
 
 from reconciler import errors
 from reconciler.engine import open_session
-from reconciler.orchestrate import ApplyRequest, ApplyRun
 from reconciler.model import Address
+from reconciler.orchestrate import ApplyRequest, ApplyRun
 from reconciler.plan import compute_plan
 from reconciler.providers.base import CardUpdate, ReadContext
 from reconciler.sandbox.core import Fault

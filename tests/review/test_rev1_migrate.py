@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from reconciler.cli import main
 from reconciler.engine import open_session
-from reconciler.orchestrate import ApplyRequest, run_apply
 from reconciler.errors import StateError
+from reconciler.orchestrate import ApplyRequest, run_apply
 from reconciler.sandbox.core import Fault
 from tests.apply._support import assert_sent_once, copy_example, open_hub, time_passes
 from tests.postgres_support import pg_schema  # noqa: F401 - fixture
