@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 import httpx
 
 from reconciler.errors import ReconcilerError
-from reconciler.sandbox.core import FaultPlan, Hub, parse_duration
+from reconciler.sandbox.core import Clock, FaultPlan, Hub, parse_duration
 
 PREFIX = "/_sandbox/"
 
@@ -64,7 +64,7 @@ def handle_control(hub: Hub, method: str, path: str, query_string: str, body: by
     """Serve one `/_sandbox/...` request; `path` is the full request path."""
     parts = [p for p in path[len(PREFIX):].split("/") if p]
     query = parse_qs(query_string, keep_blank_values=True)
-    vendor = (query.get("vendor") or [None])[0] or None
+    vendor = next(iter(query.get("vendor") or []), "") or None
     try:
         return _route(hub, method, parts, vendor, body)
     except _Refused as exc:
@@ -106,7 +106,7 @@ def _route(hub: Hub, method: str, parts: list[str], vendor: str | None, body: by
         return _rate_limits(hub, method, body)
 
 
-def _clock(hub: Hub):
+def _clock(hub: Hub) -> Clock:
     # The simulators share one clock (see hub.build_hub); any of them will do.
     return next(iter(hub.simulators.values())).clock
 
@@ -196,7 +196,8 @@ class SandboxControl:
             data = None
         if resp.status_code >= 400:
             message = data.get("error") if isinstance(data, dict) else None
-            raise SandboxControlError(url, method, resp.status_code, str(message or resp.text[:200] or resp.reason_phrase))
+            raise SandboxControlError(url, method, resp.status_code,
+                                      str(message or resp.text[:200] or resp.reason_phrase))
         return data
 
     def health(self) -> dict[str, Any]:
@@ -233,7 +234,7 @@ class SandboxControl:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> "SandboxControl":
+    def __enter__(self) -> SandboxControl:
         return self
 
     def __exit__(self, *exc: object) -> None:

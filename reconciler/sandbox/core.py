@@ -15,16 +15,33 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
 from reconciler.sandbox.faults import Fault, FaultPlan, strip_key
 from reconciler.sandbox.store import Collection, Store
 
-__all__ = ["BadJson", "SimRequest", "SimResponse", "SimDrop", "iso", "parse_iso", "parse_duration", "Collection",
-           "Store", "Clock", "RateDecision", "RateLimiter", "Fault", "FaultPlan", "Simulator", "Hub"]
+__all__ = [
+    "BadJson",
+    "Clock",
+    "Collection",
+    "Fault",
+    "FaultPlan",
+    "Hub",
+    "RateDecision",
+    "RateLimiter",
+    "SimDrop",
+    "SimRequest",
+    "SimResponse",
+    "Simulator",
+    "Store",
+    "iso",
+    "parse_duration",
+    "parse_iso",
+]
 
 
 class BadJson(Exception):
@@ -43,7 +60,7 @@ class SimRequest:
     dispatch_delay: float | None = None  # set by a 'dispatch_delay' fault: an asynchronous start's delay
 
     @classmethod
-    def build(cls, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes) -> "SimRequest":
+    def build(cls, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes) -> SimRequest:
         """Build from raw parts; header names are lower-cased."""
         return cls(
             method=method.upper(),
@@ -98,7 +115,7 @@ class SimDrop(Exception):
 
 def iso(ts: float) -> str:
     """Epoch seconds -> ISO 8601 with milliseconds and Z, the shape the vendors send."""
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
 
 
 def parse_iso(text: str) -> float:
@@ -190,8 +207,9 @@ class Simulator:
 
     vendor = "base"
     root = ""
-    page_query: tuple[str, ...] = ()  # the query parameters that pick a page of a list (the repeat_page fault drops them)
-    routes: list[tuple[str, str, str]] = []
+    # the query parameters that pick a page of a list (the repeat_page fault drops them)
+    page_query: tuple[str, ...] = ()
+    routes: ClassVar[Sequence[tuple[str, str, str]]] = ()
 
     def __init__(self, store: Store, clock: Clock, limiter: RateLimiter, *, rate_limits: bool = True) -> None:
         self.store = store

@@ -112,7 +112,7 @@ class FaultPlan:
         return None
 
     @classmethod
-    def from_dict(cls, data: Any) -> "FaultPlan":
+    def from_dict(cls, data: Any) -> FaultPlan:
         """Build from the JSON shape used by the control API and `sandbox serve --faults`; a bad shape is a
         ValueError naming the key (`only` and `script` items are Fault fields without or with `kind`)."""
         if not isinstance(data, dict):

@@ -20,15 +20,16 @@ import logging
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from reconciler.errors import ConfigError
 from reconciler.sandbox.control import PREFIX, SandboxControl, SandboxControlError, handle_control
 from reconciler.sandbox.core import Hub, SimDrop, SimRequest, SimResponse
 
-__all__ = ["SandboxServer", "SandboxControl", "SandboxControlError", "serve"]
+__all__ = ["SandboxControl", "SandboxControlError", "SandboxServer", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 300    # idle keep-alive connections are closed after this many seconds
     # Headers and body go out in two writes; with Nagle on, the client's delayed ACK adds ~40 ms.
     disable_nagle_algorithm = True
-    server: "_HTTPServer"
+    server: _HTTPServer
 
     def do_GET(self) -> None:
         self._serve()
@@ -67,7 +68,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith(PREFIX):
             try:
                 reply = handle_control(hub, self.command, path, parts.query, body)
-            except Exception:  # noqa: BLE001 - e.g. an event handler bug: answer, don't drop
+            except Exception:
                 log.exception("sandbox control request %s %s failed", self.command, path)
                 self._reply(500, {"error": f"sandbox control {path} failed; see the server log"})
                 return
@@ -86,7 +87,7 @@ class _Handler(BaseHTTPRequestHandler):
             log.debug("dropping %s %s (committed=%s)", self.command, self.path, drop.committed)
             self.close_connection = True
             return
-        except Exception:  # noqa: BLE001 - a simulator bug must not take the connection down silently
+        except Exception:
             log.exception("sandbox %s simulator failed on %s %s", vendor, self.command, req.path)
             self._reply(500, {"error": f"sandbox {vendor} simulator failed; see the server log"})
             return
@@ -95,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _read_body(self) -> bytes:
         """The request body, by Content-Length or chunked transfer encoding."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
+            chunks: list[bytes] = []
             total = 0
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
@@ -189,7 +190,7 @@ class SandboxServer:
         self.url = f"http://{HOST}:{self.port}"
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "SandboxServer":
+    def start(self) -> SandboxServer:
         """Serve in a background thread; returns self."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
@@ -206,7 +207,7 @@ class SandboxServer:
         self._httpd.server_close()
         self._httpd.close_connections()
 
-    def __enter__(self) -> "SandboxServer":
+    def __enter__(self) -> SandboxServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -218,7 +219,7 @@ def serve(hub: Hub, port: int, ready: Callable[[str], None], *, stop: threading.
     (or until `stop` is set, for callers off the main thread), then shut down cleanly."""
     stop = stop or threading.Event()
     server = SandboxServer(hub, port)
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     try:
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):

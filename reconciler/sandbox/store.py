@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from reconciler.sandbox.core import SimRequest
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 class Collection:
     """An insertion-ordered id -> JSON object map, written through to the store on commit."""
 
-    def __init__(self, store: "Store", name: str, rows: dict[str, Any]) -> None:
+    def __init__(self, store: Store, name: str, rows: dict[str, Any]) -> None:
         self._store = store
         self.name = name
         self._rows = rows
@@ -28,6 +29,10 @@ class Collection:
 
     def get(self, key: str) -> Any | None:
         return self._rows.get(key)
+
+    def __getitem__(self, key: str) -> Any:
+        """A row the caller knows is there (KeyError if not)."""
+        return self._rows[key]
 
     def put(self, key: str, obj: Any) -> None:
         """Insert or replace; call again after mutating an object in place."""
@@ -149,7 +154,7 @@ class Store:
             sql += " WHERE vendor = ?"
             args = (vendor,)
         cols = ("vendor", "method", "path", "query", "status", "at", "outcome")
-        return [dict(zip(cols, row)) for row in self._db.execute(sql + " ORDER BY seq", args)]
+        return [dict(zip(cols, row, strict=True)) for row in self._db.execute(sql + " ORDER BY seq", args)]
 
     def request_counts(self) -> dict[str, int]:
         """vendor -> requests logged so far (a count, without loading the log: benchmarks log 100k+)."""

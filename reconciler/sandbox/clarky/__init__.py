@@ -24,7 +24,7 @@ _ID = r"(?P<{}>[^/]+)"
 class ClarkySimulator(EventsMixin):
     """Clarky's public API as the sandbox serves it."""
 
-    routes = [
+    routes = (
         ("GET", "/contacts", "list_contacts"),
         ("POST", "/contacts", "create_contact"),
         ("GET", "/contacts/by-email", "contact_by_email"),
@@ -38,10 +38,10 @@ class ClarkySimulator(EventsMixin):
         ("GET", "/pipeline-cards/" + _ID.format("card_id"), "get_card"),
         ("PATCH", "/pipeline-cards/" + _ID.format("card_id"), "update_card"),
         ("DELETE", "/pipeline-cards/" + _ID.format("card_id"), "delete_card"),
-    ]
+    )
 
     def seed(self, data: dict[str, Any]) -> None:
         seed_world(self, data)
 
 
-__all__ = ["ClarkySimulator", "DEFAULT_WORLD"]
+__all__ = ["DEFAULT_WORLD", "ClarkySimulator"]

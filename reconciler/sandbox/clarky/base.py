@@ -13,8 +13,9 @@ import hashlib
 import math
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 from reconciler.sandbox.core import Collection, SimRequest, SimResponse, Simulator, parse_iso
 
@@ -72,7 +73,8 @@ class ClarkyBase(Simulator):
             err["details"] = details
         resp = SimResponse(status, {"error": err}, {"X-Request-Id": _request_id()})
         if status == 429:
-            resp.headers["Retry-After"] = "1"  # documented on every 429 (injected ones too); rate_limit() sets the real value
+            # documented on every 429 (injected ones too); rate_limit() sets the real value
+            resp.headers["Retry-After"] = "1"
         return resp
 
     # -- auth ---------------------------------------------------------------------------------------

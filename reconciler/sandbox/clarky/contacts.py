@@ -119,10 +119,12 @@ def parse_contact_fields(raw: Any, prefix: str = "") -> dict[str, Any]:
 class ContactsMixin(ClarkyBase):
     """Contacts, their lookup indexes and suppressions."""
 
+    _contact_idx: tuple[dict[str, str], dict[str, str], dict[str, str]] | None = None
+
     # -- indexes (built once per process from the store, then kept up to date) ----------------------
     def _indexes(self) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
         """(primary email -> id, any email -> id, phone -> id); lower-cased emails, first contact wins."""
-        idx = getattr(self, "_contact_idx", None)
+        idx = self._contact_idx
         if idx is None:
             idx = self._contact_idx = ({}, {}, {})
             for contact in self.coll("contacts").values():
@@ -231,7 +233,8 @@ class ContactsMixin(ClarkyBase):
         created_after = self.time_param(req, "created_after")
         created_before = self.time_param(req, "created_before")
         updated_after = self.time_param(req, "updated_after")
-        key = ("contacts", search, tuple(tags), tuple(sorted(exact.items())), created_after, created_before, updated_after)
+        key = ("contacts", search, tuple(tags), tuple(sorted(exact.items())), created_after, created_before,
+               updated_after)
         return self.paginate(req, self.listed(("contacts",), key, lambda: self._filter_contacts(
             search, tags, exact, created_after, created_before, updated_after)))
 
@@ -299,4 +302,4 @@ def _haystack(contact: dict[str, Any]) -> str:
     parts = [contact.get("first_name") or "", contact.get("last_name") or "", contact.get("company") or ""]
     parts += [item["email"] for item in contact["emails"]]
     parts += [item["phone_number"] for item in contact["phone_numbers"]]
-    return " ".join([" ".join(parts[:2])] + parts[2:]).lower()
+    return " ".join([" ".join(parts[:2]), *parts[2:]]).lower()

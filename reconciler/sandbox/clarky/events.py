@@ -4,7 +4,8 @@ unknown contact, enrollment, card or stage raises ValueError."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from reconciler.sandbox.clarky.pipelines import PipelinesMixin
 from reconciler.sandbox.clarky.sequences import SequencesMixin
@@ -99,8 +100,8 @@ class EventsMixin(SequencesMixin, PipelinesMixin):
         """A stage by id, or by name within the card's pipeline (case-insensitive)."""
         stages = self.coll("stages")
         if ref in stages:
-            return stages.get(ref)
-        pipeline_id = stages.get(card["pipeline_stage_id"])["pipeline_id"]
+            return stages[ref]
+        pipeline_id = stages[card["pipeline_stage_id"]]["pipeline_id"]
         for stage in self.stages_of(pipeline_id):
             if stage["name"].lower() == str(ref).lower():
                 return stage
@@ -123,7 +124,7 @@ class EventsMixin(SequencesMixin, PipelinesMixin):
                         tags: list[str] | str | None = None) -> str:
         """A person edits a card's title, description and/or tags (tags replace the list)."""
         card = self._card(card_id)
-        fields = {k: v for k, v in (("title", title), ("description", description)) if v is not None}
+        fields: dict[str, Any] = {k: v for k, v in (("title", title), ("description", description)) if v is not None}
         if tags is not None:  # the CLI / control API may pass "a,b"
             fields["tags"] = [t.strip() for t in tags.split(",") if t.strip()] if isinstance(tags, str) else list(tags)
         self.change_card(card, fields)

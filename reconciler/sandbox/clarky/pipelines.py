@@ -27,6 +27,8 @@ CARD_LIST_PARAMS = {"pipeline_id", "pipeline_stage_id", "bot_id", "contact_id", 
 class PipelinesMixin(ClarkyBase):
     """Pipelines, stages and cards."""
 
+    _stage_tails: dict[str, int] | None = None
+
     # -- pipelines and stages -----------------------------------------------------------------------
     def list_pipelines(self, req: SimRequest) -> SimResponse:
         self.check_params(req, {"bot_id", "page", "page_size"})
@@ -105,7 +107,7 @@ class PipelinesMixin(ClarkyBase):
     def new_card(self, fields: dict[str, Any], *, card_id: str | None = None, at: str | None = None) -> dict[str, Any]:
         """Store a new card from validated fields; order_index defaults to the stage's end."""
         now = at or self.clock.iso()
-        card = {name: None for name in CARD_FIELDS}
+        card: dict[str, Any] = {name: None for name in CARD_FIELDS}
         card["tags"] = []
         card.update(fields)
         card.update(id=card_id or self.new_id("pc_"), created_at=now, updated_at=now)
@@ -178,7 +180,7 @@ class PipelinesMixin(ClarkyBase):
 
     # -- order_index bookkeeping (kept in memory so creating N cards stays O(N)) ---------------------
     def _tails(self) -> dict[str, int]:
-        tails = getattr(self, "_stage_tails", None)
+        tails = self._stage_tails
         if tails is None:
             tails = self._stage_tails = {}
             for card in self.coll("cards").values():

@@ -153,7 +153,8 @@ def _seed_bulk(sim: Any, bulk: dict[str, Any], default_bot: str | None) -> None:
     bot_id = bulk.get("bot_id") or default_bot
     tags = list(bulk.get("tags", ["bulk"]) or [])
     for i in range(1, n_contacts + 1):
-        fields = {"first_name": "Bulk", "last_name": f"Contact {i}", "emails": [{"email": f"bulk-{i:08d}@example.com", "is_primary": True}],
+        fields = {"first_name": "Bulk", "last_name": f"Contact {i}",
+                  "emails": [{"email": f"bulk-{i:08d}@example.com", "is_primary": True}],
                   "phone_numbers": [], "company": f"Bulk Co {i}", "tags": list(tags)}
         sim.save_contact(sim.new_contact(fields, bot_id, contact_id=f"c_B{i:08d}"))
     stage = bulk.get("stage", "ps_01HSTA")

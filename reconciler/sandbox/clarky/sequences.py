@@ -12,12 +12,12 @@ become `cancelled`.
 
 Choices where the docs are silent: every start without a replayed key generates a new bespoke
 sequence (new sequence_id); every new enrollment (even one failed at once) is recorded once in
-the send ledger under (template id, contact id), so a duplicate start shows up in `Store.sends`. A replayed `idempotency_key` still
-upserts the contact (notes appended again: the documented trap), then returns the original ids
-and the enrollment's current status whatever the new body says. A contact with no usable
-channel for any step (suppressed, or no phone for a voice-only template) gets an enrollment that
-is `failed` at once with generation_error `no_usable_channels`; a step whose channel the contact
-cannot receive is `skipped`. stop_reason is `reply`, `unsubscribed` or `user`.
+the send ledger under (template id, contact id), so a duplicate start shows up in `Store.sends`.
+A replayed `idempotency_key` still upserts the contact (notes appended again: the documented
+trap), then returns the original ids and the enrollment's current status whatever the new body
+says. A contact with no usable channel for any step (suppressed, or no phone for a voice-only
+template) gets an enrollment that is `failed` at once with generation_error `no_usable_channels`;
+a step whose channel the contact cannot receive is `skipped`. stop_reason is `reply`, `unsubscribed` or `user`.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class SequencesMixin(ContactsMixin):
         contact, action = self.upsert_contact(fields, bot_id)
         replay = self.coll("idempotency").get(key) if key else None
         if replay is not None:
-            enrollment = self.coll("enrollments").get(replay["enrollment_id"])
+            enrollment = self.coll("enrollments")[replay["enrollment_id"]]
         else:
             enrollment = self.create_enrollment(template, contact, bot_id, auto_approve, name, key)
         view = self.enrollment_view(enrollment)
@@ -166,7 +166,8 @@ class SequencesMixin(ContactsMixin):
             status = "completed" if sent == len(live) else "running" if sent >= 2 else "approved"
         times = [enrollment["created_at"], ready if generated else None, approved,
                  final["at"] if final else None, *[_sent(s) for s in steps]]
-        seq_status = {"completed": "completed", "failed": "failed"}.get(status, "stopped" if status in STOP_REASONS else "active")
+        seq_status = {"completed": "completed", "failed": "failed"}.get(
+            status, "stopped" if status in STOP_REASONS else "active")
         return {
             "id": enrollment["id"],
             "sequence_id": enrollment["sequence_id"],

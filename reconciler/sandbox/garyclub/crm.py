@@ -9,7 +9,8 @@ updates any subset and a changed `stage_id` fires `deal.stage_changed`.
 
 Sandbox choices: single objects come back wrapped under their kind (`{contact: …}`, `{deal: …}`),
 like the documented `{company, created}` and `{enrollment, idempotent}`; a new contact or company
-is 201 and a merge 200; deal create is 201; pipelines list as `{data: [{id, name, is_default, stages: [{id, name, position}], …}]}`;
+is 201 and a merge 200; deal create is 201; pipelines list as
+`{data: [{id, name, is_default, stages: [{id, name, position}], …}]}`;
 moving a deal to a stage does not change its `status` (won/lost are set explicitly).
 
 Strict choices (a kinder simulator would hide client bugs): no GET of one contact or one deal (the
@@ -24,6 +25,7 @@ from typing import Any
 
 from reconciler.sandbox.core import SimRequest, SimResponse
 from reconciler.sandbox.garyclub import validate as v
+from reconciler.sandbox.garyclub.base import GaryClubBase
 from reconciler.sandbox.garyclub.paging import check_params, page
 from reconciler.sandbox.garyclub.state import ApiError, norm_email, public
 
@@ -37,8 +39,8 @@ DEAL_CREATE_BODY = {k: test for k, test in DEAL_BODY.items() if k != "status"}  
 DEAL_STATUSES = ("open", "won", "lost")
 
 
-class CrmMixin:
-    """Handlers for /v1/crm/*; mixed into GaryClubSimulator."""
+class CrmMixin(GaryClubBase):
+    """Handlers for /v1/crm/*, on the shared plumbing."""
 
     # -- contacts -------------------------------------------------------------------------------
     def h_list_contacts(self, req: SimRequest) -> SimResponse:
@@ -81,7 +83,8 @@ class CrmMixin:
         elif fields.get("company_id"):
             company = self.coll("companies").get(fields["company_id"])
             if company is None or company["_tenant"] != tenant:
-                raise ApiError(400, "invalid_request", "company_id does not exist in this tenant", {"field": "company_id"})
+                raise ApiError(400, "invalid_request", "company_id does not exist in this tenant",
+                               {"field": "company_id"})
             fields.setdefault("company_name", company["name"])
         now = self.now_iso()
         if found is not None:
@@ -117,7 +120,8 @@ class CrmMixin:
         check_params(req, ("q",))
         q = (req.q("q") or "").lower()
         keep = (lambda c: q in (c.get("name") or "").lower()) if q else None
-        return self.ok(page(req, self.idx.companies.get(self.tenant(req), []), self.coll("companies").get, keep, public))
+        return self.ok(page(req, self.idx.companies.get(self.tenant(req), []), self.coll("companies").get, keep,
+                            public))
 
     def h_get_company(self, req: SimRequest, company_id: str) -> SimResponse:
         row = self.coll("companies").get(company_id)
@@ -157,7 +161,8 @@ class CrmMixin:
     # -- pipelines and deals --------------------------------------------------------------------
     def h_list_pipelines(self, req: SimRequest) -> SimResponse:
         check_params(req, ())
-        return self.ok(page(req, self.idx.pipelines.get(self.tenant(req), []), self.coll("pipelines").get, None, public))
+        return self.ok(page(req, self.idx.pipelines.get(self.tenant(req), []), self.coll("pipelines").get, None,
+                            public))
 
     def default_pipeline(self, tenant: str) -> dict[str, Any]:
         rows = [self.coll("pipelines").get(i) for i in self.idx.pipelines.get(tenant, [])]
@@ -195,7 +200,8 @@ class CrmMixin:
         return self.ok({"deal": public(row)}, 201)
 
     def create_deal(self, tenant: str, data: dict[str, Any], *, emit: bool = True) -> dict[str, Any]:
-        pipeline = self.pipeline_in(tenant, data["pipeline_id"]) if data.get("pipeline_id") else self.default_pipeline(tenant)
+        pipeline = (self.pipeline_in(tenant, data["pipeline_id"]) if data.get("pipeline_id")
+                    else self.default_pipeline(tenant))
         now = self.now_iso()
         row = {"id": data.get("id") or self.new_id("deal_"), "name": data["name"], "pipeline_id": pipeline["id"],
                "stage_id": pipeline["stages"][0]["id"], "status": "open", "amount": None, "currency": "USD",
@@ -231,7 +237,8 @@ class CrmMixin:
         row["updated_at"] = self.now_iso()
         self.coll("deals").put(row["id"], row)
         if row["stage_id"] != prior:
-            self.emit("deal.stage_changed", {"deal": public(row), "prior_stage_id": prior, "new_stage_id": row["stage_id"]})
+            self.emit("deal.stage_changed", {"deal": public(row), "prior_stage_id": prior,
+                                             "new_stage_id": row["stage_id"]})
         return row
 
     def apply_deal_fields(self, row: dict[str, Any], data: dict[str, Any]) -> None:
@@ -239,7 +246,8 @@ class CrmMixin:
         if data.get("stage_id"):
             stages = {s["id"] for s in self.coll("pipelines").get(row["pipeline_id"])["stages"]}
             if data["stage_id"] not in stages:
-                raise ApiError(400, "invalid_request", "stage_id is not a stage of this deal's pipeline", {"field": "stage_id"})
+                raise ApiError(400, "invalid_request", "stage_id is not a stage of this deal's pipeline",
+                               {"field": "stage_id"})
         if data.get("status") and data["status"] not in DEAL_STATUSES:
             raise ApiError(400, "invalid_request", "status must be one of open, won, lost", {"field": "status"})
         if data.get("primary_contact_id"):
@@ -248,7 +256,7 @@ class CrmMixin:
             except ApiError:
                 raise ApiError(400, "invalid_request", "primary_contact_id does not exist in this tenant",
                                {"field": "primary_contact_id"}) from None
-        empty = {"tags": [], "custom_fields": {}}
+        empty: dict[str, Any] = {"tags": [], "custom_fields": {}}
         for key, val in data.items():
             if key in ("stage_id", "status", "currency") and val is None:
                 continue  # required fields keep their value when sent as null
@@ -257,7 +265,8 @@ class CrmMixin:
     def pipeline_in(self, tenant: str, pipeline_id: str) -> dict[str, Any]:
         row = self.coll("pipelines").get(pipeline_id)
         if row is None or row["_tenant"] != tenant:
-            raise ApiError(400, "invalid_request", "pipeline_id does not exist in this tenant", {"field": "pipeline_id"})
+            raise ApiError(400, "invalid_request", "pipeline_id does not exist in this tenant",
+                           {"field": "pipeline_id"})
         return row
 
 

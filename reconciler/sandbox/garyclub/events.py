@@ -7,15 +7,17 @@ contacts/deals raise LookupError, bad stages or fields ValueError (the CLI repor
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from reconciler.sandbox.garyclub import validate as v
 from reconciler.sandbox.garyclub.crm import DEAL_BODY
+from reconciler.sandbox.garyclub.sequences import SequencesMixin
 from reconciler.sandbox.garyclub.state import ApiError, norm_email
 
 
-class EventsMixin:
-    """Events of GaryClubSimulator."""
+class EventsMixin(SequencesMixin):
+    """Events of GaryClubSimulator; they act on deals and enrollments."""
 
     @property
     def events(self) -> dict[str, Callable[..., Any]]:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from reconciler.sandbox.core import SimRequest
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.sandbox.core import parse_iso
+from reconciler.sandbox.garyclub.sequences import SequencesMixin
 from reconciler.sandbox.garyclub.state import tenant_key
 
 DEFAULT_STAGES = ("New", "Contacted", "Won")
 
 
-class SeedMixin:
-    """seed() of GaryClubSimulator."""
+class SeedMixin(SequencesMixin):
+    """seed() of GaryClubSimulator; it creates contacts, deals and enrollments through their handlers' code."""
 
     def seed(self, data: dict[str, Any]) -> None:
         data = data or {}
@@ -59,7 +60,8 @@ class SeedMixin:
             s = {"name": s} if isinstance(s, str) else dict(s)
             s.setdefault("id", f"{p['id']}_{s['name'].lower().replace(' ', '_')}")
             stages.append({"id": s["id"], "name": s["name"], "position": pos})
-        row = {"id": p["id"], "name": p["name"], "is_default": bool(p.get("is_default", not self.idx.pipelines.get(tenant))),
+        row = {"id": p["id"], "name": p["name"],
+               "is_default": bool(p.get("is_default", not self.idx.pipelines.get(tenant))),
                "stages": stages, "created_at": p.get("created_at", now), "updated_at": p.get("updated_at", now),
                "_tenant": tenant}
         self.coll("pipelines").put(row["id"], row)
@@ -68,9 +70,11 @@ class SeedMixin:
     def _seed_sequence(self, s: dict[str, Any]) -> None:
         tenant = tenant_key(s.get("client_id"))
         now = self.now_iso()
-        steps = [{"kind": st.get("kind", "sms"), "wait_minutes": int(st.get("wait_minutes", 0)), "body": st.get("body", "")}
+        steps = [{"kind": st.get("kind", "sms"), "wait_minutes": int(st.get("wait_minutes", 0)),
+                  "body": st.get("body", "")}
                  for st in s.get("steps") or []]
-        row = {"id": s["id"], "name": s["name"], "description": s.get("description"), "status": s.get("status", "active"),
+        row = {"id": s["id"], "name": s["name"], "description": s.get("description"),
+               "status": s.get("status", "active"),
                "steps": steps, "created_at": s.get("created_at", now), "updated_at": s.get("updated_at", now),
                "_tenant": tenant}
         self.coll("sequences").put(row["id"], row)
@@ -85,7 +89,8 @@ class SeedMixin:
         return found
 
     def _seed_enrollment(self, e: dict[str, Any]) -> None:
-        """An enrollment that already exists: {sequence, contact, status?, paused_reason?, current_step?, enrolled_at?}."""
+        """An enrollment that already exists:
+        {sequence, contact, status?, paused_reason?, current_step?, enrolled_at?}."""
         seq = self.coll("sequences").get(e["sequence"])
         if seq is None:
             raise ValueError(f"garyclub seed: no sequence {e['sequence']!r}")
@@ -110,7 +115,8 @@ class SeedMixin:
         tenant = tenant_key(d.pop("client_id", None))
         if d.get("stage"):
             stage = d.pop("stage")
-            pipeline = self.coll("pipelines").get(d.get("pipeline_id")) if d.get("pipeline_id") else self.default_pipeline(tenant)
+            pipeline = (self.coll("pipelines").get(d.get("pipeline_id")) if d.get("pipeline_id")
+                        else self.default_pipeline(tenant))
             d["pipeline_id"] = pipeline["id"]
             d["stage_id"] = next(s["id"] for s in pipeline["stages"] if stage in (s["id"], s["name"]))
         if d.get("contact"):
@@ -125,9 +131,10 @@ class SeedMixin:
         tenant = tenant_key(bulk.get("client_id"))
         now = self.now_iso()
         contacts, idx = self.coll("contacts"), self.idx
-        ids = []
+        ids: list[str] = []
         for i in range(1, n + 1):
-            row = {"id": f"con_bulk_{i:06d}", "email": f"bulk{i:06d}@example.test", "phone": f"+1555{i:07d}",
+            row: dict[str, Any] = {"id": f"con_bulk_{i:06d}", "email": f"bulk{i:06d}@example.test",
+                                   "phone": f"+1555{i:07d}",
                    "first_name": "Bulk", "last_name": f"{i:06d}", "full_name": f"Bulk {i:06d}", "title": None,
                    "company_id": None, "company_name": None, "source": "bulk_seed", "lifecycle_stage": "lead",
                    "owner_user_id": None, "created_at": now, "updated_at": now, "_tenant": tenant}
@@ -148,9 +155,11 @@ class SeedMixin:
                     self._seed_status(row, spec["status"], spec.get("paused_reason"), None)
         serial = 0
         for spec in bulk.get("deals") or []:
-            pipeline = self.coll("pipelines").get(spec["pipeline"]) if spec.get("pipeline") else self.default_pipeline(tenant)
+            pipeline = (self.coll("pipelines").get(spec["pipeline"]) if spec.get("pipeline")
+                        else self.default_pipeline(tenant))
             stage = spec.get("stage")
-            stage_id = next((s["id"] for s in pipeline["stages"] if stage in (s["id"], s["name"])), pipeline["stages"][0]["id"])
+            stage_id = next((s["id"] for s in pipeline["stages"] if stage in (s["id"], s["name"])),
+                            pipeline["stages"][0]["id"])
             start = int(spec.get("offset", 0))
             for cid in ids[start:start + int(spec["count"])]:
                 serial += 1

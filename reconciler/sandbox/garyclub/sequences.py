@@ -32,6 +32,7 @@ from typing import Any
 
 from reconciler.sandbox.core import SimRequest, SimResponse, iso
 from reconciler.sandbox.garyclub import validate as v
+from reconciler.sandbox.garyclub.crm import CrmMixin
 from reconciler.sandbox.garyclub.paging import check_params, page
 from reconciler.sandbox.garyclub.state import ApiError, public
 
@@ -45,16 +46,18 @@ def cron_tick(ts: float) -> float:
     return math.ceil(ts / CRON_SECONDS) * CRON_SECONDS
 
 
-class SequencesMixin:
-    """Handlers for /v1/sequences/*; mixed into GaryClubSimulator."""
+class SequencesMixin(CrmMixin):
+    """Handlers for /v1/sequences/*; built on the CRM handlers (an enrollment needs its contact)."""
 
     def h_list_sequences(self, req: SimRequest) -> SimResponse:
         check_params(req, ("status",))
         status = req.q("status")
         if status and status not in SEQUENCE_STATUSES:
-            raise ApiError(400, "invalid_request", "status must be one of " + ", ".join(SEQUENCE_STATUSES), {"field": "status"})
+            raise ApiError(400, "invalid_request", "status must be one of " + ", ".join(SEQUENCE_STATUSES),
+                           {"field": "status"})
         keep = (lambda s: s["status"] == status) if status else None
-        return self.ok(page(req, self.idx.sequences.get(self.tenant(req), []), self.coll("sequences").get, keep, public))
+        return self.ok(page(req, self.idx.sequences.get(self.tenant(req), []), self.coll("sequences").get, keep,
+                            public))
 
     def h_get_sequence(self, req: SimRequest, sequence_id: str) -> SimResponse:
         return self.ok({"sequence": public(self.sequence_in(self.tenant(req), sequence_id))})
@@ -71,7 +74,8 @@ class SequencesMixin:
         check_params(req, ("status",))
         status = req.q("status")
         if status and status not in ENROLLMENT_STATUSES:
-            raise ApiError(400, "invalid_request", "status must be one of " + ", ".join(ENROLLMENT_STATUSES), {"field": "status"})
+            raise ApiError(400, "invalid_request", "status must be one of " + ", ".join(ENROLLMENT_STATUSES),
+                           {"field": "status"})
         keep = (lambda e: e["status"] == status) if status else None
         ids = self.idx.enr_by_seq.get((tenant, sequence_id), [])
         return self.ok(page(req, ids, self.coll("enrollments").get, keep, public))
@@ -85,12 +89,13 @@ class SequencesMixin:
             raise ApiError(400, "invalid_request", "contact_id is required", {"field": "contact_id"})
         contact = self.contact_in(tenant, data["contact_id"])
         if seq["status"] != "active":
-            raise ApiError(422, "unprocessable", f"Sequence is {seq['status']}; only active sequences accept enrollments")
+            raise ApiError(422, "unprocessable",
+                           f"Sequence is {seq['status']}; only active sequences accept enrollments")
         row, created = self.enroll(seq, contact["id"], data.get("metadata") or {})
         return self.ok({"enrollment": public(row), "idempotent": not created}, 201 if created else 200)
 
-    def enroll(self, seq: dict[str, Any], contact_id: str, metadata: dict[str, Any], *,
-               at: float | None = None, emit: bool = True, enrollment_id: str | None = None) -> tuple[dict[str, Any], bool]:
+    def enroll(self, seq: dict[str, Any], contact_id: str, metadata: dict[str, Any], *, at: float | None = None,
+               emit: bool = True, enrollment_id: str | None = None) -> tuple[dict[str, Any], bool]:
         """The vendor's rule: return the active enrollment if there is one, else create (and send)."""
         latest_id = self.idx.enr_latest.get((seq["id"], contact_id))
         latest = self.coll("enrollments").get(latest_id) if latest_id else None
@@ -146,9 +151,3 @@ class SequencesMixin:
         self.coll("enrollments").put(row["id"], row)
         if status == "paused":
             self.emit("sequence.enrollment.paused", {"enrollment": public(row), "reason": reason})
-
-    def emit(self, kind: str, data: dict[str, Any], at: float | None = None) -> None:
-        """Record the webhook event the vendor would deliver (documented envelope, `created` a string)."""
-        ts = self.clock.now() if at is None else at
-        evt = {"id": self.new_id("evt_"), "type": kind, "created": str(int(ts)), "data": data}
-        self.coll("webhook_events").put(evt["id"], evt)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from reconciler.sandbox.garyclub.state import ApiError
 
@@ -28,10 +29,11 @@ def _obj(v: Any) -> bool:
 
 
 STR, NUM, TAGS, OBJ = _str, _num, _tags, _obj
-KIND = {_str: "a string", _num: "a number", _tags: "an array of strings", _obj: "an object"}
+KIND: dict[Callable[[Any], bool], str] = {_str: "a string", _num: "a number", _tags: "an array of strings",
+                                          _obj: "an object"}
 
 
-def check(data: dict[str, Any], spec: dict[str, Callable[[Any], bool]]) -> None:
+def check(data: dict[str, Any], spec: Mapping[str, Callable[[Any], bool]]) -> None:
     """Unknown fields and wrongly typed values are refused; null is accepted (clears the field).
 
     Sandbox choice: the docs do not say what happens to undocumented body fields; refusing them

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.sandbox.core import SimRequest, SimResponse, parse_duration
+from reconciler.sandbox.kalent.base import KalentBase
 from reconciler.sandbox.kalent.common import Fail, allow_params, body, invalid, ok, paginate
 from reconciler.sandbox.kalent.progress import new_sequence
 from reconciler.sandbox.kalent.steps import channels, step_issues, stored_steps
@@ -31,7 +32,8 @@ PLAN_MESSAGE = ("A Kalent subscription or plan upgrade is required to use outrea
 CHANNEL_ERRORS = {
     "linkedin": ("linkedin_not_connected_or_syncing", "LinkedIn account is not connected or not synced"),
     "whatsapp": ("whatsapp_not_connected_or_syncing", "WhatsApp account is not connected or not synced"),
-    "email": ("email_not_connected_or_syncing", "Email account (Gmail, Outlook or IMAP) is not connected or not synced"),
+    "email": ("email_not_connected_or_syncing",
+              "Email account (Gmail, Outlook or IMAP) is not connected or not synced"),
     "linkedin_inmail": ("linkedin_inmail_not_available", "LinkedIn InMail needs LinkedIn Recruiter or Sales Navigator"),
 }
 _NEEDS = {"LINKEDIN": "linkedin", "EMAIL": "email", "WHATSAPP": "whatsapp"}
@@ -39,11 +41,12 @@ _NEEDS = {"LINKEDIN": "linkedin", "EMAIL": "email", "WHATSAPP": "whatsapp"}
 
 def blueprint_view(bp: dict[str, Any]) -> dict[str, Any]:
     """The documented blueprint item (no config, no workspace/user ids)."""
-    return {k: bp[k] for k in ("blueprintId", "name", "sourcingId", "createdAt", "updatedAt", "steps", "stepCount", "channels")}
+    return {k: bp[k] for k in ("blueprintId", "name", "sourcingId", "createdAt", "updatedAt", "steps", "stepCount",
+                               "channels")}
 
 
-class BlueprintHandlers:
-    """Mixin for KalentSimulator: blueprint CRUD and start."""
+class BlueprintHandlers(KalentBase):
+    """Blueprint CRUD and start, for KalentSimulator."""
 
     def _blueprint(self, blueprint_id: str) -> dict[str, Any]:
         bp = self.store.collection("kalent.blueprints").get(blueprint_id)
@@ -145,20 +148,24 @@ class BlueprintHandlers:
                 "code": "subscription_or_plan_upgrade_required", "action": "subscribe_or_upgrade",
                 "capability": "use_outreach_integrations", "billingUrl": BILLING_URL})
         if not bp["steps"] or step_issues(bp["steps"]):
-            raise invalid("The blueprint must have at least one valid step", [{"path": "steps", "message": "no valid step"}])
+            raise invalid("The blueprint must have at least one valid step",
+                          [{"path": "steps", "message": "no valid step"}])
         cands = [self._start_candidate(cid) for cid in ids]
         foreign = [c["id"] for c in cands if c["sourcingId"] != bp["sourcingId"]]
         if foreign:
             raise invalid("Every candidate must belong to the blueprint's sourcing",
-                          [{"path": "candidateIds", "message": f"{cid} is not in sourcing {bp['sourcingId']}"} for cid in foreign])
+                          [{"path": "candidateIds",
+                            "message": f"{cid} is not in sourcing {bp['sourcingId']}"} for cid in foreign])
         self._check_channels(bp)
         if self.config.get("temporal_unavailable"):
-            raise Fail(503, "temporal_unavailable", "The workflow engine is temporarily unavailable, please retry later")
+            raise Fail(503, "temporal_unavailable",
+                       "The workflow engine is temporarily unavailable, please retry later")
         now = self.clock.now()
         delay = req.dispatch_delay if req.dispatch_delay is not None else \
             parse_duration(self.config.get("dispatch_delay", "1s"))
         timeout = int(self.config.get("invite_timeout_days", 7))
-        seqs, index = self.store.collection("kalent.dynamic_sequences"), self.store.collection("kalent.candidate_sequences")
+        seqs = self.store.collection("kalent.dynamic_sequences")
+        index = self.store.collection("kalent.candidate_sequences")
         for cand in cands:
             seq = new_sequence(self.new_id("dseq_"), bp, cand, now, delay, timeout)
             seqs.put(seq["sequenceId"], seq)

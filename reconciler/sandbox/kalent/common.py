@@ -80,7 +80,8 @@ def _int_param(req: SimRequest, name: str, default: int, low: int, high: int | N
     return value
 
 
-def paginate(req: SimRequest, items: list[Any], *, page_param: str, default_size: int) -> tuple[list[Any], dict[str, Any]]:
+def paginate(req: SimRequest, items: list[Any], *, page_param: str,
+             default_size: int) -> tuple[list[Any], dict[str, Any]]:
     """One 0-based page of `items` and its pagination object ({page|pageIndex, pageSize, total, hasNextPage})."""
     page = _int_param(req, page_param, 0, 0, None)
     size = _int_param(req, "pageSize", default_size, 1, MAX_PAGE_SIZE)

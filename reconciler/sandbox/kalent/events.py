@@ -8,15 +8,17 @@ as the MCP `update_candidate_status` tool does).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from reconciler.sandbox.kalent import progress
+from reconciler.sandbox.kalent.base import KalentBase
 
 _STATE_FOR = {"SCHEDULED": "RUNNING", **{s: s for s in progress.FROZEN}}
 
 
-class KalentEvents:
-    """Mixin for KalentSimulator: the `events` table."""
+class KalentEvents(KalentBase):
+    """The `events` table, for KalentSimulator."""
 
     def event_table(self) -> dict[str, Callable[..., Any]]:
         return {
@@ -72,7 +74,7 @@ class KalentEvents:
 
     def _channels(self, channel: str, connect: bool) -> str:
         channels = [c for c in self.store.meta_get("kalent.connected_channels", ["linkedin", "email"]) if c != channel]
-        self.store.meta_set("kalent.connected_channels", channels + [channel] if connect else channels)
+        self.store.meta_set("kalent.connected_channels", [*channels, channel] if connect else channels)
         return f"{channel} {'connected' if connect else 'disconnected'}"
 
     def event_connect_channel(self, channel: str) -> str:

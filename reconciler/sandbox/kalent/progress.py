@@ -23,7 +23,8 @@ from typing import Any
 from reconciler.sandbox.core import iso
 from reconciler.sandbox.kalent.steps import DELAY_UNITS, INVITE_TYPES
 
-DISPLAY_STATUSES = ("SCHEDULED", "ACTION_REQUIRED", "ERROR", "TALENT_REPLIED", "WAITING_FOR_ACCEPTANCE", "COMPLETED", "PAUSED")
+DISPLAY_STATUSES = ("SCHEDULED", "ACTION_REQUIRED", "ERROR", "TALENT_REPLIED", "WAITING_FOR_ACCEPTANCE", "COMPLETED",
+                    "PAUSED")
 # Frozen states keep their display status; RUNNING computes SCHEDULED / WAITING_FOR_ACCEPTANCE / COMPLETED.
 FROZEN = {"ACTION_REQUIRED": "ACTION_REQUIRED", "ERROR": "ERROR", "TALENT_REPLIED": "TALENT_REPLIED",
           "PAUSED": "PAUSED", "COMPLETED": "COMPLETED", "WAITING_FOR_ACCEPTANCE": "WAITING_FOR_ACCEPTANCE"}
@@ -121,7 +122,8 @@ def status_view(seq: dict[str, Any], now: float) -> dict[str, Any]:
         "rawStatus": RAW[shown], "displayStatus": shown,
         "stepCount": len(seq["steps"]), "completedStepCount": done, "currentStep": current,
         "lastStepSentAt": iso(seq["sent"][-1]) if seq["sent"] else None,
-        "startedAt": iso(seq["dispatchAt"]), "updatedAt": iso(max([t for t in times if t <= now], default=seq["createdAt"])),
+        "startedAt": iso(seq["dispatchAt"]),
+        "updatedAt": iso(max([t for t in times if t <= now], default=seq["createdAt"])),
     }
     if shown == "ACTION_REQUIRED":
         view["actionRequired"] = {"reason": seq["reason"] or "manual_validation_required"}

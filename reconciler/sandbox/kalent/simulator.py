@@ -22,26 +22,28 @@ Choices where the docs are silent (all configurable through the seed's `config:`
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from reconciler.sandbox.core import SimRequest, SimResponse, Simulator
+from reconciler.sandbox.core import SimRequest, SimResponse
 from reconciler.sandbox.kalent import seed as seeding
 from reconciler.sandbox.kalent.blueprints import BlueprintHandlers
 from reconciler.sandbox.kalent.common import Fail, allow_params, envelope_error, ok, paginate, request_id
 from reconciler.sandbox.kalent.events import KalentEvents
 from reconciler.sandbox.kalent.progress import status_view
 
-SORT_FIELDS = ("name", "companyName", "statusHandle", "city", "jobTitle", "userRating", "contacts", "createdAt", "history")
+SORT_FIELDS = ("name", "companyName", "statusHandle", "city", "jobTitle", "userRating", "contacts", "createdAt",
+               "history")
 _ID = "(?P<{}>[^/]+)"
 
 
-class KalentSimulator(BlueprintHandlers, KalentEvents, Simulator):
+class KalentSimulator(BlueprintHandlers, KalentEvents):
     """The Kalent vendor: sourcings, candidates, sequence blueprints, dynamic sequences."""
 
     vendor = "kalent"
     root = "/api/v1"
     page_query = ("page", "pageIndex")
-    routes = [
+    routes = (
         ("GET", "/sourcings", "list_sourcings"),
         ("GET", "/sourcings/" + _ID.format("sourcing_id") + "/candidates", "list_candidates"),
         ("GET", "/candidates/" + _ID.format("candidate_id") + "/dynamic-sequence", "candidate_sequence"),
@@ -49,14 +51,7 @@ class KalentSimulator(BlueprintHandlers, KalentEvents, Simulator):
         ("POST", "/sourcings/" + _ID.format("sourcing_id") + "/sequence-blueprints", "create_blueprint"),
         ("PATCH", "/sequence-blueprints/" + _ID.format("blueprint_id"), "patch_blueprint"),
         ("POST", "/sequence-blueprints/" + _ID.format("blueprint_id") + "/start", "start_blueprint"),
-    ]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Filtered candidate id lists per (sourcing, filters), rebuilt when candidates change, so
-        # paging through 10k+ candidates is O(N) once rather than O(N) per page.
-        self._version = 0
-        self._lists: dict[tuple[Any, ...], tuple[int, list[str]]] = {}
+    )
 
     # -- base hooks ---------------------------------------------------------------------------
     def authenticate(self, req: SimRequest) -> tuple[SimResponse | None, str]:
@@ -99,28 +94,12 @@ class KalentSimulator(BlueprintHandlers, KalentEvents, Simulator):
             return self.error(fail.status, fail.code, fail.message, fail.details)
 
     # -- lookups ------------------------------------------------------------------------------
-    def _sourcing(self, sourcing_id: str) -> dict[str, Any]:
-        src = self.store.collection("kalent.sourcings").get(sourcing_id)
-        if src is None:
-            raise Fail(404, "not_found", f"Sourcing {sourcing_id} not found")
-        return src
-
-    def _candidate(self, candidate_id: str) -> dict[str, Any]:
-        cand = self.store.collection("kalent.candidates").get(candidate_id)
-        if cand is None:
-            raise Fail(404, "not_found", f"Candidate {candidate_id} not found")
-        return cand
-
     def _candidate_item(self, cand: dict[str, Any]) -> dict[str, Any]:
         talent = self.store.collection("kalent.talents").get(cand["talentId"]) or {}
         return {
             "candidate": {k: cand[k] for k in ("id", "statusHandle", "createdAt", "sourcingId", "talentId")},
             "talent": {k: talent.get(k) for k in ("id", "firstname", "lastname", "jobTitle", "city", "linkedinUrl")},
         }
-
-    def candidates_changed(self) -> None:
-        """Invalidate the cached candidate lists (after any candidate write)."""
-        self._version += 1
 
     # -- sourcings ----------------------------------------------------------------------------
     def list_sourcings(self, req: SimRequest) -> SimResponse:
@@ -144,8 +123,10 @@ class KalentSimulator(BlueprintHandlers, KalentEvents, Simulator):
         filters = tuple((f, tuple(v.lower() for v in req.qall(f))) for f in ("location", "jobTitle", "currentCompany"))
         sort, order = req.q("sortField") or "createdAt", req.q("sortOrder") or "asc"
         if sort not in SORT_FIELDS or order not in ("asc", "desc"):
-            raise Fail(400, "validation_error", f"sortField must be one of {', '.join(SORT_FIELDS)}; sortOrder asc|desc",
-                       {"issues": [{"path": "sortField" if sort not in SORT_FIELDS else "sortOrder", "message": "unsupported value"}]})
+            raise Fail(400, "validation_error",
+                       f"sortField must be one of {', '.join(SORT_FIELDS)}; sortOrder asc|desc",
+                       {"issues": [{"path": "sortField" if sort not in SORT_FIELDS else "sortOrder",
+                                    "message": "unsupported value"}]})
         key = (sourcing_id, statuses, text, filters, sort, order)
         cached = self._lists.get(key)
         if cached and cached[0] == self._version:
@@ -160,10 +141,12 @@ class KalentSimulator(BlueprintHandlers, KalentEvents, Simulator):
             if not wanted:
                 continue
             tal = talents.get(cand["talentId"]) or {}
-            fields = {"location": tal.get("city"), "jobTitle": tal.get("jobTitle"), "currentCompany": tal.get("companyName")}
+            fields = {"location": tal.get("city"), "jobTitle": tal.get("jobTitle"),
+                      "currentCompany": tal.get("companyName")}
             if any(vals and not any(v in (fields[f] or "").lower() for v in vals) for f, vals in filters):
                 continue
-            if text and text not in f"{tal.get('firstname', '')} {tal.get('lastname', '')} {tal.get('jobTitle') or ''}".lower():
+            haystack = f"{tal.get('firstname', '')} {tal.get('lastname', '')} {tal.get('jobTitle') or ''}".lower()
+            if text and text not in haystack:
                 continue
             rows.append((self._sort_key(sort, cand, tal), cand["id"]))
         rows.sort(key=lambda r: r[0], reverse=order == "desc")
@@ -187,18 +170,9 @@ class KalentSimulator(BlueprintHandlers, KalentEvents, Simulator):
         ids = self._filtered(req, sourcing_id)
         page, pagination = paginate(req, ids, page_param="pageIndex", default_size=25)
         cands = self.store.collection("kalent.candidates")
-        return ok({"candidates": [self._candidate_item(cands.get(cid)) for cid in page], "pagination": pagination})
+        return ok({"candidates": [self._candidate_item(cands[cid]) for cid in page], "pagination": pagination})
 
     # -- dynamic sequence status ----------------------------------------------------------------
-    def latest_sequence(self, candidate_id: str, now: float) -> dict[str, Any] | None:
-        """The candidate's latest dynamic sequence already dispatched by `now`, if any."""
-        seqs = self.store.collection("kalent.dynamic_sequences")
-        for seq_id in reversed(self.store.collection("kalent.candidate_sequences").get(candidate_id) or []):
-            seq = seqs.get(seq_id)
-            if seq is not None and seq["dispatchAt"] <= now:
-                return seq
-        return None
-
     def candidate_sequence(self, req: SimRequest, candidate_id: str) -> SimResponse:
         allow_params(req)
         cand = self._candidate(candidate_id)

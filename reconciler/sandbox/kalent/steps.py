@@ -57,7 +57,8 @@ def _step_issues(i: int, step: Any) -> list[dict[str, str]]:
         bad("type", f"type must be one of {', '.join(STEP_TYPES)}")
     li_type = step.get("linkedInType")
     if kind == "LINKEDIN" and li_type not in LINKEDIN_TYPES:
-        bad("linkedInType", f"linkedInType is required for LINKEDIN steps and must be one of {', '.join(LINKEDIN_TYPES)}")
+        bad("linkedInType",
+            f"linkedInType is required for LINKEDIN steps and must be one of {', '.join(LINKEDIN_TYPES)}")
     if kind != "LINKEDIN" and "linkedInType" in step:
         bad("linkedInType", f"linkedInType is only allowed on LINKEDIN steps, not {kind}")
     content = step.get("content")
@@ -73,7 +74,8 @@ def _step_issues(i: int, step: Any) -> list[dict[str, str]]:
     elif "subject" in step:
         bad("subject", f"subject is only allowed on EMAIL steps, not {kind}")
     for field in ("content", "subject"):
-        for name in _VARIABLE.findall(step.get(field) if isinstance(step.get(field), str) else ""):
+        text = step.get(field)
+        for name in _VARIABLE.findall(text if isinstance(text, str) else ""):
             if name not in VARIABLES:
                 bad(field, f"template variable {{{{{name}}}}} is not allowed")
     temporality = step.get("temporalityType")
@@ -125,12 +127,14 @@ def step_issues(steps: Any) -> list[dict[str, str]]:
             continue
         if isinstance(step.get("id"), str):
             if step["id"] in seen:
-                issues.append({"path": f"steps[{i}].id", "message": f"duplicate step id {step['id']!r} (also steps[{seen[step['id']]}])"})
+                issues.append({"path": f"steps[{i}].id",
+                               "message": f"duplicate step id {step['id']!r} (also steps[{seen[step['id']]}])"})
             seen.setdefault(step["id"], i)
         if step.get("type") == "LINKEDIN" and step.get("linkedInType") in INVITE_TYPES:
             invites.append(i)
     for extra in invites[1:]:
-        issues.append({"path": f"steps[{extra}].linkedInType", "message": "only one invite step is allowed per blueprint"})
+        issues.append({"path": f"steps[{extra}].linkedInType",
+                       "message": "only one invite step is allowed per blueprint"})
     return issues
 
 
