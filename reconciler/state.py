@@ -203,7 +203,7 @@ def count_sends(addresses: Iterable[str]) -> dict[str, int]:
 
 def entry_from_row(row: tuple[Any, ...]) -> JournalEntry:
     """A journal row (columns as in TABLES) as a JournalEntry."""
-    return JournalEntry(*row[:-1], json.loads(row[-1] or "{}"))
+    return JournalEntry(*(*row[:-1], json.loads(row[-1] or "{}")))
 
 
 def new_lock_id() -> str:

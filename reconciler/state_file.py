@@ -41,7 +41,7 @@ def state_file_problem(path: Path) -> str | None:
     tables = _tables(path)
     if tables is None:
         return "is an SQLite file campaignctl cannot read; it will not write into it"
-    if tables and not OUR_TABLES <= tables:
+    if tables and not tables >= OUR_TABLES:
         shown = ", ".join(sorted(tables)[:5])
         return f"is another application's SQLite database (tables: {shown}); campaignctl will not write into it"
     return None

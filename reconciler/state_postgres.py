@@ -21,9 +21,10 @@ import os
 import re
 import socket
 import threading
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import psycopg
 from psycopg import conninfo
@@ -99,7 +100,8 @@ def register_dsn(dsn: str) -> None:
     """Hide the DSN, and its password, from every message the command line prints."""
     register(dsn)
     try:
-        register(conninfo.conninfo_to_dict(dsn).get("password"))
+        password = conninfo.conninfo_to_dict(dsn).get("password")
+        register(None if password is None else str(password))
     except psycopg.ProgrammingError:
         pass
 
@@ -135,7 +137,7 @@ class PostgresStore(Store):
             raise
 
     @classmethod
-    def from_settings(cls, settings: StateSettings, env: Mapping[str, str]) -> "PostgresStore":
+    def from_settings(cls, settings: StateSettings, env: Mapping[str, str]) -> PostgresStore:
         dsn = (env.get(settings.dsn_env) or "").strip()
         if not dsn:
             raise ConfigError(f"state: the environment variable {settings.dsn_env} is not set (the PostgreSQL "
@@ -250,7 +252,8 @@ class PostgresStore(Store):
         rows = self._exec(
             "INSERT INTO {s}.journal (project, apply_id, at, address, operation, attempt, phase, detail) "
             "VALUES (%s, %s, %s, %s, %s, %s, 'intent', %s) RETURNING seq",
-            (self.project, apply_id, utcnow(self.clock), str(address), operation, attempt, json.dumps(detail or {}, sort_keys=True)),
+            (self.project, apply_id, utcnow(self.clock), str(address), operation, attempt,
+             json.dumps(detail or {}, sort_keys=True)),
         )
         return int(rows[0][0])
 
@@ -260,7 +263,8 @@ class PostgresStore(Store):
             "INSERT INTO {s}.journal (project, apply_id, at, address, operation, attempt, phase, intent_seq, result, "
             "remote_id, request_id, detail) SELECT project, apply_id, %s, address, operation, attempt, 'outcome', seq, "
             "%s, %s, %s, %s FROM {s}.journal WHERE project = %s AND seq = %s AND phase = 'intent' RETURNING seq",
-            (utcnow(self.clock), result, remote_id, request_id, json.dumps(detail or {}, sort_keys=True), self.project, intent_seq),
+            (utcnow(self.clock), result, remote_id, request_id, json.dumps(detail or {}, sort_keys=True), self.project,
+             intent_seq),
         )
         if not rows:
             raise StateError(f"journal has no intent {intent_seq}")
@@ -284,7 +288,8 @@ class PostgresStore(Store):
         rows = self._exec(
             "SELECT i.address FROM {s}.journal i WHERE i.project = %s AND i.phase = 'intent' "
             "AND i.operation = 'enroll' AND i.at >= %s AND NOT EXISTS (SELECT 1 FROM {s}.journal o "
-            "WHERE o.project = i.project AND o.intent_seq = i.seq AND o.result IN ('error', 'stale', 'resolved_absent'))",
+            "WHERE o.project = i.project AND o.intent_seq = i.seq "
+            "AND o.result IN ('error', 'stale', 'resolved_absent'))",
             (self.project, stamp),
         )
         return count_sends(text for (text,) in rows)
@@ -299,7 +304,8 @@ class PostgresStore(Store):
             lock_id = new_lock_id()
             try:
                 # a row left by a killed holder is stale: its session, and so its lock, is gone
-                self._exec("INSERT INTO {s}.locks (project, id, holder, pid, host, since) VALUES (%s, %s, %s, %s, %s, %s) "
+                self._exec("INSERT INTO {s}.locks (project, id, holder, pid, host, since) "
+                           "VALUES (%s, %s, %s, %s, %s, %s) "
                            "ON CONFLICT (project) DO UPDATE SET id=excluded.id, holder=excluded.holder, "
                            "pid=excluded.pid, host=excluded.host, since=excluded.since",
                            (self.project, lock_id, holder, os.getpid(), socket.gethostname(), utcnow(self.clock)))
@@ -329,7 +335,7 @@ class PostgresStore(Store):
 
     def _holder_row(self) -> dict[str, Any] | None:
         rows = self._exec("SELECT id, holder, pid, host, since FROM {s}.locks WHERE project = %s", (self.project,))
-        return dict(zip(("id", "holder", "pid", "host", "since"), rows[0])) if rows else None
+        return dict(zip(("id", "holder", "pid", "host", "since"), rows[0], strict=True)) if rows else None
 
     def _lock_in_force(self) -> bool:
         """Whether some live session (this one included) holds the project's advisory lock."""

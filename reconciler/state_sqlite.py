@@ -11,10 +11,11 @@ import os
 import socket
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from reconciler.errors import LockError, StateError
 from reconciler.model import Address
@@ -46,7 +47,8 @@ MIGRATIONS: dict[int, str] = {
         result TEXT, remote_id TEXT, request_id TEXT, detail TEXT);
     CREATE INDEX journal_address ON journal (address);
     CREATE INDEX journal_intent ON journal (intent_seq);
-    CREATE TABLE locks (id TEXT PRIMARY KEY, holder TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL, since TEXT NOT NULL);
+    CREATE TABLE locks (id TEXT PRIMARY KEY, holder TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
+        since TEXT NOT NULL);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE adoptions (address TEXT PRIMARY KEY, remote_id TEXT NOT NULL, at TEXT NOT NULL);
     """,
@@ -222,7 +224,7 @@ class StateStore(Store):
 
     def current_lock(self) -> dict[str, Any] | None:
         row = self._exec("SELECT id, holder, pid, host, since FROM locks").fetchone()
-        return dict(zip(("id", "holder", "pid", "host", "since"), row)) if row else None
+        return dict(zip(("id", "holder", "pid", "host", "since"), row, strict=True)) if row else None
 
     def unlock(self, lock_id: str) -> None:
         """Clear a stale lock by id (`campaignctl state unlock`)."""
