@@ -6,8 +6,8 @@ import re
 from typing import Any
 
 from reconciler.contact_syntax import contact_from
-from reconciler.errors import Problem
 from reconciler.contacts_csv import CSV_COLUMNS
+from reconciler.errors import Problem
 from reconciler.model import Contact, Loc
 
 

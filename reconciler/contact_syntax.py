@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from reconciler.errors import Problem
 from reconciler.identity import canonical_email, canonical_phone, clean, is_e164
 from reconciler.located_yaml import problem
 from reconciler.model import Contact, Loc
-
 
 # Characters an address (`provider.kind[group][key]`, where a default contact id is its email) or a
 # mail header cannot carry, besides '@' and whitespace: brackets, angle brackets, quotes, list

@@ -33,7 +33,7 @@ def build_desired(loaded: Loaded) -> DesiredState:
     """Turn schema-valid documents into DesiredState; raises ManifestError with every problem."""
     problems = list(loaded.problems)
     if loaded.project is None or loaded.project.data is None:
-        raise_if_problems(problems or [Problem("campaignctl.yaml", 1, 1, "project file is invalid")])
+        raise ManifestError(problems or [Problem("campaignctl.yaml", 1, 1, "project file is invalid")])
     project = build_project(loaded.root, loaded.project.data, problems)
     contacts = build_contacts(loaded, problems)
     docs = [d.data for d in loaded.manifests if isinstance(d.data, dict)]
@@ -53,5 +53,13 @@ def build_desired(loaded: Loaded) -> DesiredState:
 
 
 # EMAIL, CANDIDATE_ID, PLACEHOLDER, SEQUENCE_FIELDS and loc_of moved out; kept importable from here.
-__all__ = ["build_desired", "load_desired", "ManifestError",
-           "CANDIDATE_ID", "EMAIL", "PLACEHOLDER", "SEQUENCE_FIELDS", "loc_of"]
+__all__ = [
+    "CANDIDATE_ID",
+    "EMAIL",
+    "PLACEHOLDER",
+    "SEQUENCE_FIELDS",
+    "ManifestError",
+    "build_desired",
+    "load_desired",
+    "loc_of",
+]

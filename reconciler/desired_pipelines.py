@@ -11,7 +11,6 @@ from reconciler.located_yaml import problem
 from reconciler.manifest_refs import check_provider, loc_of
 from reconciler.model import Address, Card, Contact, Loc, Pipeline, Project
 
-
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 def _render(template: str, contact: Contact, node: Any, key: str, problems: list[Problem]) -> str | None:

@@ -10,7 +10,6 @@ from reconciler.manifest_refs import check_provider, loc_of
 from reconciler.model import Address, Blueprint, Contact, Loc, Membership, Project, Sequence
 from reconciler.sequence_members import resolve_members
 
-
 SEQUENCE_FIELDS = {
     "clarky": ({"template"}, {"sequence", "metadata", "blueprint", "sourcing", "candidates"}),
     "garyclub": ({"sequence"}, {"template", "auto_approve", "bot_id", "name", "blueprint", "sourcing", "candidates"}),

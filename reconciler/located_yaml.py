@@ -29,11 +29,11 @@ class Located:
     positions: dict[Any, tuple[int, int]]
 
 
-class LocDict(dict, Located):  # type: ignore[type-arg]
+class LocDict(dict, Located):
     """A YAML mapping that remembers its own position and each key's position."""
 
 
-class LocList(list, Located):  # type: ignore[type-arg]
+class LocList(list, Located):
     """A YAML sequence that remembers its own position and each item's position."""
 
 
@@ -50,7 +50,7 @@ class _LocLoader(yaml.SafeLoader):
         self._aliases = 0
         self._depth = 0
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: D401 - PyYAML hook
+    def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
@@ -73,7 +73,7 @@ class _LocLoader(yaml.SafeLoader):
         check_expansion(node)  # before constructing: what is built, and walked later, is bounded
         return self.construct_document(node)
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LocDict:  # type: ignore[override]
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LocDict:
         self.flatten_mapping(node)
         result = LocDict()
         result.file, result.line, result.col = self.filename, node.start_mark.line + 1, node.start_mark.column + 1
@@ -122,7 +122,7 @@ class _LocLoader(yaml.SafeLoader):
                                                     node.start_mark)
         return value
 
-    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> LocList:  # type: ignore[override]
+    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> LocList:
         result = LocList(self.construct_object(child, deep=True) for child in node.value)
         result.file, result.line, result.col = self.filename, node.start_mark.line + 1, node.start_mark.column + 1
         result.positions = {i: (c.start_mark.line + 1, c.start_mark.column + 1) for i, c in enumerate(node.value)}

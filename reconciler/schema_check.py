@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 
@@ -44,6 +45,13 @@ def _node_at(doc: Any, path: Iterator[Any] | list[Any]) -> tuple[Any, Any]:
     return node, key
 
 
+def _undeclared_keys(err: jsonschema.ValidationError) -> list[Any]:
+    """The keys an additionalProperties error is about: those its schema does not declare."""
+    declared = err.schema.get("properties", {}) if isinstance(err.schema, Mapping) else {}
+    present = err.instance if isinstance(err.instance, Mapping) else {}
+    return sorted(set(present) - set(declared))
+
+
 def _schema_message(err: jsonschema.ValidationError) -> str:
     path = ".".join(str(p) for p in err.absolute_path)
     message = err.message
@@ -51,7 +59,7 @@ def _schema_message(err: jsonschema.ValidationError) -> str:
         shown = repr(err.instance)
         message = message.replace(shown, shown[:60] + "…") if shown in message else message[:MAX_MESSAGE] + "…"
     if err.validator == "additionalProperties":
-        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        extra = _undeclared_keys(err)
         return f"{path + ': ' if path else ''}unknown key {', '.join(repr(e) for e in extra)}"
     if err.validator == "required":
         return f"{path + ': ' if path else ''}{message}"
@@ -67,7 +75,7 @@ def validate_schema(doc: Any, schema: dict[str, Any], display: str) -> list[Prob
         if key is None and err.absolute_path and isinstance(node, Located):
             key = err.absolute_path[-1] if err.absolute_path[-1] in node.positions else None
         if err.validator == "additionalProperties" and isinstance(node, Located):
-            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+            extra = _undeclared_keys(err)
             key = extra[0] if extra else None
         file, line, col = where(node, key) if isinstance(node, Located) else (display, 1, 1)
         problems.append(Problem(file, line, col, _schema_message(err)))
