@@ -14,10 +14,10 @@ Choices campaignctl makes:
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, Callable, TextIO
+from datetime import UTC, datetime
+from typing import Any
 
 from reconciler.errors import ConfigError
 from reconciler.importer.contacts import ContactBook, slug
@@ -91,7 +91,7 @@ class Context:
 
 
 def header(argv: list[str]) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return (f"Imported by `campaignctl {shlex.join(argv)}` on {stamp} (read-only: nothing was sent or changed).\n"
             "Review, commit, then `campaignctl plan`: imported objects show as unchanged, except `adopt` for cards\n"
             "without the ownership tag, which the next `apply` tags (it sends nothing).")
@@ -131,4 +131,4 @@ def unsupported(ctx: Context, what: str, why: str) -> ConfigError:
     return ConfigError(f"import {ctx.provider_name}: {what}: {why}")
 
 
-__all__ = ["Context", "ImportResult", "run_import", "record_adoptions", "header", "unsupported"]
+__all__ = ["Context", "ImportResult", "header", "record_adoptions", "run_import", "unsupported"]

@@ -7,8 +7,9 @@ later ones are commented out (the plan's read warns about such duplicates too).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from reconciler.importer import Context
 from reconciler.importer.contacts import Person

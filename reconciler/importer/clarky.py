@@ -7,7 +7,8 @@ is known when the card is written; a contact of another bot is fetched by id.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from reconciler.importer import Context, unsupported
 from reconciler.importer.cards import CardRow, check_not_declared, write_pipeline
@@ -50,8 +51,9 @@ def import_pipeline(ctx: Context, name: str) -> None:
             people[contact_id] = person(data)
         return people[contact_id]
 
-    rows = (CardRow(str(c["id"]), c.get("contact_id"), stages.get(c.get("pipeline_stage_id"), ""), c.get("title") or "",
-                    c.get("description") or None, tuple(str(t) for t in c.get("tags") or ()), c.get("archived_at") is not None)
+    rows = (CardRow(str(c["id"]), c.get("contact_id"), stages.get(c.get("pipeline_stage_id") or "", ""),
+                    c.get("title") or "", c.get("description") or None, tuple(str(t) for t in c.get("tags") or ()),
+                    c.get("archived_at") is not None)
             for c in disc.cards(remote["id"]))
     taken = {p.id for p in ctx.existing.pipelines}
     head = {"id": ctx.unique_id(str(remote.get("name") or remote["id"]), taken), "provider": ctx.provider_name,

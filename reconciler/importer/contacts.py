@@ -50,7 +50,7 @@ class Person:
         return data
 
 
-def clean_person(first: Any, last: Any, emails: list[str], phones: list[str], company: Any = None,
+def clean_person(first: Any, last: Any, emails: list[Any], phones: list[Any], company: Any = None,
                  job_title: Any = None) -> Person:
     """A Person with only the values that pass `validate`."""
     good_emails = [e.strip() for e in emails if isinstance(e, str) and EMAIL.match(e.strip())]

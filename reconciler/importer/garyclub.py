@@ -6,7 +6,8 @@ are never enrolled again.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from reconciler.importer import Context, unsupported
 from reconciler.importer.cards import CardRow, check_not_declared, write_pipeline
@@ -68,7 +69,8 @@ def import_sequence(ctx: Context, name: str) -> None:
     head = {"id": ctx.unique_id(str(remote.get("name") or remote["id"]), {s.id for s in ctx.existing.sequences}),
             "provider": ctx.provider_name, "sequence": str(remote.get("name") or remote["id"])}
     if str(remote.get("status") or "active") != "active":
-        ctx.writer.comment(f"sequence {remote.get('name')!r} is {remote.get('status')}: new members wait until it is active")
+        ctx.writer.comment(f"sequence {remote.get('name')!r} is {remote.get('status')}: "
+                           "new members wait until it is active")
     ctx.writer.section("sequences")
     ctx.writer.open_item(head, "members")
     seen: set[str] = set()

@@ -27,7 +27,8 @@ def import_sequence(ctx: Context, blueprint: str) -> None:
     """One blueprint (name or id), found in whichever sourcing has it."""
     disc = KalentDiscovery(ctx.provider)
     for src in disc.sourcings():
-        hits = [b for b in disc.blueprints(str(src["sourcingId"])) if blueprint in (b.get("blueprintId"), b.get("name"))]
+        hits = [b for b in disc.blueprints(str(src["sourcingId"]))
+                if blueprint in (b.get("blueprintId"), b.get("name"))]
         if hits:
             _write(ctx, disc, src, hits[:1])
             return

@@ -28,7 +28,8 @@ _Dumper.add_representer(list, _represent_list)
 
 def dump_item(item: dict[str, Any], indent: int) -> str:
     """One `- key: value ...` list item, indented by `indent` spaces."""
-    text = yaml.dump([item], Dumper=_Dumper, default_flow_style=False, allow_unicode=True, sort_keys=False, width=10_000)
+    text = yaml.dump([item], Dumper=_Dumper, default_flow_style=False, allow_unicode=True, sort_keys=False,
+                     width=10_000)
     pad = " " * indent
     return "".join(pad + line if line.strip() else line for line in text.splitlines(keepends=True))
 
