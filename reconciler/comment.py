@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 COMMENT_LIMIT = 65_536
 DEFAULT_BUDGET = 64_000   # 1,536 characters to spare for what a workflow adds around the body

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.parse
-from typing import Iterable
+from collections.abc import Iterable
 
 MASK = "[REDACTED]"
 _lock = threading.Lock()

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from reconciler.cli.app import EXIT_ERROR, Exit, handle_errors, main
 from reconciler.errors import ConfigError
 
+if TYPE_CHECKING:  # imported lazily below: the commands stay quick to start
+    from reconciler.sandbox.core import FaultPlan, Hub
+    from reconciler.state import Store
+
 DIR_OPT = click.option("--dir", "directory", default="campaigns", show_default=True, type=click.Path(path_type=Path),
                        help="The campaigns directory.")
 
 
-def _store(directory: Path):
+def _store(directory: Path) -> Store:
     from reconciler.desired import load_desired
     from reconciler.state import open_store
 
@@ -39,7 +44,8 @@ def state_list(directory: Path) -> None:
             click.echo(f"{addr}  {entry.remote_id or '-'}  {status}")
         lock = store.current_lock()
         if lock:
-            click.echo(f"locked by {lock['holder']} (pid {lock['pid']} on {lock['host']}, since {lock['since']}, id {lock['id']})")
+            click.echo(f"locked by {lock['holder']} (pid {lock['pid']} on {lock['host']}, "
+                       f"since {lock['since']}, id {lock['id']})")
     finally:
         store.close()
 
@@ -67,7 +73,8 @@ def state_show(address: str, directory: Path) -> None:
         for row in store.journal(str(addr)):
             what = row.result if row.phase == "outcome" else "intent"
             extra = " ".join(f"{k}={v}" for k, v in (("remote_id", row.remote_id), ("request_id", row.request_id)) if v)
-            click.echo(f"  {row.at}  apply {row.apply_id}  {row.operation} (attempt {row.attempt})  {what}  {extra}".rstrip())
+            line = f"  {row.at}  apply {row.apply_id}  {row.operation} (attempt {row.attempt})  {what}  {extra}"
+            click.echo(line.rstrip())
     finally:
         store.close()
 
@@ -141,7 +148,7 @@ def sandbox() -> None:
     """The built-in vendor simulators: serve them, and trigger what people do (reply, move a card)."""
 
 
-def _hub(directory: Path):
+def _hub(directory: Path) -> Hub:
     from reconciler.sandbox.hub import open_project_hub
 
     if not (directory / "campaignctl.yaml").is_file():
@@ -175,7 +182,7 @@ def sandbox_serve(port: int, faults: str | None, rate_limits: bool, directory: P
         hub.store.close()
 
 
-def _fault_plan(text: str, plan_type):
+def _fault_plan(text: str, plan_type: type[FaultPlan]) -> FaultPlan:
     """--faults JSON as a FaultPlan; bad JSON or a bad shape is one located line, not an internal error."""
     try:
         data = json.loads(text)
@@ -201,7 +208,8 @@ def _identities(directory: Path, who: str) -> dict[str, Any]:
     return {"clarky": email_or_phone, "garyclub": email_or_phone, "kalent": contact.kalent_candidate_id}
 
 
-def _event(directory: Path, url: str | None, vendors: list[str], name: str, make_kwargs) -> tuple[list[str], list[str]]:
+def _event(directory: Path, url: str | None, vendors: list[str], name: str,
+           make_kwargs: Callable[[str], dict[str, Any] | None]) -> tuple[list[str], list[str]]:
     """Run an event on each vendor that knows it; returns (what happened, what failed), one line per vendor."""
     done: list[str] = []
     failed: list[str] = []
@@ -249,7 +257,8 @@ def _report_event(done: list[str], failed: list[str], *, every_vendor_asked: boo
         raise Exit(EXIT_ERROR)
 
 
-URL_OPT = click.option("--url", help="A running `sandbox serve` (e.g. http://127.0.0.1:8799) instead of the directory's sandbox.")
+URL_OPT = click.option("--url", help="A running `sandbox serve` (e.g. http://127.0.0.1:8799) "
+                                     "instead of the directory's sandbox.")
 VENDOR_OPT = click.option("--vendor", type=click.Choice(["clarky", "garyclub", "kalent"]), multiple=True,
                           help="Only this vendor (default: every vendor that knows the contact).")
 
@@ -292,7 +301,8 @@ def sandbox_unsubscribe(contact: str, vendor: tuple[str, ...], url: str | None, 
 @handle_errors
 def sandbox_move_card(card_id: str, stage: str, url: str | None, directory: Path) -> None:
     """A person moves Clarky card CARD_ID (or Gary deal) to STAGE (name or id)."""
-    vendor, name, key = ("garyclub", "move_deal", "deal_id") if not card_id.startswith("pc_") else ("clarky", "move_card", "card_id")
+    vendor, name, key = (("clarky", "move_card", "card_id") if card_id.startswith("pc_")
+                         else ("garyclub", "move_deal", "deal_id"))
     done, failed = _event(directory, url, [vendor], name, lambda v: {key: card_id, "stage": stage})
     _report_event(done, failed, every_vendor_asked=True, what=card_id)
 

@@ -11,14 +11,18 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from reconciler.cli.app import Progress, handle_errors, main
 from reconciler.errors import ConfigError
 
+if TYPE_CHECKING:  # imported lazily below: the commands stay quick to start
+    from reconciler.model import DesiredState
 
-def _existing(directory: Path, out: Path | None):
+
+def _existing(directory: Path, out: Path | None) -> DesiredState:
     """The directory's desired state, ignoring the output file itself (re-import with --force)."""
     from dataclasses import replace
 
@@ -29,7 +33,7 @@ def _existing(directory: Path, out: Path | None):
         return desired
     target = out.resolve()
 
-    def elsewhere(obj) -> bool:
+    def elsewhere(obj: Any) -> bool:
         return Path(obj.loc.file).resolve() != target
 
     return replace(desired, contacts={k: c for k, c in desired.contacts.items() if elsewhere(c)},
