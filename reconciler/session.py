@@ -2,7 +2,8 @@
 
 `plan`, `apply` and `drift` open one, work inside it and close it. Its `clock` is where wall time
 comes from (reconciler/timeutil.py): the store stamps the journal, cache and lock with it and
-counts the sends of the last 24 h by it; the plan is dated by it.
+counts the sends of the last 24 h by it; the plan is dated by it; the providers measure Kalent's
+settle window and the staleness of cached statuses on it.
 A hub passed to open_session belongs to the caller and is not closed with the session.
 """
 
@@ -57,7 +58,8 @@ def open_session(directory: Path, *, env: Mapping[str, str] | None = None, hub: 
     """Load and validate manifests, open the state store, build the providers.
 
     A `hub` passed in stays open when the session closes (its owner closes it); one the session
-    opened itself is closed with it. `clock` (the system clock by default) is given to the store."""
+    opened itself is closed with it. `clock` (the system clock by default) is given to the store and
+    to every provider."""
     desired = load_desired(directory)
     env = os.environ if env is None else env
     clock = clock or SYSTEM_CLOCK
@@ -70,6 +72,8 @@ def open_session(directory: Path, *, env: Mapping[str, str] | None = None, hub: 
     except BaseException:
         store.close()
         raise
+    for provider in providers.values():
+        provider.clock = clock  # the settle window, staleness and the times a provider records
     return Session(desired, providers, store, hub, owns_hub=not given, stop=stop, clock=clock)
 
 

@@ -18,6 +18,7 @@ from typing import Any, Mapping, Protocol
 from reconciler.errors import ProviderError
 from reconciler.model import Address, Blueprint, Card, Contact, DesiredState, Membership, Pipeline, ProviderConfig, Sequence
 from reconciler.snapshot import CacheEntry, LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
+from reconciler.timeutil import Clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,7 @@ class Provider(Protocol):
 
     config: ProviderConfig
     capabilities: Capabilities
+    clock: Clock  # wall time (the session's): windows, staleness and the times it records
 
     def read(self, desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
         """Live state of everything `desired` and the cache touch for this provider."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from reconciler.apply import apply_plan
 from reconciler.engine import make_plan, open_session, read_live
+from reconciler.orchestrate import ApplyRequest, run_apply
 from reconciler.timeutil import SteppedClock, parse_time
 from tests.apply._support import open_hub, small_project
 
@@ -46,5 +47,35 @@ def test_the_daily_cap_window_moves_with_the_session_clock(tmp_path):
         clock.advance(2 * 3600)
         assert sorted(clarky_actions(root, hub, clock).values()) == ["enroll", "enroll"]  # the window has passed
         assert len(hub.store.sends("clarky")) == 3
+    finally:
+        hub.store.close()
+
+
+def kalent_sends(hub) -> dict[str, int]:
+    return {candidate: n for (vendor, _, candidate), n in hub.store.sends().items() if vendor == "kalent"}
+
+
+def test_kalent_starts_a_candidate_a_settle_window_after_first_reading_it_absent_on_the_session_clock(tmp_path):
+    """No sleeping and no rewriting of the state's times: the session's clock moves, the sandbox's does not."""
+    root = small_project(tmp_path)
+    hub = open_hub(root)
+    clock = SteppedClock("2026-11-30T09:00:00Z")
+
+    def apply_now() -> None:
+        with open_session(root, env={}, hub=hub, clock=clock) as session:
+            run_apply(session, ApplyRequest(holder="clock test"))  # `apply --auto-approve`
+
+    try:
+        apply_now()  # reads every Kalent candidate absent for the first time: nobody is started
+        assert kalent_sends(hub) == {}
+        clock.advance(9 * 60)  # start_settle_minutes is 10
+        apply_now()
+        assert kalent_sends(hub) == {}
+        clock.advance(2 * 60)
+        apply_now()
+        assert kalent_sends(hub) == {"cand_123": 1, "cand_456": 1, "cand_789": 1}
+        clock.advance(60)  # the starts are still inside their own settle window: nothing is sent again
+        apply_now()
+        assert kalent_sends(hub) == {"cand_123": 1, "cand_456": 1, "cand_789": 1}
     finally:
         hub.store.close()

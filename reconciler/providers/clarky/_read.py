@@ -21,6 +21,7 @@ Choices where the seed documents are silent:
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import NotFoundError
@@ -45,9 +46,9 @@ if TYPE_CHECKING:
     from reconciler.providers.clarky.provider import ClarkyProvider
 
 
-def is_fresh(observed_at: str | None, minutes: float) -> bool:
-    """Whether a status read at `observed_at` is younger than `minutes`."""
-    age = age_seconds(observed_at)
+def is_fresh(observed_at: str | None, minutes: float, now: datetime) -> bool:
+    """Whether a status read at `observed_at` is younger than `minutes` at `now`."""
+    age = age_seconds(observed_at, now)
     return age is not None and age < minutes * 60
 
 
@@ -107,7 +108,7 @@ def _membership(provider: "ClarkyProvider", address: Address, entry: CacheEntry,
     cached = membership_from_cache(address, entry)
     if entry.status in FINAL:
         return cached
-    if not ctx.refresh and is_fresh(entry.observed_at, provider.config.status_refresh_minutes):
+    if not ctx.refresh and is_fresh(entry.observed_at, provider.config.status_refresh_minutes, provider.clock.now()):
         return cached
     path = f"/sequences/enrollments/{seg(entry.remote_id or '')}"
     try:
@@ -117,7 +118,8 @@ def _membership(provider: "ClarkyProvider", address: Address, entry: CacheEntry,
                              f"status {cached.vendor_status!r} (check it in the Clarky UI)")
         return cached
     data = enrollment_data(provider.client, path, reply)
-    return membership_from_api(address, data, attempt=entry.attempt, observed_at=utcnow(), since=cached.since)
+    return membership_from_api(address, data, attempt=entry.attempt, observed_at=utcnow(provider.clock),
+                               since=cached.since)
 
 
 # -- cards ------------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ from reconciler.providers.clarky._mapping import (
     start_body,
 )
 from reconciler.snapshot import LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
-from reconciler.timeutil import utcnow
+from reconciler.timeutil import SYSTEM_CLOCK, Clock, utcnow
 
 log = logging.getLogger(__name__)
 START = "/sequences/start"
@@ -60,6 +60,7 @@ class ClarkyProvider:
     capabilities = Capabilities(can_list_memberships=False, can_stop_membership=False, card_kind="card",
                                 can_archive_cards=True, can_delete_cards=True, supports_blueprints=False,
                                 enroll_batch_size=1)
+    clock: Clock = SYSTEM_CLOCK  # open_session gives it the session's: staleness and recorded times use it
 
     def __init__(self, config: ProviderConfig, api_key: str, *, transport: httpx.BaseTransport | None = None,
                  **client_options: Any) -> None:
@@ -119,8 +120,8 @@ class ClarkyProvider:
                 data = {**data, **enrollment_data(self.client, path, self.client.get(path))}
             except ProviderError:
                 pass  # the enrollment exists either way; the reason stays unknown
-        live = membership_from_api(address, data, attempt=request.attempt, observed_at=utcnow(),
-                                   since=utcnow())
+        live = membership_from_api(address, data, attempt=request.attempt, observed_at=utcnow(self.clock),
+                                   since=utcnow(self.clock))
         return EnrollResult(address, live=live, request_id=reply.request_id)
 
     def resolve_enrollment(self, sequence: Sequence, request: EnrollRequest, *,
@@ -140,7 +141,7 @@ class ClarkyProvider:
         path = f"/sequences/enrollments/{seg(enrollment_id)}"
         status = enrollment_data(self.client, path, self.client.get(path))
         return membership_from_api(request.membership.address, status, attempt=request.attempt,
-                                   observed_at=utcnow(), since=sent_at)
+                                   observed_at=utcnow(self.clock), since=sent_at)
 
     def _member_contact(self, request: EnrollRequest) -> Contact:
         if request.contact is None or not (request.contact.emails or request.contact.phone_numbers):
@@ -276,7 +277,7 @@ class ClarkyProvider:
         if update.stage is not None:
             body["pipeline_stage_id"] = self.catalog.stage_id(remote["id"], pipeline, update.stage, "PATCH", path)
         if update.archived is not None:
-            body["archived_at"] = utcnow() if update.archived else None
+            body["archived_at"] = utcnow(self.clock) if update.archived else None
         if not body:
             return live
         data = (self.client.write("PATCH", path, json=body, idempotent=True).json or {}).get("data") or {}

@@ -16,7 +16,7 @@ from reconciler.model import Address, DesiredState, Pipeline, Sequence
 from reconciler.providers.base import ReadContext
 from reconciler.providers.garyclub import _mapping
 from reconciler.snapshot import FINISHED, LiveMembership, LiveSnapshot
-from reconciler.state import utcnow
+from reconciler.timeutil import utcnow
 
 if TYPE_CHECKING:
     from reconciler.providers.garyclub.provider import GaryClubProvider
@@ -70,7 +70,7 @@ def read_snapshot(gp: "GaryClubProvider", desired: DesiredState, ctx: ReadContex
     to_key = {remote: key for key, remote in sorted(cached_contact.items()) if key not in gp.catalog.contact_ids}
     to_key.update({remote: cid for cid, remote in gp.catalog.contact_ids.items()})
 
-    now = utcnow()
+    now = utcnow(gp.clock)
     for seq in to_list:
         roster = gp.catalog.roster(seq_ids[seq.id], max_age=0.0)
         wanted = {m.address for m in seq.members} | {a for a in cache if a.kind == "membership" and a.group == seq.id}

@@ -38,7 +38,7 @@ from reconciler.providers.garyclub import _mapping
 from reconciler.providers.garyclub._client import Catalog, enrollments_path
 from reconciler.providers.garyclub._read import read_snapshot
 from reconciler.snapshot import FAILED, FINISHED, LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
-from reconciler.state import utcnow
+from reconciler.timeutil import SYSTEM_CLOCK, Clock, utcnow
 
 CLIENT_KEY_PREFIXES = ("cl_live_", "agent_live_")
 
@@ -49,6 +49,7 @@ class GaryClubProvider:
     capabilities = Capabilities(can_list_memberships=True, can_stop_membership=False, card_kind="deal",
                                 can_archive_cards=False, can_delete_cards=False, supports_blueprints=False,
                                 enroll_batch_size=1)
+    clock: Clock = SYSTEM_CLOCK  # open_session gives it the session's: the times it records use it
     # A roster older than this is listed again before an enrollment POST; scaled by its page count so
     # re-checks never take more than about a tenth of the 60 req/min budget.
     RECHECK_SECONDS = 60.0
@@ -122,7 +123,8 @@ class GaryClubProvider:
             history.append(row)
         else:  # idempotent: the existing active row came back, nothing new was sent
             history[:] = [row if r.get("id") == row.get("id") else r for r in history]
-        return EnrollResult(addr, live=_mapping.to_membership(addr, history, utcnow()), request_id=reply.request_id)
+        return EnrollResult(addr, live=_mapping.to_membership(addr, history, utcnow(self.clock)),
+                            request_id=reply.request_id)
 
     def _refusal(self, sequence_id: str, contact_id: str, attempt: int) -> str | None:
         """Why posting now could send twice (None: safe). Gary dedupes only ACTIVE enrollments."""
@@ -152,7 +154,7 @@ class GaryClubProvider:
         self._in_doubt.discard((seq_id, contact_id))
         if not history or len(history) - 1 < request.attempt:
             return None
-        return _mapping.to_membership(addr, history, utcnow())
+        return _mapping.to_membership(addr, history, utcnow(self.clock))
 
     def _sequence(self, seq: Sequence) -> Mapping[str, Any]:
         row = _mapping.pick_by_name_or_id(self.catalog.sequences(), seq.target)

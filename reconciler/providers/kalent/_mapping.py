@@ -8,7 +8,6 @@ declares in the vendor's own shape on purpose (docs/manifest.md, blueprints).
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from reconciler.errors import AuthError, PaymentRequired, ProviderError
@@ -36,11 +35,6 @@ FINISHED_WORDS = ("replied", "declined", "completed", "finished", "stopped", "ca
 UNREACHABLE_WORDS = ("unreachable", "no_contact", "not_reachable", "no_channel", "no_usable", "missing_contact",
                      "invalid_email", "no_email", "no_linkedin", "not_found")
 CHANNELS = {"linkedin": "LinkedIn", "whatsapp": "WhatsApp", "email": "email (Gmail, Outlook or IMAP)"}
-
-
-def now_iso() -> str:
-    """The current wall time in the state store's format."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def data_of(body: Any) -> Any:

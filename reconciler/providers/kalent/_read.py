@@ -5,6 +5,7 @@ yet (the settle window after it).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Mapping
 
 from reconciler.errors import NotFoundError
@@ -13,7 +14,7 @@ from reconciler.providers.base import ReadContext
 from reconciler.providers.kalent import _mapping, _window
 from reconciler.providers.kalent._client import Target
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, UNSEEN, CacheEntry, LiveMembership, LiveSnapshot
-from reconciler.timeutil import age_seconds
+from reconciler.timeutil import age_seconds, stamp, utcnow
 
 if TYPE_CHECKING:
     from reconciler.providers.kalent.provider import KalentProvider
@@ -52,7 +53,8 @@ def _read_orphans(kp: "KalentProvider", ctx: ReadContext, declared: set[Address]
             continue
         target = kp.targets.get(address.group)
         candidate = dict(entry.extra).get("contact")
-        if target is None or not candidate or not needs_read(entry, ctx, kp.config.status_refresh_minutes):
+        if target is None or not candidate or not needs_read(entry, ctx, kp.config.status_refresh_minutes,
+                                                             kp.clock.now()):
             snap.memberships[address] = from_cache(address, entry)
             continue
         lm = _member(kp, address, candidate, target, entry, ctx, snap, orphan=True)
@@ -66,7 +68,7 @@ def _member(kp: "KalentProvider", address: Address, candidate_id: str | None, ta
     """The live membership of one candidate, from the cache when it is final or fresh enough."""
     watch = cached if cached is not None and cached.status == UNSEEN else None
     cached = None if watch is not None else cached
-    if cached is not None and not needs_read(cached, ctx, kp.config.status_refresh_minutes):
+    if cached is not None and not needs_read(cached, ctx, kp.config.status_refresh_minutes, kp.clock.now()):
         return from_cache(address, cached)
     if not candidate_id:
         snap.warnings.append(f"{address}: no Kalent candidate id; cannot read its status")
@@ -84,11 +86,12 @@ def _member(kp: "KalentProvider", address: Address, candidate_id: str | None, ta
                                   f"({exc.vendor_message}); that does not prove it has none, so nothing is "
                                   "started: check the candidate id in Kalent")
         return None
-    observed = _mapping.now_iso()
+    now = kp.clock.now()
+    observed = stamp(now)
     attempt = cached.attempt if cached is not None else 0
-    if dispatching(cached, sequence, kp.settle_seconds):
+    if dispatching(cached, sequence, kp.settle_seconds, now):
         return from_cache(address, cached)
-    if start_never_showed(cached, sequence):
+    if start_never_showed(cached, sequence, now):
         # Kalent accepted our start, yet after the settle window it still shows only an earlier
         # sequence: that is the previous attempt, not a failed one; starting again could send twice.
         since = str(dict(cached.extra).get("since"))[:16].replace("T", " ")
@@ -115,7 +118,7 @@ def _judge_absence(kp: "KalentProvider", address: Address, candidate_id: str, wa
     """"No sequence" is proof only across the dispatch window (see _window.py)."""
     others = _window.same_candidate(dict(ctx.cache), kp.config.name, address, candidate_id)
     verdict = _window.judge_absence(address, candidate_id, watch, others, settle_seconds=kp.settle_seconds,
-                                    now=_mapping.now_iso())
+                                    now=utcnow(kp.clock))
     if verdict.action == "wait":
         snap.settling[address] = verdict.reason
         if verdict.first_seen:
@@ -124,14 +127,14 @@ def _judge_absence(kp: "KalentProvider", address: Address, candidate_id: str, wa
         snap.unproven[address] = verdict.reason
 
 
-def needs_read(cached: CacheEntry, ctx: ReadContext, refresh_minutes: float) -> bool:
+def needs_read(cached: CacheEntry, ctx: ReadContext, refresh_minutes: float, now: datetime) -> bool:
     """Final statuses are never re-read; others when stale or on --refresh."""
     extra = dict(cached.extra)
     if cached.status in (FINISHED, FAILED) and extra.get("reason") != _mapping.CONFLICT_REASON:
         return False
     if ctx.refresh or cached.status not in (ACTIVE, PAUSED, FINISHED, FAILED):
         return True
-    age = age_seconds(cached.observed_at)
+    age = age_seconds(cached.observed_at, now)
     return age is None or age >= refresh_minutes * 60
 
 
@@ -148,40 +151,41 @@ def from_cache(address: Address, entry: CacheEntry) -> LiveMembership:
                           observed_at=None, contact_remote_id=extra.get("contact"), conflict=conflict)
 
 
-def dispatching(cached: CacheEntry | None, sequence: Mapping[str, Any] | None, settle_seconds: float) -> bool:
+def dispatching(cached: CacheEntry | None, sequence: Mapping[str, Any] | None, settle_seconds: float,
+                now: datetime) -> bool:
     """Our own start is so recent that the vendor's answer cannot be about it yet.
 
     Within the settle window "no sequence", an earlier sequence, or a final one whose id we never
     saw is the previous attempt (a retry or re-enrollment) rather than ours: reading it as ours would
     plan the same retry again. At worst a start that failed at once shows as active for a few minutes."""
-    if cached is None or cached.status not in (ACTIVE, PAUSED) or not _settling(cached, settle_seconds):
+    if cached is None or cached.status not in (ACTIVE, PAUSED) or not _settling(cached, settle_seconds, now):
         return False
     if sequence is None:
         return True
     if cached.remote_id is not None and sequence.get("sequenceId") == cached.remote_id:
         return False
     since = dict(cached.extra).get("since")
-    return _mapping.map_status(sequence)[0] in (FINISHED, FAILED) or older_than(sequence, since)
+    return _mapping.map_status(sequence)[0] in (FINISHED, FAILED) or older_than(sequence, since, now)
 
 
-def start_never_showed(cached: CacheEntry | None, sequence: Mapping[str, Any] | None) -> bool:
+def start_never_showed(cached: CacheEntry | None, sequence: Mapping[str, Any] | None, now: datetime) -> bool:
     """Past the settle window: the cache records a start of ours (active or paused, with its time)
     that Kalent does not show, its latest sequence being one that began well before that start."""
     if cached is None or sequence is None or cached.status not in (ACTIVE, PAUSED):
         return False
     if cached.remote_id is not None and sequence.get("sequenceId") == cached.remote_id:
         return False
-    return older_than(sequence, dict(cached.extra).get("since"))
+    return older_than(sequence, dict(cached.extra).get("since"), now)
 
 
-def _settling(entry: CacheEntry, settle_seconds: float) -> bool:
+def _settling(entry: CacheEntry, settle_seconds: float, now: datetime) -> bool:
     """A cached enrollment started so recently that Kalent may not show it yet."""
-    age = age_seconds(dict(entry.extra).get("since"))
+    age = age_seconds(dict(entry.extra).get("since"), now)
     return age is not None and age < settle_seconds
 
 
-def older_than(sequence: Mapping[str, Any], sent_at: str | None) -> bool:
+def older_than(sequence: Mapping[str, Any], sent_at: str | None, now: datetime) -> bool:
     """A sequence started well before our start is an earlier attempt, not the one in doubt."""
-    started, sent = age_seconds(_mapping.started_at(sequence)), age_seconds(sent_at)
+    started, sent = age_seconds(_mapping.started_at(sequence), now), age_seconds(sent_at, now)
     return started is not None and sent is not None and started > sent + 60
 

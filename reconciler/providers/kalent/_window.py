@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 
 from reconciler.model import Address
 from reconciler.snapshot import STATUSES, UNSEEN, CacheEntry
-from reconciler.timeutil import age_seconds
+from reconciler.timeutil import age_seconds, parse_time
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,10 @@ def judge_absence(address: Address, candidate: str, watch: CacheEntry | None, ot
                   *, settle_seconds: float, now: str) -> Verdict:
     """The verdict on a candidate read as having no sequence (see the module docstring)."""
     minutes = settle_seconds / 60
+    at = parse_time(now)  # the session's clock: every age below is measured at this instant
     for other, entry in others:
         since = dict(entry.extra).get("since")
-        age = age_seconds(since)
+        age = age_seconds(since, at)
         if age is not None and age < settle_seconds:
             return Verdict("wait", f"candidate {candidate} was started at {_hhmm(since)} under {other} (this state); "
                                    f"Kalent may still be dispatching it, so nothing is started before "
@@ -65,7 +66,7 @@ def judge_absence(address: Address, candidate: str, watch: CacheEntry | None, ot
     if settle_seconds <= 0:
         return Verdict("start")
     first = dict(watch.extra).get("since") if watch is not None and watch.status == UNSEEN else None
-    age = age_seconds(first)
+    age = age_seconds(first, at)
     if first is not None and age is not None and age >= settle_seconds:
         return Verdict("start")
     first = first or now

@@ -57,7 +57,7 @@ from reconciler.snapshot import (
     LiveMembership,
     LiveSnapshot,
 )
-from reconciler.timeutil import age_seconds
+from reconciler.timeutil import SYSTEM_CLOCK, Clock, age_seconds, utcnow
 
 __all__ = ["KalentProvider"]
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ class KalentProvider:
 
     capabilities = Capabilities(can_list_memberships=False, can_stop_membership=False, card_kind=None,
                                 supports_blueprints=True, enroll_batch_size=_mapping.BATCH_SIZE)
+    clock: Clock = SYSTEM_CLOCK  # open_session gives it the session's: the settle window is measured on it
 
     def __init__(self, config: ProviderConfig, api_key: str, *, transport: httpx.BaseTransport | None = None,
                  **client_options: Any) -> None:
@@ -171,7 +172,7 @@ class KalentProvider:
                                  "by reading",
                                  request_id=reply.request_id)
             return [EnrollResult(r.membership.address, error=err, request_id=reply.request_id) for r in batch]
-        now = _mapping.now_iso()
+        now = utcnow(self.clock)
         return [EnrollResult(r.membership.address, request_id=reply.request_id, live=LiveMembership(
             address=r.membership.address, remote_id=None, status=ACTIVE, vendor_status="STARTED", attempt=r.attempt,
             since=now, observed_at=now, contact_remote_id=r.membership.candidate_id)) for r in batch]
@@ -184,21 +185,22 @@ class KalentProvider:
         candidate = member.candidate_id or ""
         path = sequence_path(candidate)
         found = self.catalog.sequence_of(candidate)
-        age = age_seconds(sent_at)
+        now = self.clock.now()
+        age = age_seconds(sent_at, now)
         settling = age is not None and age < self.settle_seconds
         previous = self.previous.get(member.address)
         earlier = found is not None and ((previous is not None and found.get("sequenceId") == previous)
-                                         or older_than(found, sent_at))
+                                         or older_than(found, sent_at, now))
         if found is not None and _mapping.belongs_to(found, target.blueprint_id, target.blueprint_name) and not earlier:
             return _mapping.membership_from_api(member.address, candidate, found, attempt=request.attempt,
-                                            observed_at=_mapping.now_iso())
+                                            observed_at=utcnow(self.clock))
         if settling:
             raise OutcomeUnknown(self.config.name, "GET", path, 200,
                                  f"the start sent at {sent_at} is not visible yet (Kalent starts asynchronously); "
                                  "resolved by reading on a later run")
         if found is not None and not _mapping.belongs_to(found, target.blueprint_id, target.blueprint_name):
             return _mapping.membership_from_api(member.address, candidate, found, attempt=request.attempt,
-                                            observed_at=_mapping.now_iso(),
+                                            observed_at=utcnow(self.clock),
                                             conflict=_mapping.conflict_text(candidate, found, target.label))
         return None
 
