@@ -98,7 +98,7 @@ class Applier:
         self.live = live
         self.store = session.store
         # the lock id is the apply's id: the lock's holder row and the journal name the same apply
-        self.report = ApplyReport(apply_id=session.lock_id or uuid.uuid4().hex[:12], started_at=utcnow())
+        self.report = ApplyReport(apply_id=session.lock_id or uuid.uuid4().hex[:12], started_at=self._now())
         self._progress = progress
         self._lock = threading.Lock()
         self._failed_blueprints: set[str] = set()
@@ -128,8 +128,12 @@ class Applier:
         if executable:
             self._run_provider(name, executable)
 
+    def _now(self) -> str:
+        """Now on the session's clock: a start's send time is judged against Kalent's settle window on it."""
+        return utcnow(self.session.clock)
+
     def finish(self) -> ApplyReport:
-        self.report.finished_at = utcnow()
+        self.report.finished_at = self._now()
         self.report.results.sort(key=lambda r: r.address)
         return self.report
 
@@ -255,7 +259,7 @@ class Applier:
         """The answer was lost: read what happened; never send blind."""
         addr = str(change.address)
         try:
-            found = provider.resolve_enrollment(seq, request, sent_at=utcnow())
+            found = provider.resolve_enrollment(seq, request, sent_at=self._now())
         except ProviderError as exc:
             self._record(ChangeResult(addr, change.action, "unknown",
                                       f"outcome unknown ({exc}); the next run resolves it by reading before anything is sent"))
@@ -316,7 +320,7 @@ class Applier:
                 if found is not None and (change.action != "delete"):
                     self.store.outcome(intent, "resolved_present", remote_id=found.remote_id)
                     self.store.remember(addr, found.remote_id, status="archived" if found.archived else "active",
-                                        vendor_status=found.stage, observed_at=utcnow())
+                                        vendor_status=found.stage, observed_at=self._now())
                     return found.remote_id
                 if change.action == "delete" and found is None:
                     self.store.outcome(intent, "resolved_absent")
@@ -327,7 +331,7 @@ class Applier:
                 found_bp = provider.find_blueprint(bp)
                 if found_bp is not None:
                     self.store.outcome(intent, "resolved_present", remote_id=found_bp.remote_id)
-                    self.store.remember(addr, found_bp.remote_id, status="active", observed_at=utcnow())
+                    self.store.remember(addr, found_bp.remote_id, status="active", observed_at=self._now())
                     return found_bp.remote_id
         except ProviderError:
             return None
@@ -348,7 +352,7 @@ class Applier:
                 lb = provider.create_blueprint(bp)
             else:
                 lb = provider.update_blueprint(bp, live.blueprints[addr])
-            self.store.remember(addr, lb.remote_id, status="active", observed_at=utcnow())
+            self.store.remember(addr, lb.remote_id, status="active", observed_at=self._now())
             return lb.remote_id
         pipe, card = self._card(addr)
         if change.action == "create":
@@ -361,7 +365,7 @@ class Applier:
                 return live_card.remote_id
             lc = provider.update_card(pipe, live_card, _card_update(change))
         self.store.remember(addr, lc.remote_id, status="archived" if lc.archived else "active", vendor_status=lc.stage,
-                            observed_at=utcnow(), extra={"contact": lc.contact_remote_id} if lc.contact_remote_id else None)
+                            observed_at=self._now(), extra={"contact": lc.contact_remote_id} if lc.contact_remote_id else None)
         return lc.remote_id
 
 

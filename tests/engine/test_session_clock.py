@@ -4,8 +4,11 @@ with it and decides by it, so a test moves time forward instead of sleeping or r
 from __future__ import annotations
 
 from reconciler.apply import apply_plan
+from datetime import UTC, datetime, timedelta
+
 from reconciler.engine import make_plan, open_session, read_live
 from reconciler.orchestrate import ApplyRequest, run_apply
+from reconciler.sandbox.core import Fault, FaultPlan
 from reconciler.timeutil import SteppedClock, parse_time
 from tests.apply._support import open_hub, small_project
 
@@ -75,6 +78,36 @@ def test_kalent_starts_a_candidate_a_settle_window_after_first_reading_it_absent
         apply_now()
         assert kalent_sends(hub) == {"cand_123": 1, "cand_456": 1, "cand_789": 1}
         clock.advance(60)  # the starts are still inside their own settle window: nothing is sent again
+        apply_now()
+        assert kalent_sends(hub) == {"cand_123": 1, "cand_456": 1, "cand_789": 1}
+    finally:
+        hub.store.close()
+
+
+def test_a_lost_kalent_start_is_judged_on_the_session_clock_and_not_sent_again(tmp_path):
+    """The start's answer is lost and Kalent does not show it yet: the time it was sent and the settle
+    window are both on the session's clock (here two days ahead of the machine's), so the start stays in
+    doubt instead of being read as absent and sent a second time."""
+    root = small_project(tmp_path)
+    hub = open_hub(root)
+    clock = SteppedClock(datetime.now(UTC) + timedelta(days=2))
+
+    def apply_now() -> None:
+        with open_session(root, env={}, hub=hub, clock=clock) as session:
+            run_apply(session, ApplyRequest(holder="clock test", partial=True))
+
+    try:
+        apply_now()  # the first absent read
+        clock.advance(11 * 60)
+        hub.faults = FaultPlan(script=[
+            Fault("commit_timeout", method="POST", path=r"/start$", vendor="kalent"),
+            Fault("dispatch_delay", method="POST", path=r"/start$", seconds=300, times=None)])
+        apply_now()
+        assert [r for r in hub.store.requests("kalent") if r["outcome"] == "committed_then_dropped"]
+        assert kalent_sends(hub) == {"cand_123": 1, "cand_456": 1, "cand_789": 1}
+        hub.faults = FaultPlan(script=[Fault("dispatch_delay", method="POST", path=r"/start$", seconds=300,
+                                             times=None)])
+        clock.advance(60)  # the next run, still inside the starts' settle window
         apply_now()
         assert kalent_sends(hub) == {"cand_123": 1, "cand_456": 1, "cand_789": 1}
     finally:
