@@ -19,8 +19,7 @@
     ├── UnsafePlanError          a safety limit refuses the plan (--allow-large / --force)
     ├── StaleChangeError         a saved-plan precondition no longer holds
     ├── LockError                another apply holds the state lock
-    ├── StateError               the state store is unreadable or from a newer version
-    └── ApplyError               some changes failed; carries the report
+    └── StateError               the state store is unreadable or from a newer version
 """
 
 from __future__ import annotations
@@ -165,11 +164,3 @@ class LockError(ReconcilerError):
 
 class StateError(ReconcilerError):
     """The state store cannot be used."""
-
-
-class ApplyError(ReconcilerError):
-    """Some changes failed or were stale; carries the apply report."""
-
-    def __init__(self, message: str, report: Any = None) -> None:
-        self.report = report
-        super().__init__(message)

@@ -11,8 +11,6 @@ from typing import Any, TextIO
 
 import yaml
 
-INLINE = ("tags", "emails", "phone_numbers", "members", "candidates")
-
 
 class _Dumper(yaml.SafeDumper):
     """Short string lists inline; everything else block style."""
@@ -61,9 +59,6 @@ class ManifestWriter:
         """One scalar list item (a member id) under an open item."""
         self.out.write(" " * indent + "- " + yaml.safe_dump(value, default_style=None).split("\n")[0] + "\n")
         self.items += 1
-
-    def blank(self) -> None:
-        self.out.write("\n")
 
     def flush(self) -> None:
         self.out.flush()

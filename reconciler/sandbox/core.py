@@ -193,8 +193,6 @@ class RateLimiter:
         return RateDecision(True, limit, limit - len(hits), hits[0] + self._window, 0)
 
 
-Handler = Callable[..., SimResponse]
-
 
 class Simulator:
     """Base of the three vendor simulators.

@@ -18,7 +18,6 @@ from typing import Any
 from reconciler.sandbox.core import Store
 
 AGENCY = "agency"  # the documented "agency-self" sentinel: the agency's own CRM
-COLLECTIONS = ("contacts", "companies", "pipelines", "deals", "sequences", "enrollments", "webhook_events")
 
 
 class ApiError(Exception):
