@@ -19,8 +19,9 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -57,7 +58,7 @@ class ApplySignals:
         """128 + the signal number, the shell's convention: 130 for SIGINT, 143 for SIGTERM."""
         return 128 + (self.signum or 0)
 
-    def __enter__(self) -> "ApplySignals":
+    def __enter__(self) -> ApplySignals:
         if threading.current_thread() is threading.main_thread():
             for signum in SIGNALS:
                 self._previous[signum] = signal.signal(signum, self._handle)
