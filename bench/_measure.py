@@ -52,7 +52,7 @@ def lower_bound(hub: Any, cache: dict[Any, Any], desired: Any, *, refresh: bool)
     from reconciler.snapshot import FAILED, FINISHED
 
     coll = hub.store.collection
-    known = {a.key for a, e in cache.items() if dict(e.extra).get("contact")}
+    known = {a.key for a, e in cache.items() if e.contact}
     clarky_cards = sum(1 for c in coll("clarky.cards").values() if c.get("pipeline_stage_id", "").startswith("ps_01HST"))
     card_contacts = {c.contact_id for p in desired.pipelines if p.provider == "clarky" for c in p.cards}
     clarky = pages(len(coll("clarky.pipelines")), "clarky") + 1 + pages(clarky_cards, "clarky")

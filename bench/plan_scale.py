@@ -37,15 +37,15 @@ def one(n: int) -> dict[str, Any]:
     import reconciler.engine as engine
 
     spent = {"remember_s": 0.0}
-    inner = engine.remember
+    inner = engine.record_read
 
     def timed_remember(*args: Any, **kwargs: Any) -> None:
-        # Attribution only: read_live calls engine.remember by module global; behaviour is unchanged.
+        # Attribution only: read_live calls engine.record_read by module global; behaviour is unchanged.
         t = time.perf_counter()
         inner(*args, **kwargs)
         spent["remember_s"] += time.perf_counter() - t
 
-    engine.remember = timed_remember
+    engine.record_read = timed_remember
     root = Path(tempfile.mkdtemp(prefix="bench-plan-")) / "camp"
     seed = _project.write_project(root, n)
     t0 = time.perf_counter()
@@ -106,7 +106,7 @@ def render(results: list[dict[str, Any]]) -> str:
             rows.append([r["n"], scenario, run["memberships"], run["cards"], run["changes"], run["open_s"], run["read_s"],
                          run["remember_s"], run["plan_s"], run["total_s"], run["peak_rss_mb"], est])
     lines.append("")
-    lines.append("Wall time (s) and memory (MB); (state write) = the part of read_live spent in engine.remember; "
+    lines.append("Wall time (s) and memory (MB); (state write) = the part of read_live spent in engine.record_read (what an apply's read records); "
                  "est. = minutes at the documented read limits, vendors read one after another")
     lines.append(m.table(["contacts", "scenario", "memberships", "cards", "changes", "open", "read_live", "(state write)", "make_plan", "total",
                           "peak RSS", "est. min"], rows))

@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from reconciler.engine import CARD_OPS, Session, membership_identity, remember_membership
 from reconciler.errors import Interrupted, OutcomeUnknown, ProviderError
+from reconciler.live_merge import Identity
 from reconciler.model import DEFAULT_RATE_LIMITS, Address
 from reconciler.plan import check_precondition
 from reconciler.plan_types import Change, Plan
@@ -199,7 +200,7 @@ class Applier:
         self.store.forget(old)
         self._record(ChangeResult(str(change.address), change.action, "ok", f"was {old}", lm.remote_id if lm else None))
 
-    def _identity(self, address: Address) -> dict[str, Any]:
+    def _identity(self, address: Address) -> Identity:
         member = self._members[address]
         seq = self._sequences[(address.provider, member.sequence_id)]
         return membership_identity(seq, member, self.session.desired.contacts)

@@ -88,7 +88,8 @@ class PlanResult:
 
 def run_plan(session: Session, *, targets: tuple[str, ...] = (), refresh: bool = False,
              progress: Callable[[str], None] | None = None) -> PlanResult:
-    """Read every vendor read-only (plan never writes to a vendor, not even a replay) and plan."""
+    """Read every vendor read-only (plan never writes to a vendor, not even a replay, and writes nothing to
+    the state) and plan."""
     live = read_live(session, refresh=refresh, read_only=True, progress=progress)
     return PlanResult(filter_targets(make_plan(session, live), targets), live)
 
@@ -244,7 +245,8 @@ class ApplyRun:
         if request.fixed:
             self.prepared = self._prepare_fixed()
         else:
-            live = read_live(session, read_only=True, progress=self.hooks.reading)  # nothing sent before a yes
+            # nothing sent before a yes; what the read found is recorded (only apply writes the state)
+            live = read_live(session, read_only=True, record=True, progress=self.hooks.reading)
             plan = filter_targets(make_plan(session, live), request.targets)
             todo = [c for c in plan.changes if c.executable]
             stale = [(c, why) for c in todo if (why := check_precondition(c, live))]

@@ -18,6 +18,10 @@ ACTIVE, PAUSED, FINISHED, FAILED = "active", "paused", "finished", "failed"
 STATUSES = (ACTIVE, PAUSED, FINISHED, FAILED)
 # Not a status: a state row recording only that a member was read as absent, and since when.
 UNSEEN = "unseen"
+# The reason recorded for an enrollment found in another vendor sequence than the declared one (the
+# person may be in only one at a time): re-read on every run, never taken as final. The word is the
+# one states have always stored.
+CONFLICT_REASON = "another_blueprint"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,18 +71,6 @@ class LiveBlueprint:
     sourcing_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CacheEntry:
-    """What the state store remembers of one address (a cache; never the only duplicate guard)."""
-
-    remote_id: str | None
-    status: str | None = None
-    vendor_status: str | None = None
-    attempt: int = 0
-    observed_at: str | None = None
-    extra: tuple[tuple[str, Any], ...] = ()
-
-
 @dataclass
 class LiveSnapshot:
     """Everything read from the vendors for one plan. Mutable only while providers fill it."""
@@ -106,10 +98,13 @@ class LiveSnapshot:
     settling: dict[Address, str] = field(default_factory=dict)
     # Members read as absent whose first absent read must be remembered: address -> (contact, since).
     absent_seen: dict[Address, tuple[str, str]] = field(default_factory=dict)
+    # In-doubt journal intents this read settled: journal seq -> resolved_present | resolved_absent.
+    # Recorded by apply (reconciler/read_record.py); plan and drift leave the journal as it is.
+    resolved: dict[int, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)  # provider -> requests sent while reading
 
-    def merge(self, other: "LiveSnapshot") -> None:
+    def merge(self, other: LiveSnapshot) -> None:
         """Fold one provider's snapshot into this one."""
         self.memberships.update(other.memberships)
         self.cards.update(other.cards)
@@ -122,6 +117,7 @@ class LiveSnapshot:
         self.unproven.update(other.unproven)
         self.settling.update(other.settling)
         self.absent_seen.update(other.absent_seen)
+        self.resolved.update(other.resolved)
         self.warnings.extend(other.warnings)
         for name, n in other.requests.items():
             self.requests[name] = self.requests.get(name, 0) + n

@@ -28,7 +28,7 @@ from typing import Any
 
 from reconciler.errors import LockError, StateError
 from reconciler.model import Address, StateSettings
-from reconciler.snapshot import CacheEntry
+from reconciler.state_record import StateRecord
 from reconciler.timeutil import SYSTEM_CLOCK, Clock, utcnow  # noqa: F401  (utcnow re-exported: importers use it)
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class Store(ABC):
         """A context manager: the cache writes inside it commit in one transaction (or none do)."""
 
     @abstractmethod
-    def cache(self) -> dict[Address, CacheEntry]: ...
+    def cache(self) -> dict[Address, StateRecord]: ...
 
     @abstractmethod
     def remember(self, address: Address, remote_id: str | None, *, status: str | None = None,

@@ -32,7 +32,6 @@ from psycopg import conninfo
 from reconciler.errors import ConfigError, LockError, StateError
 from reconciler.model import Address, StateSettings
 from reconciler.secrets import redact, register
-from reconciler.snapshot import CacheEntry
 from reconciler.state import (
     ORDER_BY,
     RESOLVED,
@@ -45,6 +44,7 @@ from reconciler.state import (
     new_lock_id,
     stored_address,
 )
+from reconciler.state_record import StateRecord
 from reconciler.timeutil import utcnow
 
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -219,11 +219,11 @@ class PostgresStore(Store):
                 self._buffer = None
 
     # -- cache ----------------------------------------------------------------------------------
-    def cache(self) -> dict[Address, CacheEntry]:
+    def cache(self) -> dict[Address, StateRecord]:
         rows = self._exec("SELECT address, remote_id, status, vendor_status, attempt, observed_at, extra "
                           "FROM {s}.objects WHERE project = %s", (self.project,))
         return {
-            address: CacheEntry(r, s, v, n, o, tuple(sorted(json.loads(x).items())))
+            address: StateRecord.from_stored(r, s, v, n, o, json.loads(x))
             for a, r, s, v, n, o, x in rows if (address := stored_address(a)) is not None
         }
 

@@ -19,7 +19,6 @@ from typing import Any
 
 from reconciler.errors import LockError, StateError
 from reconciler.model import Address
-from reconciler.snapshot import CacheEntry
 from reconciler.state import (
     ORDER_BY,
     RESOLVED,
@@ -33,6 +32,7 @@ from reconciler.state import (
     stored_address,
 )
 from reconciler.state_file import state_file_problem
+from reconciler.state_record import StateRecord
 from reconciler.timeutil import utcnow
 
 # The SQLite file's schema, by version (state_postgres.MIGRATIONS has the same versions).
@@ -112,11 +112,11 @@ class StateStore(Store):
             self._db.execute("COMMIT")
 
     # -- cache ----------------------------------------------------------------------------------
-    def cache(self) -> dict[Address, CacheEntry]:
+    def cache(self) -> dict[Address, StateRecord]:
         """Every remembered address."""
         rows = self._exec("SELECT address, remote_id, status, vendor_status, attempt, observed_at, extra FROM objects")
         return {
-            address: CacheEntry(r, s, v, n, o, tuple(sorted(json.loads(x).items())))
+            address: StateRecord.from_stored(r, s, v, n, o, json.loads(x))
             for a, r, s, v, n, o, x in rows.fetchall() if (address := stored_address(a)) is not None
         }
 

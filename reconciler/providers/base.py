@@ -17,7 +17,8 @@ from typing import Any, Mapping, Protocol
 
 from reconciler.errors import ProviderError
 from reconciler.model import Address, Blueprint, Card, Contact, DesiredState, Membership, Pipeline, ProviderConfig, Sequence
-from reconciler.snapshot import CacheEntry, LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
+from reconciler.snapshot import LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
+from reconciler.state_record import StateRecord
 from reconciler.timeutil import Clock
 
 
@@ -69,9 +70,9 @@ class CardUpdate:
 
 @dataclass
 class ReadContext:
-    """Inputs of a read besides the desired state: the state cache and read options."""
+    """Inputs of a read besides the desired state: the state's records and read options."""
 
-    cache: Mapping[Address, CacheEntry] = field(default_factory=dict)
+    cache: Mapping[Address, StateRecord] = field(default_factory=dict)
     ownership_tag: str = "campaignctl"
     refresh: bool = False  # re-read every non-final status, ignoring cache freshness
     adopted: frozenset[Address] = frozenset()  # cards `import` recorded for adoption

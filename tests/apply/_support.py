@@ -3,15 +3,17 @@ test owns, one apply run the way the CLI does it, and the send-ledger proof."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 from reconciler.apply import ApplyReport
-from reconciler.engine import open_session
+from reconciler.engine import open_session, read_live
 from reconciler.errors import ProviderError
 from reconciler.orchestrate import ApplyRequest, ApplyRun, run_plan
 from reconciler.plan_types import Change
@@ -97,20 +99,26 @@ def shift_state(root: Path, seconds: float) -> None:
 
 def first_sighting(root: Path, hub: Hub) -> None:
     """Kalent starts a candidate only when a read found it absent a settle window earlier (a start by
-    another run may still be dispatching): a `plan` records that first read, then the window passes."""
-    plan_changes(root, hub)
+    another run may still be dispatching): an apply's read records that first read, then the window
+    passes. (`plan` records nothing.)"""
+    record_first_reads(root, hub=hub)
     time_passes(root, hub, 660)
 
 
 def sighted(root: Path, env: dict[str, str] | None = None) -> None:
-    """`first_sighting` through the command line: `campaignctl plan`, then the settle window passes."""
-    from click.testing import CliRunner
-
-    from reconciler.cli import main
-
-    result = CliRunner(env=env).invoke(main, ["plan", str(root)], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    """`first_sighting` for a project the command line runs (its sandbox persisted beside it, `env` the
+    command's environment): an apply's read records the first absent reads, then the window passes."""
+    record_first_reads(root, env=env)
     shift_state(root, 660)
+
+
+def record_first_reads(root: Path, *, hub: Hub | None = None, env: dict[str, str] | None = None) -> None:
+    """What an apply's read records before anything is confirmed or sent (it is read-only): among it
+    the first read that found each Kalent candidate absent. Since `plan` and `drift` write nothing to
+    the state, this is how a test starts the settle window without enrolling anyone."""
+    with patch.dict(os.environ, env or {}):
+        with open_session(root, env={**os.environ, **(env or {})} if hub is None else {}, hub=hub) as session:
+            read_live(session, read_only=True, record=True)
 
 
 def open_hub(root: Path, faults: FaultPlan | None = None) -> Hub:

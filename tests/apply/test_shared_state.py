@@ -18,6 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.apply._support import record_first_reads
 from tests.apply.test_sigkill import N_CLARKY, _campaignctl, _env, _project, served  # noqa: F401 - fixture
 from tests.postgres_support import pg_schema, server_dsn  # noqa: F401 - fixture
 
@@ -34,13 +35,18 @@ def _checkout(root: Path, url: str, schema: str) -> Path:
 
 
 def _sighted(root: Path, env: dict[str, str], dsn: str, schema: str) -> None:
-    """A plan reads the Kalent candidates as absent (recorded in the shared state), then the settle
-    window passes: their first absent read moves 11 minutes into the past, so an apply may start them."""
+    """An apply's read finds the Kalent candidates absent (recorded in the shared state; a plan records
+    nothing), then the settle window passes: their first absent read moves 11 minutes into the past, so
+    an apply may start them."""
     planned = subprocess.run(_campaignctl("plan", str(root)), capture_output=True, text=True, env=env, timeout=120)
     assert planned.returncode == 0, planned.stdout[-2000:] + planned.stderr
     with psycopg.connect(dsn, autocommit=True) as db:
-        rows = db.execute(f"SELECT project, address, extra FROM {schema}.objects WHERE status = 'unseen'").fetchall()
-        assert rows, "the plan recorded no Kalent candidate as absent"
+        unseen = f"SELECT project, address, extra FROM {schema}.objects WHERE status = 'unseen'"
+        assert db.execute(unseen).fetchall() == [], "a plan recorded a Kalent candidate as absent"
+    record_first_reads(root, env=env)
+    with psycopg.connect(dsn, autocommit=True) as db:
+        rows = db.execute(unseen).fetchall()
+        assert rows, "the apply's read recorded no Kalent candidate as absent"
         for project, address, extra in rows:
             data = json.loads(extra)
             then = datetime.strptime(data["since"], "%Y-%m-%dT%H:%M:%S.%fZ") - timedelta(seconds=660)

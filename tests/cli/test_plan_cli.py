@@ -38,6 +38,10 @@ def test_plan_of_the_example_project(project):
     assert "> defer     kalent.membership[backend-outreach][cand_789]  Kalent starts asynchronously: no sequence " \
            "for candidate cand_789 since" in first.output
     shift_state(project, 660)
+    # a plan records nothing: a settle window later the candidates are still only just seen as absent
+    still = run("plan", str(project))
+    assert still.output.rstrip().endswith("Plan: 11 to enroll, 7 to create, 3 deferred; 0 unchanged.")
+    sighted(project)  # an apply's read records the first absent read (nothing sent), then the window passes
     result = run("plan", str(project))
     assert result.exit_code == 0, result.output
     assert result.output.rstrip().endswith("Plan: 14 to enroll, 7 to create; 0 unchanged.")

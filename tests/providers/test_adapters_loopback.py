@@ -25,7 +25,8 @@ from reconciler.providers.base import EnrollRequest, ReadContext
 from reconciler.sandbox.core import Fault, Hub
 from reconciler.sandbox.hub import build_hub, load_seed
 from reconciler.sandbox.server import SandboxControl, SandboxServer
-from reconciler.snapshot import ACTIVE, CacheEntry
+from reconciler.snapshot import ACTIVE
+from reconciler.state_record import StateRecord
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "campaigns"
 ROOTS = {"clarky": "/clarky/api/v1", "garyclub": "/garyclub/api/public/v1", "kalent": "/kalent/api/v1"}
@@ -108,7 +109,7 @@ def test_clarky_read_enroll_once_and_read_back(served: Served) -> None:
         assert result.error is None and result.live.status == ACTIVE and result.live.remote_id.startswith("enr_")
         assert served.sends("clarky") == [1]
         served.advance("clarky", 3600)   # generated; auto_approve: false parks it for review
-        cache = {req.membership.address: CacheEntry(result.live.remote_id, ACTIVE, "generating", 0, "2000-01-01T00:00:00.000000Z")}
+        cache = {req.membership.address: StateRecord(result.live.remote_id, ACTIVE, "generating", 0, "2000-01-01T00:00:00.000000Z")}
         live = provider.read(served.desired, ReadContext(cache=cache)).memberships[req.membership.address]
         assert (live.remote_id, live.status, live.vendor_status) == (result.live.remote_id, ACTIVE, "pending_approval")
         assert served.sends("clarky") == [1]

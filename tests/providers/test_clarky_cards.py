@@ -12,7 +12,8 @@ from reconciler import errors
 from reconciler.desired import load_desired
 from reconciler.model import Address, Blueprint
 from reconciler.providers.base import CardUpdate, ReadContext
-from reconciler.snapshot import CacheEntry, LiveSnapshot
+from reconciler.snapshot import LiveSnapshot
+from reconciler.state_record import StateRecord
 from tests.providers.clarky_support import CONTACTS, PIPELINES, clarky_config, log, make_hub, make_provider
 
 CARDS_QUERY = "include_archived=true&page={}&page_size=100&pipeline_id=p_01HPLA"
@@ -33,10 +34,10 @@ def desired(make_project):
     return load_desired(make_project({"contacts.yaml": CONTACTS, "pipelines.yaml": PIPELINES}))
 
 
-def warm_cache(snap: LiveSnapshot) -> dict[Address, CacheEntry]:
+def warm_cache(snap: LiveSnapshot) -> dict[Address, StateRecord]:
     """What the engine remembers after a read (engine.remember)."""
     now = datetime.now(timezone.utc).isoformat()
-    return {a: CacheEntry(c.remote_id, "active", c.stage, 0, now, (("contact", c.contact_remote_id),))
+    return {a: StateRecord(c.remote_id, "active", c.stage, 0, now, contact=c.contact_remote_id)
             for a, c in snap.cards.items()}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from reconciler import errors
@@ -9,7 +11,8 @@ from reconciler.plan import compute_plan
 from reconciler.providers.base import ReadContext
 from reconciler.providers.garyclub import _mapping as _map
 from reconciler.sandbox.core import Fault, FaultPlan
-from reconciler.snapshot import ACTIVE, FINISHED, PAUSED, CacheEntry
+from reconciler.snapshot import ACTIVE, FINISHED, PAUSED
+from reconciler.state_record import StateRecord
 from tests.providers._gary import CONTACTS, KEY, NURTURE, FakeTime, make_gary, membership
 
 ENROLL = "/sequences/seq_EXAMPLE_aaaa/enrollments"
@@ -61,7 +64,7 @@ def test_reading_1000_members_costs_pages_not_objects_and_the_cache_saves_the_re
     assert len(snap.memberships) == 1000 and {m.status for m in snap.memberships.values()} == {ACTIVE}
 
     # a warm cache knows every contact id: no contact pages at all
-    cache = {a: CacheEntry(m.remote_id, m.status, m.vendor_status, m.attempt, extra=(("contact", m.contact_remote_id),))
+    cache = {a: StateRecord(m.remote_id, m.status, m.vendor_status, m.attempt, contact=m.contact_remote_id)
              for a, m in snap.memberships.items()}
     before = len(gary.requests())
     again = gary.provider().read(gary.desired, ReadContext(cache=cache))
@@ -69,7 +72,7 @@ def test_reading_1000_members_costs_pages_not_objects_and_the_cache_saves_the_re
     assert {a: (m.remote_id, m.status) for a, m in again.memberships.items()} == {a: (m.remote_id, m.status) for a, m in snap.memberships.items()}
 
     # every member known finished (reenroll: never): the enrollments are not read again
-    done = {a: CacheEntry(e.remote_id, FINISHED, "completed", 0, extra=e.extra) for a, e in cache.items()}
+    done = {a: dataclasses.replace(e, status=FINISHED, vendor_status="completed", attempt=0) for a, e in cache.items()}
     before = len(gary.requests())
     final = gary.provider().read(gary.desired, ReadContext(cache=done))
     assert gary.requests(before) == [("GET", "/sequences", "limit=200")]
@@ -289,12 +292,12 @@ def test_a_removed_member_still_enrolled_is_read_from_its_cached_address(gary):
     _enroll_behind_our_back(gary, "maria@example.com")
     maria_id = gary.contact_id("maria@example.com")
     orphan = membership("someone-removed")
-    cache = {orphan: CacheEntry("enr_x", ACTIVE, "active", extra=(("contact", maria_id),))}
+    cache = {orphan: StateRecord("enr_x", ACTIVE, "active", contact=maria_id)}
     # maria is also a declared member: the manifest key wins; the orphan address maps the same remote contact
     snap = gary.provider().read(gary.desired, ReadContext(cache=cache))
     assert membership("maria") in snap.memberships and orphan not in snap.memberships
 
-    lonely = {orphan: CacheEntry("enr_x", ACTIVE, "active", extra=(("contact", "con_gone"),))}
+    lonely = {orphan: StateRecord("enr_x", ACTIVE, "active", contact="con_gone")}
     sim = gary.hub.simulators["garyclub"]
     sim.enroll(gary.hub.store.collection("garyclub.sequences").get("seq_EXAMPLE_aaaa"), "con_gone", {})
     gary.hub.store.commit()

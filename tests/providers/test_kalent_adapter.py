@@ -9,7 +9,8 @@ import pytest
 
 from reconciler import errors
 from reconciler.apply import Applier
-from reconciler.engine import make_plan, open_session, read_live, remember, remember_membership
+from reconciler.engine import make_plan, open_session, read_live
+from reconciler.read_record import record_read, remember_membership
 from reconciler.model import Address
 from reconciler.plan import compute_plan
 from reconciler.providers.base import EnrollRequest, ReadContext
@@ -112,7 +113,7 @@ def test_cold_read_is_one_status_read_per_candidate_and_warm_final_read_is_zero(
     advance(hub, 8 * DAY)  # every sequence completes (mail after two days, invite unanswered after seven)
     store = StateStore(tmp_path / "state.db")
     snap = make_provider(hub, desired).read(state, ReadContext(cache=store.cache(), refresh=True))
-    remember(store, snap)
+    record_read(store, snap)
     finished = [lm for lm in snap.memberships.values() if lm.status == FINISHED]
     assert len(finished) == 250
     assert sorted(lm.reason for lm in finished)[:10] == ["completed"] * 10
@@ -134,7 +135,7 @@ def test_fresh_active_cache_is_not_re_read_but_stale_one_is(hub, desired, tmp_pa
     enroll_all(provider, kalent_seq(desired))
     advance(hub, 600)
     store = StateStore(tmp_path / "state.db")
-    remember(store, make_provider(hub, desired).read(desired, ReadContext()))
+    record_read(store, make_provider(hub, desired).read(desired, ReadContext()))
 
     mark = len(hub.store.requests("kalent"))
     make_provider(hub, desired).read(desired, ReadContext(cache=store.cache()))
@@ -185,7 +186,7 @@ def test_candidate_started_on_another_blueprint_is_a_conflict_never_an_enroll(hu
     assert tom_change.action == "skip"
     # remembered, the conflict survives a warm read within the refresh window
     store = StateStore(tmp_path / "state.db")
-    remember(store, snap)
+    record_read(store, snap)
     warm = make_provider(hub, desired).read(desired, ReadContext(cache=store.cache()))
     assert warm.memberships[tom.address].conflict
     assert hub.store.sends("kalent") == {("kalent", other_live.remote_id, "cand_456"): 1}
@@ -245,7 +246,7 @@ def test_a_retry_still_dispatching_is_not_mistaken_for_the_failed_attempt(hub, d
     hub.event("kalent", "error", candidate="cand_789", reason="internal_error")
     store = StateStore(tmp_path / "state.db")
     snap = make_provider(hub, desired).read(desired, ReadContext(cache=store.cache()))
-    remember(store, snap)
+    record_read(store, snap)
     retry = next(c for c in compute_plan(desired, snap).changes if c.action == "retry")
     member = next(m for m in seq.members if m.address == retry.address)
     (res,) = provider.enroll(seq, [EnrollRequest(member, None, retry.attempt)])

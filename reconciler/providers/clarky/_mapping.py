@@ -21,11 +21,10 @@ from typing import Any, Mapping
 from reconciler.identity import canonical_email, canonical_phone
 from reconciler.model import Address, Contact, Sequence
 from reconciler.providers._paging import listed_total as _listed
-from reconciler.snapshot import ACTIVE, FAILED, FINISHED, CacheEntry, LiveCard, LiveMembership
+from reconciler.snapshot import ACTIVE, FAILED, FINISHED, LiveCard, LiveMembership
 
 ACTIVE_STATUSES = frozenset({"generating", "pending_approval", "approved", "running"})
 FINISHED_STATUSES = frozenset({"completed", "stopped_reply", "stopped_unsubscribed", "stopped_user"})
-FINAL = frozenset({FINISHED, FAILED})
 UNREACHABLE_MARKERS = ("no_usable_channel", "suppress", "unsubscrib", "opted_out", "opt_out")
 KEY_PREFIX = "campaignctl-"
 
@@ -74,23 +73,6 @@ def membership_from_api(address: Address, data: Mapping[str, Any], *, attempt: i
         since=data.get("created_at") or since,
         observed_at=observed_at,
         contact_remote_id=data.get("contact_id"),
-    )
-
-
-def membership_from_cache(address: Address, entry: CacheEntry) -> LiveMembership:
-    """The cached view; `observed_at` stays the time the vendor was last actually read."""
-    extra = dict(entry.extra)
-    return LiveMembership(
-        address=address,
-        remote_id=entry.remote_id,
-        status=entry.status or ACTIVE,
-        vendor_status=entry.vendor_status or entry.status or "unknown",
-        reason=extra.get("reason"),
-        unreachable=bool(extra.get("unreachable")),
-        attempt=entry.attempt,
-        since=extra.get("since"),
-        observed_at=entry.observed_at,
-        contact_remote_id=extra.get("contact"),
     )
 
 

@@ -10,7 +10,7 @@ Choices where the seed documents are silent:
   a warning: calling it absent could plan a second enrollment.
 - Cached memberships the manifests no longer declare (orphans) are read the same way, so the
   planner can report the still-active ones as `manual`.
-- Contact ids come from the cache (`extra.contact` of any card or membership address), so a
+- Contact ids come from the state (the `contact` of any card or membership record), so a
   warm read needs no contact lookups; the rest are resolved only when some card's contact is not
   known yet (if every card is accounted for, the other declared contacts have no card).
 - Snapshot cards: every managed card, plus unmanaged ones of declared or adopted addresses (the
@@ -21,7 +21,6 @@ Choices where the seed documents are silent:
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import NotFoundError
@@ -30,26 +29,13 @@ from reconciler.providers._paging import pages_numbered
 from reconciler.providers._paths import seg
 from reconciler.providers.base import ReadContext
 from reconciler.providers.clarky._client import PAGE, enrollment_data
-from reconciler.providers.clarky._mapping import (
-    FINAL,
-    best_card,
-    card_from_api,
-    listed_total,
-    membership_from_api,
-    membership_from_cache,
-    more_pages,
-)
-from reconciler.snapshot import CacheEntry, LiveMembership, LiveSnapshot
-from reconciler.timeutil import age_seconds, utcnow
+from reconciler.providers.clarky._mapping import best_card, card_from_api, listed_total, membership_from_api, more_pages
+from reconciler.snapshot import LiveMembership, LiveSnapshot
+from reconciler.state_record import StateRecord, stands_in
+from reconciler.timeutil import utcnow
 
 if TYPE_CHECKING:
     from reconciler.providers.clarky.provider import ClarkyProvider
-
-
-def is_fresh(observed_at: str | None, minutes: float, now: datetime) -> bool:
-    """Whether a status read at `observed_at` is younger than `minutes` at `now`."""
-    age = age_seconds(observed_at, now)
-    return age is not None and age < minutes * 60
 
 
 def read(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
@@ -103,12 +89,11 @@ def _people(provider: "ClarkyProvider", desired: DesiredState, snap: LiveSnapsho
             snap.people[Address(provider.config.name, "contact", "contacts", cid)] = remote
 
 
-def _membership(provider: "ClarkyProvider", address: Address, entry: CacheEntry, ctx: ReadContext,
+def _membership(provider: "ClarkyProvider", address: Address, entry: StateRecord, ctx: ReadContext,
                 snap: LiveSnapshot) -> LiveMembership:
-    cached = membership_from_cache(address, entry)
-    if entry.status in FINAL:
-        return cached
-    if not ctx.refresh and is_fresh(entry.observed_at, provider.config.status_refresh_minutes, provider.clock.now()):
+    cached = entry.membership(address)
+    if stands_in(entry, refresh=ctx.refresh, max_age_seconds=provider.config.status_refresh_minutes * 60,
+                 now=provider.clock.now()):
         return cached
     path = f"/sequences/enrollments/{seg(entry.remote_id or '')}"
     try:
@@ -129,11 +114,10 @@ def known_contacts(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadC
     for address, entry in ctx.cache.items():
         if address.provider != provider.config.name or address.key not in desired.contacts:
             continue
-        extra = dict(entry.extra)
-        remote = entry.remote_id if address.kind == "contact" else extra.get("contact")
+        remote = entry.remote_id if address.kind == "contact" else entry.contact
         # A row that says whom it was for must still be this person: a contact id reused for someone
         # else must not inherit the old person's Clarky contact (rows of earlier versions say nothing).
-        if "person" in extra and not set(extra["person"]) & set(desired.contacts[address.key].identifiers):
+        if entry.person is not None and not set(entry.person) & set(desired.contacts[address.key].identifiers):
             continue
         if remote:
             provider.catalog.contact_ids.setdefault(address.key, str(remote))

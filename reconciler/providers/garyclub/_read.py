@@ -9,13 +9,15 @@ Request budget of a read (N contacts, E enrollments per sequence, D deals per pi
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Mapping
 
 from reconciler.errors import PlanError
 from reconciler.model import Address, DesiredState, Pipeline, Sequence
 from reconciler.providers.base import ReadContext
 from reconciler.providers.garyclub import _mapping
-from reconciler.snapshot import FINISHED, LiveMembership, LiveSnapshot
+from reconciler.snapshot import FINISHED, LiveSnapshot
+from reconciler.state_record import StateRecord, stands_in
 from reconciler.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -30,17 +32,17 @@ def read_snapshot(gp: "GaryClubProvider", desired: DesiredState, ctx: ReadContex
     seqs = [s for s in desired.sequences if s.provider == name]
     pipes = [p for p in desired.pipelines if p.provider == name]
     cache = {a: e for a, e in ctx.cache.items() if a.provider == name}
-    cached_contact = {a.key: dict(e.extra).get("contact") for a, e in cache.items() if dict(e.extra).get("contact")}
+    cached_contact = {a.key: e.contact for a, e in cache.items() if e.contact}
     # Matches remembered by an earlier run (provider.contact[contacts][id]), trusted while the contact
     # keeps one identifier it was matched on: a member waiting for its enrollment is not matched again.
     cached_contact.update({a.key: e.remote_id for a, e in cache.items()
                            if a.kind == "contact" and e.remote_id and a.key in desired.contacts
-                           and set(dict(e.extra).get("person") or ()) & set(desired.contacts[a.key].identifiers)})
+                           and set(e.person or ()) & set(desired.contacts[a.key].identifiers)})
 
     seq_ids = {s.id: resolve_sequence(gp, s, snap) for s in seqs}
     pipe_rows = {p.id: resolve_pipeline(gp, p, snap) for p in pipes}
 
-    to_list = [s for s in seqs if not _all_finished(s, cache, ctx)]
+    to_list = [s for s in seqs if not _all_finished(s, cache, ctx, gp.clock.now())]
     for seq in seqs:
         if seq not in to_list:
             _from_cache(seq, cache, snap)
@@ -133,23 +135,21 @@ def resolve_pipeline(gp: "GaryClubProvider", pipe: Pipeline, snap: LiveSnapshot)
     return row
 
 
-def _all_finished(seq: Sequence, cache: Mapping[Address, Any], ctx: ReadContext) -> bool:
-    """Every member and cached orphan is known finished, so the list need not be read (docs/state.md: finished statuses are not read again)."""
+def _all_finished(seq: Sequence, cache: Mapping[Address, StateRecord], ctx: ReadContext, now: datetime) -> bool:
+    """Every member and remembered orphan is known finished, so the list need not be read (docs/state.md:
+    finished statuses are not read again). A list answers for every member at once, so a status that is
+    not final is always listed again (max age 0), and --refresh lists it anyway."""
     if ctx.refresh or seq.reenroll != "never":
         return False
     addrs = {m.address for m in seq.members} | {a for a in cache if a.kind == "membership" and a.group == seq.id}
-    return all(a in cache and cache[a].status == FINISHED for a in addrs)
+    return all(cache.get(a) is not None and cache[a].status == FINISHED
+               and stands_in(cache[a], refresh=ctx.refresh, max_age_seconds=0, now=now) for a in addrs)
 
 
-def _from_cache(seq: Sequence, cache: Mapping[Address, Any], snap: LiveSnapshot) -> None:
+def _from_cache(seq: Sequence, cache: Mapping[Address, StateRecord], snap: LiveSnapshot) -> None:
     for addr, entry in cache.items():
-        if addr.kind != "membership" or addr.group != seq.id:
-            continue
-        extra = dict(entry.extra)
-        snap.memberships[addr] = LiveMembership(
-            address=addr, remote_id=entry.remote_id, status=entry.status, vendor_status=entry.vendor_status or entry.status,
-            reason=extra.get("reason"), unreachable=bool(extra.get("unreachable")), attempt=entry.attempt,
-            since=extra.get("since"), observed_at=None, contact_remote_id=extra.get("contact"))
+        if addr.kind == "membership" and addr.group == seq.id:
+            snap.memberships[addr] = entry.membership(addr)
 
 
 def _read_deals(gp: "GaryClubProvider", pipe: Pipeline, row: Mapping[str, Any], to_key: Mapping[str, str],

@@ -13,12 +13,11 @@ from typing import Any, Mapping
 from reconciler.errors import AuthError, PaymentRequired, ProviderError
 from reconciler.model import Address, Blueprint
 from reconciler.providers._paging import listed_total as _listed
-from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, LiveBlueprint, LiveMembership
+from reconciler.snapshot import ACTIVE, CONFLICT_REASON, FAILED, FINISHED, PAUSED, LiveBlueprint, LiveMembership
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 50  # the documented maximum of every Kalent list
 BATCH_SIZE = 100  # "100 max per call" for start (vendor-side agent skills)
-CONFLICT_REASON = "another_blueprint"  # remembered in the cache so a conflict is re-read, not forgotten
 
 # displayStatus -> (neutral status, reason). ACTION_REQUIRED still sends once a person acts.
 DISPLAY_STATUS: dict[str, tuple[str, str | None]] = {

@@ -13,7 +13,8 @@ from reconciler.model import Address, DesiredState
 from reconciler.providers.base import ReadContext
 from reconciler.providers.kalent import _mapping, _window
 from reconciler.providers.kalent._client import Target
-from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, UNSEEN, CacheEntry, LiveMembership, LiveSnapshot
+from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, UNSEEN, LiveMembership, LiveSnapshot
+from reconciler.state_record import StateRecord, stands_in
 from reconciler.timeutil import age_seconds, stamp, utcnow
 
 if TYPE_CHECKING:
@@ -52,10 +53,10 @@ def _read_orphans(kp: "KalentProvider", ctx: ReadContext, declared: set[Address]
         if entry.status == UNSEEN:  # only ever read as absent: nothing to report
             continue
         target = kp.targets.get(address.group)
-        candidate = dict(entry.extra).get("contact")
+        candidate = entry.contact
         if target is None or not candidate or not needs_read(entry, ctx, kp.config.status_refresh_minutes,
                                                              kp.clock.now()):
-            snap.memberships[address] = from_cache(address, entry)
+            snap.memberships[address] = entry.membership(address)
             continue
         lm = _member(kp, address, candidate, target, entry, ctx, snap, orphan=True)
         if lm is not None:
@@ -63,13 +64,13 @@ def _read_orphans(kp: "KalentProvider", ctx: ReadContext, declared: set[Address]
 
 
 def _member(kp: "KalentProvider", address: Address, candidate_id: str | None, target: Target,
-            cached: CacheEntry | None, ctx: ReadContext, snap: LiveSnapshot, *,
+            cached: StateRecord | None, ctx: ReadContext, snap: LiveSnapshot, *,
             orphan: bool = False) -> LiveMembership | None:
     """The live membership of one candidate, from the cache when it is final or fresh enough."""
     watch = cached if cached is not None and cached.status == UNSEEN else None
     cached = None if watch is not None else cached
     if cached is not None and not needs_read(cached, ctx, kp.config.status_refresh_minutes, kp.clock.now()):
-        return from_cache(address, cached)
+        return cached.membership(address)
     if not candidate_id:
         snap.warnings.append(f"{address}: no Kalent candidate id; cannot read its status")
         return None
@@ -80,7 +81,7 @@ def _member(kp: "KalentProvider", address: Address, candidate_id: str | None, ta
             snap.warnings.append(f"{address}: Kalent does not know candidate {candidate_id} "
                                  f"({exc.vendor_message}); "
                                  f"kept its last known status {cached.vendor_status or cached.status!r}")
-            return from_cache(address, cached)
+            return cached.membership(address)
         # Kalent documents `sequence: null` for "none"; a 404 proves nothing about a sequence.
         snap.unproven[address] = (f"Kalent answered 404 for candidate {candidate_id}'s sequence status "
                                   f"({exc.vendor_message}); that does not prove it has none, so nothing is "
@@ -90,11 +91,11 @@ def _member(kp: "KalentProvider", address: Address, candidate_id: str | None, ta
     observed = stamp(now)
     attempt = cached.attempt if cached is not None else 0
     if dispatching(cached, sequence, kp.settle_seconds, now):
-        return from_cache(address, cached)
+        return cached.membership(address)
     if start_never_showed(cached, sequence, now):
         # Kalent accepted our start, yet after the settle window it still shows only an earlier
         # sequence: that is the previous attempt, not a failed one; starting again could send twice.
-        since = str(dict(cached.extra).get("since"))[:16].replace("T", " ")
+        since = str(cached.since)[:16].replace("T", " ")
         snap.unproven[address] = (
             f"Kalent accepted a start for candidate {candidate_id} at {since} UTC, but still shows only the "
             f"earlier sequence {sequence.get('sequenceId')} ({sequence.get('displayStatus')}): check it in "
@@ -107,13 +108,13 @@ def _member(kp: "KalentProvider", address: Address, candidate_id: str | None, ta
     if _mapping.belongs_to(sequence, target.blueprint_id, target.blueprint_name):
         return _mapping.membership_from_api(address, candidate_id, sequence, attempt=attempt, observed_at=observed)
     if orphan:
-        return from_cache(address, cached) if cached is not None else None
+        return cached.membership(address) if cached is not None else None
     conflict = _mapping.conflict_text(candidate_id, sequence, target.label)
     return _mapping.membership_from_api(address, candidate_id, sequence, attempt=attempt, observed_at=observed,
                                         conflict=conflict)
 
 
-def _judge_absence(kp: "KalentProvider", address: Address, candidate_id: str, watch: CacheEntry | None,
+def _judge_absence(kp: "KalentProvider", address: Address, candidate_id: str, watch: StateRecord | None,
                    ctx: ReadContext, snap: LiveSnapshot) -> None:
     """"No sequence" is proof only across the dispatch window (see _window.py)."""
     others = _window.same_candidate(dict(ctx.cache), kp.config.name, address, candidate_id)
@@ -127,31 +128,12 @@ def _judge_absence(kp: "KalentProvider", address: Address, candidate_id: str, wa
         snap.unproven[address] = verdict.reason
 
 
-def needs_read(cached: CacheEntry, ctx: ReadContext, refresh_minutes: float, now: datetime) -> bool:
-    """Final statuses are never re-read; others when stale or on --refresh."""
-    extra = dict(cached.extra)
-    if cached.status in (FINISHED, FAILED) and extra.get("reason") != _mapping.CONFLICT_REASON:
-        return False
-    if ctx.refresh or cached.status not in (ACTIVE, PAUSED, FINISHED, FAILED):
-        return True
-    age = age_seconds(cached.observed_at, now)
-    return age is None or age >= refresh_minutes * 60
+def needs_read(cached: StateRecord, ctx: ReadContext, refresh_minutes: float, now: datetime) -> bool:
+    """The core's one freshness rule (state_record.stands_in)."""
+    return not stands_in(cached, refresh=ctx.refresh, max_age_seconds=refresh_minutes * 60, now=now)
 
 
-def from_cache(address: Address, entry: CacheEntry) -> LiveMembership:
-    """A membership as the state cache remembers it (observed_at None: not read now)."""
-    extra = dict(entry.extra)
-    conflict = None
-    if extra.get("reason") == _mapping.CONFLICT_REASON:
-        conflict = (f"candidate {extra.get('contact')} was last seen in another Kalent sequence "
-                    f"({entry.vendor_status}); decide in the Kalent UI")
-    return LiveMembership(address=address, remote_id=entry.remote_id, status=entry.status or ACTIVE,
-                          vendor_status=entry.vendor_status or entry.status or "unknown", reason=extra.get("reason"),
-                          unreachable=bool(extra.get("unreachable")), attempt=entry.attempt, since=extra.get("since"),
-                          observed_at=None, contact_remote_id=extra.get("contact"), conflict=conflict)
-
-
-def dispatching(cached: CacheEntry | None, sequence: Mapping[str, Any] | None, settle_seconds: float,
+def dispatching(cached: StateRecord | None, sequence: Mapping[str, Any] | None, settle_seconds: float,
                 now: datetime) -> bool:
     """Our own start is so recent that the vendor's answer cannot be about it yet.
 
@@ -164,23 +146,23 @@ def dispatching(cached: CacheEntry | None, sequence: Mapping[str, Any] | None, s
         return True
     if cached.remote_id is not None and sequence.get("sequenceId") == cached.remote_id:
         return False
-    since = dict(cached.extra).get("since")
+    since = cached.since
     return _mapping.map_status(sequence)[0] in (FINISHED, FAILED) or older_than(sequence, since, now)
 
 
-def start_never_showed(cached: CacheEntry | None, sequence: Mapping[str, Any] | None, now: datetime) -> bool:
+def start_never_showed(cached: StateRecord | None, sequence: Mapping[str, Any] | None, now: datetime) -> bool:
     """Past the settle window: the cache records a start of ours (active or paused, with its time)
     that Kalent does not show, its latest sequence being one that began well before that start."""
     if cached is None or sequence is None or cached.status not in (ACTIVE, PAUSED):
         return False
     if cached.remote_id is not None and sequence.get("sequenceId") == cached.remote_id:
         return False
-    return older_than(sequence, dict(cached.extra).get("since"), now)
+    return older_than(sequence, cached.since, now)
 
 
-def _settling(entry: CacheEntry, settle_seconds: float, now: datetime) -> bool:
+def _settling(entry: StateRecord, settle_seconds: float, now: datetime) -> bool:
     """A cached enrollment started so recently that Kalent may not show it yet."""
-    age = age_seconds(dict(entry.extra).get("since"), now)
+    age = age_seconds(entry.since, now)
     return age is not None and age < settle_seconds
 
 

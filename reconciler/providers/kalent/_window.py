@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from reconciler.model import Address
-from reconciler.snapshot import STATUSES, UNSEEN, CacheEntry
+from reconciler.snapshot import STATUSES, UNSEEN
+from reconciler.state_record import StateRecord
 from reconciler.timeutil import age_seconds, parse_time
 
 
@@ -40,21 +41,21 @@ def _hhmm(iso: str | None, plus: float = 0.0) -> str:
     return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def same_candidate(cache: dict[Address, CacheEntry], provider: str, address: Address,
-                   candidate: str) -> list[tuple[Address, CacheEntry]]:
+def same_candidate(cache: dict[Address, StateRecord], provider: str, address: Address,
+                   candidate: str) -> list[tuple[Address, StateRecord]]:
     """Membership rows this state holds for the same candidate under other addresses."""
     return sorted(((a, e) for a, e in cache.items()
                    if a.provider == provider and a.kind == "membership" and a != address
-                   and e.status in STATUSES and dict(e.extra).get("contact") == candidate), key=lambda ae: str(ae[0]))
+                   and e.status in STATUSES and e.contact == candidate), key=lambda ae: str(ae[0]))
 
 
-def judge_absence(address: Address, candidate: str, watch: CacheEntry | None, others: list[tuple[Address, CacheEntry]],
+def judge_absence(address: Address, candidate: str, watch: StateRecord | None, others: list[tuple[Address, StateRecord]],
                   *, settle_seconds: float, now: str) -> Verdict:
     """The verdict on a candidate read as having no sequence (see the module docstring)."""
     minutes = settle_seconds / 60
     at = parse_time(now)  # the session's clock: every age below is measured at this instant
     for other, entry in others:
-        since = dict(entry.extra).get("since")
+        since = entry.since
         age = age_seconds(since, at)
         if age is not None and age < settle_seconds:
             return Verdict("wait", f"candidate {candidate} was started at {_hhmm(since)} under {other} (this state); "
@@ -65,7 +66,7 @@ def judge_absence(address: Address, candidate: str, watch: CacheEntry | None, ot
                                  "nothing is started while the state remembers it")
     if settle_seconds <= 0:
         return Verdict("start")
-    first = dict(watch.extra).get("since") if watch is not None and watch.status == UNSEEN else None
+    first = watch.since if watch is not None and watch.status == UNSEEN else None
     age = age_seconds(first, at)
     if first is not None and age is not None and age >= settle_seconds:
         return Verdict("start")

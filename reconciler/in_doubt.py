@@ -1,0 +1,145 @@
+"""Journal intents whose outcome is unknown (in doubt), settled by reading before anything is planned.
+
+Nothing here writes to the state: a settled intent is noted in `live.resolved` (journal seq ->
+outcome), and apply records those outcomes with the rest of its read (reconciler/read_record.py).
+`plan` and `drift` settle nothing for good: the next apply reads again and records.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from reconciler.errors import OutcomeUnknown, ProviderError
+from reconciler.model import Address, DesiredState
+from reconciler.providers.base import EnrollRequest, Provider
+from reconciler.snapshot import LiveSnapshot
+from reconciler.state import stored_address
+
+if TYPE_CHECKING:
+    from reconciler.engine import Session
+
+log = logging.getLogger(__name__)
+CARD_OPS = ("create", "update", "move", "archive", "unarchive", "delete", "adopt")
+PRESENT, ABSENT = "resolved_present", "resolved_absent"
+
+
+def resolve_in_doubt(session: Session, live: LiveSnapshot, *, read_only: bool = False, only: str | None = None) -> None:
+    """Settle every journal intent without a known outcome, by reading; unsettled ones become `pending`.
+    `only`: just this provider's intents (with `live` its snapshot); those of providers no longer
+    configured go with the first provider by name, so their warning is given once."""
+    store = session.store
+    # A plan or drift beside a running apply must not read that apply's in-flight intents as settled
+    # (it could read "absent" a moment before the write lands): they stay pending for the apply. An
+    # apply's own read-only read (it holds the lock itself) settles what reading can settle.
+    lock = store.current_lock() if read_only else None
+    apply_running = lock is not None and lock["id"] != session.lock_id
+    for entry in store.in_doubt():
+        addr = stored_address(entry.address)
+        if addr is None:
+            if only is None or only == min(session.providers):  # said once, not once per provider
+                live.warnings.append(f"an earlier {entry.operation} (journal entry {entry.seq}) has an unknown outcome "
+                                     "and an address that cannot be read; check the vendor by hand")
+            continue
+        if only is not None and not _concerns(session, addr.provider, only):
+            continue
+        if apply_running:
+            live.pending.add(addr)
+            continue
+        provider = session.providers.get(addr.provider)
+        if provider is None:
+            live.warnings.append(f"{addr}: an earlier {entry.operation} has an unknown outcome, but provider "
+                                 f"{addr.provider!r} is no longer configured; check the vendor by hand")
+            continue
+        if read_only and entry.operation == "enroll" and not provider.capabilities.can_list_memberships:
+            # Only a keyed replay of the start can settle this (Clarky), and a replay of a start that
+            # never arrived IS the start: plan and drift must never send, so it stays pending.
+            lm = live.memberships.get(addr)
+            if not (lm is not None and lm.attempt >= entry.attempt):
+                live.pending.add(addr)
+                continue
+        try:
+            result = _resolve_one(session.desired, provider, addr, entry.operation, entry.attempt, entry.at, live)
+        except OutcomeUnknown:
+            live.pending.add(addr)
+            continue
+        except ProviderError as exc:
+            live.pending.add(addr)
+            live.warnings.append(f"{addr}: could not resolve an earlier {entry.operation} yet ({exc})")
+            continue
+        if result is None:
+            live.pending.add(addr)
+            continue
+        live.resolved[entry.seq] = result
+        log.info("resolved in-doubt %s %s: %s", entry.operation, addr, result)
+
+
+def settle_pending(session: Session, live: LiveSnapshot, *, only: str | None = None) -> list[Address]:
+    """After an apply was confirmed: settle the in-doubt writes its read-only read left pending.
+
+    A Clarky start is settled only by replaying its idempotency key, which sends if the first attempt
+    never arrived; that is why apply reads read-only first and replays only after the user said yes.
+    Returns the addresses settled as present (their enrollment now exists)."""
+    if not live.pending:
+        return []
+    waiting = set(live.pending)
+    live.pending.clear()
+    resolve_in_doubt(session, live, only=only)
+    return sorted(a for a in waiting - live.pending if a in live.memberships)
+
+
+def _concerns(session: Session, provider: str, only: str) -> bool:
+    """Whether an intent of `provider` is resolved by the call restricted to `only`."""
+    if provider in session.providers:
+        return provider == only
+    return only == min(session.providers)
+
+
+def _find_sequence(desired: DesiredState, addr: Address) -> tuple[Any, Any]:
+    for seq in desired.sequences:
+        if seq.provider == addr.provider and seq.id == addr.group:
+            for member in seq.members:
+                if member.address == addr:
+                    return seq, member
+    return None, None
+
+
+def _resolve_one(desired: DesiredState, provider: Provider, addr: Address, operation: str, attempt: int,
+                 sent_at: str, live: LiveSnapshot) -> str | None:
+    """PRESENT | ABSENT | None (cannot tell yet); what it found goes into `live`."""
+    if operation == "enroll":
+        lm = live.memberships.get(addr)
+        if lm is not None and lm.attempt >= attempt:
+            return PRESENT
+        seq, member = _find_sequence(desired, addr)
+        if seq is None:
+            live.warnings.append(f"{addr}: an earlier enrollment has an unknown outcome and its sequence is no longer "
+                                 "declared; check the vendor by hand")
+            return None
+        contact = desired.contacts.get(member.contact_id) if member.contact_id else None
+        found = provider.resolve_enrollment(seq, EnrollRequest(member, contact, attempt), sent_at=sent_at)
+        if found is None:
+            return ABSENT
+        live.memberships[addr] = found
+        return PRESENT
+    if operation in CARD_OPS:
+        if operation == "create" and addr not in live.cards:
+            pipe = next((p for p in desired.pipelines if p.provider == addr.provider and p.id == addr.group), None)
+            card = next((c for c in pipe.cards if c.address == addr), None) if pipe else None
+            if pipe is None or card is None:
+                return ABSENT
+            found_card = provider.find_card(pipe, card, desired.contacts[card.contact_id])
+            if found_card is None:
+                return ABSENT
+            live.cards[addr] = found_card
+        # updates, moves, archives are idempotent writes of target values: the fresh read is the truth
+        return PRESENT if addr in live.cards else ABSENT
+    if operation in ("create_blueprint", "update_blueprint"):
+        if addr not in live.blueprints:
+            bp = next((b for b in desired.blueprints if b.address == addr), None)
+            found_bp = provider.find_blueprint(bp) if bp else None
+            if found_bp is None:
+                return ABSENT
+            live.blueprints[addr] = found_bp
+        return PRESENT
+    return PRESENT

@@ -1,0 +1,113 @@
+"""The merge of what the vendors said with what the state remembers, in one place.
+
+Providers report what they read; the state remembers what earlier applies read and did
+(`StateRecord`s). The planner reads one LiveSnapshot, and the rules that combine the two live here:
+
+- renames: an enrollment the state knows under an address the manifests no longer declare, for the
+  same person in the same vendor sequence as a declared member, is that member's (`carry_renames`);
+- known now absent: an enrollment the state recorded that the vendor now reads as absent is
+  unproven, never absent (`known_now_absent`).
+
+Nothing here writes: what a read found is recorded by apply alone (reconciler/read_record.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from reconciler.model import Address, Contact, DesiredState, Membership, Sequence
+from reconciler.snapshot import STATUSES, LiveSnapshot
+from reconciler.state_record import StateRecord
+
+__all__ = ["Identity", "carry_renames", "known_now_absent", "membership_identity"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a membership is for and where: the person's identifiers and the vendor sequence."""
+
+    person: tuple[str, ...]
+    target: str
+
+
+def membership_identity(seq: Sequence, member: Membership, contacts: Mapping[str, Contact]) -> Identity:
+    """What a membership row remembers of who it is and where: the person's identifiers and the vendor
+    sequence (template, sequence or blueprint), so a renamed or moved member is recognised."""
+    contact = contacts.get(member.contact_id or "")
+    if contact is not None:
+        return Identity(tuple(contact.identifiers), seq.target)
+    person = (f"kalent:{member.candidate_id}",) if member.candidate_id else ()
+    return Identity(person, seq.target)
+
+
+def carry_renames(desired: DesiredState, live: LiveSnapshot, known: Mapping[Address, StateRecord]) -> None:
+    """An enrollment the state knows under an address the manifests no longer declare, for the same
+    person in the same vendor sequence as a declared member (a contact or sequence id renamed, a
+    member moved between lists), is that member's: it is moved to the new address (`live.renames`), so
+    the plan neither enrolls the person again nor asks to stop their only enrollment.
+
+    The same person: a shared identifier, or (rows written before identifiers were recorded) the
+    vendor's own id of the person (Clarky / Gary contact id, Kalent candidate id)."""
+    declared: dict[tuple[str, str], list[tuple[Address, set[str], set[str]]]] = {}
+    targets = {(seq.provider, seq.id): seq.target for seq in desired.sequences}
+    for seq in desired.sequences:
+        for member in seq.members:
+            person = set(membership_identity(seq, member, desired.contacts).person)
+            vendor = {member.candidate_id,
+                      live.people.get(Address(seq.provider, "contact", "contacts", member.contact_id or ""))}
+            declared.setdefault((seq.provider, seq.target), []).append(
+                (member.address, person, {v for v in vendor if v is not None}))
+    names = {a: p for group in declared.values() for a, p, _ in group}
+    # A row recorded for another person than the one its address now names (a contact id reused for
+    # someone else) is not this member's enrollment: the new person is not enrolled by it.
+    reused = set()
+    for old, record in known.items():
+        lm = live.memberships.get(old)
+        if old in names and record.person and not set(record.person) & names[old] \
+                and lm is not None and lm.remote_id == record.remote_id:
+            live.memberships.pop(old)
+            live.renames_from[old] = lm
+            reused.add(old)
+    taken: set[Address] = set()
+    for old, record in sorted(known.items()):
+        target = record.target or targets.get((old.provider, old.group))
+        if old.kind != "membership" or (old in names and old not in reused) or target is None:
+            continue
+        person, vendor_id = set(record.person or ()), record.contact
+        matches = [a for a, p, v in declared.get((old.provider, target), []) if p & person or vendor_id in v]
+        if len(matches) != 1 or matches[0] in taken:
+            continue  # no one, or not one person: left as it is (reported like any undeclared enrollment)
+        new = matches[0]
+        was, now = live.memberships.get(old) or live.renames_from.get(old), live.memberships.get(new)
+        if was is not None and now is not None and was.remote_id and now.remote_id and was.remote_id != now.remote_id:
+            continue  # two different enrollments: not a rename (None: a start not yet seen, e.g. Kalent's)
+        if was is None and now is None:
+            continue
+        if now is None:
+            assert was is not None
+            live.memberships[new] = dataclasses.replace(was, address=new)
+        live.memberships.pop(old, None)
+        live.renames[new] = old
+        taken.add(new)
+
+
+def known_now_absent(known: Mapping[Address, StateRecord], live: LiveSnapshot, *, provider: str | None = None) -> None:
+    """A membership the state recorded (started, finished, failed) that the vendor now reads as absent
+    is unproven, never absent: enrolling it could send a second time (the vendor may have lost or
+    hidden it, or the read may be wrong), so the plan says `manual` and a person decides."""
+    renamed = set(live.renames.values())
+    for address, record in known.items():
+        if address.kind != "membership" or record.status not in STATUSES:
+            continue
+        if provider is not None and address.provider != provider:  # `live` holds this provider only
+            continue
+        if address in live.memberships or address in live.pending or address in live.unproven:
+            continue
+        if address in renamed or address in live.renames or address in live.renames_from:
+            continue  # kept under its new address, or recorded for someone else
+        seen = f", last read {record.observed_at[:16].replace('T', ' ')} UTC" if record.observed_at else ""
+        live.unproven[address] = (
+            f"the state recorded this enrollment as {record.vendor_status or record.status}{seen}, but "
+            f"{address.provider} now shows none: check it in the vendor; nothing is sent while the state "
+            "remembers it")
