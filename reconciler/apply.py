@@ -141,6 +141,10 @@ class Applier:
     def _live(self, provider: str) -> LiveSnapshot:
         return self._lives.get(provider, self.live)
 
+    def _seen(self, provider: Provider) -> Any:
+        """What this provider's read saw for its writes (LiveSnapshot.seen), handed back explicitly."""
+        return self._live(provider.config.name).seen.get(provider.config.name)
+
     def _record(self, result: ChangeResult) -> None:
         with self._lock:
             self.report.results.append(result)
@@ -222,7 +226,7 @@ class Applier:
                                                            attempt=r.attempt, detail={"sequence": seq.id})
                    for r in requests}
         try:
-            results = provider.enroll(seq, requests)
+            results = provider.enroll(seq, requests, seen=self._seen(provider))
         except ProviderError as exc:  # a whole batch failed before any per-member answer
             results = [EnrollResult(r.membership.address, error=exc) for r in requests]
         by_address = {r.address: r for r in results}
@@ -260,7 +264,7 @@ class Applier:
         """The answer was lost: read what happened; never send blind."""
         addr = str(change.address)
         try:
-            found = provider.resolve_enrollment(seq, request, sent_at=self._now())
+            found = provider.resolve_enrollment(seq, request, sent_at=self._now(), seen=self._seen(provider))
         except ProviderError as exc:
             self._record(ChangeResult(addr, change.action, "unknown",
                                       f"outcome unknown ({exc}); the next run resolves it by reading before anything is sent"))
@@ -317,7 +321,8 @@ class Applier:
         try:
             if addr.kind == "card":
                 pipe, card = self._card(addr)
-                found = provider.find_card(pipe, card, desired.contacts[card.contact_id]) if card else None
+                found = provider.find_card(pipe, card, desired.contacts[card.contact_id], seen=self._seen(provider)) \
+                    if card else None
                 if found is not None and (change.action != "delete"):
                     self.store.outcome(intent, "resolved_present", remote_id=found.remote_id)
                     self.store.remember(addr, found.remote_id, status="archived" if found.archived else "active",
@@ -357,14 +362,14 @@ class Applier:
             return lb.remote_id
         pipe, card = self._card(addr)
         if change.action == "create":
-            lc = provider.create_card(pipe, card, desired.contacts[card.contact_id], tag)
+            lc = provider.create_card(pipe, card, desired.contacts[card.contact_id], tag, seen=self._seen(provider))
         else:
             live_card = live.cards[addr]
             if change.action == "delete":
                 provider.delete_card(pipe, live_card)
                 self.store.forget(addr)
                 return live_card.remote_id
-            lc = provider.update_card(pipe, live_card, _card_update(change))
+            lc = provider.update_card(pipe, live_card, _card_update(change), seen=self._seen(provider))
         self.store.remember(addr, lc.remote_id, status="archived" if lc.archived else "active", vendor_status=lc.stage,
                             observed_at=self._now(), extra={"contact": lc.contact_remote_id} if lc.contact_remote_id else None)
         return lc.remote_id

@@ -117,7 +117,8 @@ def _resolve_one(desired: DesiredState, provider: Provider, addr: Address, opera
                                  "declared; check the vendor by hand")
             return None
         contact = desired.contacts.get(member.contact_id) if member.contact_id else None
-        found = provider.resolve_enrollment(seq, EnrollRequest(member, contact, attempt), sent_at=sent_at)
+        found = provider.resolve_enrollment(seq, EnrollRequest(member, contact, attempt), sent_at=sent_at,
+                                           seen=live.seen.get(provider.config.name))
         if found is None:
             return ABSENT
         live.memberships[addr] = found
@@ -128,7 +129,8 @@ def _resolve_one(desired: DesiredState, provider: Provider, addr: Address, opera
             card = next((c for c in pipe.cards if c.address == addr), None) if pipe else None
             if pipe is None or card is None:
                 return ABSENT
-            found_card = provider.find_card(pipe, card, desired.contacts[card.contact_id])
+            found_card = provider.find_card(pipe, card, desired.contacts[card.contact_id],
+                                           seen=live.seen.get(provider.config.name))
             if found_card is None:
                 return ABSENT
             live.cards[addr] = found_card

@@ -101,6 +101,10 @@ class LiveSnapshot:
     # In-doubt journal intents this read settled: journal seq -> resolved_present | resolved_absent.
     # Recorded by apply (reconciler/read_record.py); plan and drift leave the journal as it is.
     resolved: dict[int, str] = field(default_factory=dict)
+    # What each provider's read saw that its own writes need (provider name -> that provider's own
+    # value, opaque to the core): apply hands it back to that provider's writes, so a write never
+    # depends on a read having happened in the same process (without it, the write asks the vendor).
+    seen: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)  # provider -> requests sent while reading
 
@@ -118,6 +122,7 @@ class LiveSnapshot:
         self.settling.update(other.settling)
         self.absent_seen.update(other.absent_seen)
         self.resolved.update(other.resolved)
+        self.seen.update(other.seen)
         self.warnings.extend(other.warnings)
         for name, n in other.requests.items():
             self.requests[name] = self.requests.get(name, 0) + n

@@ -88,10 +88,14 @@ class Provider(Protocol):
     def read(self, desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
         """Live state of everything `desired` and the cache touch for this provider."""
 
-    def enroll(self, sequence: Sequence, batch: list[EnrollRequest]) -> list[EnrollResult]:
-        """Enroll members (at most capabilities.enroll_batch_size); never re-sends on its own."""
+    def enroll(self, sequence: Sequence, batch: list[EnrollRequest], *, seen: Any = None) -> list[EnrollResult]:
+        """Enroll members (at most capabilities.enroll_batch_size); never re-sends on its own.
 
-    def resolve_enrollment(self, sequence: Sequence, request: EnrollRequest, *, sent_at: str | None = None) -> LiveMembership | None:
+        `seen` (here and in the other writes): what this provider's read put in `LiveSnapshot.seen`
+        for itself, handed back by apply; None when there was no read (the write asks the vendor)."""
+
+    def resolve_enrollment(self, sequence: Sequence, request: EnrollRequest, *, sent_at: str | None = None,
+                           seen: Any = None) -> LiveMembership | None:
         """The enrollment that exists now for this member (None: certainly none); resolves in-doubt writes.
 
         Reads where the vendor can list; Clarky replays the start with the same idempotency key (and
@@ -99,13 +103,14 @@ class Provider(Protocol):
         the vendor cannot tell yet (Kalent starts are asynchronous: absent shortly after `sent_at`
         proves nothing)."""
 
-    def create_card(self, pipeline: Pipeline, card: Card, contact: Contact, ownership_tag: str) -> LiveCard:
+    def create_card(self, pipeline: Pipeline, card: Card, contact: Contact, ownership_tag: str, *,
+                    seen: Any = None) -> LiveCard:
         """Create the card with the ownership tag (creating the vendor contact first if needed)."""
 
-    def find_card(self, pipeline: Pipeline, card: Card, contact: Contact) -> LiveCard | None:
+    def find_card(self, pipeline: Pipeline, card: Card, contact: Contact, *, seen: Any = None) -> LiveCard | None:
         """Read-only: the live card of this contact in this pipeline, if any."""
 
-    def update_card(self, pipeline: Pipeline, live: LiveCard, update: CardUpdate) -> LiveCard:
+    def update_card(self, pipeline: Pipeline, live: LiveCard, update: CardUpdate, *, seen: Any = None) -> LiveCard:
         """Apply field, stage and archive changes to a managed card."""
 
     def delete_card(self, pipeline: Pipeline, live: LiveCard) -> None:

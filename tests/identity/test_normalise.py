@@ -46,11 +46,11 @@ def test_one_candidate_twice_in_one_kalent_start_is_started_once(hub, desired):
     still never puts a candidate into a start twice."""
     provider = make_provider(hub, desired)
     seq = kalent_seq(desired)
-    provider.read(desired, ReadContext())
+    seen = provider.read(desired, ReadContext()).seen["kalent"]
     provider.create_blueprint(next(b for b in desired.blueprints if b.provider == "kalent"))
     a = Membership(Address("kalent", "membership", seq.id, "one"), seq.id, None, "cand_789")
     b = Membership(Address("kalent", "membership", seq.id, "two"), seq.id, None, "cand_789")
-    results = provider.enroll(seq, [EnrollRequest(a, None), EnrollRequest(b, None)])
+    results = provider.enroll(seq, [EnrollRequest(a, None), EnrollRequest(b, None)], seen=seen)
     by_address = {r.address.key: r for r in results}
     assert by_address["one"].error is None and by_address["one"].live is not None
     assert by_address["two"].error is not None and by_address["two"].live is None

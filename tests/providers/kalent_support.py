@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -78,12 +79,12 @@ def kalent_seq(desired: DesiredState) -> Sequence:
     return next(s for s in desired.sequences if s.provider == "kalent")
 
 
-def enroll_all(provider: KalentProvider, seq: Sequence):
+def enroll_all(provider: KalentProvider, seq: Sequence, seen: Any = None):
     size = provider.capabilities.enroll_batch_size
     members = [EnrollRequest(m, None) for m in seq.members]
     results = []
     for i in range(0, len(members), size):
-        results.extend(provider.enroll(seq, members[i:i + size]))
+        results.extend(provider.enroll(seq, members[i:i + size], seen=seen))
     return results
 
 
@@ -94,8 +95,10 @@ def assert_error(err: errors.ProviderError, cls: type, method: str, path: str, s
     assert KEY not in str(err)
 
 
-def ready(hub, desired) -> tuple[KalentProvider, Sequence, str]:
+def ready(hub, desired) -> tuple[KalentProvider, Sequence, str, Any]:
+    """A provider that read the example and created its blueprint; the start path, and what the read
+    saw for the writes (LiveSnapshot.seen), which the writes are handed back."""
     provider = make_provider(hub, desired)
-    provider.read(desired, ReadContext())
+    seen = provider.read(desired, ReadContext()).seen["kalent"]
     live = provider.create_blueprint(desired.blueprints[0])
-    return provider, kalent_seq(desired), f"/sequence-blueprints/{live.remote_id}/start"
+    return provider, kalent_seq(desired), f"/sequence-blueprints/{live.remote_id}/start", seen

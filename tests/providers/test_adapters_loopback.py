@@ -188,7 +188,7 @@ def test_kalent_read_enroll_once_and_read_back(served: Served) -> None:
         blueprint = provider.create_blueprint(served.desired.blueprints[0])
         assert blueprint.remote_id
         requests = kalent_requests(served)
-        results = provider.enroll(served.sequence("backend-outreach"), requests)
+        results = provider.enroll(served.sequence("backend-outreach"), requests, seen=snap.seen["kalent"])
         assert len(results) == 3 and all(r.error is None for r in results), results
         assert served.writes("kalent", "/start") == ["ok"]   # one call carries the whole batch
         assert sorted(served.sends("kalent")) == [1, 1, 1]
@@ -205,18 +205,18 @@ def test_kalent_read_enroll_once_and_read_back(served: Served) -> None:
 def test_kalent_commit_then_timeout_resolves_once_dispatched_without_a_second_send(served: Served) -> None:
     provider = served.provider("kalent")
     try:
-        provider.read(served.desired, ReadContext())
+        seen = provider.read(served.desired, ReadContext()).seen["kalent"]
         provider.create_blueprint(served.desired.blueprints[0])
         seq, requests = served.sequence("backend-outreach"), kalent_requests(served)
         drop_after_commit(served, "kalent")
         sent_at = now()
-        results = provider.enroll(seq, requests)
+        results = provider.enroll(seq, requests, seen=seen)
         assert len(results) == 3
         for result in results:
             assert_socket_drop(result.error, "kalent")
         assert served.writes("kalent", "/start") == ["committed_then_dropped"]
         served.advance("kalent", 600)
-        found = [provider.resolve_enrollment(seq, r, sent_at=sent_at) for r in requests]
+        found = [provider.resolve_enrollment(seq, r, sent_at=sent_at, seen=seen) for r in requests]
         assert all(lm is not None and lm.status == ACTIVE and lm.remote_id for lm in found)
         assert served.writes("kalent", "/start") == ["committed_then_dropped"]
         assert sorted(served.sends("kalent")) == [1, 1, 1]
@@ -236,13 +236,13 @@ def test_the_api_key_never_reaches_the_request_log_log_lines_or_error_text(serve
                                     ("kalent", "backend-outreach", "ana-souza")):
         provider = served.provider(vendor)
         try:
-            provider.read(served.desired, ReadContext())
+            seen = provider.read(served.desired, ReadContext()).seen[NAMES[vendor]]
             if vendor == "kalent":
                 provider.create_blueprint(served.desired.blueprints[0])
             drop_after_commit(served, vendor)
             if vendor == "clarky":  # a keyed start is replayed by the client: make every replay fail too
                 served.hub.faults.script.extend([Fault("status", status=503, method="POST", path=ENROLL_PATHS[vendor])] * 4)
-            [result] = provider.enroll(served.sequence(seq_id), [served.request(seq_id, contact)])
+            [result] = provider.enroll(served.sequence(seq_id), [served.request(seq_id, contact)], seen=seen)
             assert isinstance(result.error, errors.OutcomeUnknown)
             texts += error_texts(result.error)
             served.hub.faults.script.append(Fault("status", status=401, vendor=vendor))

@@ -108,10 +108,10 @@ def test_reading_n_cards_costs_ceil_n_over_100_list_requests(make_project):
 
 def test_create_card_creates_the_contact_then_a_tagged_card(hub, desired):
     provider, rec = make_provider(hub, clarky_config(desired))
-    provider.read(desired, ReadContext())
+    seen = provider.read(desired, ReadContext()).seen["clarky"]
     start = len(log(hub))
     pipe, card = card_of(desired, "maria")
-    live = provider.create_card(pipe, card, desired.contacts["maria"], "campaignctl")
+    live = provider.create_card(pipe, card, desired.contacts["maria"], "campaignctl", seen=seen)
     assert log(hub, start) == [("POST", "/contacts", ""), ("POST", "/pipeline-cards", "")]  # read knew maria was absent
     contact_body = rec.bodies("POST", "/contacts")[0]
     assert contact_body["bot_id"] == "b_01HDEF" and contact_body["emails"] == ["maria.t@example.com"]

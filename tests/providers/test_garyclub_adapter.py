@@ -81,9 +81,9 @@ def test_reading_1000_members_costs_pages_not_objects_and_the_cache_saves_the_re
 
 def test_enroll_upserts_an_unknown_contact_then_posts_the_enrollment_with_metadata(gary):
     provider = gary.provider()
-    provider.read(gary.desired, ReadContext())
+    seen = provider.read(gary.desired, ReadContext()).seen["gary"]
     before = len(gary.requests())
-    [res] = provider.enroll(gary.sequence(), [gary.request("john")])
+    [res] = provider.enroll(gary.sequence(), [gary.request("john")], seen=seen)
     assert gary.requests(before) == [("POST", "/crm/contacts", ""), ("POST", ENROLL, "")]
     assert res.error is None and res.request_id.startswith("req_")
     assert (res.live.status, res.live.attempt, res.live.address) == (ACTIVE, 0, membership("john"))
@@ -91,19 +91,20 @@ def test_enroll_upserts_an_unknown_contact_then_posts_the_enrollment_with_metada
     assert row["metadata"] == {"source": "campaignctl"} and row["contact_id"] == gary.contact_id("john@example.com")
     # a contact Gary already has (matched by the read) is not upserted again
     before = len(gary.requests())
-    [res] = provider.enroll(gary.sequence(), [gary.request("maria")])
+    [res] = provider.enroll(gary.sequence(), [gary.request("maria")], seen=seen)
     assert gary.requests(before) == [("POST", ENROLL, "")] and res.live.status == ACTIVE
     assert set(gary.sends().values()) == {1}
 
 
 def test_paused_on_reply_is_satisfied_and_never_posted_again(gary):
     provider = gary.provider()
-    provider.read(gary.desired, ReadContext())
-    provider.enroll(gary.sequence(), [gary.request("maria")])
+    seen = provider.read(gary.desired, ReadContext()).seen["gary"]
+    provider.enroll(gary.sequence(), [gary.request("maria")], seen=seen)
     gary.hub.event("garyclub", "reply", contact="maria@example.com")
 
     provider = gary.provider()
     snap = provider.read(gary.desired, ReadContext())
+    seen = snap.seen["gary"]  # the writes work on what this read saw
     lm = snap.memberships[membership("maria")]
     assert (lm.status, lm.vendor_status, lm.reason) == (PAUSED, "paused", "reply_received")
     plan = compute_plan(gary.desired, snap)
@@ -111,7 +112,7 @@ def test_paused_on_reply_is_satisfied_and_never_posted_again(gary):
 
     before = len(gary.requests())
     for attempt in (0, 1):  # neither a first enrollment nor a "retry" may post over a paused one
-        [res] = provider.enroll(gary.sequence(), [gary.request("maria", attempt=attempt)])
+        [res] = provider.enroll(gary.sequence(), [gary.request("maria", attempt=attempt)], seen=seen)
         assert isinstance(res.error, errors.ConflictError) and res.error.code == "already_enrolled"
         assert "paused" in str(res.error) and res.live is None
     assert gary.requests(before) == []
@@ -131,20 +132,20 @@ def test_a_fresh_process_without_a_read_still_checks_before_posting(gary):
 def test_lost_answer_after_commit_is_unknown_then_resolved_by_reading(gary):
     gary.hub.faults.script.append(Fault("commit_timeout", method="POST", path="/enrollments$"))
     provider = gary.provider()
-    provider.read(gary.desired, ReadContext())
-    [res] = provider.enroll(gary.sequence(), [gary.request("maria")])
+    seen = provider.read(gary.desired, ReadContext()).seen["gary"]
+    [res] = provider.enroll(gary.sequence(), [gary.request("maria")], seen=seen)
     assert isinstance(res.error, errors.OutcomeUnknown) and res.live is None
     assert [r["outcome"] for r in gary.log() if r["method"] == "POST"] == ["committed_then_dropped"]
 
     before = len(gary.requests())
-    [again] = provider.enroll(gary.sequence(), [gary.request("maria")])  # in doubt: never re-sent blind
+    [again] = provider.enroll(gary.sequence(), [gary.request("maria")], seen=seen)  # in doubt: never re-sent blind
     assert isinstance(again.error, errors.ConflictError) and gary.requests(before) == []
 
-    found = provider.resolve_enrollment(gary.sequence(), gary.request("maria"))
+    found = provider.resolve_enrollment(gary.sequence(), gary.request("maria"), seen=seen)
     assert gary.requests(before) == [("GET", ENROLL, "limit=200")]
     assert (found.status, found.attempt, found.address) == (ACTIVE, 0, membership("maria"))
     assert found.remote_id in gary.hub.store.collection("garyclub.enrollments")
-    assert gary.provider().resolve_enrollment(gary.sequence(), gary.request("maria")).remote_id == found.remote_id
+    assert gary.provider().resolve_enrollment(gary.sequence(), gary.request("maria"), seen=seen).remote_id == found.remote_id
     assert list(gary.sends().values()) == [1]
 
 
@@ -171,10 +172,11 @@ def test_reenrollment_after_finished_is_a_deliberate_next_attempt(gary):
     provider.enroll(gary.sequence(), [gary.request("maria")])
     gary.hub.event("garyclub", "cancel", contact="maria@example.com")
     snap = provider.read(gary.desired, ReadContext())
+    seen = snap.seen["gary"]  # the writes work on what this read saw
     assert snap.memberships[membership("maria")].status == FINISHED
-    [stale] = provider.enroll(gary.sequence(), [gary.request("maria", attempt=2)])
+    [stale] = provider.enroll(gary.sequence(), [gary.request("maria", attempt=2)], seen=seen)
     assert isinstance(stale.error, errors.ConflictError) and "expected 2" in str(stale.error)
-    [res] = provider.enroll(gary.sequence(), [gary.request("maria", attempt=1)])
+    [res] = provider.enroll(gary.sequence(), [gary.request("maria", attempt=1)], seen=seen)
     assert (res.live.status, res.live.attempt) == (ACTIVE, 1)
     latest = provider.read(gary.desired, ReadContext()).memberships[membership("maria")]
     assert (latest.attempt, latest.remote_id) == (1, res.live.remote_id)
@@ -194,9 +196,10 @@ def test_sequence_by_id_and_draft_sequence_warns_and_refuses_without_sending(mak
     gary = make_gary(make_project, files)
     provider = gary.provider()
     snap = provider.read(gary.desired, ReadContext())
+    seen = snap.seen["gary"]  # the writes work on what this read saw
     assert any("'Reactivation (draft)'" in w and "draft" in w for w in snap.warnings)
     before = len(gary.requests())
-    [res] = provider.enroll(gary.sequence(), [gary.request("maria")])
+    [res] = provider.enroll(gary.sequence(), [gary.request("maria")], seen=seen)
     assert isinstance(res.error, errors.ValidationFailed) and res.error.code == "sequence_not_active"
     assert gary.requests(before) == [] and gary.sends() == {}
 
@@ -309,12 +312,12 @@ def test_a_removed_member_still_enrolled_is_read_from_its_cached_address(gary):
 
 def test_a_stale_copy_is_listed_again_before_posting(gary):
     provider = gary.provider()
-    provider.read(gary.desired, ReadContext())
+    seen = provider.read(gary.desired, ReadContext()).seen["gary"]
     _enroll_behind_our_back(gary, "maria@example.com")  # someone else enrolls her after our read ...
     gary.hub.event("garyclub", "reply", contact="maria@example.com")  # ... and she replies
     provider.RECHECK_SECONDS = 0.0  # the read is now "older" than the re-check window
     before = len(gary.requests())
-    [res] = provider.enroll(gary.sequence(), [gary.request("maria")])
+    [res] = provider.enroll(gary.sequence(), [gary.request("maria")], seen=seen)
     assert isinstance(res.error, errors.ConflictError) and "paused" in str(res.error)
     assert gary.requests(before) == [("GET", ENROLL, "limit=200")]
     assert list(gary.sends().values()) == [1]

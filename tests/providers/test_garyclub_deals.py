@@ -65,34 +65,34 @@ def test_read_maps_deals_by_contact_with_the_tag_deciding_managed(gary):
 
 def test_create_find_update_a_deal(gary):
     provider = gary.provider()
-    provider.read(gary.desired, ReadContext())
+    seen = provider.read(gary.desired, ReadContext()).seen["gary"]
     pipe, john = _pipe_and_card(gary, "john")
     before = len(gary.requests())
-    live = provider.create_card(pipe, john, gary.desired.contacts["john"], "campaignctl")
+    live = provider.create_card(pipe, john, gary.desired.contacts["john"], "campaignctl", seen=seen)
     assert gary.requests(before) == [("POST", "/crm/contacts", ""), ("POST", "/crm/deals", "")]
     assert (live.stage, live.title, live.tags, live.managed, live.description) == ("Contacted", "John – inbound", ("campaignctl",), True, None)
     row = gary.hub.store.collection("garyclub.deals").get(live.remote_id)
     assert (row["primary_contact_id"], row["stage_id"]) == (gary.contact_id("john@example.com"), "gst_contacted")
-    assert provider.find_card(pipe, john, gary.desired.contacts["john"]) == live
+    assert provider.find_card(pipe, john, gary.desired.contacts["john"], seen=seen) == live
 
     before = len(gary.requests())
-    moved = provider.update_card(pipe, live, CardUpdate(title="John – won", description="Signed", tags=("campaignctl", "won"), stage="Won"))
+    moved = provider.update_card(pipe, live, CardUpdate(title="John – won", description="Signed", tags=("campaignctl", "won"), stage="Won"), seen=seen)
     assert gary.requests(before) == [("PATCH", f"/crm/deals/{live.remote_id}", "")]
     assert (moved.stage, moved.title, moved.description, moved.tags, moved.managed) == ("Won", "John – won", "Signed", ("campaignctl", "won"), True)
-    cleared = provider.update_card(pipe, moved, CardUpdate(description=""))
+    cleared = provider.update_card(pipe, moved, CardUpdate(description=""), seen=seen)
     assert cleared.description is None and gary.hub.store.collection("garyclub.deals").get(live.remote_id)["description"] is None
-    assert provider.update_card(pipe, cleared, CardUpdate()) is cleared  # nothing to send, nothing sent
+    assert provider.update_card(pipe, cleared, CardUpdate(), seen=seen) is cleared  # nothing to send, nothing sent
     assert len(gary.requests()) == before + 2
 
 
 def test_lost_create_answer_is_unknown_and_find_card_sees_the_deal(gary):
     gary.hub.faults.script.append(Fault("commit_timeout", method="POST", path="/crm/deals$"))
     provider = gary.provider()
-    provider.read(gary.desired, ReadContext())
+    seen = provider.read(gary.desired, ReadContext()).seen["gary"]
     pipe, john = _pipe_and_card(gary, "john")
     with pytest.raises(errors.OutcomeUnknown):
-        provider.create_card(pipe, john, gary.desired.contacts["john"], "campaignctl")
-    found = provider.find_card(pipe, john, gary.desired.contacts["john"])
+        provider.create_card(pipe, john, gary.desired.contacts["john"], "campaignctl", seen=seen)
+    found = provider.find_card(pipe, john, gary.desired.contacts["john"], seen=seen)
     assert found is not None and found.managed and found.title == "John – inbound"
     assert len([d for d in gary.hub.store.collection("garyclub.deals").values() if d["name"] == "John – inbound"]) == 1
 

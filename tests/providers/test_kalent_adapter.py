@@ -74,10 +74,10 @@ def test_sequence_may_target_a_kalent_blueprint_id(hub, desired):
 def test_250_candidates_start_in_three_calls_and_each_is_sent_once(hub, desired):
     state = bulk_state(desired)
     provider = make_provider(hub, desired)
-    provider.read(state, ReadContext())
+    seen = provider.read(state, ReadContext()).seen["kalent"]
     provider.create_blueprint(state.blueprints[0])
     mark = len(hub.store.requests("kalent"))
-    results = enroll_all(provider, state.sequences[0])
+    results = enroll_all(provider, state.sequences[0], seen)
     starts = [r for r in hub.store.requests("kalent")[mark:]]
     assert [(r["method"], r["path"]) for r in starts] == [("POST", "/api/v1/sequence-blueprints/bp_00000001/start")] * 3
     assert all(r.live is not None and r.live.status == ACTIVE and r.error is None for r in results)
@@ -97,9 +97,9 @@ def test_batch_over_100_is_refused_before_sending(hub, desired):
 def test_cold_read_is_one_status_read_per_candidate_and_warm_final_read_is_zero(hub, desired, tmp_path):
     state = bulk_state(desired)
     setup = make_provider(hub, desired)
-    setup.read(state, ReadContext())
+    seen = setup.read(state, ReadContext()).seen["kalent"]
     setup.create_blueprint(state.blueprints[0])
-    enroll_all(setup, state.sequences[0])
+    enroll_all(setup, state.sequences[0], seen)
     advance(hub, 10 * 60)
 
     mark = len(hub.store.requests("kalent"))
@@ -130,9 +130,9 @@ def test_cold_read_is_one_status_read_per_candidate_and_warm_final_read_is_zero(
 
 def test_fresh_active_cache_is_not_re_read_but_stale_one_is(hub, desired, tmp_path):
     provider = make_provider(hub, desired)
-    provider.read(desired, ReadContext())
+    seen = provider.read(desired, ReadContext()).seen["kalent"]
     provider.create_blueprint(desired.blueprints[0])
-    enroll_all(provider, kalent_seq(desired))
+    enroll_all(provider, kalent_seq(desired), seen)
     advance(hub, 600)
     store = StateStore(tmp_path / "state.db")
     record_read(store, make_provider(hub, desired).read(desired, ReadContext()))
@@ -149,10 +149,10 @@ def test_fresh_active_cache_is_not_re_read_but_stale_one_is(hub, desired, tmp_pa
 
 def test_statuses_map_to_neutral_ones(hub, desired):
     provider = make_provider(hub, desired)
-    provider.read(desired, ReadContext())
+    seen = provider.read(desired, ReadContext()).seen["kalent"]
     provider.create_blueprint(desired.blueprints[0])
     seq = kalent_seq(desired)
-    enroll_all(provider, seq)
+    enroll_all(provider, seq, seen)
     advance(hub, 600)
     hub.event("kalent", "pause", candidate="cand_123")
     hub.event("kalent", "error", candidate="cand_456", reason="linkedin_profile_unreachable")
@@ -207,41 +207,41 @@ def test_cached_orphans_are_included(hub, desired, tmp_path):
 # -- lost answers ----------------------------------------------------------------------------------
 def test_commit_then_timeout_makes_every_member_unknown_and_reading_resolves_it(hub, desired):
     provider = make_provider(hub, desired)
-    provider.read(desired, ReadContext())
+    seen = provider.read(desired, ReadContext()).seen["kalent"]
     provider.create_blueprint(desired.blueprints[0])
     seq = kalent_seq(desired)
     hub.faults.script.append(Fault("commit_timeout", method="POST", path=r"/start$"))
     requests = [EnrollRequest(m, None) for m in seq.members]
-    results = provider.enroll(seq, requests)
+    results = provider.enroll(seq, requests, seen=seen)
     assert len(results) == 3 and all(isinstance(r.error, errors.OutcomeUnknown) and r.live is None for r in results)
     starts = [r for r in hub.store.requests("kalent") if r["path"].endswith("/start")]
     assert len(starts) == 1  # never re-sent
     now = stamp()
     with pytest.raises(errors.OutcomeUnknown, match="asynchronously"):
-        provider.resolve_enrollment(seq, requests[0], sent_at=now)
+        provider.resolve_enrollment(seq, requests[0], sent_at=now, seen=seen)
     advance(hub, 11 * 60)
-    found = [provider.resolve_enrollment(seq, r, sent_at=now) for r in requests]
+    found = [provider.resolve_enrollment(seq, r, sent_at=now, seen=seen) for r in requests]
     assert all(lm is not None and lm.status == ACTIVE and lm.remote_id and not lm.conflict for lm in found)
     assert set(hub.store.sends("kalent").values()) == {1} and len(hub.store.sends("kalent")) == 3
 
 
 def test_resolve_finds_nothing_after_the_settle_window(hub, desired):
     provider = make_provider(hub, desired)
-    provider.read(desired, ReadContext())
+    seen = provider.read(desired, ReadContext()).seen["kalent"]
     provider.create_blueprint(desired.blueprints[0])
     seq = kalent_seq(desired)
     request = EnrollRequest(seq.members[0], None)  # a start that never reached Kalent
     now = stamp()
     with pytest.raises(errors.OutcomeUnknown):
-        provider.resolve_enrollment(seq, request, sent_at=now)
+        provider.resolve_enrollment(seq, request, sent_at=now, seen=seen)
     old = stamp(hours_ago=1)
-    assert provider.resolve_enrollment(seq, request, sent_at=old) is None
+    assert provider.resolve_enrollment(seq, request, sent_at=old, seen=seen) is None
     assert hub.store.sends("kalent") == {}
 
 
 def test_a_retry_still_dispatching_is_not_mistaken_for_the_failed_attempt(hub, desired, tmp_path):
-    provider, seq, _ = ready(hub, desired)
-    enroll_all(provider, seq)
+    provider, seq, _, seen = ready(hub, desired)
+    enroll_all(provider, seq, seen)
     advance(hub, 600)
     hub.event("kalent", "error", candidate="cand_789", reason="internal_error")
     store = StateStore(tmp_path / "state.db")
@@ -249,7 +249,7 @@ def test_a_retry_still_dispatching_is_not_mistaken_for_the_failed_attempt(hub, d
     record_read(store, snap)
     retry = next(c for c in compute_plan(desired, snap).changes if c.action == "retry")
     member = next(m for m in seq.members if m.address == retry.address)
-    (res,) = provider.enroll(seq, [EnrollRequest(member, None, retry.attempt)])
+    (res,) = provider.enroll(seq, [EnrollRequest(member, None, retry.attempt)], seen=seen)
     remember_membership(store, res.live)
     # the new sequence shows only after the dispatch delay; meanwhile the failed one is the latest
     again = make_provider(hub, desired).read(desired, ReadContext(cache=store.cache(), refresh=True))
@@ -265,23 +265,24 @@ def test_a_retry_still_dispatching_is_not_mistaken_for_the_failed_attempt(hub, d
 
 
 def test_an_in_doubt_retry_is_not_resolved_by_the_failed_attempt(hub, desired):
-    provider, seq, _ = ready(hub, desired)
+    provider, seq, _, seen = ready(hub, desired)
     member = next(m for m in seq.members if m.candidate_id == "cand_789")
-    enroll_all(provider, seq)
+    enroll_all(provider, seq, seen)
     advance(hub, 600)
     hub.event("kalent", "error", candidate="cand_789", reason="internal_error")
-    failed = provider.read(desired, ReadContext()).memberships[member.address]
+    read = provider.read(desired, ReadContext())  # the read the retry is planned on: its failed sequence
+    failed, seen = read.memberships[member.address], read.seen["kalent"]
     assert failed.status == FAILED and failed.remote_id
     request = EnrollRequest(member, None, 1)
     now = stamp()
     with pytest.raises(errors.OutcomeUnknown):  # the failed attempt is all Kalent shows yet
-        provider.resolve_enrollment(seq, request, sent_at=now)
+        provider.resolve_enrollment(seq, request, sent_at=now, seen=seen)
     old = stamp(hours_ago=1)
-    assert provider.resolve_enrollment(seq, request, sent_at=old) is None  # the retry never happened
+    assert provider.resolve_enrollment(seq, request, sent_at=old, seen=seen) is None  # the retry never happened
     hub.faults.script.append(Fault("commit_timeout", method="POST", path=r"/start$"))
-    assert isinstance(provider.enroll(seq, [request])[0].error, errors.OutcomeUnknown)
+    assert isinstance(provider.enroll(seq, [request], seen=seen)[0].error, errors.OutcomeUnknown)
     advance(hub, 600)
-    found = provider.resolve_enrollment(seq, request, sent_at=now)
+    found = provider.resolve_enrollment(seq, request, sent_at=now, seen=seen)
     assert found is not None and found.remote_id != failed.remote_id and (found.status, found.attempt) == (ACTIVE, 1)
 
 
@@ -318,15 +319,15 @@ def test_apply_with_a_lost_start_is_resolved_by_reading_on_the_next_run(hub, tmp
 @pytest.mark.parametrize("settle_minutes,in_doubt", [(10.0, False), (30.0, True)])
 def test_the_settle_window_after_a_lost_start_is_configurable(hub, desired, settle_minutes, in_doubt):
     provider = make_provider(hub, desired, start_settle_minutes=settle_minutes)
-    provider.read(desired, ReadContext())
+    seen = provider.read(desired, ReadContext()).seen["kalent"]
     provider.create_blueprint(desired.blueprints[0])
     seq = kalent_seq(desired)
     request = EnrollRequest(seq.members[0], None)  # a start that never reached Kalent, 20 minutes ago
     if in_doubt:
         with pytest.raises(errors.OutcomeUnknown):
-            provider.resolve_enrollment(seq, request, sent_at=stamp(hours_ago=1 / 3))
+            provider.resolve_enrollment(seq, request, sent_at=stamp(hours_ago=1 / 3), seen=seen)
     else:
-        assert provider.resolve_enrollment(seq, request, sent_at=stamp(hours_ago=1 / 3)) is None
+        assert provider.resolve_enrollment(seq, request, sent_at=stamp(hours_ago=1 / 3), seen=seen) is None
     assert hub.store.sends("kalent") == {}
 
 
@@ -342,10 +343,10 @@ def test_one_unknown_candidate_does_not_block_the_rest_of_its_batch(hub, desired
     ids = BULK[:7]
     state = bulk_state(desired, candidates=[*ids[:3], "cand_ghost", *ids[3:]])
     provider = make_provider(hub, desired)
-    provider.read(state, ReadContext())
+    seen = provider.read(state, ReadContext()).seen["kalent"]
     provider.create_blueprint(state.blueprints[0])
     before = len(hub.store.requests("kalent"))
-    results = enroll_all(provider, state.sequences[0])
+    results = enroll_all(provider, state.sequences[0], seen)
     failed = {r.address.key: r.error for r in results if r.error is not None}
     assert list(failed) == ["cand_ghost"] and isinstance(failed["cand_ghost"], errors.NotFoundError)
     assert all(r.live is not None for r in results if r.address.key != "cand_ghost")
@@ -358,12 +359,12 @@ def test_one_unknown_candidate_does_not_block_the_rest_of_its_batch(hub, desired
 def test_one_apply_never_sends_two_starts_for_one_candidate(hub, desired):
     """Two members naming the same candidate (or a second enroll call for a started one) in one
     process: one start goes out, the others are refused without a request."""
-    provider, seq, path = ready(hub, desired)
+    provider, seq, path, seen = ready(hub, desired)
     ana = next(m for m in seq.members if m.candidate_id == "cand_123")
     alias = dataclasses.replace(ana, address=Address("kalent", "membership", "other-seq", "ana-again"))
-    first, second = provider.enroll(seq, [EnrollRequest(ana, None), EnrollRequest(alias, None)])
+    first, second = provider.enroll(seq, [EnrollRequest(ana, None), EnrollRequest(alias, None)], seen=seen)
     assert first.live is not None and second.error is not None and second.error.code == "already_started"
-    (third,) = provider.enroll(seq, [EnrollRequest(ana, None)])
+    (third,) = provider.enroll(seq, [EnrollRequest(ana, None)], seen=seen)
     assert third.error is not None and "already started in this apply" in str(third.error)
     starts = [r for r in hub.store.requests("kalent") if r["path"] == "/api/v1" + path]
     assert len(starts) == 1 and sum(hub.store.sends("kalent").values()) == 1

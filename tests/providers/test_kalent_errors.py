@@ -24,9 +24,9 @@ def test_401_invalid_key(hub, desired):
 
 
 def test_403_channel_not_connected_is_a_clear_error_per_member(hub, desired):
-    provider, seq, path = ready(hub, desired)
+    provider, seq, path, seen = ready(hub, desired)
     hub.event("kalent", "disconnect_channel", channel="linkedin")
-    results = provider.enroll(seq, [EnrollRequest(m, None) for m in seq.members])
+    results = provider.enroll(seq, [EnrollRequest(m, None) for m in seq.members], seen=seen)
     assert len(results) == 3
     for res in results:
         assert_error(res.error, errors.AuthError, "POST", path, 403, "forbidden")
@@ -36,9 +36,9 @@ def test_403_channel_not_connected_is_a_clear_error_per_member(hub, desired):
 
 
 def test_402_plan_upgrade_names_billing(hub, desired):
-    provider, seq, path = ready(hub, desired)
+    provider, seq, path, seen = ready(hub, desired)
     hub.simulators["kalent"].config["plan_upgrade_required"] = True
-    (res,) = provider.enroll(seq, [EnrollRequest(seq.members[0], None)])
+    (res,) = provider.enroll(seq, [EnrollRequest(seq.members[0], None)], seen=seen)
     assert_error(res.error, errors.PaymentRequired, "POST", path, 402, "plan_upgrade_required")
     assert "https://app.kalent.ai/settings/billing" in str(res.error)
 
@@ -86,9 +86,9 @@ def test_5xx_read_is_retried_then_server_error(hub, desired):
 
 
 def test_5xx_on_start_is_unknown_for_every_member_never_retried(hub, desired):
-    provider, seq, path = ready(hub, desired)
+    provider, seq, path, seen = ready(hub, desired)
     hub.simulators["kalent"].config["temporal_unavailable"] = True
-    results = provider.enroll(seq, [EnrollRequest(m, None) for m in seq.members])
+    results = provider.enroll(seq, [EnrollRequest(m, None) for m in seq.members], seen=seen)
     for res in results:
         assert_error(res.error, errors.OutcomeUnknown, "POST", path, 503, "temporal_unavailable")
     assert len([r for r in hub.store.requests("kalent") if r["path"].endswith("/start")]) == 1

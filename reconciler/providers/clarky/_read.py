@@ -21,6 +21,8 @@ Choices where the seed documents are silent:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import NotFoundError
@@ -38,14 +40,24 @@ if TYPE_CHECKING:
     from reconciler.providers.clarky.provider import ClarkyProvider
 
 
+@dataclass(frozen=True)
+class ClarkySeen:
+    """What a read saw that the writes need (LiveSnapshot.seen): the cards each listed pipeline holds,
+    by Clarky contact id (create_card checks them instead of asking again), and the ownership tag."""
+
+    cards: Mapping[str, Mapping[str, tuple[dict[str, Any], ...]]]  # pipeline id -> contact id -> cards
+    ownership_tag: str
+
+
 def read(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
-    """Everything `desired` and the cache touch for this provider."""
+    """Everything `desired` and the state touch for this provider; what the writes need goes into
+    `snap.seen` (ClarkySeen), not onto the provider."""
     counts = provider.client.counts
     before = counts["read"] + counts["write"]
-    provider.ownership_tag = ctx.ownership_tag
     snap = LiveSnapshot()
     read_memberships(provider, desired, ctx, snap)
-    read_cards(provider, desired, ctx, snap)
+    cards = read_cards(provider, desired, ctx, snap)
+    snap.seen[provider.config.name] = ClarkySeen(cards, ctx.ownership_tag)
     _people(provider, desired, snap)
     snap.requests[provider.config.name] = counts["read"] + counts["write"] - before
     return snap
@@ -123,10 +135,13 @@ def known_contacts(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadC
             provider.catalog.contact_ids.setdefault(address.key, str(remote))
 
 
-def read_cards(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadContext, snap: LiveSnapshot) -> None:
+def read_cards(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadContext,
+               snap: LiveSnapshot) -> dict[str, dict[str, tuple[dict[str, Any], ...]]]:
+    """The managed pipelines' cards into `snap`; returns every listed card by pipeline and contact id."""
     pipes = [p for p in desired.pipelines if p.provider == provider.config.name]
+    by_pipeline: dict[str, dict[str, tuple[dict[str, Any], ...]]] = {}
     if not pipes:
-        return
+        return by_pipeline
     catalog = provider.catalog
     known_contacts(provider, desired, ctx)
     listed: list[tuple[Pipeline, dict[str, Any], list[dict[str, Any]]]] = []
@@ -136,7 +151,7 @@ def read_cards(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadConte
         cards = list(pages_numbered(provider.client, "/pipeline-cards",
                                     {"pipeline_id": remote["id"], "include_archived": "true"}, size=PAGE,
                                     more=more_pages, total=listed_total))
-        provider.remember_cards(remote["id"], cards)
+        by_pipeline[remote["id"]] = _by_contact(cards)
         listed.append((pipe, remote, cards))
     card_contacts = {c.get("contact_id") for _, _, cards in listed for c in cards if c.get("contact_id")}
     if card_contacts - set(catalog.contact_ids.values()):
@@ -146,6 +161,15 @@ def read_cards(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadConte
                              bot_id=bots.pop() if len(bots) == 1 else None, card_contacts=len(card_contacts))
     for pipe, remote, cards in listed:
         _snapshot_cards(provider, desired, ctx, snap, pipe, remote, cards)
+    return by_pipeline
+
+
+def _by_contact(cards: list[dict[str, Any]]) -> dict[str, tuple[dict[str, Any], ...]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for card in cards:
+        if card.get("contact_id"):
+            grouped.setdefault(card["contact_id"], []).append(card)
+    return {contact: tuple(group) for contact, group in grouped.items()}
 
 
 def _snapshot_cards(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadContext, snap: LiveSnapshot,

@@ -71,26 +71,19 @@ class ClarkyProvider:
         self.catalog = Catalog(self.client)
         self.ownership_tag = "campaignctl"
         self._needs_bot: set[str] = set()  # templates that answered "no bot_id"
-        self._listed_cards: dict[str, dict[str, list[dict[str, Any]]]] = {}  # pipeline id -> contact id -> cards
+        # (pipeline id, contact id) -> cards created by this process, so a second create sees the first
+        self._created_cards: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
     def __repr__(self) -> str:
         return f"ClarkyProvider({self.config.name!r}, base_url={self.config.base_url!r})"
 
     # -- read -----------------------------------------------------------------------------------
     def read(self, desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
-        """Memberships from the cache (re-read when stale), cards from the pipeline-card lists."""
+        """Memberships from the state (re-read when stale), cards from the pipeline-card lists."""
         return _read.read(self, desired, ctx)
 
-    def remember_cards(self, pipeline_id: str, cards: list[dict[str, Any]]) -> None:
-        """The cards a read listed, by contact: create_card checks them instead of asking again."""
-        by_contact: dict[str, list[dict[str, Any]]] = {}
-        for card in cards:
-            if card.get("contact_id"):
-                by_contact.setdefault(card["contact_id"], []).append(card)
-        self._listed_cards[pipeline_id] = by_contact
-
     # -- enrollments ----------------------------------------------------------------------------
-    def enroll(self, sequence: Sequence, batch: list[EnrollRequest]) -> list[EnrollResult]:
+    def enroll(self, sequence: Sequence, batch: list[EnrollRequest], *, seen: Any = None) -> list[EnrollResult]:
         """One keyed start per member; errors (OutcomeUnknown included) are returned, not raised."""
         return [self._enroll_one(sequence, request) for request in batch]
 
@@ -124,8 +117,8 @@ class ClarkyProvider:
                                    since=utcnow(self.clock))
         return EnrollResult(address, live=live, request_id=reply.request_id)
 
-    def resolve_enrollment(self, sequence: Sequence, request: EnrollRequest, *,
-                           sent_at: str | None = None) -> LiveMembership | None:
+    def resolve_enrollment(self, sequence: Sequence, request: EnrollRequest, *, sent_at: str | None = None,
+                           seen: Any = None) -> LiveMembership | None:
         """Replay the keyed start (returns the original; cannot send twice), then read it. No Clarky
         contact means no start ever arrived: the contact is created before its first start."""
         contact = self._member_contact(request)
@@ -194,13 +187,14 @@ class ClarkyProvider:
                                  request_id=exc.request_id, details=exc.details) from None
 
     # -- cards ----------------------------------------------------------------------------------
-    def create_card(self, pipeline: Pipeline, card: Card, contact: Contact, ownership_tag: str) -> LiveCard:
+    def create_card(self, pipeline: Pipeline, card: Card, contact: Contact, ownership_tag: str, *,
+                    seen: _read.ClarkySeen | None = None) -> LiveCard:
         """Create the card (and the Clarky contact first, if there is none) with the ownership tag."""
         self.ownership_tag = ownership_tag
         remote = self.catalog.pipeline_for_write(pipeline, "POST", CARDS)
         stage_id = self.catalog.stage_id(remote["id"], pipeline, card.stage, "POST", CARDS)
         contact_id = self._contact_for_card(contact, remote.get("bot_id") or self.config.bot_id)
-        existing = self._cards_of(remote["id"], contact_id)
+        existing = self._cards_of(remote["id"], contact_id, seen)
         if existing:
             chosen = best_card(existing, ownership_tag)
             if ownership_tag in (chosen.get("tags") or ()):
@@ -213,7 +207,7 @@ class ClarkyProvider:
         if card.description:
             body["description"] = card.description
         data = (self.client.write("POST", CARDS, json=body, idempotent=False).json or {}).get("data") or {}
-        self._listed_cards.get(remote["id"], {}).setdefault(contact_id, []).append(data)
+        self._created_cards.setdefault((remote["id"], contact_id), []).append(data)
         return card_from_api(card.address, data, self.catalog.stage_names(remote["id"]), ownership_tag)
 
     def _contact_for_card(self, contact: Contact, bot_id: str | None) -> str:
@@ -240,17 +234,20 @@ class ClarkyProvider:
         self.catalog.remember(contact.id, data.get("id"), data if data.get("emails") else None)
         return str(data["id"])
 
-    def _cards_of(self, pipeline_id: str, contact_id: str) -> list[dict[str, Any]]:
-        """Cards of this contact in this pipeline: from the read's list, else asked."""
-        if pipeline_id in self._listed_cards:
-            return list(self._listed_cards[pipeline_id].get(contact_id, []))
+    def _cards_of(self, pipeline_id: str, contact_id: str, seen: _read.ClarkySeen | None) -> list[dict[str, Any]]:
+        """Cards of this contact in this pipeline: from the read's list (and what this process created
+        since), else asked."""
+        if seen is not None and pipeline_id in seen.cards:
+            created = self._created_cards.get((pipeline_id, contact_id), [])
+            return [*seen.cards[pipeline_id].get(contact_id, ()), *created]
         return self._list_cards(pipeline_id, contact_id)
 
     def _list_cards(self, pipeline_id: str, contact_id: str) -> list[dict[str, Any]]:
         params = {"pipeline_id": pipeline_id, "contact_id": contact_id, "include_archived": "true"}
         return list(pages_numbered(self.client, CARDS, params, size=PAGE, more=more_pages, total=listed_total))
 
-    def find_card(self, pipeline: Pipeline, card: Card, contact: Contact) -> LiveCard | None:
+    def find_card(self, pipeline: Pipeline, card: Card, contact: Contact, *,
+                  seen: _read.ClarkySeen | None = None) -> LiveCard | None:
         """Read-only: this contact's card in this pipeline, asked afresh (it settles in-doubt creates)."""
         remote = self.catalog.pipeline_for_write(pipeline, "GET", CARDS)
         self.catalog.absent.discard(contact.id)  # the in-doubt write may have created it
@@ -260,10 +257,11 @@ class ClarkyProvider:
         cards = self._list_cards(remote["id"], contact_id)
         if not cards:
             return None
-        tag = self.ownership_tag
+        tag = seen.ownership_tag if seen is not None else self.ownership_tag
         return card_from_api(card.address, best_card(cards, tag), self.catalog.stage_names(remote["id"]), tag)
 
-    def update_card(self, pipeline: Pipeline, live: LiveCard, update: CardUpdate) -> LiveCard:
+    def update_card(self, pipeline: Pipeline, live: LiveCard, update: CardUpdate, *,
+                    seen: _read.ClarkySeen | None = None) -> LiveCard:
         """PATCH only what changes; stage names become ids, `archived` becomes archived_at."""
         path = f"{CARDS}/{seg(live.remote_id)}"
         remote = self.catalog.pipeline_for_write(pipeline, "PATCH", path)
@@ -281,7 +279,8 @@ class ClarkyProvider:
         if not body:
             return live
         data = (self.client.write("PATCH", path, json=body, idempotent=True).json or {}).get("data") or {}
-        return _merged(live, {**body, **data}, self.catalog.stage_names(remote["id"]), self.ownership_tag)
+        tag = seen.ownership_tag if seen is not None else self.ownership_tag
+        return _merged(live, {**body, **data}, self.catalog.stage_names(remote["id"]), tag)
 
     def delete_card(self, pipeline: Pipeline, live: LiveCard) -> None:
         """DELETE; a card that is already gone counts as deleted."""

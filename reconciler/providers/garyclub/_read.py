@@ -9,25 +9,35 @@ Request budget of a read (N contacts, E enrollments per sequence, D deals per pi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 from reconciler.errors import PlanError
 from reconciler.model import Address, DesiredState, Pipeline, Sequence
 from reconciler.providers.base import ReadContext
 from reconciler.providers.garyclub import _mapping
+from reconciler.providers.garyclub._client import Catalog
 from reconciler.snapshot import FINISHED, LiveSnapshot
 from reconciler.state_record import StateRecord, stands_in
-from reconciler.timeutil import utcnow
-
-if TYPE_CHECKING:
-    from reconciler.providers.garyclub.provider import GaryClubProvider
+from reconciler.timeutil import Clock, utcnow
 
 
-def read_snapshot(gp: "GaryClubProvider", desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
-    """Everything `desired` and the cache touch for this provider."""
-    name = gp.config.name
-    before = sum(gp.request_counts().values())
+@dataclass(frozen=True)
+class GarySeen:
+    """What a read saw that the writes need (LiveSnapshot.seen): its catalog (sequence and pipeline rows,
+    the contact ids it matched or the state remembered, who is held ambiguously, the rosters it
+    listed and when) and the ownership tag. Apply hands it back; the writes work on it."""
+
+    catalog: Catalog
+    ownership_tag: str
+
+
+def read_snapshot(name: str, catalog: Catalog, clock: Clock, desired: DesiredState,
+                  ctx: ReadContext) -> LiveSnapshot:
+    """Everything `desired` and the state touch for this provider, through a catalog of this read's own;
+    what the writes need goes into `snap.seen` (GarySeen), not onto the provider."""
+    before = sum(catalog.client.counts.values())
     snap = LiveSnapshot()
     seqs = [s for s in desired.sequences if s.provider == name]
     pipes = [p for p in desired.pipelines if p.provider == name]
@@ -39,10 +49,10 @@ def read_snapshot(gp: "GaryClubProvider", desired: DesiredState, ctx: ReadContex
                            if a.kind == "contact" and e.remote_id and a.key in desired.contacts
                            and set(e.person or ()) & set(desired.contacts[a.key].identifiers)})
 
-    seq_ids = {s.id: resolve_sequence(gp, s, snap) for s in seqs}
-    pipe_rows = {p.id: resolve_pipeline(gp, p, snap) for p in pipes}
+    seq_ids = {s.id: resolve_sequence(name, catalog, s, snap) for s in seqs}
+    pipe_rows = {p.id: resolve_pipeline(name, catalog, p, snap) for p in pipes}
 
-    to_list = [s for s in seqs if not _all_finished(s, cache, ctx, gp.clock.now())]
+    to_list = [s for s in seqs if not _all_finished(s, cache, ctx, clock.now())]
     for seq in seqs:
         if seq not in to_list:
             _from_cache(seq, cache, snap)
@@ -50,31 +60,31 @@ def read_snapshot(gp: "GaryClubProvider", desired: DesiredState, ctx: ReadContex
     needed = {m.contact_id for s in to_list for m in s.members if m.contact_id}
     needed |= {c.contact_id for p in pipes for c in p.cards}
     needed = {cid for cid in needed if cid in desired.contacts}
-    if any(cid not in cached_contact and cid not in gp.catalog.contact_ids for cid in needed):
-        _match_contacts(gp, desired, sorted(needed), gp.catalog.contacts())
+    if any(cid not in cached_contact and cid not in catalog.contact_ids for cid in needed):
+        _match_contacts(name, catalog, desired, sorted(needed), catalog.contacts())
     for cid in needed:
-        if cid not in gp.catalog.contact_ids and cid not in gp.catalog.ambiguous and cached_contact.get(cid):
-            gp.catalog.contact_ids[cid] = cached_contact[cid]
+        if cid not in catalog.contact_ids and cid not in catalog.ambiguous and cached_contact.get(cid):
+            catalog.contact_ids[cid] = cached_contact[cid]
     for seq in seqs:
         for member in seq.members:
-            if member.contact_id in gp.catalog.ambiguous:
-                snap.conflicts[member.address] = gp.catalog.ambiguous[member.contact_id]
+            if member.contact_id in catalog.ambiguous:
+                snap.conflicts[member.address] = catalog.ambiguous[member.contact_id]
     for pipe in pipes:
         for card in pipe.cards:
-            if card.contact_id in gp.catalog.ambiguous:
-                snap.conflicts[card.address] = gp.catalog.ambiguous[card.contact_id]
-    for cid, remote in gp.catalog.contact_ids.items():
+            if card.contact_id in catalog.ambiguous:
+                snap.conflicts[card.address] = catalog.ambiguous[card.contact_id]
+    for cid, remote in catalog.contact_ids.items():
         if cid in desired.contacts:
             snap.people[Address(name, "contact", "contacts", cid)] = remote
 
     # remote contact id -> address key: manifest contacts first, then what the cache remembers
     # (contacts removed from the manifest keep their old address, so orphans are reported).
-    to_key = {remote: key for key, remote in sorted(cached_contact.items()) if key not in gp.catalog.contact_ids}
-    to_key.update({remote: cid for cid, remote in gp.catalog.contact_ids.items()})
+    to_key = {remote: key for key, remote in sorted(cached_contact.items()) if key not in catalog.contact_ids}
+    to_key.update({remote: cid for cid, remote in catalog.contact_ids.items()})
 
-    now = utcnow(gp.clock)
+    now = utcnow(clock)
     for seq in to_list:
-        roster = gp.catalog.roster(seq_ids[seq.id], max_age=0.0)
+        roster = catalog.roster(seq_ids[seq.id], max_age=0.0)
         wanted = {m.address for m in seq.members} | {a for a in cache if a.kind == "membership" and a.group == seq.id}
         for remote, history in roster.items():
             key = to_key.get(remote)
@@ -87,13 +97,15 @@ def read_snapshot(gp: "GaryClubProvider", desired: DesiredState, ctx: ReadContex
                                          "treated as active (never re-enrolled)")
 
     for pipe in pipes:
-        _read_deals(gp, pipe, pipe_rows[pipe.id], to_key, ctx, snap)
+        _read_deals(name, catalog, pipe, pipe_rows[pipe.id], to_key, ctx, snap)
 
-    snap.requests[name] = sum(gp.request_counts().values()) - before
+    snap.seen[name] = GarySeen(catalog, ctx.ownership_tag)
+    snap.requests[name] = sum(catalog.client.counts.values()) - before
     return snap
 
 
-def _match_contacts(gp: "GaryClubProvider", desired: DesiredState, needed: list[str], index: _mapping.ContactIndex) -> None:
+def _match_contacts(name: str, catalog: Catalog, desired: DesiredState, needed: list[str],
+                    index: _mapping.ContactIndex) -> None:
     """Match manifest contacts to Gary contacts on every email and phone. One contact matching two Gary
     contacts, or one Gary contact matching two manifest contacts, is ambiguous: the planner says
     `manual` and nothing is sent to that person (Gary could hold their paused enrollment on either)."""
@@ -101,37 +113,37 @@ def _match_contacts(gp: "GaryClubProvider", desired: DesiredState, needed: list[
     for cid in needed:
         found = index.matches(desired.contacts[cid])
         if len(found) > 1:
-            gp.catalog.ambiguous[cid] = (f"contact {cid!r} matches {len(found)} Gary Club contacts ({', '.join(sorted(found))}) "
-                                  "on its emails and phones")
+            catalog.ambiguous[cid] = (f"contact {cid!r} matches {len(found)} Gary Club contacts "
+                                      f"({', '.join(sorted(found))}) on its emails and phones")
         elif found:
             owners.setdefault(next(iter(found)), []).append(cid)
     for remote, cids in owners.items():
         if len(cids) > 1:
             for cid in cids:
-                gp.catalog.ambiguous[cid] = f"Gary Club contact {remote} matches {' and '.join(repr(c) for c in cids)}"
+                catalog.ambiguous[cid] = f"Gary Club contact {remote} matches {' and '.join(repr(c) for c in cids)}"
         else:
-            gp.catalog.contact_ids[cids[0]] = remote
+            catalog.contact_ids[cids[0]] = remote
 
 
-def resolve_sequence(gp: "GaryClubProvider", seq: Sequence, snap: LiveSnapshot) -> str:
+def resolve_sequence(name: str, catalog: Catalog, seq: Sequence, snap: LiveSnapshot) -> str:
     """The Gary sequence id for `seq.target` (a name or an id); PlanError naming the available ones."""
-    rows = gp.catalog.sequences()
+    rows = catalog.sequences()
     row = _mapping.pick_by_name_or_id(rows, seq.target)
     if row is None:
         available = ", ".join(repr(r.get("name")) for r in rows) or "none"
-        raise PlanError(f"{seq.loc}: provider {gp.config.name!r} has no Gary Club sequence {seq.target!r} "
+        raise PlanError(f"{seq.loc}: provider {name!r} has no Gary Club sequence {seq.target!r} "
                         f"(available: {available})")
     status = str(row.get("status") or "active")
     if status != "active":
-        snap.warnings.append(f"{gp.config.name}: sequence {row.get('name')!r} ({seq.id}) is {status}, not active; "
+        snap.warnings.append(f"{name}: sequence {row.get('name')!r} ({seq.id}) is {status}, not active; "
                              "enrollments into it are refused (nothing is sent) until it is activated in Gary Club")
     return str(row["id"])
 
 
-def resolve_pipeline(gp: "GaryClubProvider", pipe: Pipeline, snap: LiveSnapshot) -> Mapping[str, Any]:
+def resolve_pipeline(name: str, catalog: Catalog, pipe: Pipeline, snap: LiveSnapshot) -> Mapping[str, Any]:
     """The Gary pipeline row for `pipe.pipeline` (name or id); records its stage names."""
-    row = gp.catalog.pipeline(pipe)
-    snap.stages[(gp.config.name, pipe.id)] = tuple(n for _, n in _mapping.stages_of(row))
+    row = catalog.pipeline(pipe)
+    snap.stages[(name, pipe.id)] = tuple(n for _, n in _mapping.stages_of(row))
     return row
 
 
@@ -152,16 +164,16 @@ def _from_cache(seq: Sequence, cache: Mapping[Address, StateRecord], snap: LiveS
             snap.memberships[addr] = entry.membership(addr)
 
 
-def _read_deals(gp: "GaryClubProvider", pipe: Pipeline, row: Mapping[str, Any], to_key: Mapping[str, str],
+def _read_deals(name: str, catalog: Catalog, pipe: Pipeline, row: Mapping[str, Any], to_key: Mapping[str, str],
                 ctx: ReadContext, snap: LiveSnapshot) -> None:
     """Deals of one pipeline as cards: managed ones, and any deal where a declared or adopted card is."""
     names = dict(_mapping.stages_of(row))
     declared = {c.address for c in pipe.cards}
     unmanaged = 0
-    for deal in gp.catalog.deals(str(row["id"])):
+    for deal in catalog.deals(str(row["id"])):
         contact = _mapping.deal_contact(deal)
         key = to_key.get(contact) if contact else None
-        addr = Address(gp.config.name, "card", pipe.id, key or f"remote:{contact or deal.get('id')}")
+        addr = Address(name, "card", pipe.id, key or f"remote:{contact or deal.get('id')}")
         card = _mapping.to_card(addr, deal, names, ctx.ownership_tag)
         if not card.managed:
             unmanaged += 1
@@ -173,5 +185,5 @@ def _read_deals(gp: "GaryClubProvider", pipe: Pipeline, row: Mapping[str, Any], 
         elif card.managed and have.managed:
             snap.warnings.append(f"{addr}: more than one deal carries the {ctx.ownership_tag!r} tag "
                                  f"({have.remote_id}, {card.remote_id}); managing {have.remote_id}")
-    snap.unmanaged_cards[(gp.config.name, pipe.id)] = unmanaged
+    snap.unmanaged_cards[(name, pipe.id)] = unmanaged
 

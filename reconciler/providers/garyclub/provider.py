@@ -36,7 +36,7 @@ from reconciler.providers._paths import seg
 from reconciler.providers.base import Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
 from reconciler.providers.garyclub import _mapping
 from reconciler.providers.garyclub._client import Catalog, enrollments_path
-from reconciler.providers.garyclub._read import read_snapshot
+from reconciler.providers.garyclub._read import GarySeen, read_snapshot
 from reconciler.snapshot import FAILED, FINISHED, LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
 from reconciler.timeutil import SYSTEM_CLOCK, Clock, utcnow
 
@@ -68,32 +68,40 @@ class GaryClubProvider:
 
     # -- reading ------------------------------------------------------------------------------
     def read(self, desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
-        self.catalog.forget_names()
-        self._tag = ctx.ownership_tag
-        return read_snapshot(self, desired, ctx)
+        """Through a catalog of the read's own: what the writes need goes into `snap.seen` (GarySeen)."""
+        return read_snapshot(self.config.name, Catalog(self.client), self.clock, desired, ctx)
 
-    def _ensure_contact(self, contact: Contact) -> str:
+    def _catalog(self, seen: GarySeen | None) -> Catalog:
+        """The read's catalog when apply hands it back, else this provider's own (filled on demand)."""
+        return seen.catalog if seen is not None else self.catalog
+
+    def _tag_of(self, seen: GarySeen | None) -> str:
+        return seen.ownership_tag if seen is not None else self._tag
+
+    def _ensure_contact(self, contact: Contact, cat: Catalog) -> str:
         """The Gary contact id, upserting the contact only when its id is not known yet."""
-        self.catalog.refuse_ambiguous(contact)
-        if contact.id in self.catalog.contact_ids:
-            return self.catalog.contact_ids[contact.id]
+        cat.refuse_ambiguous(contact)
+        if contact.id in cat.contact_ids:
+            return cat.contact_ids[contact.id]
         # POST /v1/crm/contacts is a documented idempotent upsert by email or phone: safe to retry.
         reply = self.client.write("POST", "/crm/contacts", json=_mapping.contact_body(contact), idempotent=True)
         row = _mapping.unwrap(reply.json, "contact", "data")
         if not row.get("id"):
             raise ProviderError(self.config.name, "POST", "/crm/contacts", reply.status, "the contact upsert answered without an id",
                                 request_id=reply.request_id)
-        self.catalog.contact_ids[contact.id] = str(row["id"])
-        return self.catalog.contact_ids[contact.id]
+        cat.contact_ids[contact.id] = str(row["id"])
+        return cat.contact_ids[contact.id]
 
     # -- enrollments ----------------------------------------------------------------------------
-    def enroll(self, sequence: Sequence, batch: list[EnrollRequest]) -> list[EnrollResult]:
-        return [self._enroll_one(sequence, request) for request in batch]
+    def enroll(self, sequence: Sequence, batch: list[EnrollRequest], *,
+               seen: GarySeen | None = None) -> list[EnrollResult]:
+        cat = self._catalog(seen)
+        return [self._enroll_one(sequence, request, cat) for request in batch]
 
-    def _enroll_one(self, seq: Sequence, request: EnrollRequest) -> EnrollResult:
+    def _enroll_one(self, seq: Sequence, request: EnrollRequest, cat: Catalog) -> EnrollResult:
         addr = request.membership.address
         try:
-            seq_row = self._sequence(seq)
+            seq_row = self._sequence(seq, cat)
             path = enrollments_path(str(seq_row["id"]))
             status = str(seq_row.get("status") or "active")
             if status != "active":  # only an active sequence takes enrollments
@@ -101,8 +109,8 @@ class GaryClubProvider:
                                        f"{status}; activate it in Gary Club first (nothing was sent)", code="sequence_not_active")
             if request.contact is None:
                 raise ValidationFailed(self.config.name, "POST", path, None, f"{addr}: member is not a manifest contact")
-            contact_id = self._ensure_contact(request.contact)
-            refusal = self._refusal(str(seq_row["id"]), contact_id, request.attempt)
+            contact_id = self._ensure_contact(request.contact, cat)
+            refusal = self._refusal(str(seq_row["id"]), contact_id, request.attempt, cat)
             if refusal:
                 raise ConflictError(self.config.name, "POST", path, None, f"{refusal}; not posting, "
                                     "since a new enrollment would send the ladder again (re-plan)", code="already_enrolled")
@@ -117,7 +125,7 @@ class GaryClubProvider:
         except ProviderError as exc:
             return EnrollResult(addr, error=exc, request_id=exc.request_id)
         row = _mapping.unwrap(reply.json, "enrollment", "data")
-        roster = self.catalog.rosters.get(str(seq_row["id"]))  # always listed by _refusal just before
+        roster = cat.rosters.get(str(seq_row["id"]))  # always listed by _refusal just before
         history = roster.by_contact.setdefault(contact_id, []) if roster else []
         if not any(r.get("id") == row.get("id") for r in history):
             history.append(row)
@@ -126,13 +134,13 @@ class GaryClubProvider:
         return EnrollResult(addr, live=_mapping.to_membership(addr, history, utcnow(self.clock)),
                             request_id=reply.request_id)
 
-    def _refusal(self, sequence_id: str, contact_id: str, attempt: int) -> str | None:
+    def _refusal(self, sequence_id: str, contact_id: str, attempt: int, cat: Catalog) -> str | None:
         """Why posting now could send twice (None: safe). Gary dedupes only ACTIVE enrollments."""
         if (sequence_id, contact_id) in self._in_doubt:
             return "an earlier enrollment POST for this contact has an unknown outcome"
-        roster = self.catalog.rosters.get(sequence_id)
+        roster = cat.rosters.get(sequence_id)
         max_age = self.RECHECK_SECONDS * max(1.0, (roster.pages if roster else 1) / 6.0)
-        history = self.catalog.roster(sequence_id, max_age=max_age).get(contact_id, [])
+        history = cat.roster(sequence_id, max_age=max_age).get(contact_id, [])
         if not history:
             return None if attempt == 0 else f"expected {attempt} earlier enrollment(s), found none"
         latest = history[-1]
@@ -143,33 +151,37 @@ class GaryClubProvider:
             return f"expected {attempt} earlier enrollment(s), found {len(history)}"
         return None
 
-    def resolve_enrollment(self, sequence: Sequence, request: EnrollRequest, *, sent_at: str | None = None) -> LiveMembership | None:
+    def resolve_enrollment(self, sequence: Sequence, request: EnrollRequest, *, sent_at: str | None = None,
+                           seen: GarySeen | None = None) -> LiveMembership | None:
         """Read-only: list the sequence's enrollments now; Gary creates them synchronously, so absent is certain."""
         addr = request.membership.address
-        seq_id = str(self._sequence(sequence)["id"])
-        contact_id = self.catalog.lookup(request.contact) if request.contact else None
+        cat = self._catalog(seen)
+        seq_id = str(self._sequence(sequence, cat)["id"])
+        contact_id = cat.lookup(request.contact) if request.contact else None
         if contact_id is None:
             return None  # no contact, so no enrollment can exist
-        history = self.catalog.roster(seq_id, max_age=0.0).get(contact_id, [])
+        history = cat.roster(seq_id, max_age=0.0).get(contact_id, [])
         self._in_doubt.discard((seq_id, contact_id))
         if not history or len(history) - 1 < request.attempt:
             return None
         return _mapping.to_membership(addr, history, utcnow(self.clock))
 
-    def _sequence(self, seq: Sequence) -> Mapping[str, Any]:
-        row = _mapping.pick_by_name_or_id(self.catalog.sequences(), seq.target)
+    def _sequence(self, seq: Sequence, cat: Catalog) -> Mapping[str, Any]:
+        row = _mapping.pick_by_name_or_id(cat.sequences(), seq.target)
         if row is None:
             raise NotFoundError(self.config.name, "GET", "/sequences", None, f"no sequence named {seq.target!r}")
         return row
 
     # -- deals --------------------------------------------------------------------------------
-    def create_card(self, pipeline: Pipeline, card: Card, contact: Contact, ownership_tag: str) -> LiveCard:
+    def create_card(self, pipeline: Pipeline, card: Card, contact: Contact, ownership_tag: str, *,
+                    seen: GarySeen | None = None) -> LiveCard:
         self._tag = ownership_tag
-        row = self.catalog.pipeline(pipeline)
+        cat = self._catalog(seen)
+        row = cat.pipeline(pipeline)
         stages = _mapping.stages_of(row)
         body: dict[str, Any] = {
             "name": card.title, "pipeline_id": str(row["id"]), "stage_id": self._stage_id(pipeline, stages, card.stage),
-            "primary_contact_id": self._ensure_contact(contact),
+            "primary_contact_id": self._ensure_contact(contact, cat),
             "tags": sorted(set(card.tags) | {ownership_tag}),
         }
         if card.description:
@@ -178,23 +190,26 @@ class GaryClubProvider:
         reply = self.client.write("POST", "/crm/deals", json=body, idempotent=False)
         return _mapping.to_card(card.address, _mapping.unwrap(reply.json, "deal", "data"), dict(stages), ownership_tag)
 
-    def find_card(self, pipeline: Pipeline, card: Card, contact: Contact) -> LiveCard | None:
-        row = self.catalog.pipeline(pipeline)
-        contact_id = self.catalog.lookup(contact)
+    def find_card(self, pipeline: Pipeline, card: Card, contact: Contact, *,
+                  seen: GarySeen | None = None) -> LiveCard | None:
+        cat = self._catalog(seen)
+        row = cat.pipeline(pipeline)
+        contact_id = cat.lookup(contact)
         if contact_id is None:
             return None
-        tag = self._tag
-        deals = [d for d in self.catalog.deals(str(row["id"])) if _mapping.deal_contact(d) == contact_id]
+        tag = self._tag_of(seen)
+        deals = [d for d in cat.deals(str(row["id"])) if _mapping.deal_contact(d) == contact_id]
         if not deals:
             return None
         deals.sort(key=lambda d: tag not in _mapping.deal_tags(d))  # a managed deal first
         return _mapping.to_card(card.address, deals[0], dict(_mapping.stages_of(row)), tag)
 
-    def update_card(self, pipeline: Pipeline, live: LiveCard, update: CardUpdate) -> LiveCard:
+    def update_card(self, pipeline: Pipeline, live: LiveCard, update: CardUpdate, *,
+                    seen: GarySeen | None = None) -> LiveCard:
         path = f"/crm/deals/{seg(live.remote_id)}"
         if update.archived:
             raise self._unsupported("PATCH", path, "Gary Club documents no way to archive a deal; archive it in the UI")
-        row = self.catalog.pipeline(pipeline)
+        row = self._catalog(seen).pipeline(pipeline)
         stages = _mapping.stages_of(row)
         body: dict[str, Any] = {}
         if update.title is not None:
@@ -209,7 +224,8 @@ class GaryClubProvider:
             return live
         # A PATCH to target values is idempotent by construction: safe to retry.
         reply = self.client.write("PATCH", path, json=body, idempotent=True)
-        return _mapping.to_card(live.address, _mapping.unwrap(reply.json, "deal", "data"), dict(stages), self._tag)
+        return _mapping.to_card(live.address, _mapping.unwrap(reply.json, "deal", "data"), dict(stages),
+                                self._tag_of(seen))
 
     def delete_card(self, pipeline: Pipeline, live: LiveCard) -> None:
         raise self._unsupported("DELETE", f"/crm/deals/{seg(live.remote_id)}",

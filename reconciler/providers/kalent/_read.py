@@ -5,6 +5,7 @@ yet (the settle window after it).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -21,10 +22,22 @@ if TYPE_CHECKING:
     from reconciler.providers.kalent.provider import KalentProvider
 
 
+@dataclass(frozen=True)
+class KalentSeen:
+    """What a read saw that the writes need (LiveSnapshot.seen): where each sequence starts, and the
+    dynamic sequence each member's plan was based on (a later start is a different one)."""
+
+    targets: Mapping[str, Target]  # sequence id -> target
+    previous: Mapping[Address, str | None]  # member address -> the sequence id read (None: none)
+
+
 def read(kp: "KalentProvider", desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
-    """Blueprints and memberships of this provider; status reads only where the cache cannot answer."""
+    """Blueprints and memberships of this provider; status reads only where the cache cannot answer.
+    Keeps nothing on the provider: what the writes need goes into `snap.seen` (KalentSeen)."""
     before = sum(kp.client.counts.values())
     snap = LiveSnapshot()
+    targets: dict[str, Target] = {}
+    previous: dict[Address, str | None] = {}
     kp.catalog.listings = {}
     name = kp.config.name
     for bp in (b for b in desired.blueprints if b.provider == name):
@@ -33,26 +46,28 @@ def read(kp: "KalentProvider", desired: DesiredState, ctx: ReadContext) -> LiveS
             snap.blueprints[bp.address] = found
     declared: set[Address] = set()
     for seq in (s for s in desired.sequences if s.provider == name):
-        target = kp.targets[seq.id] = kp.catalog.target(seq, desired)
+        target = targets[seq.id] = kp.catalog.target(seq, desired)
         for member in seq.members:
             declared.add(member.address)
             lm = _member(kp, member.address, member.candidate_id, target, ctx.cache.get(member.address), ctx, snap)
-            kp.previous[member.address] = lm.remote_id if lm is not None else None
+            previous[member.address] = lm.remote_id if lm is not None else None
             if lm is not None:
                 snap.memberships[member.address] = lm
-    _read_orphans(kp, ctx, declared, snap)
+    _read_orphans(kp, ctx, declared, targets, snap)
+    snap.seen[name] = KalentSeen(targets, previous)
     snap.requests[name] = sum(kp.client.counts.values()) - before
     return snap
 
 
-def _read_orphans(kp: "KalentProvider", ctx: ReadContext, declared: set[Address], snap: LiveSnapshot) -> None:
+def _read_orphans(kp: "KalentProvider", ctx: ReadContext, declared: set[Address], targets: Mapping[str, Target],
+                  snap: LiveSnapshot) -> None:
     """Cached memberships no longer declared: kept so the planner can report them (re-read when stale)."""
     for address, entry in sorted(ctx.cache.items()):
         if address.provider != kp.config.name or address.kind != "membership" or address in declared:
             continue
         if entry.status == UNSEEN:  # only ever read as absent: nothing to report
             continue
-        target = kp.targets.get(address.group)
+        target = targets.get(address.group)
         candidate = entry.contact
         if target is None or not candidate or not needs_read(entry, ctx, kp.config.status_refresh_minutes,
                                                              kp.clock.now()):

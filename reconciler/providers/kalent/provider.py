@@ -21,6 +21,7 @@ Choices where the vendor documents nothing (docs/vendors.md, Kalent):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -49,7 +50,7 @@ from reconciler.providers.kalent._client import (
     sequence_path,
     start_path,
 )
-from reconciler.providers.kalent._read import older_than
+from reconciler.providers.kalent._read import KalentSeen, older_than
 from reconciler.snapshot import (
     ACTIVE,
     LiveBlueprint,
@@ -78,10 +79,7 @@ class KalentProvider:
         self.client = VendorClient.for_provider(config, api_key, headers={"x-api-key": api_key},
                                                 transport=transport, **client_options)
         self.catalog = Catalog(self.client)
-        self.targets: dict[str, Target] = {}  # sequence id -> target, kept from read for enroll
         self._created: dict[tuple[str, str], str] = {}  # (sourcing id, name) -> blueprint id created here
-        # address -> the dynamic sequence the plan was based on: a later start is a different one
-        self.previous: dict[Address, str | None] = {}
         self._sent: dict[str, tuple[Address, int]] = {}  # candidate -> (member, attempt) a start (maybe) went out for
 
     # -- read -------------------------------------------------------------------------------------
@@ -90,30 +88,32 @@ class KalentProvider:
         return _read.read(self, desired, ctx)
 
     # -- names -> ids -----------------------------------------------------------------------------
-    def _target_for(self, seq: Sequence) -> Target:
-        """The target for a write: from the read, completed by a blueprint created since."""
-        target = self.targets.get(seq.id)
-        if target is None:  # no read in this process: only a Kalent blueprint id can be resolved
+    def _target_for(self, seq: Sequence, seen: KalentSeen | None) -> Target:
+        """The target for a write: from the read apply hands back, completed by a blueprint created since."""
+        target = seen.targets.get(seq.id) if seen is not None else None
+        if target is None:  # no read: only a Kalent blueprint id can be resolved
             sourcing_id = self.catalog.sourcing_id(seq.sourcing, f"{seq.loc}: sequence {seq.id!r}")
             listed = self.catalog.blueprints(sourcing_id, fresh=True)
             item = next((i for i in listed if i.get("blueprintId") == seq.target), None)
             target = Target(sourcing_id, seq.target if item else None, item.get("name") if item else None, seq.target)
         if target.blueprint_id is None and target.blueprint_name is not None:
-            target.blueprint_id = self._created.get((target.sourcing_id, target.blueprint_name))
-            if target.blueprint_id is None:
+            blueprint_id = self._created.get((target.sourcing_id, target.blueprint_name))
+            if blueprint_id is None:
                 item = next((i for i in self.catalog.blueprints(target.sourcing_id, fresh=True)
                              if i.get("name") == target.blueprint_name), None)
-                target.blueprint_id = item.get("blueprintId") if item else None
+                blueprint_id = item.get("blueprintId") if item else None
+            target = dataclasses.replace(target, blueprint_id=blueprint_id)  # the read's value stays as read
         return target
 
     # -- enrollments ------------------------------------------------------------------------------
-    def enroll(self, sequence: Sequence, batch: list[EnrollRequest]) -> list[EnrollResult]:
+    def enroll(self, sequence: Sequence, batch: list[EnrollRequest], *,
+               seen: KalentSeen | None = None) -> list[EnrollResult]:
         """One `start` for the whole batch; never retried blind (no idempotency key exists)."""
         if len(batch) > _mapping.BATCH_SIZE:
             raise ValueError(f"a Kalent start carries at most {_mapping.BATCH_SIZE} candidates, not {len(batch)}")
         if not batch:
             return []
-        target = self._target_for(sequence)
+        target = self._target_for(sequence, seen)
         if target.blueprint_id is None:
             err = ProviderError(self.config.name, "POST",
                                 blueprints_path(target.sourcing_id), None,
@@ -177,10 +177,11 @@ class KalentProvider:
             address=r.membership.address, remote_id=None, status=ACTIVE, vendor_status="STARTED", attempt=r.attempt,
             since=now, observed_at=now, contact_remote_id=r.membership.candidate_id)) for r in batch]
 
-    def resolve_enrollment(self, sequence: Sequence, request: EnrollRequest, *,
-                           sent_at: str | None = None) -> LiveMembership | None:
-        """Read the candidate's latest dynamic sequence; OutcomeUnknown while a start may still be settling."""
-        target = self._target_for(sequence)
+    def resolve_enrollment(self, sequence: Sequence, request: EnrollRequest, *, sent_at: str | None = None,
+                           seen: KalentSeen | None = None) -> LiveMembership | None:
+        """Read the candidate's latest dynamic sequence; OutcomeUnknown while a start may still be settling.
+        `seen.previous` names the sequence the plan was based on: showing that one is not our start."""
+        target = self._target_for(sequence, seen)
         member: Membership = request.membership
         candidate = member.candidate_id or ""
         path = sequence_path(candidate)
@@ -188,7 +189,7 @@ class KalentProvider:
         now = self.clock.now()
         age = age_seconds(sent_at, now)
         settling = age is not None and age < self.settle_seconds
-        previous = self.previous.get(member.address)
+        previous = seen.previous.get(member.address) if seen is not None else None
         earlier = found is not None and ((previous is not None and found.get("sequenceId") == previous)
                                          or older_than(found, sent_at, now))
         if found is not None and _mapping.belongs_to(found, target.blueprint_id, target.blueprint_name) and not earlier:
@@ -235,13 +236,14 @@ class KalentProvider:
         return ConfigError(f"provider {self.config.name!r} is Kalent, which has no pipelines or cards; "
                            "declare pipelines on a clarky or garyclub provider")
 
-    def create_card(self, pipeline: Pipeline, card: Card, contact: Contact, ownership_tag: str) -> LiveCard:
+    def create_card(self, pipeline: Pipeline, card: Card, contact: Contact, ownership_tag: str, *,
+                    seen: Any = None) -> LiveCard:
         raise self._no_cards()
 
-    def find_card(self, pipeline: Pipeline, card: Card, contact: Contact) -> LiveCard | None:
+    def find_card(self, pipeline: Pipeline, card: Card, contact: Contact, *, seen: Any = None) -> LiveCard | None:
         raise self._no_cards()
 
-    def update_card(self, pipeline: Pipeline, live: LiveCard, update: CardUpdate) -> LiveCard:
+    def update_card(self, pipeline: Pipeline, live: LiveCard, update: CardUpdate, *, seen: Any = None) -> LiveCard:
         raise self._no_cards()
 
     def delete_card(self, pipeline: Pipeline, live: LiveCard) -> None:
