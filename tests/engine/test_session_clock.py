@@ -3,11 +3,10 @@ with it and decides by it, so a test moves time forward instead of sleeping or r
 
 from __future__ import annotations
 
-from reconciler.apply import apply_plan
 from datetime import UTC, datetime, timedelta
 
-from reconciler.engine import make_plan, open_session, read_live
-from reconciler.orchestrate import ApplyRequest, run_apply
+from reconciler.engine import open_session
+from reconciler.orchestrate import ApplyRequest, run_apply, run_plan
 from reconciler.sandbox.core import Fault, FaultPlan
 from reconciler.timeutil import SteppedClock, parse_time
 from tests.apply._support import open_hub, small_project
@@ -24,7 +23,7 @@ sequences:
 
 def clarky_actions(root, hub, clock) -> dict[str, str]:
     with open_session(root, env={}, hub=hub, clock=clock) as session:
-        plan = make_plan(session, read_live(session, read_only=True))
+        plan = run_plan(session).plan
     assert parse_time(plan.created_at) == clock.now()
     return {str(c.address): c.action for c in plan.changes if c.provider == "clarky"}
 
@@ -36,12 +35,7 @@ def test_the_daily_cap_window_moves_with_the_session_clock(tmp_path):
     clock = SteppedClock("2026-11-30T09:00:00Z")
     try:
         with open_session(root, env={}, hub=hub, clock=clock) as session:
-            lock = session.store.acquire_lock("clock test")
-            try:
-                live = read_live(session)
-                report = apply_plan(session, make_plan(session, live), live)
-            finally:
-                session.store.release_lock(lock)
+            report = run_apply(session, ApplyRequest(holder="clock test")).report
             stamps = {e.at for e in session.store.journal() if e.operation == "enroll"}
         assert stamps == {"2026-11-30T09:00:00.000000Z"}  # the journal is stamped on the session's clock
         assert sum(1 for r in report.results if r.address.startswith("clarky.") and r.status == "ok") == 3

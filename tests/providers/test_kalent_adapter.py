@@ -8,16 +8,16 @@ import shutil
 import pytest
 
 from reconciler import errors
-from reconciler.apply import Applier
-from reconciler.engine import make_plan, open_session, read_live
+from reconciler.engine import open_session
 from reconciler.read_record import record_read, remember_membership
 from reconciler.model import Address
+from reconciler.orchestrate import ApplyRun, run_plan
 from reconciler.plan import compute_plan
 from reconciler.providers.base import EnrollRequest, ReadContext
 from reconciler.sandbox.core import Fault
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED
 from reconciler.state import StateStore
-from tests.apply._support import time_passes
+from tests.apply._support import UNCHECKED, time_passes
 from tests.providers.kalent_support import (BULK, DAY, EXAMPLE, STEPS, advance, bulk_state, desired, enroll_all, hub,
                                             kalent_seq, make_provider, ready, sent, stamp)
 
@@ -291,17 +291,13 @@ def test_apply_with_a_lost_start_is_resolved_by_reading_on_the_next_run(hub, tmp
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".campaignctl"))
 
     def run(apply: bool) -> list:
-        session = open_session(root, env={}, hub=hub)
-        try:
-            live = read_live(session)
-            changes = [c for c in make_plan(session, live).changes if c.provider == "kalent"]
-            if apply:
-                return Applier(session, live).run(changes).results
-            return changes
-        finally:
-            for provider in session.providers.values():
-                provider.close()
-            session.store.close()
+        """Kalent's part of `plan`, or `apply --target 'kalent.*'` (the sequence of reconciler/orchestrate.py)."""
+        with open_session(root, env={}, hub=hub) as session:
+            if not apply:
+                return [c for c in run_plan(session).plan.changes if c.provider == "kalent"]
+            with ApplyRun(session, dataclasses.replace(UNCHECKED, targets=("kalent.*",))) as one:
+                one.prepare()
+                return one.execute().report.results
 
     assert sorted((r.action, r.status) for r in run(apply=True)) == [("create", "ok")]  # never seen: wait
     time_passes(root, hub, 660)
