@@ -221,15 +221,17 @@ class ApplyRun:
         self.prepared: Prepared | None = None
         self.pipeline: FixedPlanApply | None = None  # a fixed run's pipeline, once executing
         self._settled = False
-        self._release = threading.Lock()
+        self._release = threading.RLock()
 
     # -- the lock -------------------------------------------------------------------------------
     def release(self) -> None:
-        """Release the apply lock if this run holds it (idempotent; safe from a signal handler)."""
+        """Release the apply lock if this run holds it (idempotent). Re-entrant: a second SIGINT calls
+        it from the signal handler, which may interrupt this very method in the main thread."""
         with self._release:
-            lock_id, self.session.lock_id = self.session.lock_id, None
+            lock_id = self.session.lock_id
             if lock_id is not None:
                 self.session.store.release_lock(lock_id)
+                self.session.lock_id = None
 
     def __enter__(self) -> ApplyRun:
         return self
