@@ -12,6 +12,8 @@ Guarantees:
   journal outcome is `ok`, but the change is reported `failed` with the vendor's reason.
 - Once `session.stop` is set (SIGINT/SIGTERM), no new change is dispatched: the writes in flight
   finish (or stay in doubt for the next run) and every change not started is reported `interrupted`.
+- Each (kind, action) runs through its one entry of HANDLERS; a pair without one (a hand-edited
+  saved plan) is reported `failed` with nothing sent.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from __future__ import annotations
 import math
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from reconciler.engine import CARD_OPS, Session, membership_identity, remember_membership
+from reconciler.engine import Session, membership_identity, remember_membership
 from reconciler.errors import Interrupted, OutcomeUnknown, ProviderError
 from reconciler.live_merge import Identity
 from reconciler.model import DEFAULT_RATE_LIMITS, Address
@@ -32,11 +35,13 @@ from reconciler.plan_types import Change, Plan
 from reconciler.providers.base import CardUpdate, EnrollRequest, EnrollResult, Provider
 from reconciler.snapshot import FAILED, LiveSnapshot
 from reconciler.state import utcnow
+from reconciler.vocabulary import Action, ApplyStatus, Kind, Operation, Outcome
 
-PHASE = {"blueprint": 0, "card": 1, "membership": 2}
-DONE_WORDS = {"enroll": "enrolled", "retry": "re-enrolled", "create": "created", "update": "updated", "move": "moved",
-              "unarchive": "unarchived", "adopt": "adopted", "archive": "archived", "delete": "deleted", "stop": "stopped",
-              "rename": "renamed"}
+PHASE: dict[str, int] = {Kind.BLUEPRINT: 0, Kind.CARD: 1, Kind.MEMBERSHIP: 2}
+DONE_WORDS = {Action.ENROLL: "enrolled", Action.RETRY: "re-enrolled", Action.CREATE: "created",
+              Action.UPDATE: "updated", Action.MOVE: "moved", Action.UNARCHIVE: "unarchived", Action.ADOPT: "adopted",
+              Action.ARCHIVE: "archived", Action.DELETE: "deleted", Action.STOP: "stopped", Action.RENAME: "renamed"}
+BLUEPRINT_OPERATION = {Action.CREATE: Operation.CREATE_BLUEPRINT, Action.UPDATE: Operation.UPDATE_BLUEPRINT}
 
 
 @dataclass
@@ -44,8 +49,8 @@ class ChangeResult:
     """What happened to one change."""
 
     address: str
-    action: str
-    status: str  # ok | failed | stale | unknown | skipped | interrupted
+    action: Action
+    status: ApplyStatus
     message: str = ""
     remote_id: str | None = None
     request_id: str | None = None
@@ -63,24 +68,25 @@ class ApplyReport:
     finished_at: str = ""
     results: list[ChangeResult] = field(default_factory=list)
 
-    def count(self, status: str) -> int:
+    def count(self, status: ApplyStatus) -> int:
         return sum(1 for r in self.results if r.status == status)
 
     @property
     def ok(self) -> bool:
-        return all(r.status in ("ok", "skipped") for r in self.results)
+        return all(r.status in (ApplyStatus.OK, ApplyStatus.SKIPPED) for r in self.results)
 
     def summary_line(self) -> str:
         done: dict[str, int] = {}
         for r in self.results:
-            if r.status == "ok":
+            if r.status == ApplyStatus.OK:
                 done[DONE_WORDS[r.action]] = done.get(DONE_WORDS[r.action], 0) + 1
         parts = [f"{done[w]:,} {w}" for w in DONE_WORDS.values() if w in done]  # a fixed order, like the plan's
-        words = {"unknown": "outcome unknown", "interrupted": "not started (interrupted)"}
-        for status in ("failed", "unknown", "stale", "skipped", "interrupted"):
+        words = {ApplyStatus.UNKNOWN: "outcome unknown", ApplyStatus.INTERRUPTED: "not started (interrupted)"}
+        for status in (ApplyStatus.FAILED, ApplyStatus.UNKNOWN, ApplyStatus.STALE, ApplyStatus.SKIPPED,
+                       ApplyStatus.INTERRUPTED):
             if self.count(status):
                 parts.append(f"{self.count(status):,} {words.get(status, status)}")
-        head = "Apply interrupted: " if self.count("interrupted") else "Apply complete: "
+        head = "Apply interrupted: " if self.count(ApplyStatus.INTERRUPTED) else "Apply complete: "
         return head + (", ".join(parts) if parts else "nothing to do") + "."
 
     def to_dict(self) -> dict[str, Any]:
@@ -154,33 +160,40 @@ class Applier:
     def _run_provider(self, name: str, changes: list[Change]) -> None:
         provider = self.session.providers[name]
         # Renames first: one moves a state row off an address a later enrollment may record anew.
-        ordered = sorted(changes, key=lambda c: (c.action != "rename", PHASE[c.address.kind], str(c.address)))
-        batch: list[Change] = []
+        ordered = sorted(changes, key=lambda c: (c.action != Action.RENAME, PHASE.get(c.address.kind, len(PHASE)),
+                                                 str(c.address)))
+        batch: list[Change] = []  # enrollments of one sequence, sent together (up to enroll_batch_size)
+        batch_handler = _ENROLL
         live = self._live(name)
         for change in ordered:
             if self.session.stop.is_set():
                 break
             stale = check_precondition(change, live)
             if stale:
-                self._record(ChangeResult(str(change.address), change.action, "stale", f"{stale}; re-plan"))
+                self._record(ChangeResult(str(change.address), change.action, ApplyStatus.STALE, f"{stale}; re-plan"))
                 continue
-            if change.action == "rename":
-                self._rename(change)
-                continue
-            if change.address.kind == "membership" and change.action in ("enroll", "retry"):
-                if batch and (batch[0].address.group != change.address.group or len(batch) >= provider.capabilities.enroll_batch_size):
-                    self._enroll(provider, batch)
+            handler = HANDLERS.get((change.address.kind, change.action))
+            if handler is not None and handler.batched:
+                if batch and (batch_handler is not handler or batch[0].address.group != change.address.group
+                              or len(batch) >= provider.capabilities.enroll_batch_size):
+                    batch_handler.run(self, provider, batch)
                     batch = []
+                batch_handler = handler
                 batch.append(change)
                 continue
             if batch:
-                self._enroll(provider, batch)
+                batch_handler.run(self, provider, batch)
                 batch = []
-            if self.session.stop.is_set():
-                break
-            self._one(provider, change)
+                if self.session.stop.is_set():
+                    break
+            if handler is None:
+                self._record(ChangeResult(str(change.address), change.action, ApplyStatus.FAILED,
+                                          f"apply cannot {change.action} a {change.address.kind}: no such change is "
+                                          "ever planned (was the plan file edited?); nothing was sent"))
+                continue
+            handler.run(self, provider, [change])
         if batch:
-            self._enroll(provider, batch)
+            batch_handler.run(self, provider, batch)
         self._record_not_started(ordered)
 
     def _record_not_started(self, changes: list[Change]) -> None:
@@ -191,18 +204,19 @@ class Applier:
             done = {r.address for r in self.report.results}
         for change in changes:
             if str(change.address) not in done:
-                self._record(ChangeResult(str(change.address), change.action, "interrupted",
+                self._record(ChangeResult(str(change.address), change.action, ApplyStatus.INTERRUPTED,
                                           "not started: apply was interrupted; nothing was sent"))
 
     # -- enrollments ----------------------------------------------------------------------------
-    def _rename(self, change: Change) -> None:
+    def _rename(self, provider: Provider, change: Change) -> None:
         """The state forgets the old address; the read that began this apply recorded the new one."""
         old = Address.parse((change.before or {})["address"])
         lm = self.live.memberships.get(change.address)
         if lm is not None:
             remember_membership(self.store, lm, identity=self._identity(change.address))
         self.store.forget(old)
-        self._record(ChangeResult(str(change.address), change.action, "ok", f"was {old}", lm.remote_id if lm else None))
+        self._record(ChangeResult(str(change.address), change.action, ApplyStatus.OK, f"was {old}",
+                                  lm.remote_id if lm else None))
 
     def _identity(self, address: Address) -> Identity:
         member = self._members[address]
@@ -216,168 +230,249 @@ class Applier:
         seq = self._sequences[(changes[0].provider, changes[0].address.group)]
         if seq.provider_type == "kalent" and seq.target in self._failed_blueprints:
             for change in changes:
-                self._record(ChangeResult(str(change.address), change.action, "skipped",
+                self._record(ChangeResult(str(change.address), change.action, ApplyStatus.SKIPPED,
                                           f"blueprint {seq.target!r} failed to apply; nothing sent"))
             return
         members = self._members
-        requests = [EnrollRequest(members[c.address], desired.contacts.get(members[c.address].contact_id or ""), c.attempt)
-                    for c in changes]
-        intents = {r.membership.address: self.store.intent(self.report.apply_id, r.membership.address, "enroll",
-                                                           attempt=r.attempt, detail={"sequence": seq.id})
+        requests = [EnrollRequest(members[c.address], desired.contacts.get(members[c.address].contact_id or ""),
+                                  c.attempt) for c in changes]
+        intents = {r.membership.address: self.store.intent(self.report.apply_id, r.membership.address,
+                                                           Operation.ENROLL, attempt=r.attempt,
+                                                           detail={"sequence": seq.id})
                    for r in requests}
         try:
             results = provider.enroll(seq, requests, seen=self._seen(provider))
         except ProviderError as exc:  # a whole batch failed before any per-member answer
             results = [EnrollResult(r.membership.address, error=exc) for r in requests]
         by_address = {r.address: r for r in results}
-        for change, request in zip(changes, requests):
-            res = by_address.get(request.membership.address) or EnrollResult(request.membership.address,
-                                                                              error=OutcomeUnknown(provider.config.name, "POST", "enroll", None, "no result for member"))
-            self._finish_enroll(provider, seq, change, request, intents[request.membership.address], res)
+        for change, request in zip(changes, requests, strict=True):
+            address = request.membership.address
+            res = by_address.get(address) or EnrollResult(
+                address, error=OutcomeUnknown(provider.config.name, "POST", "enroll", None, "no result for member"))
+            self._finish_enroll(provider, seq, change, request, intents[address], res)
 
     def _finish_enroll(self, provider: Provider, seq: Any, change: Change, request: EnrollRequest, intent: int,
                        res: EnrollResult) -> None:
         addr = str(change.address)
         if res.live is not None:
-            self.store.outcome(intent, "ok", remote_id=res.live.remote_id, request_id=res.request_id)
+            self.store.outcome(intent, Outcome.OK, remote_id=res.live.remote_id, request_id=res.request_id)
             remember_membership(self.store, res.live, identity=self._identity(change.address))
             if res.live.status == FAILED:  # created, but the vendor failed it at once (e.g. suppressed contact)
                 why = res.live.reason or res.live.vendor_status
-                self._record(ChangeResult(addr, change.action, "failed", f"the vendor failed the enrollment at once: {why}",
+                self._record(ChangeResult(addr, change.action, ApplyStatus.FAILED,
+                                          f"the vendor failed the enrollment at once: {why}",
                                           res.live.remote_id, res.request_id))
                 return
-            self._record(ChangeResult(addr, change.action, "ok", res.live.vendor_status, res.live.remote_id, res.request_id))
+            self._record(ChangeResult(addr, change.action, ApplyStatus.OK, res.live.vendor_status, res.live.remote_id,
+                                      res.request_id))
             return
         error = res.error
         if isinstance(error, Interrupted):  # stopped before its request left: nothing was sent
-            self.store.outcome(intent, "error", detail={"error": str(error)})
-            self._record(ChangeResult(addr, change.action, "interrupted", "not sent: apply was interrupted"))
+            self.store.outcome(intent, Outcome.ERROR, detail={"error": str(error)})
+            self._record(ChangeResult(addr, change.action, ApplyStatus.INTERRUPTED, "not sent: apply was interrupted"))
             return
         if isinstance(error, OutcomeUnknown):
-            self.store.outcome(intent, "unknown", detail={"error": str(error)})
+            self.store.outcome(intent, Outcome.UNKNOWN, detail={"error": str(error)})
             self._resolve_enroll(provider, seq, change, request, intent)
             return
-        self.store.outcome(intent, "error", request_id=getattr(error, "request_id", None), detail={"error": str(error)})
-        self._record(ChangeResult(addr, change.action, "failed", str(error), request_id=getattr(error, "request_id", None)))
+        request_id = getattr(error, "request_id", None)
+        self.store.outcome(intent, Outcome.ERROR, request_id=request_id, detail={"error": str(error)})
+        self._record(ChangeResult(addr, change.action, ApplyStatus.FAILED, str(error), request_id=request_id))
 
-    def _resolve_enroll(self, provider: Provider, seq: Any, change: Change, request: EnrollRequest, intent: int) -> None:
+    def _resolve_enroll(self, provider: Provider, seq: Any, change: Change, request: EnrollRequest,
+                        intent: int) -> None:
         """The answer was lost: read what happened; never send blind."""
         addr = str(change.address)
         try:
             found = provider.resolve_enrollment(seq, request, sent_at=self._now(), seen=self._seen(provider))
         except ProviderError as exc:
-            self._record(ChangeResult(addr, change.action, "unknown",
-                                      f"outcome unknown ({exc}); the next run resolves it by reading before anything is sent"))
+            self._record(ChangeResult(addr, change.action, ApplyStatus.UNKNOWN,
+                                      f"outcome unknown ({exc}); the next run resolves it by reading before anything "
+                                      "is sent"))
             return
         if found is not None:
-            self.store.outcome(intent, "resolved_present", remote_id=found.remote_id)
+            self.store.outcome(intent, Outcome.RESOLVED_PRESENT, remote_id=found.remote_id)
             remember_membership(self.store, found, identity=self._identity(change.address))
-            status = "failed" if found.status == FAILED else "ok"
-            what = f"failed: {found.reason or found.vendor_status}" if status == "failed" else found.vendor_status
+            status = ApplyStatus.FAILED if found.status == FAILED else ApplyStatus.OK
+            what = f"failed: {found.reason or found.vendor_status}" if status == ApplyStatus.FAILED \
+                else found.vendor_status
             self._record(ChangeResult(addr, change.action, status, f"{what} (confirmed by reading after a lost answer)",
                                       found.remote_id))
             return
-        self.store.outcome(intent, "resolved_absent")
-        self._record(ChangeResult(addr, change.action, "failed",
-                                  "the request was lost before the vendor acted (confirmed by reading); nothing was sent, "
-                                  "the next apply enrolls this member"))
+        self.store.outcome(intent, Outcome.RESOLVED_ABSENT)
+        self._record(ChangeResult(addr, change.action, ApplyStatus.FAILED,
+                                  "the request was lost before the vendor acted (confirmed by reading); nothing was "
+                                  "sent, the next apply enrolls this member"))
+
+    def _stop(self, provider: Provider, change: Change) -> None:
+        """Stop an enrollment the manifests no longer declare, where the vendor's API can."""
+        addr = change.address
+        if not provider.capabilities.can_stop_membership:
+            self._record(ChangeResult(str(addr), change.action, ApplyStatus.FAILED,
+                                      f"the {addr.provider} API cannot stop an enrollment: stop it in the vendor's "
+                                      "UI; nothing was sent"))
+            return
+        lm = self._live(change.provider).memberships.get(addr)
+        if lm is None:  # a saved change without its precondition (the planner always gives one)
+            self._record(ChangeResult(str(addr), change.action, ApplyStatus.STALE, "no such enrollment now; re-plan"))
+            return
+
+        def stop() -> str | None:
+            stopped = provider.stop_membership(lm)
+            kept = self.store.cache().get(addr)  # an undeclared member: its row keeps who it was
+            identity = Identity(kept.person, kept.target) if kept and kept.person is not None and kept.target \
+                else None
+            remember_membership(self.store, stopped, identity=identity)
+            return stopped.remote_id
+
+        self._write(change, Operation.STOP, stop, lambda intent: None)
 
     # -- cards and blueprints -------------------------------------------------------------------
-    def _one(self, provider: Provider, change: Change) -> None:
+    def _write_card(self, provider: Provider, change: Change) -> None:
+        self._write(change, Operation(change.action.value), lambda: self._execute_card(provider, change),
+                    lambda intent: self._resolve_card(provider, change, intent))
+
+    def _write_blueprint(self, provider: Provider, change: Change) -> None:
+        self._write(change, BLUEPRINT_OPERATION[change.action], lambda: self._execute_blueprint(provider, change),
+                    lambda intent: self._resolve_blueprint(provider, change, intent))
+
+    def _write(self, change: Change, operation: Operation, execute: Callable[[], str | None],
+               resolve: Callable[[int], str | None]) -> None:
+        """One write: a durable intent, the request, its outcome; a lost answer is settled by `resolve`
+        (reading), never by sending again."""
         addr = change.address
-        op = change.action if addr.kind == "card" else f"{change.action}_blueprint"
-        intent = self.store.intent(self.report.apply_id, addr, op, detail={"action": change.action})
+        intent = self.store.intent(self.report.apply_id, addr, operation, detail={"action": change.action})
         try:
-            remote_id = self._execute(provider, change)
+            remote_id = execute()
         except OutcomeUnknown as exc:
-            self.store.outcome(intent, "unknown", detail={"error": str(exc)})
-            remote_id = self._resolve_write(provider, change, intent)
+            self.store.outcome(intent, Outcome.UNKNOWN, detail={"error": str(exc)})
+            remote_id = None
+            try:
+                remote_id = resolve(intent)
+            except ProviderError:
+                pass
             if remote_id is None:
-                self._record(ChangeResult(str(addr), change.action, "unknown",
+                self._record(ChangeResult(str(addr), change.action, ApplyStatus.UNKNOWN,
                                           f"outcome unknown ({exc}); the next run resolves it by reading"))
                 self._note_blueprint_failure(change)
                 return
-            self._record(ChangeResult(str(addr), change.action, "ok", "confirmed by reading after a lost answer", remote_id))
+            self._record(ChangeResult(str(addr), change.action, ApplyStatus.OK,
+                                      "confirmed by reading after a lost answer", remote_id))
             return
         except Interrupted as exc:  # stopped before its request left: nothing was sent
-            self.store.outcome(intent, "error", detail={"error": str(exc)})
-            self._record(ChangeResult(str(addr), change.action, "interrupted", "not sent: apply was interrupted"))
+            self.store.outcome(intent, Outcome.ERROR, detail={"error": str(exc)})
+            self._record(ChangeResult(str(addr), change.action, ApplyStatus.INTERRUPTED,
+                                      "not sent: apply was interrupted"))
             return
         except ProviderError as exc:
-            self.store.outcome(intent, "error", request_id=exc.request_id, detail={"error": str(exc)})
-            self._record(ChangeResult(str(addr), change.action, "failed", str(exc), request_id=exc.request_id))
+            self.store.outcome(intent, Outcome.ERROR, request_id=exc.request_id, detail={"error": str(exc)})
+            self._record(ChangeResult(str(addr), change.action, ApplyStatus.FAILED, str(exc),
+                                      request_id=exc.request_id))
             self._note_blueprint_failure(change)
             return
-        self.store.outcome(intent, "ok", remote_id=remote_id)
-        self._record(ChangeResult(str(addr), change.action, "ok", "", remote_id))
+        self.store.outcome(intent, Outcome.OK, remote_id=remote_id)
+        self._record(ChangeResult(str(addr), change.action, ApplyStatus.OK, "", remote_id))
 
     def _note_blueprint_failure(self, change: Change) -> None:
-        if change.address.kind == "blueprint":
+        if change.address.kind == Kind.BLUEPRINT:
             self._failed_blueprints.add(change.address.key)
 
-    def _resolve_write(self, provider: Provider, change: Change, intent: int) -> str | None:
+    def _resolve_card(self, provider: Provider, change: Change, intent: int) -> str | None:
         addr = change.address
-        desired = self.session.desired
-        try:
-            if addr.kind == "card":
-                pipe, card = self._card(addr)
-                found = provider.find_card(pipe, card, desired.contacts[card.contact_id], seen=self._seen(provider)) \
-                    if card else None
-                if found is not None and (change.action != "delete"):
-                    self.store.outcome(intent, "resolved_present", remote_id=found.remote_id)
-                    self.store.remember(addr, found.remote_id, status="archived" if found.archived else "active",
-                                        vendor_status=found.stage, observed_at=self._now())
-                    return found.remote_id
-                if change.action == "delete" and found is None:
-                    self.store.outcome(intent, "resolved_absent")
-                    self.store.forget(addr)
-                    return "deleted"
-            elif addr.kind == "blueprint":
-                bp = next(b for b in desired.blueprints if b.address == addr)
-                found_bp = provider.find_blueprint(bp)
-                if found_bp is not None:
-                    self.store.outcome(intent, "resolved_present", remote_id=found_bp.remote_id)
-                    self.store.remember(addr, found_bp.remote_id, status="active", observed_at=self._now())
-                    return found_bp.remote_id
-        except ProviderError:
-            return None
+        pipe, card = self._card(addr)
+        found = provider.find_card(pipe, card, self.session.desired.contacts[card.contact_id],
+                                   seen=self._seen(provider)) if card else None
+        if found is not None and change.action != Action.DELETE:
+            self.store.outcome(intent, Outcome.RESOLVED_PRESENT, remote_id=found.remote_id)
+            self.store.remember(addr, found.remote_id, status="archived" if found.archived else "active",
+                                vendor_status=found.stage, observed_at=self._now())
+            return found.remote_id
+        if change.action == Action.DELETE and found is None:
+            self.store.outcome(intent, Outcome.RESOLVED_ABSENT)
+            self.store.forget(addr)
+            return "deleted"
         return None
+
+    def _resolve_blueprint(self, provider: Provider, change: Change, intent: int) -> str | None:
+        addr = change.address
+        bp = next(b for b in self.session.desired.blueprints if b.address == addr)
+        found = provider.find_blueprint(bp)
+        if found is None:
+            return None
+        self.store.outcome(intent, Outcome.RESOLVED_PRESENT, remote_id=found.remote_id)
+        self.store.remember(addr, found.remote_id, status="active", observed_at=self._now())
+        return found.remote_id
 
     def _card(self, addr: Address) -> tuple[Any, Any]:
         """(pipeline, desired card or None) of a card address."""
         return self._pipelines[(addr.provider, addr.group)], self._cards.get(addr)
 
-    def _execute(self, provider: Provider, change: Change) -> str | None:
+    def _execute_blueprint(self, provider: Provider, change: Change) -> str | None:
+        addr = change.address
+        bp = next(b for b in self.session.desired.blueprints if b.address == addr)
+        if change.action == Action.CREATE:
+            lb = provider.create_blueprint(bp)
+        else:
+            lb = provider.update_blueprint(bp, self._live(change.provider).blueprints[addr])
+        self.store.remember(addr, lb.remote_id, status="active", observed_at=self._now())
+        return lb.remote_id
+
+    def _execute_card(self, provider: Provider, change: Change) -> str | None:
         addr = change.address
         desired = self.session.desired
-        tag = desired.project.ownership_tag
-        live = self._live(change.provider)
-        if addr.kind == "blueprint":
-            bp = next(b for b in desired.blueprints if b.address == addr)
-            if change.action == "create":
-                lb = provider.create_blueprint(bp)
-            else:
-                lb = provider.update_blueprint(bp, live.blueprints[addr])
-            self.store.remember(addr, lb.remote_id, status="active", observed_at=self._now())
-            return lb.remote_id
         pipe, card = self._card(addr)
-        if change.action == "create":
-            lc = provider.create_card(pipe, card, desired.contacts[card.contact_id], tag, seen=self._seen(provider))
+        if change.action == Action.CREATE:
+            lc = provider.create_card(pipe, card, desired.contacts[card.contact_id], desired.project.ownership_tag,
+                                      seen=self._seen(provider))
         else:
-            live_card = live.cards[addr]
-            if change.action == "delete":
+            live_card = self._live(change.provider).cards[addr]
+            if change.action == Action.DELETE:
                 provider.delete_card(pipe, live_card)
                 self.store.forget(addr)
                 return live_card.remote_id
             lc = provider.update_card(pipe, live_card, _card_update(change), seen=self._seen(provider))
         self.store.remember(addr, lc.remote_id, status="archived" if lc.archived else "active", vendor_status=lc.stage,
-                            observed_at=self._now(), extra={"contact": lc.contact_remote_id} if lc.contact_remote_id else None)
+                            observed_at=self._now(),
+                            extra={"contact": lc.contact_remote_id} if lc.contact_remote_id else None)
         return lc.remote_id
+
+
+@dataclass(frozen=True)
+class Handler:
+    """How apply executes the changes of one (kind, action): `run(applier, provider, changes)`. When
+    `batched`, consecutive changes of one group go in one call, up to the provider's enroll_batch_size
+    (Kalent enrolls 100 candidates per request); otherwise one change per call."""
+
+    run: Callable[[Applier, Provider, list[Change]], None]
+    batched: bool = False
+
+
+def _each(one: Callable[[Applier, Provider, Change], None]) -> Callable[[Applier, Provider, list[Change]], None]:
+    def run(applier: Applier, provider: Provider, changes: list[Change]) -> None:
+        for change in changes:
+            one(applier, provider, change)
+    return run
+
+
+_ENROLL = Handler(Applier._enroll, batched=True)
+_CARD = Handler(_each(Applier._write_card))
+_BLUEPRINT = Handler(_each(Applier._write_blueprint))
+# The one dispatch table: every executable (kind, action) the planner produces (plan.PLANNED) has one.
+HANDLERS: dict[tuple[str, Action], Handler] = {
+    (Kind.MEMBERSHIP, Action.ENROLL): _ENROLL,
+    (Kind.MEMBERSHIP, Action.RETRY): _ENROLL,
+    (Kind.MEMBERSHIP, Action.RENAME): Handler(_each(Applier._rename)),
+    (Kind.MEMBERSHIP, Action.STOP): Handler(_each(Applier._stop)),
+    **{(Kind.CARD, action): _CARD for action in (Action.CREATE, Action.UPDATE, Action.MOVE, Action.ARCHIVE,
+                                                 Action.UNARCHIVE, Action.DELETE, Action.ADOPT)},
+    (Kind.BLUEPRINT, Action.CREATE): _BLUEPRINT,
+    (Kind.BLUEPRINT, Action.UPDATE): _BLUEPRINT,
+}
 
 
 def _card_update(change: Change) -> CardUpdate:
     """The neutral update a card change asks for."""
-    if change.action == "archive":
+    if change.action == Action.ARCHIVE:
         return CardUpdate(archived=True)
     after = change.after or {}
     paths = {f.path.split("[")[0] for f in change.field_changes}
@@ -385,7 +480,7 @@ def _card_update(change: Change) -> CardUpdate:
         title=after.get("title") if "title" in paths else None,
         # "" clears a description (None means "leave as is"); adapters read "" back as None
         description=(after.get("description") or "") if "description" in paths else None,
-        tags=tuple(after["tags"]) if "tags" in paths or change.action == "adopt" else None,
+        tags=tuple(after["tags"]) if "tags" in paths or change.action == Action.ADOPT else None,
         stage=after.get("stage") if "stage" in paths else None,
         archived=False if "archived" in paths else None,
     )
@@ -408,9 +503,10 @@ def least_seconds(changes: list[Change], providers: dict[str, Provider]) -> floa
     return worst
 
 
-def apply_plan(session: Session, plan: Plan, live: LiveSnapshot, *, progress: Progress | None = None) -> ApplyReport:
+def apply_plan(session: Session, plan: Plan, live: LiveSnapshot, *,
+               progress: Progress | None = None) -> ApplyReport:
     """Execute every executable change of `plan` whose precondition holds against `live`."""
     return Applier(session, live, progress=progress).run(plan.changes)
 
 
-__all__ = ["apply_plan", "ApplyReport", "ChangeResult", "CARD_OPS"]
+__all__ = ["HANDLERS", "ApplyReport", "ChangeResult", "Handler", "apply_plan"]

@@ -27,6 +27,7 @@ from reconciler.comment import DEFAULT_BUDGET, Page
 from reconciler.plan_types import Plan
 from reconciler.snapshot import ACTIVE, FAILED, PAUSED, LiveSnapshot
 from reconciler.timeutil import parse_time
+from reconciler.vocabulary import Action, Kind
 
 FORMAT_VERSION = 1  # of the --format json report (schemas/drift.schema.json); bumped on any incompatible change
 STUCK_GENERATING = timedelta(minutes=15)
@@ -77,9 +78,9 @@ def build_report(plan: Plan, live: LiveSnapshot, *, now: datetime | None = None,
     for change in plan.changes:
         item = {"address": str(change.address), "action": change.action, "reason": change.reason,
                 "fields": sorted(f.path for f in change.field_changes)}
-        if change.address.kind == "membership" and change.action in ("manual", "stop"):
+        if change.address.kind == Kind.MEMBERSHIP and change.action in (Action.MANUAL, Action.STOP):
             report.orphaned.append(item | {"status": (change.before or {}).get("vendor_status")})
-        elif change.action != "defer":
+        elif change.action != Action.DEFER:
             report.changes.append(item)
     report.diverged = [d.to_dict() for d in plan.diverged]
     for addr, lm in sorted(live.memberships.items()):

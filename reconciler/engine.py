@@ -18,10 +18,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from reconciler import __version__
-from reconciler.in_doubt import CARD_OPS, resolve_in_doubt, settle_pending
+from reconciler.in_doubt import resolve_in_doubt, settle_pending
 from reconciler.live_merge import carry_renames, known_now_absent, membership_identity
 from reconciler.model import Address
-from reconciler.plan import Policies, ProviderCaps, compute_plan
+from reconciler.plan import Policies, compute_plan
 from reconciler.plan_types import Plan
 from reconciler.providers.base import ReadContext
 from reconciler.read_record import record_outcomes, record_read, remember_membership
@@ -34,8 +34,7 @@ log = logging.getLogger(__name__)
 
 def policies_for(session: Session) -> Policies:
     """Planner inputs from the providers' capabilities and the journal."""
-    caps = {name: ProviderCaps(p.capabilities.can_stop_membership, p.capabilities.can_archive_cards,
-                               p.capabilities.can_delete_cards) for name, p in session.providers.items()}
+    caps = {name: p.capabilities for name, p in session.providers.items()}
     return Policies(capabilities=caps, sent_last_24h=session.store.sends_last_24h(), adopted=session.store.adopted(),
                     tool_version=__version__, created_at=utcnow(session.clock))
 
@@ -111,7 +110,6 @@ def settle_in_doubt(session: Session, live: LiveSnapshot, *, only: str | None = 
 
 
 __all__ = [
-    "CARD_OPS",
     "LiveBlueprint",
     "LiveCard",
     "Session",

@@ -15,13 +15,12 @@ from reconciler.model import Address, DesiredState
 from reconciler.providers.base import EnrollRequest, Provider
 from reconciler.snapshot import LiveSnapshot
 from reconciler.state import stored_address
+from reconciler.vocabulary import BLUEPRINT_OPERATIONS, CARD_OPERATIONS, Operation, Outcome
 
 if TYPE_CHECKING:
     from reconciler.engine import Session
 
 log = logging.getLogger(__name__)
-CARD_OPS = ("create", "update", "move", "archive", "unarchive", "delete", "adopt")
-PRESENT, ABSENT = "resolved_present", "resolved_absent"
 
 
 def resolve_in_doubt(session: Session, live: LiveSnapshot, *, read_only: bool = False, only: str | None = None) -> None:
@@ -51,7 +50,7 @@ def resolve_in_doubt(session: Session, live: LiveSnapshot, *, read_only: bool = 
             live.warnings.append(f"{addr}: an earlier {entry.operation} has an unknown outcome, but provider "
                                  f"{addr.provider!r} is no longer configured; check the vendor by hand")
             continue
-        if read_only and entry.operation == "enroll" and not provider.capabilities.can_list_memberships:
+        if read_only and entry.operation == Operation.ENROLL and not provider.capabilities.can_list_memberships:
             # Only a keyed replay of the start can settle this (Clarky), and a replay of a start that
             # never arrived IS the start: plan and drift must never send, so it stays pending.
             lm = live.memberships.get(addr)
@@ -105,12 +104,12 @@ def _find_sequence(desired: DesiredState, addr: Address) -> tuple[Any, Any]:
 
 
 def _resolve_one(desired: DesiredState, provider: Provider, addr: Address, operation: str, attempt: int,
-                 sent_at: str, live: LiveSnapshot) -> str | None:
-    """PRESENT | ABSENT | None (cannot tell yet); what it found goes into `live`."""
-    if operation == "enroll":
+                 sent_at: str, live: LiveSnapshot) -> Outcome | None:
+    """RESOLVED_PRESENT | RESOLVED_ABSENT | None (cannot tell yet); what it found goes into `live`."""
+    if operation == Operation.ENROLL:
         lm = live.memberships.get(addr)
         if lm is not None and lm.attempt >= attempt:
-            return PRESENT
+            return Outcome.RESOLVED_PRESENT
         seq, member = _find_sequence(desired, addr)
         if seq is None:
             live.warnings.append(f"{addr}: an earlier enrollment has an unknown outcome and its sequence is no longer "
@@ -120,28 +119,28 @@ def _resolve_one(desired: DesiredState, provider: Provider, addr: Address, opera
         found = provider.resolve_enrollment(seq, EnrollRequest(member, contact, attempt), sent_at=sent_at,
                                            seen=live.seen.get(provider.config.name))
         if found is None:
-            return ABSENT
+            return Outcome.RESOLVED_ABSENT
         live.memberships[addr] = found
-        return PRESENT
-    if operation in CARD_OPS:
-        if operation == "create" and addr not in live.cards:
+        return Outcome.RESOLVED_PRESENT
+    if operation in CARD_OPERATIONS:
+        if operation == Operation.CREATE and addr not in live.cards:
             pipe = next((p for p in desired.pipelines if p.provider == addr.provider and p.id == addr.group), None)
             card = next((c for c in pipe.cards if c.address == addr), None) if pipe else None
             if pipe is None or card is None:
-                return ABSENT
+                return Outcome.RESOLVED_ABSENT
             found_card = provider.find_card(pipe, card, desired.contacts[card.contact_id],
                                            seen=live.seen.get(provider.config.name))
             if found_card is None:
-                return ABSENT
+                return Outcome.RESOLVED_ABSENT
             live.cards[addr] = found_card
         # updates, moves, archives are idempotent writes of target values: the fresh read is the truth
-        return PRESENT if addr in live.cards else ABSENT
-    if operation in ("create_blueprint", "update_blueprint"):
+        return Outcome.RESOLVED_PRESENT if addr in live.cards else Outcome.RESOLVED_ABSENT
+    if operation in BLUEPRINT_OPERATIONS:
         if addr not in live.blueprints:
             bp = next((b for b in desired.blueprints if b.address == addr), None)
             found_bp = provider.find_blueprint(bp) if bp else None
             if found_bp is None:
-                return ABSENT
+                return Outcome.RESOLVED_ABSENT
             live.blueprints[addr] = found_bp
-        return PRESENT
-    return PRESENT
+        return Outcome.RESOLVED_PRESENT
+    return Outcome.RESOLVED_PRESENT

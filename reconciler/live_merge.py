@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from reconciler.model import Address, Contact, DesiredState, Membership, Sequence
 from reconciler.snapshot import STATUSES, LiveSnapshot
 from reconciler.state_record import StateRecord
+from reconciler.vocabulary import Kind
 
 __all__ = ["Identity", "carry_renames", "known_now_absent", "membership_identity"]
 
@@ -72,7 +73,7 @@ def carry_renames(desired: DesiredState, live: LiveSnapshot, known: Mapping[Addr
     taken: set[Address] = set()
     for old, record in sorted(known.items()):
         target = record.target or targets.get((old.provider, old.group))
-        if old.kind != "membership" or (old in names and old not in reused) or target is None:
+        if old.kind != Kind.MEMBERSHIP or (old in names and old not in reused) or target is None:
             continue
         person, vendor_id = set(record.person or ()), record.contact
         matches = [a for a, p, v in declared.get((old.provider, target), []) if p & person or vendor_id in v]
@@ -98,7 +99,7 @@ def known_now_absent(known: Mapping[Address, StateRecord], live: LiveSnapshot, *
     hidden it, or the read may be wrong), so the plan says `manual` and a person decides."""
     renamed = set(live.renames.values())
     for address, record in known.items():
-        if address.kind != "membership" or record.status not in STATUSES:
+        if address.kind != Kind.MEMBERSHIP or record.status not in STATUSES:
             continue
         if provider is not None and address.provider != provider:  # `live` holds this provider only
             continue

@@ -14,33 +14,38 @@ Once-only memberships (docs/safety.md) are decided here and nowhere else:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from deepdiff import DeepDiff
 
 from reconciler.errors import PlanError
-from reconciler.model import Address, Blueprint, Card, DesiredState, Pipeline, Sequence
+from reconciler.model import Address, Card, DesiredState, Pipeline, Sequence
 from reconciler.plan_types import Change, Divergence, FieldChange, Plan
-from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
+from reconciler.providers.base import Capabilities
+from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, LiveCard, LiveMembership, LiveSnapshot
+from reconciler.vocabulary import Action, Kind
 
-__all__ = ["Policies", "compute_plan", "field_changes", "check_precondition", "Change", "Plan", "FieldChange"]
-
-
-@dataclass(frozen=True)
-class ProviderCaps:
-    """The capability flags the planner needs (mirrors providers.base.Capabilities)."""
-
-    can_stop_membership: bool = False
-    can_archive_cards: bool = True
-    can_delete_cards: bool = True
+__all__ = ["PLANNED", "Change", "FieldChange", "Plan", "Policies", "check_precondition", "compute_plan",
+           "field_changes"]
+Fields = dict[str, Any]  # a projected object (before / after) or a precondition, as the plan JSON holds it
+# Every (kind, action) the planner produces, and no other: `_change` refuses the rest, so apply's
+# dispatch table can be checked against this (tests/apply/test_dispatch.py).
+PLANNED: dict[str, frozenset[Action]] = {
+    Kind.MEMBERSHIP: frozenset({Action.ENROLL, Action.RETRY, Action.STOP, Action.RENAME, Action.MANUAL, Action.SKIP,
+                                Action.DEFER}),
+    Kind.CARD: frozenset({Action.CREATE, Action.UPDATE, Action.MOVE, Action.ARCHIVE, Action.UNARCHIVE, Action.DELETE,
+                          Action.ADOPT, Action.MANUAL}),
+    Kind.BLUEPRINT: frozenset({Action.CREATE, Action.UPDATE}),
+}
 
 
 @dataclass(frozen=True)
 class Policies:
     """Inputs besides desired and live: capabilities, caps used, adoption, safety flags."""
 
-    capabilities: dict[str, ProviderCaps] = field(default_factory=dict)
+    capabilities: dict[str, Capabilities] = field(default_factory=dict)  # a provider not in it: the defaults
     sent_last_24h: dict[str, int] = field(default_factory=dict)  # sequence address group -> enrollments sent
     adopted: frozenset[Address] = frozenset()
     tool_version: str = "0"
@@ -66,7 +71,19 @@ def field_changes(before: Any, after: Any) -> tuple[FieldChange, ...]:
     return tuple(sorted(out, key=lambda f: f.path))
 
 
-def _membership_snapshot(live: LiveMembership) -> dict[str, Any]:
+def _change(address: Address, action: Action, *, reason: str | None = None, before: Fields | None = None,
+            after: Fields | None = None, precondition: Fields | None = None, irreversible: bool = False,
+            loud: bool = False, attempt: int = 0, field_changes: tuple[FieldChange, ...] = ()) -> Change:
+    """One change to `address` (on its own provider); what is not given is empty."""
+    if action not in PLANNED.get(address.kind, ()):
+        raise ValueError(f"the planner has no {action!r} for a {address.kind}: add it to PLANNED and to apply's "
+                         "HANDLERS together")
+    return Change(address=address, action=action, provider=address.provider, irreversible=irreversible,
+                  before=before, after=after, precondition=precondition or {}, field_changes=field_changes,
+                  reason=reason, loud=loud, attempt=attempt)
+
+
+def _membership_snapshot(live: LiveMembership) -> Fields:
     return {"remote_id": live.remote_id, "status": live.status, "attempt": live.attempt}
 
 
@@ -83,7 +100,7 @@ def _plan_memberships(desired: DesiredState, live: LiveSnapshot, policies: Polic
                 change = _rename(member.address, live.renames[member.address])
             if change is None:
                 unchanged += 1
-            elif change.action in ("enroll", "retry"):
+            elif change.action.sends:
                 wanted.append(change)
             else:
                 changes.append(change)
@@ -91,13 +108,12 @@ def _plan_memberships(desired: DesiredState, live: LiveSnapshot, policies: Polic
     for address, lm in sorted(live.memberships.items()):
         if address in declared or lm.status not in (ACTIVE, PAUSED):
             continue
-        caps = policies.capabilities.get(address.provider, ProviderCaps())
-        action = "stop" if caps.can_stop_membership else "manual"
-        changes.append(Change(
-            address=address, action=action, provider=address.provider, irreversible=False,
-            before=_membership_snapshot(lm) | {"vendor_status": lm.vendor_status}, after=None,
+        caps = policies.capabilities.get(address.provider, Capabilities())
+        action = Action.STOP if caps.can_stop_membership else Action.MANUAL
+        changes.append(_change(
+            address, action, before=_membership_snapshot(lm) | {"vendor_status": lm.vendor_status},
             reason=f"removed from the manifest but still {lm.vendor_status}: stop it in the vendor's UI"
-            if action == "manual" else "removed from the manifest",
+            if action == Action.MANUAL else "removed from the manifest",
             precondition={"enrollment": _membership_snapshot(lm)},
         ))
     return changes, unchanged
@@ -105,56 +121,49 @@ def _plan_memberships(desired: DesiredState, live: LiveSnapshot, policies: Polic
 
 def _rename(address: Address, old: Address) -> Change:
     """One enrollment, kept under its new address: nothing is sent, nothing is stopped."""
-    return Change(address=address, action="rename", provider=address.provider, irreversible=False,
-                  before={"address": str(old)}, after={"address": str(address)}, precondition={},
-                  reason=f"enrollment kept under its new address (was {old}); nothing is sent")
+    return _change(address, Action.RENAME, before={"address": str(old)}, after={"address": str(address)},
+                   reason=f"enrollment kept under its new address (was {old}); nothing is sent")
 
 
 def _member_change(seq: Sequence, address: Address, lm: LiveMembership | None, live: LiveSnapshot) -> Change | None:
     loud = seq.auto_approve
-    base = dict(address=address, provider=address.provider, loud=loud)
     if address in live.conflicts:
-        return Change(action="manual", irreversible=False, before=None, after=None,
-                      reason=f"{live.conflicts[address]}: enrolls no one until the vendor holds this person once",
-                      precondition={}, **base)
+        return _change(address, Action.MANUAL, loud=loud,
+                       reason=f"{live.conflicts[address]}: enrolls no one until the vendor holds this person once")
     if address in live.pending:
-        return Change(action="defer", irreversible=False, before=None, after=None,
-                      reason="an earlier enrollment attempt has an unknown outcome; apply settles it first (by reading, or for "
-                             "Clarky by replaying its idempotency key, which cannot send twice)",
-                      precondition={}, **base)
+        return _change(address, Action.DEFER, loud=loud,
+                       reason="an earlier enrollment attempt has an unknown outcome; apply settles it first (by "
+                              "reading, or for Clarky by replaying its idempotency key, which cannot send twice)")
     if address in live.unproven:
-        return Change(action="manual", irreversible=False, before=_membership_snapshot(lm) if lm else None, after=None,
-                      reason=live.unproven[address], precondition={}, **base)
+        return _change(address, Action.MANUAL, loud=loud, before=_membership_snapshot(lm) if lm else None,
+                       reason=live.unproven[address])
     if lm is None and address in live.settling:
-        return Change(action="defer", irreversible=False, before=None, after=None, reason=live.settling[address],
-                      precondition={}, **base)
+        return _change(address, Action.DEFER, loud=loud, reason=live.settling[address])
     if lm is None:
-        return Change(action="enroll", irreversible=True, before=None, after={"sequence": seq.id, "attempt": 0},
-                      reason="auto_approve: sends within seconds" if loud else None,
-                      precondition={"enrollment": "absent"}, attempt=0, **base)
+        return _change(address, Action.ENROLL, loud=loud, irreversible=True, after={"sequence": seq.id, "attempt": 0},
+                       reason="auto_approve: sends within seconds" if loud else None,
+                       precondition={"enrollment": "absent"})
     if lm.conflict:
-        return Change(action="skip", irreversible=False, before=_membership_snapshot(lm), after=None,
-                      reason=lm.conflict, precondition={}, **base)
+        return _change(address, Action.SKIP, loud=loud, before=_membership_snapshot(lm), reason=lm.conflict)
     if lm.status in (ACTIVE, PAUSED):
         return None
     if lm.status == FINISHED:
         if seq.reenroll != "after_finished":
             return None
-        return Change(action="enroll", irreversible=True, before=_membership_snapshot(lm),
-                      after={"sequence": seq.id, "attempt": lm.attempt + 1},
-                      reason=f"reenroll: after_finished (previous enrollment {lm.vendor_status})",
-                      precondition={"enrollment": _membership_snapshot(lm)}, attempt=lm.attempt + 1, **base)
+        return _change(address, Action.ENROLL, loud=loud, irreversible=True, before=_membership_snapshot(lm),
+                       after={"sequence": seq.id, "attempt": lm.attempt + 1},
+                       reason=f"reenroll: after_finished (previous enrollment {lm.vendor_status})",
+                       precondition={"enrollment": _membership_snapshot(lm)}, attempt=lm.attempt + 1)
     if lm.status != FAILED:  # an unknown status is never a reason to send again
-        return Change(action="skip", irreversible=False, before=_membership_snapshot(lm), after=None,
-                      reason=f"unknown enrollment status {lm.status!r} ({lm.vendor_status}): check it in the vendor",
-                      precondition={}, **base)
+        return _change(address, Action.SKIP, loud=loud, before=_membership_snapshot(lm),
+                       reason=f"unknown enrollment status {lm.status!r} ({lm.vendor_status}): check it in the vendor")
     if lm.unreachable:
-        return Change(action="skip", irreversible=False, before=_membership_snapshot(lm), after=None,
-                      reason=f"contact cannot be reached: {lm.reason or lm.vendor_status}", precondition={}, **base)
-    return Change(action="retry", irreversible=True, before=_membership_snapshot(lm),
-                  after={"sequence": seq.id, "attempt": lm.attempt + 1},
-                  reason=f"previous enrollment failed: {lm.reason or lm.vendor_status}",
-                  precondition={"enrollment": _membership_snapshot(lm)}, attempt=lm.attempt + 1, **base)
+        return _change(address, Action.SKIP, loud=loud, before=_membership_snapshot(lm),
+                       reason=f"contact cannot be reached: {lm.reason or lm.vendor_status}")
+    return _change(address, Action.RETRY, loud=loud, irreversible=True, before=_membership_snapshot(lm),
+                   after={"sequence": seq.id, "attempt": lm.attempt + 1},
+                   reason=f"previous enrollment failed: {lm.reason or lm.vendor_status}",
+                   precondition={"enrollment": _membership_snapshot(lm)}, attempt=lm.attempt + 1)
 
 
 def _apply_daily_cap(seq: Sequence, wanted: list[Change], policies: Policies) -> Iterable[Change]:
@@ -167,18 +176,18 @@ def _apply_daily_cap(seq: Sequence, wanted: list[Change], policies: Policies) ->
         if i < room:
             out.append(change)
         else:
-            out.append(Change(address=change.address, action="defer", provider=change.provider, irreversible=False,
-                              before=change.before, after=None, precondition={},
-                              reason=f"daily_cap {seq.daily_cap} reached for the last 24 h; enrolled on a later run"))
+            out.append(_change(change.address, Action.DEFER, before=change.before,
+                               reason=f"daily_cap {seq.daily_cap} reached for the last 24 h; enrolled on a later run"))
     return out
 
 
-def _card_view(card: LiveCard) -> dict[str, Any]:
+def _card_view(card: LiveCard) -> Fields:
     return {"remote_id": card.remote_id, "stage": card.stage, "archived": card.archived,
             "fields": card.managed_fields(), "managed": card.managed}
 
 
-def _plan_cards(desired: DesiredState, live: LiveSnapshot, policies: Policies) -> tuple[list[Change], int, list[Divergence]]:
+def _plan_cards(desired: DesiredState, live: LiveSnapshot,
+                policies: Policies) -> tuple[list[Change], int, list[Divergence]]:
     changes: list[Change] = []
     by_pipeline: dict[tuple[str, str], list[tuple[Address, LiveCard]]] = {}  # one pass, not one per pipeline
     for address, lc in sorted(live.cards.items()):
@@ -207,44 +216,42 @@ def _plan_cards(desired: DesiredState, live: LiveSnapshot, policies: Policies) -
 
 def _card_change(pipe: Pipeline, card: Card, lc: LiveCard | None, tag: str, policies: Policies,
                  diverged: list[Divergence], live_conflicts: dict[Address, str]) -> Change | None:
-    after = {"stage": card.stage, **card.managed_fields()}
-    base = dict(address=card.address, provider=card.address.provider, irreversible=False)
-    if card.address in live_conflicts:
-        return Change(action="manual", before=None, after=None, precondition={},
-                      reason=f"{live_conflicts[card.address]}: no card is created or changed until the vendor "
-                             "holds this person once", **base)
+    after: Fields = {"stage": card.stage, **card.managed_fields()}
+    address = card.address
+    if address in live_conflicts:
+        return _change(address, Action.MANUAL, reason=f"{live_conflicts[address]}: no card is created or changed "
+                                                      "until the vendor holds this person once")
     if lc is None:
         after["tags"] = sorted(set(card.tags) | {tag})
-        return Change(action="create", before=None, after=after, precondition={"card": "absent"}, **base)
-    if not lc.managed and card.address not in policies.adopted:
-        return Change(action="manual", before=_card_view(lc), after=None, precondition={},
-                      reason=f"a card without the {tag!r} tag already exists for this contact ({lc.remote_id}); "
-                             "adopt it with `campaignctl import` or tag it by hand", **base)
+        return _change(address, Action.CREATE, after=after, precondition={"card": "absent"})
+    if not lc.managed and address not in policies.adopted:
+        return _change(address, Action.MANUAL, before=_card_view(lc),
+                       reason=f"a card without the {tag!r} tag already exists for this contact ({lc.remote_id}); "
+                              "adopt it with `campaignctl import` or tag it by hand")
     target_tags = sorted(set(lc.tags) | set(card.tags) | {tag})
     want = {"title": card.title, "description": card.description, "tags": target_tags}
     have = lc.managed_fields()
     fcs = list(field_changes(have, want))
     move = card.stage != lc.stage
     if move and pipe.stage_policy == "initial":
-        diverged.append(Divergence(card.address, "stage", card.stage, lc.stage, "stage_policy: initial"))
+        diverged.append(Divergence(address, "stage", card.stage, lc.stage, "stage_policy: initial"))
         move = False
     if move:
         fcs.append(FieldChange("stage", lc.stage, card.stage))
     if lc.archived:
         fcs.append(FieldChange("archived", True, False))
     if not lc.managed:
-        action = "adopt"
+        action = Action.ADOPT
     elif lc.archived:
-        action = "unarchive"
+        action = Action.UNARCHIVE
     elif move:
-        action = "move"
+        action = Action.MOVE
     elif fcs:
-        action = "update"
+        action = Action.UPDATE
     else:
         return None
-    return Change(action=action, before=_card_view(lc), after={"stage": card.stage if move else lc.stage, **want},
-                  field_changes=tuple(sorted(fcs, key=lambda f: f.path)),
-                  precondition={"card": _card_view(lc)}, **base)
+    return _change(address, action, before=_card_view(lc), after={"stage": card.stage if move else lc.stage, **want},
+                   field_changes=tuple(sorted(fcs, key=lambda f: f.path)), precondition={"card": _card_view(lc)})
 
 
 def _prune(pipe: Pipeline, cards: list[tuple[Address, LiveCard]], policies: Policies) -> list[Change]:
@@ -256,17 +263,17 @@ def _prune(pipe: Pipeline, cards: list[tuple[Address, LiveCard]], policies: Poli
             continue
         if pipe.prune == "none" or (pipe.prune == "archive" and lc.archived):
             continue
-        caps = policies.capabilities.get(pipe.provider, ProviderCaps())
+        caps = policies.capabilities.get(pipe.provider, Capabilities())
         possible = caps.can_archive_cards if pipe.prune == "archive" else caps.can_delete_cards
-        action = pipe.prune if possible else "manual"
-        out.append(Change(address=address, action=action, provider=pipe.provider, irreversible=pipe.prune == "delete",
-                          before=_card_view(lc), after=None, precondition={"card": _card_view(lc)},
-                          reason=f"no longer declared (prune: {pipe.prune})" if possible
-                          else f"no longer declared; the vendor API cannot {pipe.prune} it: do it in the UI"))
+        action = Action(pipe.prune) if possible else Action.MANUAL
+        out.append(_change(address, action, irreversible=pipe.prune == "delete", before=_card_view(lc),
+                           precondition={"card": _card_view(lc)},
+                           reason=f"no longer declared (prune: {pipe.prune})" if possible
+                           else f"no longer declared; the vendor API cannot {pipe.prune} it: do it in the UI"))
     return out
 
 
-def blueprint_view(steps: Iterable[dict[str, Any]], name: str) -> dict[str, Any]:
+def blueprint_view(steps: Iterable[Fields], name: str) -> Fields:
     """Blueprint fields as compared: a plain LINKEDIN_INVITATION stores content '' (vendor rule)."""
     norm = []
     for step in steps:
@@ -278,21 +285,21 @@ def blueprint_view(steps: Iterable[dict[str, Any]], name: str) -> dict[str, Any]
 
 
 def _plan_blueprints(desired: DesiredState, live: LiveSnapshot) -> tuple[list[Change], int]:
-    changes, unchanged = [], 0
+    changes: list[Change] = []
+    unchanged = 0
     for bp in desired.blueprints:
         lb = live.blueprints.get(bp.address)
         want = blueprint_view(bp.steps, bp.name)
-        base = dict(address=bp.address, provider=bp.provider, irreversible=False)
         if lb is None:
-            changes.append(Change(action="create", before=None, after=want, precondition={"blueprint": "absent"}, **base))
+            changes.append(_change(bp.address, Action.CREATE, after=want, precondition={"blueprint": "absent"}))
             continue
         have = blueprint_view(lb.steps, lb.name)
         fcs = field_changes(have, want)
         if not fcs:
             unchanged += 1
             continue
-        changes.append(Change(action="update", before=have, after=want, field_changes=fcs,
-                              precondition={"blueprint": {"remote_id": lb.remote_id, "view": have}}, **base))
+        changes.append(_change(bp.address, Action.UPDATE, before=have, after=want, field_changes=fcs,
+                               precondition={"blueprint": {"remote_id": lb.remote_id, "view": have}}))
     return changes, unchanged
 
 
@@ -319,19 +326,21 @@ def safety_violations(desired: DesiredState, live: LiveSnapshot, plan: Plan) -> 
     """(flag that overrides it, reason) for every safety limit (docs/safety.md) the plan exceeds."""
     out: list[tuple[str, str]] = []
     safety = desired.project.safety
-    sends = sum(1 for c in plan.changes if c.action in ("enroll", "retry"))
+    sends = sum(1 for c in plan.changes if c.action.sends)
     if sends > safety.max_new_memberships_per_apply:
-        out.append(("--allow-large", f"{sends} new enrollments exceed max_new_memberships_per_apply "
-                                     f"({safety.max_new_memberships_per_apply})"))
+        out.append(("--allow-large", (f"{sends} new enrollments exceed max_new_memberships_per_apply "
+                                      f"({safety.max_new_memberships_per_apply})")))
     managed = sum(1 for c in live.cards.values() if c.managed)
-    removals = sum(1 for c in plan.changes if c.action in ("archive", "delete"))
+    removals = sum(1 for c in plan.changes if c.action in (Action.ARCHIVE, Action.DELETE))
     if managed >= safety.removal_floor and removals > safety.max_removal_fraction * managed:
-        out.append(("--force", f"{removals} of {managed} managed cards would be archived or deleted "
-                               f"(more than max_removal_fraction {safety.max_removal_fraction})"))
+        out.append(("--force", (f"{removals} of {managed} managed cards would be archived or deleted "
+                                f"(more than max_removal_fraction {safety.max_removal_fraction})")))
     for pipe in desired.pipelines:
-        live_managed = [c for a, c in live.cards.items() if a.group == pipe.id and a.provider == pipe.provider and c.managed]
+        live_managed = [c for a, c in live.cards.items()
+                        if a.group == pipe.id and a.provider == pipe.provider and c.managed]
         if not pipe.cards and live_managed and pipe.prune != "none":
-            out.append(("--force", f"pipeline {pipe.id!r} declares no cards but {len(live_managed)} managed cards exist"))
+            out.append(("--force",
+                        f"pipeline {pipe.id!r} declares no cards but {len(live_managed)} managed cards exist"))
     for seq in desired.sequences:
         if not seq.members and any(a.group == seq.id and a.provider == seq.provider for a in live.memberships):
             out.append(("--force", f"sequence {seq.id!r} resolves to no members but has live enrollments"))
@@ -349,9 +358,10 @@ def check_precondition(change: Change, live: LiveSnapshot) -> str | None:
             return live.unproven[change.address]
         if lm is None and change.address in live.settling:
             return live.settling[change.address]
-        now = "absent" if lm is None else _membership_snapshot(lm)
-        if now != pre["enrollment"]:
-            return f"enrollment is now {now if now == 'absent' else lm.vendor_status if lm else now}, planned against {pre['enrollment']}"
+        if lm is None and pre["enrollment"] != "absent":
+            return f"enrollment is now absent, planned against {pre['enrollment']}"
+        if lm is not None and _membership_snapshot(lm) != pre["enrollment"]:
+            return f"enrollment is now {lm.vendor_status}, planned against {pre['enrollment']}"
     if "card" in pre:
         lc = live.cards.get(change.address)
         now = "absent" if lc is None else _card_view(lc)

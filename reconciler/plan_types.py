@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.model import Address
+from reconciler.vocabulary import Action
 
 FORMAT_VERSION = 1
-ACTIONS = ("enroll", "retry", "create", "update", "move", "archive", "unarchive", "delete", "adopt",
-           "stop", "rename", "manual", "skip", "defer")
+ACTIONS = tuple(Action)  # the plan's summary order
 # `rename` writes only to the state (the enrollment's row moves to its new address): nothing is sent.
-EXECUTABLE = frozenset({"enroll", "retry", "create", "update", "move", "archive", "unarchive", "delete", "adopt", "stop",
-                        "rename"})
+EXECUTABLE = frozenset(a for a in Action if a.executable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +32,7 @@ class Change:
     """One planned change to one address."""
 
     address: Address
-    action: str
+    action: Action
     provider: str
     irreversible: bool
     before: dict[str, Any] | None
@@ -43,6 +42,10 @@ class Change:
     reason: str | None = None
     loud: bool = False  # Clarky auto_approve: sends within seconds
     attempt: int = 0
+
+    def __post_init__(self) -> None:
+        if type(self.action) is not Action:  # a plain string (a saved plan, a test): checked once, here
+            object.__setattr__(self, "action", Action(self.action))
 
     @property
     def executable(self) -> bool:
@@ -64,10 +67,10 @@ class Change:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Change":
+    def from_dict(cls, data: dict[str, Any]) -> Change:
         return cls(
             address=Address.parse(data["address"]),
-            action=data["action"],
+            action=Action(data["action"]),
             provider=data["provider"],
             irreversible=data["irreversible"],
             before=data.get("before"),
@@ -91,7 +94,8 @@ class Divergence:
     why: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"address": str(self.address), "path": self.path, "desired": self.desired, "live": self.live, "why": self.why}
+        return {"address": str(self.address), "path": self.path, "desired": self.desired, "live": self.live,
+                "why": self.why}
 
 
 @dataclass
@@ -107,18 +111,14 @@ class Plan:
     created_at: str = ""
     safety: list[tuple[str, str]] = field(default_factory=list)  # (override flag, reason)
 
-    def counts(self) -> dict[str, int]:
-        out = {a: 0 for a in ACTIONS}
+    def counts(self) -> dict[Action, int]:
+        out = dict.fromkeys(Action, 0)
         for change in self.changes:
             out[change.action] += 1
         return out
 
-    @property
-    def has_changes(self) -> bool:
-        return bool(self.changes)
-
     def summary(self) -> dict[str, Any]:
-        counts = {k: v for k, v in self.counts().items() if v}
+        counts: dict[str, Any] = {k: v for k, v in self.counts().items() if v}
         return {**counts, "unchanged": self.unchanged,
                 "irreversible": sum(1 for c in self.changes if c.irreversible)}
 
@@ -136,9 +136,10 @@ class Plan:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Plan":
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
         if data.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"unsupported plan format_version {data.get('format_version')!r} (expected {FORMAT_VERSION})")
+            raise ValueError(f"unsupported plan format_version {data.get('format_version')!r} "
+                             f"(expected {FORMAT_VERSION})")
         return cls(
             changes=[Change.from_dict(c) for c in data["changes"]],
             unchanged=data.get("summary", {}).get("unchanged", 0),

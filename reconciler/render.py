@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from reconciler.comment import DEFAULT_BUDGET, Masker, Page, keep_all, left_out, tally
 from reconciler.plan_types import Change, Plan
+from reconciler.vocabulary import Action, Kind
 
 MARKER = "<!-- campaignctl-plan -->"
-SYMBOLS = {"enroll": "+", "create": "+", "update": "~", "move": "~", "unarchive": "~", "adopt": "~",
-           "archive": "-", "delete": "-", "stop": "-", "rename": "~", "manual": "!", "skip": "!", "retry": "!", "defer": ">"}
+SYMBOLS = {Action.ENROLL: "+", Action.CREATE: "+", Action.UPDATE: "~", Action.MOVE: "~", Action.UNARCHIVE: "~",
+           Action.ADOPT: "~", Action.ARCHIVE: "-", Action.DELETE: "-", Action.STOP: "-", Action.RENAME: "~",
+           Action.MANUAL: "!", Action.SKIP: "!", Action.RETRY: "!", Action.DEFER: ">"}
 COLORS = {"+": "32", "~": "33", "-": "31", "!": "35", ">": "36"}
 GROUP_LIMIT = 20
-SUMMARY_WORDS = [("enroll", "to enroll"), ("retry", "to retry"), ("create", "to create"), ("update", "to update"),
-                 ("move", "to move"), ("unarchive", "to unarchive"), ("adopt", "to adopt"), ("archive", "to archive"),
-                 ("delete", "to delete"), ("stop", "to stop"), ("rename", "renamed"), ("manual", "manual"),
-                 ("skip", "skipped"),
-                 ("defer", "deferred")]
+SUMMARY_WORDS = [(Action.ENROLL, "to enroll"), (Action.RETRY, "to retry"), (Action.CREATE, "to create"),
+                 (Action.UPDATE, "to update"), (Action.MOVE, "to move"), (Action.UNARCHIVE, "to unarchive"),
+                 (Action.ADOPT, "to adopt"), (Action.ARCHIVE, "to archive"), (Action.DELETE, "to delete"),
+                 (Action.STOP, "to stop"), (Action.RENAME, "renamed"), (Action.MANUAL, "manual"),
+                 (Action.SKIP, "skipped"), (Action.DEFER, "deferred")]
+GROUP_WORDS: dict[str, str] = {Kind.MEMBERSHIP: "sequence", Kind.CARD: "pipeline", Kind.BLUEPRINT: "blueprints in"}
 
 
 def summary_line(plan: Plan) -> str:
@@ -32,7 +36,7 @@ def summary_line(plan: Plan) -> str:
 
 def group_of(change: Change) -> tuple[str, str]:
     """(provider, 'sequence X' | 'pipeline X' | 'blueprints in X') for grouping."""
-    kind = {"membership": "sequence", "card": "pipeline", "blueprint": "blueprints in"}[change.address.kind]
+    kind = GROUP_WORDS[change.address.kind]
     return change.address.provider, f"{kind} {change.address.group}"
 
 
@@ -46,14 +50,14 @@ def _fmt(value: Any) -> str:
 
 def _detail(change: Change) -> str:
     """The one-line gist of a change after its address."""
-    if change.action in ("enroll", "retry"):
+    if change.action.sends:
         text = "SENDS MESSAGES WITHIN SECONDS (auto_approve)" if change.loud else "sends messages (irreversible)"
         if change.attempt:
             text += f", attempt {change.attempt + 1}"
         return f"{text}; {change.reason}" if change.reason and not change.loud else text
-    if change.action == "create" and change.after and "stage" in change.after:
+    if change.action == Action.CREATE and change.after and "stage" in change.after:
         return f"in {change.after['stage']}: {_fmt(change.after['title'])}"
-    if change.action == "create":
+    if change.action == Action.CREATE:
         return f"{len(change.after.get('steps', [])) if change.after else 0} steps"
     return change.reason or ""
 
@@ -100,9 +104,9 @@ def render_text(plan: Plan, *, full: bool = False, color: bool = False) -> str:
         out.append("")
     for warning in plan.warnings:
         out.append(f"Warning: {warning}")
-    sends = sum(1 for c in plan.changes if c.irreversible and c.action in ("enroll", "retry"))
+    sends = sum(1 for c in plan.changes if c.irreversible and c.action.sends)
     if sends:
-        loud = sum(1 for c in plan.changes if c.loud and c.action in ("enroll", "retry"))
+        loud = sum(1 for c in plan.changes if c.loud and c.action.sends)
         extra = f", {loud:,} of them with auto_approve (sent within seconds)" if loud else ""
         out.append(f"Irreversible: {sends:,} enrollment{'s' if sends != 1 else ''} will send real messages{extra}.")
     for flag, reason in plan.safety:
@@ -122,10 +126,10 @@ def mask_text(text: str, names: Iterable[str] = ()) -> str:
 
 
 def _sends_line(plan: Plan) -> str | None:
-    sends = sum(1 for c in plan.changes if c.irreversible and c.action in ("enroll", "retry"))
+    sends = sum(1 for c in plan.changes if c.irreversible and c.action.sends)
     if not sends:
         return None
-    loud = sum(1 for c in plan.changes if c.loud and c.action in ("enroll", "retry"))
+    loud = sum(1 for c in plan.changes if c.loud and c.action.sends)
     extra = f", {loud:,} of them with auto_approve (sent within seconds)" if loud else ""
     plural = "s" if sends != 1 else ""
     return f"> :warning: **{sends:,} irreversible enrollment{plural}** will send real messages{extra}."
@@ -185,7 +189,7 @@ def _table(page: Page, plan: Plan, groups: dict[tuple[str, str], list[Change]], 
     page.add("")
 
 
-def _rest_row(actions: list[str], n_groups: int, counts: Counter[str]) -> str:
+def _rest_row(actions: list[Action], n_groups: int, counts: Counter[str]) -> str:
     return f"| … | {n_groups:,} more groups | " + " | ".join(f"{counts.get(a, 0):,}" for a in actions) + " |"
 
 
@@ -194,8 +198,8 @@ def _change_lines(page: Page, groups: dict[tuple[str, str], list[Change]], reser
     shown = 0
     close = ["```", "", "</details>", ""]
     for (provider, group), changes in groups.items():
-        head = [f"<details><summary>{provider} · {group} ({len(changes):,} change{'s' if len(changes) != 1 else ''})"
-                "</summary>", "", "```diff"]
+        plural = "s" if len(changes) != 1 else ""
+        head = [f"<details><summary>{provider} · {group} ({len(changes):,} change{plural})</summary>", "", "```diff"]
         # The cut line only gets shorter as lines are shown: keep room for the group's longest one.
         room = reserve + page.cost([*close, _cut_line(changes)])
         if not page.offer(head, room):
@@ -219,7 +223,8 @@ def _tail(left: list[Change], full_plan: str | None, budget: int) -> list[str]:
     where = full_plan or "`campaignctl plan --full` (text) or `--format json`"
     out: list[str] = []
     if left:
-        out += [f"… and {len(left):,} more change{'s' if len(left) != 1 else ''} ({tally(c.action for c in left)}) "
-                f"not shown: this comment is kept under {budget:,} characters.", ""]
+        plural = "s" if len(left) != 1 else ""
+        out += [(f"… and {len(left):,} more change{plural} ({tally(c.action for c in left)}) not shown: this "
+                 f"comment is kept under {budget:,} characters."), ""]
     out.append(f"**Full plan:** {where}")
     return out

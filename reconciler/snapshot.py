@@ -13,15 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.model import Address
+from reconciler.vocabulary import UNSEEN, MemberStatus
 
-ACTIVE, PAUSED, FINISHED, FAILED = "active", "paused", "finished", "failed"
-STATUSES = (ACTIVE, PAUSED, FINISHED, FAILED)
-# Not a status: a state row recording only that a member was read as absent, and since when.
-UNSEEN = "unseen"
+ACTIVE, PAUSED, FINISHED, FAILED = MemberStatus.ACTIVE, MemberStatus.PAUSED, MemberStatus.FINISHED, MemberStatus.FAILED
+STATUSES = tuple(MemberStatus)
 # The reason recorded for an enrollment found in another vendor sequence than the declared one (the
 # person may be in only one at a time): re-read on every run, never taken as final. The word is the
 # one states have always stored.
 CONFLICT_REASON = "another_blueprint"
+__all__ = ["ACTIVE", "CONFLICT_REASON", "FAILED", "FINISHED", "PAUSED", "STATUSES", "UNSEEN", "LiveBlueprint",
+           "LiveCard", "LiveMembership", "LiveSnapshot", "MemberStatus"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,7 @@ class LiveMembership:
 
     address: Address
     remote_id: str | None
-    status: str  # one of STATUSES
+    status: str  # a MemberStatus
     vendor_status: str  # the vendor's own word, for display (generating, TALENT_REPLIED, ...)
     reason: str | None = None  # vendor reason: reply_received, no_usable_channels, ...
     unreachable: bool = False  # a failure that means the contact cannot be reached: skip, never retry

@@ -30,10 +30,13 @@ from reconciler.errors import LockError, StateError
 from reconciler.model import Address, StateSettings
 from reconciler.state_record import StateRecord
 from reconciler.timeutil import SYSTEM_CLOCK, Clock, utcnow  # noqa: F401  (utcnow re-exported: importers use it)
+from reconciler.vocabulary import SETTLED, Operation, Outcome
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1  # the same number for every backend (state_sqlite.MIGRATIONS, state_postgres.MIGRATIONS)
-RESOLVED = ("ok", "error", "stale", "resolved_present", "resolved_absent")
+RESOLVED = tuple(str(o) for o in SETTLED)  # an intent without one of these outcomes is in doubt
+# An enroll intent with one of these outcomes sent nothing: it does not count against a daily cap.
+SENT_NOTHING = (str(Outcome.ERROR), str(Outcome.STALE), str(Outcome.RESOLVED_ABSENT))
 
 
 @dataclass(frozen=True)
@@ -95,11 +98,11 @@ class Store(ABC):
     def forget(self, address: Address) -> None: ...
 
     @abstractmethod
-    def intent(self, apply_id: str, address: Address, operation: str, *, attempt: int = 0,
+    def intent(self, apply_id: str, address: Address, operation: Operation, *, attempt: int = 0,
                detail: dict[str, Any] | None = None) -> int: ...
 
     @abstractmethod
-    def outcome(self, intent_seq: int, result: str, *, remote_id: str | None = None, request_id: str | None = None,
+    def outcome(self, intent_seq: int, result: Outcome, *, remote_id: str | None = None, request_id: str | None = None,
                 detail: dict[str, Any] | None = None) -> None: ...
 
     @abstractmethod

@@ -36,6 +36,7 @@ from reconciler.state import (
     ORDER_BY,
     RESOLVED,
     SCHEMA_VERSION,
+    SENT_NOTHING,
     TABLES,
     JournalEntry,
     Store,
@@ -46,6 +47,7 @@ from reconciler.state import (
 )
 from reconciler.state_record import StateRecord
 from reconciler.timeutil import utcnow
+from reconciler.vocabulary import Operation, Outcome
 
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Versioned like the SQLite file's migrations; SCHEMA_VERSION is the same number for both backends.
@@ -247,24 +249,24 @@ class PostgresStore(Store):
         self._write("DELETE FROM {s}.objects WHERE project = %s AND address = %s", (self.project, str(address)))
 
     # -- journal --------------------------------------------------------------------------------
-    def intent(self, apply_id: str, address: Address, operation: str, *, attempt: int = 0,
+    def intent(self, apply_id: str, address: Address, operation: Operation, *, attempt: int = 0,
                detail: dict[str, Any] | None = None) -> int:
         rows = self._exec(
             "INSERT INTO {s}.journal (project, apply_id, at, address, operation, attempt, phase, detail) "
             "VALUES (%s, %s, %s, %s, %s, %s, 'intent', %s) RETURNING seq",
-            (self.project, apply_id, utcnow(self.clock), str(address), operation, attempt,
+            (self.project, apply_id, utcnow(self.clock), str(address), str(operation), attempt,
              json.dumps(detail or {}, sort_keys=True)),
         )
         return int(rows[0][0])
 
-    def outcome(self, intent_seq: int, result: str, *, remote_id: str | None = None, request_id: str | None = None,
+    def outcome(self, intent_seq: int, result: Outcome, *, remote_id: str | None = None, request_id: str | None = None,
                 detail: dict[str, Any] | None = None) -> None:
         rows = self._exec(
             "INSERT INTO {s}.journal (project, apply_id, at, address, operation, attempt, phase, intent_seq, result, "
             "remote_id, request_id, detail) SELECT project, apply_id, %s, address, operation, attempt, 'outcome', seq, "
             "%s, %s, %s, %s FROM {s}.journal WHERE project = %s AND seq = %s AND phase = 'intent' RETURNING seq",
-            (utcnow(self.clock), result, remote_id, request_id, json.dumps(detail or {}, sort_keys=True), self.project,
-             intent_seq),
+            (utcnow(self.clock), str(result), remote_id, request_id, json.dumps(detail or {}, sort_keys=True),
+             self.project, intent_seq),
         )
         if not rows:
             raise StateError(f"journal has no intent {intent_seq}")
@@ -287,10 +289,9 @@ class PostgresStore(Store):
         stamp = since.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         rows = self._exec(
             "SELECT i.address FROM {s}.journal i WHERE i.project = %s AND i.phase = 'intent' "
-            "AND i.operation = 'enroll' AND i.at >= %s AND NOT EXISTS (SELECT 1 FROM {s}.journal o "
-            "WHERE o.project = i.project AND o.intent_seq = i.seq "
-            "AND o.result IN ('error', 'stale', 'resolved_absent'))",
-            (self.project, stamp),
+            "AND i.operation = %s AND i.at >= %s AND NOT EXISTS (SELECT 1 FROM {s}.journal o "
+            "WHERE o.project = i.project AND o.intent_seq = i.seq AND o.result = ANY(%s))",
+            (self.project, str(Operation.ENROLL), stamp, list(SENT_NOTHING)),
         )
         return count_sends(text for (text,) in rows)
 

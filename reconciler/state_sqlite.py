@@ -23,6 +23,7 @@ from reconciler.state import (
     ORDER_BY,
     RESOLVED,
     SCHEMA_VERSION,
+    SENT_NOTHING,
     TABLES,
     JournalEntry,
     Store,
@@ -34,6 +35,7 @@ from reconciler.state import (
 from reconciler.state_file import state_file_problem
 from reconciler.state_record import StateRecord
 from reconciler.timeutil import utcnow
+from reconciler.vocabulary import Operation, Outcome
 
 # The SQLite file's schema, by version (state_postgres.MIGRATIONS has the same versions).
 MIGRATIONS: dict[int, str] = {
@@ -142,17 +144,18 @@ class StateStore(Store):
         self._exec("DELETE FROM objects WHERE address = ?", (str(address),))
 
     # -- journal --------------------------------------------------------------------------------
-    def intent(self, apply_id: str, address: Address, operation: str, *, attempt: int = 0,
+    def intent(self, apply_id: str, address: Address, operation: Operation, *, attempt: int = 0,
                detail: dict[str, Any] | None = None) -> int:
         """Record, durably, that a write is about to be sent; returns the intent's seq."""
         cur = self._exec(
             "INSERT INTO journal (apply_id, at, address, operation, attempt, phase, detail) "
             "VALUES (?, ?, ?, ?, ?, 'intent', ?)",
-            (apply_id, utcnow(self.clock), str(address), operation, attempt, json.dumps(detail or {}, sort_keys=True)),
+            (apply_id, utcnow(self.clock), str(address), str(operation), attempt,
+             json.dumps(detail or {}, sort_keys=True)),
         )
         return int(cur.lastrowid or 0)
 
-    def outcome(self, intent_seq: int, result: str, *, remote_id: str | None = None, request_id: str | None = None,
+    def outcome(self, intent_seq: int, result: Outcome, *, remote_id: str | None = None, request_id: str | None = None,
                 detail: dict[str, Any] | None = None) -> None:
         """Record what became of an intent: ok, error, unknown, stale, resolved_present, resolved_absent."""
         with self._lock:
@@ -165,8 +168,8 @@ class StateStore(Store):
                 "INSERT INTO journal (apply_id, at, address, operation, attempt, phase, intent_seq, result, remote_id, "
                 "request_id, detail) "
                 "VALUES (?, ?, ?, ?, ?, 'outcome', ?, ?, ?, ?, ?)",
-                (apply_id, utcnow(self.clock), address, operation, attempt, intent_seq, result, remote_id, request_id,
-                 json.dumps(detail or {}, sort_keys=True)),
+                (apply_id, utcnow(self.clock), address, operation, attempt, intent_seq, str(result), remote_id,
+                 request_id, json.dumps(detail or {}, sort_keys=True)),
             )
 
     def _entries(self, sql: str, args: Iterable[Any] = ()) -> list[JournalEntry]:
@@ -192,10 +195,10 @@ class StateStore(Store):
         """'provider/sequence' -> enrollments sent or possibly sent since `since` (for daily_cap)."""
         stamp = since.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         rows = self._exec(
-            "SELECT i.address FROM journal i WHERE i.phase = 'intent' AND i.operation = 'enroll' AND i.at >= ? "
+            "SELECT i.address FROM journal i WHERE i.phase = 'intent' AND i.operation = ? AND i.at >= ? "
             "AND NOT EXISTS (SELECT 1 FROM journal o WHERE o.intent_seq = i.seq "
-            "AND o.result IN ('error', 'stale', 'resolved_absent'))",
-            (stamp,),
+            f"AND o.result IN ({', '.join('?' for _ in SENT_NOTHING)}))",
+            (str(Operation.ENROLL), stamp, *SENT_NOTHING),
         ).fetchall()
         return count_sends(text for (text,) in rows)
 

@@ -24,13 +24,16 @@ from reconciler.timeutil import Clock
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
-    """What a vendor's API can do; the planner turns missing capabilities into `manual` changes."""
+    """What a vendor's API can do; the planner turns missing capabilities into `manual` changes.
 
-    can_list_memberships: bool
+    The defaults are what the planner assumes of a provider it is given no capabilities for: card
+    removals as the manifest asks (the vendor's refusal is reported by apply), never a stop."""
+
+    can_list_memberships: bool = False
     can_stop_membership: bool = False
     card_kind: str | None = None  # "card" | "deal" | None
-    can_archive_cards: bool = False
-    can_delete_cards: bool = False
+    can_archive_cards: bool = True
+    can_delete_cards: bool = True
     supports_blueprints: bool = False
     enroll_batch_size: int = 1  # members one enroll request can carry (Kalent: 100)
 
@@ -102,6 +105,10 @@ class Provider(Protocol):
         without notes), which returns the original and cannot send twice. Raises OutcomeUnknown when
         the vendor cannot tell yet (Kalent starts are asynchronous: absent shortly after `sent_at`
         proves nothing)."""
+
+    def stop_membership(self, live: LiveMembership) -> LiveMembership:
+        """Stop an enrollment; asked only of a provider whose capabilities say `can_stop_membership`
+        (none of the three vendors' APIs has such a call). Returns the enrollment as it stands after."""
 
     def create_card(self, pipeline: Pipeline, card: Card, contact: Contact, ownership_tag: str, *,
                     seen: Any = None) -> LiveCard:

@@ -8,8 +8,9 @@ import pytest
 
 from reconciler.errors import PlanError
 from reconciler.model import Address
-from reconciler.plan import Policies, ProviderCaps, check_precondition, compute_plan
+from reconciler.plan import Policies, check_precondition, compute_plan
 from reconciler.plan_types import Plan
+from reconciler.providers.base import Capabilities
 from reconciler.render import render_json
 from reconciler.snapshot import LiveBlueprint, LiveSnapshot
 from tests.planner.helpers import card, desired_from, member
@@ -90,7 +91,7 @@ def test_member_removed_while_active_is_manual_and_finished_one_is_silent(tmp_pa
     plan = compute_plan(desired, live)
     assert [(str(c.address), c.action) for c in plan.changes] == [("clarky.membership[s][bob]", "manual")]
     assert "stop it in the vendor's UI" in plan.changes[0].reason
-    stop = compute_plan(desired, live, Policies(capabilities={"clarky": ProviderCaps(can_stop_membership=True)}))
+    stop = compute_plan(desired, live, Policies(capabilities={"clarky": Capabilities(can_stop_membership=True)}))
     assert [c.action for c in stop.changes] == ["stop"]
 
 
@@ -178,7 +179,7 @@ def test_unmanaged_card_is_never_touched_unless_adopted(tmp_path):
     ("none", None, []),
     ("archive", None, ["archive"]),
     ("delete", None, ["delete"]),
-    ("archive", {"clarky": ProviderCaps(can_archive_cards=False)}, ["manual"]),
+    ("archive", {"clarky": Capabilities(can_archive_cards=False)}, ["manual"]),
 ])
 def test_prune_modes_touch_only_managed_cards(tmp_path, prune, caps, expected):
     live = [card("p", "ana", tags=("campaignctl", "inbound")), card("p", "gone"),

@@ -68,7 +68,8 @@ class KalentProvider:
     """A Kalent workspace (recruiting: sourcings, blueprints, candidates)."""
 
     capabilities = Capabilities(can_list_memberships=False, can_stop_membership=False, card_kind=None,
-                                supports_blueprints=True, enroll_batch_size=_mapping.BATCH_SIZE)
+                                can_archive_cards=False, can_delete_cards=False, supports_blueprints=True,
+                                enroll_batch_size=_mapping.BATCH_SIZE)
     clock: Clock = SYSTEM_CLOCK  # open_session gives it the session's: the settle window is measured on it
 
     def __init__(self, config: ProviderConfig, api_key: str, *, transport: httpx.BaseTransport | None = None,
