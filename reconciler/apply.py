@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.contact_policy.planning import dispatch_refusal
 from reconciler.engine import Session, membership_identity, remember_membership
 from reconciler.errors import Interrupted, OutcomeUnknown, ProviderError
 from reconciler.live_merge import Identity
@@ -232,6 +233,12 @@ class Applier:
             for change in changes:
                 self._record(ChangeResult(str(change.address), change.action, ApplyStatus.SKIPPED,
                                           f"blueprint {seq.target!r} failed to apply; nothing sent"))
+            return
+        closed = dispatch_refusal(self.session, seq.id)
+        if closed:  # a saved plan applied outside the sequence's send windows: nothing leaves now
+            for change in changes:
+                self._record(ChangeResult(str(change.address), change.action, ApplyStatus.SKIPPED,
+                                          f"deferred, nothing sent: {closed}; a later apply enrolls it"))
             return
         members = self._members
         requests = [EnrollRequest(members[c.address], desired.contacts.get(members[c.address].contact_id or ""),

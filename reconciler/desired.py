@@ -8,8 +8,10 @@ document is built in its own module; this one assembles them.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
+from reconciler.contact_policy.config import check_sequence_references
 from reconciler.contact_syntax import CANDIDATE_ID, EMAIL
 from reconciler.desired_blueprints import build_blueprints
 from reconciler.desired_contacts import build_contacts
@@ -40,6 +42,8 @@ def build_desired(loaded: Loaded) -> DesiredState:
     blueprints = build_blueprints(docs, project, problems)
     sequences = build_sequences(docs, project, contacts, {b.id: b for b in blueprints}, problems)
     check_one_send_per_person(sequences, problems)
+    policy_node = loaded.project.data.get("policy") if loaded.project and loaded.project.data else None
+    check_sequence_references(policy_node, {s.id for s in sequences}, problems)
     pipelines = build_pipelines(docs, project, contacts, problems)
     raise_if_problems(problems)
     return DesiredState(
@@ -48,7 +52,9 @@ def build_desired(loaded: Loaded) -> DesiredState:
         sequences=tuple(sorted(sequences, key=lambda s: s.id)),
         pipelines=tuple(sorted(pipelines, key=lambda p: p.id)),
         blueprints=tuple(sorted(blueprints, key=lambda b: b.id)),
-        digest=loaded.digest,
+        # the suppression CSVs decide who is sent to: a saved plan is stale once they change
+        digest=loaded.digest if not project.policy.digest else
+        "sha256:" + hashlib.sha256(f"{loaded.digest}:{project.policy.digest}".encode()).hexdigest(),
     )
 
 

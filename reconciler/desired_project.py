@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from reconciler.contact_policy.config import build_contact_policy
 from reconciler.errors import Problem
 from reconciler.located_yaml import problem
 from reconciler.model import DEFAULT_BASE_URLS, DEFAULT_RATE_LIMITS, Project, ProviderConfig, Safety, StateSettings
@@ -63,5 +64,7 @@ def build_project(root: Path, data: dict[str, Any], problems: list[Problem]) -> 
         safety=Safety(
             max_new_memberships_per_apply=safety.get("max_new_memberships_per_apply", 200),
             max_removal_fraction=safety.get("max_removal_fraction", 0.3),
+            max_messages_per_day=safety.get("max_messages_per_day"),
         ),
+        policy=build_contact_policy(root, data.get("policy"), problems),
     )

@@ -3,7 +3,8 @@
 
 Five categories: changes (what apply would do now), diverged (allowed by policy), orphaned
 (removed from the manifest, still active), health (failed, stuck generating, pending approval too
-long, paused on reply, cards archived by people), unmanaged (cards without the ownership tag).
+long, paused on reply, cards archived by people), unmanaged (cards without the ownership tag);
+and, with a contact policy, the policy violations found live (reconciler/contact_policy/violations.py).
 
 Choices campaignctl makes:
 - The fingerprint hashes what a person would call "the same drift": addresses, actions, changed
@@ -43,11 +44,12 @@ class DriftReport:
     orphaned: list[dict[str, Any]] = field(default_factory=list)
     health: list[dict[str, Any]] = field(default_factory=list)
     unmanaged: dict[str, int] = field(default_factory=dict)
+    policy: list[dict[str, Any]] = field(default_factory=list)  # contact policy violations found live
 
     @property
     def drifted(self) -> bool:
-        """Exit 2 when changes, orphaned members or health items exist."""
-        return bool(self.changes or self.orphaned or self.health)
+        """Exit 2 when changes, orphaned members, health items or policy violations exist."""
+        return bool(self.changes or self.orphaned or self.health or self.policy)
 
     def fingerprint(self) -> str:
         stable = {
@@ -56,6 +58,8 @@ class DriftReport:
             "health": sorted((i["address"], i["kind"]) for i in self.health),
             "diverged": sorted((d["address"], d["path"], str(d["live"])) for d in self.diverged),
         }
+        if self.policy:  # only when there are any: a fingerprint without them stays what it was
+            stable["policy"] = sorted((i["kind"], i["person"], i["address"]) for i in self.policy)
         payload = json.dumps(stable, sort_keys=True, default=str)
         return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
 
@@ -67,7 +71,7 @@ class DriftReport:
         return {"format_version": FORMAT_VERSION, "drifted": self.drifted, "fingerprint": self.fingerprint(),
                 "counts": self.counts(),
                 "changes": self.changes, "diverged": self.diverged, "orphaned": self.orphaned,
-                "health": self.health, "unmanaged": self.unmanaged}
+                "health": self.health, "unmanaged": self.unmanaged, "policy": self.policy}
 
 
 def build_report(plan: Plan, live: LiveSnapshot, *, now: datetime | None = None,
@@ -126,6 +130,7 @@ def _sections(report: DriftReport) -> list[tuple[str, list[dict[str, Any]], Call
             ("Orphaned (removed from the manifest, still active in the vendor)", report.orphaned,
              lambda i: f"{i['address']}  {i['status'] or ''}  {i['reason'] or ''}"),
             ("Health", report.health, lambda i: f"{i['address']}  {i['problem']}"),
+            ("Policy violations (found live)", report.policy, lambda i: f"{i['address']}  {i['problem']}"),
             ("Diverged (allowed by policy)", report.diverged,
              lambda i: f"{i['address']}  {i['path']}: live {i['live']!r}, manifest {i['desired']!r} ({i['why']})")]
 
@@ -137,7 +142,8 @@ def _unmanaged_line(report: DriftReport) -> str:
 def _verdict(report: DriftReport) -> str:
     c = report.counts()
     verdict = "Drift found" if report.drifted else "No drift"
-    return (f"{verdict}: {c['changes']} changes, {c['orphaned']} orphaned, {c['health']} health, "
+    violations = f", {len(report.policy)} policy violations" if report.policy else ""
+    return (f"{verdict}: {c['changes']} changes, {c['orphaned']} orphaned, {c['health']} health{violations}, "
             f"{c['diverged']} diverged (allowed), {c['unmanaged']} unmanaged.")
 
 
@@ -191,9 +197,10 @@ def notify_payload(report: DriftReport, project: str) -> dict[str, Any]:
     """The --notify body: our JSON summary plus a Slack-compatible `text`."""
     c = report.counts()
     if report.drifted:
+        violations = f", {len(report.policy)} policy violations" if report.policy else ""
         text = (f"campaignctl drift in {project}: {c['changes']} changes, {c['orphaned']} orphaned, "
-                f"{c['health']} health issues.")
-        firsts = (report.changes + report.orphaned + report.health)[:5]
+                f"{c['health']} health issues{violations}.")
+        firsts = (report.changes + report.orphaned + report.health + report.policy)[:5]
         text += "".join(f"\n• {i['address']}: {i.get('problem') or i.get('reason') or i.get('action')}" for i in firsts)
     else:
         text = f"campaignctl drift in {project} cleared: live matches the manifests."

@@ -18,10 +18,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from reconciler import __version__
+from reconciler.contact_policy.planning import needs_ledger, policy_now, policy_safety, with_contact_policy
 from reconciler.in_doubt import resolve_in_doubt, settle_pending
 from reconciler.live_merge import carry_renames, known_now_absent, membership_identity
-from reconciler.model import Address
-from reconciler.plan import Policies, compute_plan
+from reconciler.model import Address, DesiredState
+from reconciler.plan import Policies, compute_plan, safety_violations
 from reconciler.plan_types import Plan
 from reconciler.providers.base import ReadContext
 from reconciler.read_record import record_outcomes, record_read, remember_membership
@@ -92,7 +93,19 @@ def read_context(session: Session, *, refresh: bool = False) -> ReadContext:
 
 
 def make_plan(session: Session, live: LiveSnapshot) -> Plan:
-    return compute_plan(session.desired, live, policies_for(session))
+    plan = compute_plan(session.desired, live, policies_for(session))
+    return contact_policy_pass(session, live, plan)
+
+
+def contact_policy_pass(session: Session, live: LiveSnapshot, plan: Plan, desired: DesiredState | None = None) -> Plan:
+    """The contact policy over a computed plan (reconciler/contact_policy): reads the state, writes nothing.
+    The safety limits are counted again over what is left to send (held-back enrollments send nothing)."""
+    desired = desired or session.desired
+    ledger = session.store.cache() if needs_ledger(desired) else {}
+    with_contact_policy(plan, desired, live, ledger, policy_now(session))
+    if (plan.policy or {}).get("decisions") or desired.project.safety.max_messages_per_day is not None:
+        plan.safety = safety_violations(desired, live, plan) + policy_safety(plan, desired)
+    return plan
 
 
 def settle_in_doubt(session: Session, live: LiveSnapshot, *, only: str | None = None) -> list[Address]:

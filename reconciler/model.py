@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from reconciler.contact_policy.settings import ContactPolicy
 from reconciler.identity import canonical_email, clean, identifiers
 
 VENDOR_TYPES = ("clarky", "garyclub", "kalent")
@@ -154,6 +155,7 @@ class Safety:
     max_new_memberships_per_apply: int = 200
     max_removal_fraction: float = 0.3
     removal_floor: int = 10
+    max_messages_per_day: int | None = None  # by the plan's volume forecast (contact_policy.forecast)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +181,7 @@ class Project:
     ownership_tag: str = "campaignctl"
     safety: Safety = Safety()
     state: StateSettings = StateSettings()
+    policy: ContactPolicy = field(default_factory=ContactPolicy)  # `policy:`: contact policy across vendors
 
 
 @dataclass(frozen=True, slots=True)

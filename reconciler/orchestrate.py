@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from reconciler.apply import ApplyReport, ChangeResult, apply_plan
+from reconciler.contact_policy.violations import violations
 from reconciler.drift import DriftReport, build_report
 from reconciler.engine import make_plan, read_live, settle_in_doubt
 from reconciler.errors import ConfigError, StaleChangeError, UnsafePlanError
@@ -123,6 +124,7 @@ def run_drift(session: Session) -> DriftResult:
     plan = make_plan(session, live)
     ours = {row.address for row in session.store.journal() if row.operation == "archive"}
     report = build_report(plan, live, now=drift_now(session), archived_by_us=ours)
+    report.policy = violations(session.desired, live, session.store.cache())  # contact policy, found live
     return DriftResult(report, live, session.store.get_meta(FINGERPRINT_KEY),
                        report.fingerprint() if report.drifted else None)
 

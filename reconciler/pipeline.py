@@ -29,7 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from reconciler.apply import Applier, ApplyReport, ChangeResult
-from reconciler.engine import Session, policies_for, read_context, read_provider, settle_in_doubt
+from reconciler.contact_policy.planning import needs_whole_plan
+from reconciler.engine import Session, contact_policy_pass, policies_for, read_context, read_provider, settle_in_doubt
 from reconciler.model import Address, DesiredState
 from reconciler.plan import check_precondition, compute_plan, safety_violations
 from reconciler.plan_types import Change, Plan
@@ -119,6 +120,7 @@ class FixedPlanApply:
             return
         if not self._may_write(name):
             return
+        part = self._parts[name][1]  # the contact policy may have held some of its changes back
         todo = [c for c in part.changes if c.executable]
         in_doubt = sum(1 for c in part.changes if c.address in live.pending and c.action == "defer")
         with self._cond:
@@ -152,7 +154,10 @@ class FixedPlanApply:
             # Policies after this vendor's read (it may have settled some of its sends): its sequences'
             # caps as a single plan would see them; other vendors' writes touch only their own sequences.
             policies = policies_for(self.session)
-            part = compute_plan(desired_for(self.session.desired, name), live, policies)
+            mine = desired_for(self.session.desired, name)
+            part = compute_plan(mine, live, policies)
+            if not needs_whole_plan(self.session.desired):  # else once every vendor is read (_exact)
+                part = contact_policy_pass(self.session, live, part, mine)
         with self._cond:
             self._parts[name] = (live, part)
             self._cond.notify_all()
@@ -172,7 +177,7 @@ class FixedPlanApply:
                     self.result.refused = list(self._verdict)
                     self._cond.notify_all()
                     continue
-                if self._bound_holds():
+                if not needs_whole_plan(self.session.desired) and self._bound_holds():
                     return self._shown(name)
                 if len(self._parts) + len(self._failed) == len(self._names):
                     return False  # a vendor could not be read: the whole plan is unknown, its bound does not hold
@@ -207,6 +212,12 @@ class FixedPlanApply:
             live.merge(self._parts[name][0])
         whole = self.whole()
         whole.safety = safety_violations(self.session.desired, live, whole)
+        if needs_whole_plan(self.session.desired):  # the contact policy sees every vendor's read at once
+            whole = contact_policy_pass(self.session, live, whole)
+            for name in self._names:
+                snap, part = self._parts[name]
+                self._parts[name] = (snap, replace(part, changes=[c for c in whole.changes if c.provider == name],
+                                                   safety=[], policy=whole.policy))
         self._verdicts = list(whole.safety)
         return self._allow(whole)
 

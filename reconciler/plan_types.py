@@ -110,6 +110,8 @@ class Plan:
     tool_version: str = ""
     created_at: str = ""
     safety: list[tuple[str, str]] = field(default_factory=list)  # (override flag, reason)
+    # Contact policy: its decisions and the volume forecast (docs/plan-json.md); None when not evaluated.
+    policy: dict[str, Any] | None = None
 
     def counts(self) -> dict[Action, int]:
         out = dict.fromkeys(Action, 0)
@@ -133,7 +135,7 @@ class Plan:
             "diverged": [d.to_dict() for d in self.diverged],
             "safety": [{"override": flag, "reason": reason} for flag, reason in self.safety],
             "warnings": list(self.warnings),
-        }
+        } | ({"policy": self.policy} if self.policy is not None else {})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:
@@ -150,4 +152,5 @@ class Plan:
             tool_version=data.get("tool_version", ""),
             created_at=data.get("created_at", ""),
             safety=[(s["override"], s["reason"]) for s in data.get("safety") or ()],
+            policy=data.get("policy"),
         )

@@ -10,6 +10,7 @@ recorded by the first apply that sees it absent, not by a plan.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from reconciler.live_merge import Identity, membership_identity
 from reconciler.model import Address, DesiredState
@@ -61,8 +62,11 @@ def record_read(store: Store, live: LiveSnapshot, *, read_started: str | None = 
             identity, was = identities.get(lm.address), known.get(lm.address)  # an undeclared row keeps who it was
             person = identity.person if identity else was.person if was else None
             target = identity.target if identity else was.target if was else None
-            write_record(store, lm.address, StateRecord.of_membership(lm, person=person, target=target),
-                         unless_updated_after=read_started)
+            record = StateRecord.of_membership(lm, person=person, target=target)
+            if was is not None and was.remote_id == lm.remote_id:  # what the vendor said when read live
+                record = replace(record, opt_out=record.opt_out or was.opt_out,  # (contact policy) outlives
+                                 ended_at=record.ended_at or was.ended_at)       # reads from the state
+            write_record(store, lm.address, record, unless_updated_after=read_started)
         for addr, remote in live.people.items():
             contact = desired.contacts.get(addr.key) if desired is not None else None
             write_record(store, addr, StateRecord(remote, status="active", observed_at=now,

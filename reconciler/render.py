@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from reconciler.comment import DEFAULT_BUDGET, Masker, Page, keep_all, left_out, tally
+from reconciler.contact_policy.forecast import forecast_lines
 from reconciler.plan_types import Change, Plan
 from reconciler.vocabulary import Action, Kind
 
@@ -104,6 +105,7 @@ def render_text(plan: Plan, *, full: bool = False, color: bool = False) -> str:
         out.append("")
     for warning in plan.warnings:
         out.append(f"Warning: {warning}")
+    out.extend(forecast_lines((plan.policy or {}).get("forecast")))
     sends = sum(1 for c in plan.changes if c.irreversible and c.action.sends)
     if sends:
         loud = sum(1 for c in plan.changes if c.loud and c.action.sends)
@@ -147,6 +149,9 @@ def render_markdown(plan: Plan, *, mask_pii: bool = False, names: Iterable[str] 
     sends = _sends_line(plan)
     if sends:
         page.add(sends, "")
+    volume = forecast_lines((plan.policy or {}).get("forecast"))
+    if volume:
+        page.add(*[f"> {volume[0]}", *(f"> `{line.strip()}`" for line in volume[1:])], "")
     for flag, reason in plan.safety:
         page.add(f"> :no_entry: Refused without `{flag}`: {reason}.", "")
     reserve = page.cost(_tail(plan.changes, full_plan, budget))

@@ -40,6 +40,10 @@ class LiveMembership:
     observed_at: str | None = None  # ISO time it was read from the vendor (None: from state cache)
     contact_remote_id: str | None = None
     conflict: str | None = None  # the vendor shows a state that makes enrolling unsafe (Kalent: another sequence)
+    # The vendor reports the person must not be contacted: "unsubscribed", "bounced" or "do_not_contact"
+    # (contact policy suppresses them in every vendor); None when it reports nothing of the kind.
+    opt_out: str | None = None
+    ended_at: str | None = None  # ISO time a finished enrollment ended, when the vendor says (cool-downs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,9 @@ class LiveSnapshot:
     # value, opaque to the core): apply hands it back to that provider's writes, so a write never
     # depends on a read having happened in the same process (without it, the write asks the vendor).
     seen: dict[str, Any] = field(default_factory=dict)
+    # (provider, sequence id) -> the messages one new enrollment sends, as (channel, seconds after the
+    # enrollment), for sequences whose vendor exposes its steps (the volume forecast); absent: unknown.
+    cadences: dict[tuple[str, str], tuple[tuple[str, float], ...]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)  # provider -> requests sent while reading
 
@@ -124,6 +131,7 @@ class LiveSnapshot:
         self.absent_seen.update(other.absent_seen)
         self.resolved.update(other.resolved)
         self.seen.update(other.seen)
+        self.cadences.update(other.cadences)
         self.warnings.extend(other.warnings)
         for name, n in other.requests.items():
             self.requests[name] = self.requests.get(name, 0) + n

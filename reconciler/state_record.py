@@ -40,6 +40,8 @@ class StateRecord:
     unreachable: bool = False  # a failure that retrying cannot fix
     person: tuple[str, ...] | None = None  # the person's identifiers when recorded (None: the row does not say)
     target: str | None = None  # the vendor sequence (template, sequence, blueprint) an enrollment is in
+    opt_out: str | None = None  # the vendor reported the person unsubscribed / bounced / do_not_contact
+    ended_at: str | None = None  # when a finished enrollment ended, as the vendor said (contact policy)
 
     # -- the stored form ----------------------------------------------------------------------
     @classmethod
@@ -52,13 +54,15 @@ class StateRecord:
                    observed_at=observed_at, contact=_text(extra.get("contact")), since=_text(extra.get("since")),
                    reason=_text(extra.get("reason")), unreachable=bool(extra.get("unreachable")),
                    person=tuple(str(p) for p in person) if isinstance(person, (list, tuple)) else None,
-                   target=_text(extra.get("target")))
+                   target=_text(extra.get("target")), opt_out=_text(extra.get("opt_out")),
+                   ended_at=_text(extra.get("ended_at")))
 
     def stored_extra(self) -> dict[str, Any]:
         """The `extra` JSON column: the keys rows have always had, only those that say something
         (`person` is kept even when empty: "recorded for nobody declared" differs from "not recorded")."""
         extra: dict[str, Any] = {k: v for k, v in (("contact", self.contact), ("since", self.since),
-                                                   ("reason", self.reason), ("target", self.target)) if v}
+                                                   ("reason", self.reason), ("target", self.target),
+                                                   ("opt_out", self.opt_out), ("ended_at", self.ended_at)) if v}
         if self.unreachable:
             extra["unreachable"] = True
         if self.person is not None:
@@ -86,7 +90,8 @@ class StateRecord:
         return LiveMembership(address=address, remote_id=self.remote_id, status=self.status or ACTIVE,
                               vendor_status=self.vendor_status or self.status or "unknown", reason=self.reason,
                               unreachable=self.unreachable, attempt=self.attempt, since=self.since, observed_at=None,
-                              contact_remote_id=self.contact, conflict=conflict)
+                              contact_remote_id=self.contact, conflict=conflict, opt_out=self.opt_out,
+                              ended_at=self.ended_at)
 
     @classmethod
     def of_membership(cls, lm: LiveMembership, *, person: tuple[str, ...] | None = None,
@@ -94,7 +99,8 @@ class StateRecord:
         """What the state remembers of a live enrollment (and of who and where it is)."""
         return cls(remote_id=lm.remote_id, status=lm.status, vendor_status=lm.vendor_status, attempt=lm.attempt,
                    observed_at=lm.observed_at, contact=lm.contact_remote_id, since=lm.since, reason=lm.reason,
-                   unreachable=lm.unreachable, person=person, target=target)
+                   unreachable=lm.unreachable, person=person, target=target, opt_out=lm.opt_out,
+                   ended_at=lm.ended_at)
 
 
 def stands_in(record: StateRecord | None, *, refresh: bool, max_age_seconds: float, now: datetime) -> bool:

@@ -25,6 +25,9 @@ from reconciler.snapshot import ACTIVE, FAILED, FINISHED, LiveCard, LiveMembersh
 
 ACTIVE_STATUSES = frozenset({"generating", "pending_approval", "approved", "running"})
 FINISHED_STATUSES = frozenset({"completed", "stopped_reply", "stopped_unsubscribed", "stopped_user"})
+# The contact policy's opt-outs: "Contact's email/phone is suppressed" (documented). A `failed`
+# enrollment with no_usable_channels is not one: it also means "no phone for a voice template".
+OPT_OUTS = {"stopped_unsubscribed": "unsubscribed"}
 UNREACHABLE_MARKERS = ("no_usable_channel", "suppress", "unsubscrib", "opted_out", "opt_out")
 KEY_PREFIX = "campaignctl-"
 
@@ -73,6 +76,8 @@ def membership_from_api(address: Address, data: Mapping[str, Any], *, attempt: i
         since=data.get("created_at") or since,
         observed_at=observed_at,
         contact_remote_id=data.get("contact_id"),
+        opt_out=OPT_OUTS.get(vendor_status),
+        ended_at=data.get("updated_at") if status == FINISHED else None,
     )
 
 

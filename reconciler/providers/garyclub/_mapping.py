@@ -76,7 +76,34 @@ def to_membership(address: Address, history: list[Mapping[str, Any]], observed_a
         since=enrollment_time(row) or None,
         observed_at=observed_at,
         contact_remote_id=str(row.get("contact_id")) if row.get("contact_id") else None,
+        opt_out=opt_out(row.get("status"), reason),
+        ended_at=str(row.get("completed_at") or row.get("updated_at") or "") or None if status == FINISHED else None,
     )
+
+
+# The contact policy's opt-outs ([INF]: Gary Club documents none; these are the usual words).
+OPT_OUT_WORDS = (("do_not_contact", re.compile(r"do_not_(contact|call|text)|\bdnc\b", re.IGNORECASE)),
+                 ("bounced", re.compile(r"bounce|undeliverable", re.IGNORECASE)),
+                 ("unsubscribed", re.compile(r"unsubscri|opted_out|opt_out", re.IGNORECASE)))
+
+
+def opt_out(vendor_status: str | None, reason: str | None) -> str | None:
+    """`unsubscribed` | `bounced` | `do_not_contact` when the status or reason says so, else None."""
+    text = f"{vendor_status or ''} {reason or ''}"
+    return next((kind for kind, words in OPT_OUT_WORDS if words.search(text)), None)
+
+
+def cadence(sequence: Mapping[str, Any]) -> tuple[tuple[str, float], ...]:
+    """(channel, seconds after enrolling) of each step of a sequence row (documented `steps` with `kind`
+    and `wait_minutes`): the first runs on the next minute's tick (documented), each later one
+    `wait_minutes` after the one before."""
+    out: list[tuple[str, float]] = []
+    at = 0.0
+    for i, step in enumerate(sequence.get("steps") or ()):
+        if i:
+            at += float(step.get("wait_minutes") or 0) * 60
+        out.append((str(step.get("kind") or "sms"), at))
+    return tuple(out)
 
 
 # -- contacts ------------------------------------------------------------------------------------

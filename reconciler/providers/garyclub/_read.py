@@ -133,6 +133,8 @@ def resolve_sequence(name: str, catalog: Catalog, seq: Sequence, snap: LiveSnaps
         available = ", ".join(repr(r.get("name")) for r in rows) or "none"
         raise PlanError(f"{seq.loc}: provider {name!r} has no Gary Club sequence {seq.target!r} "
                         f"(available: {available})")
+    if "steps" in row:  # the volume forecast of the contact policy
+        snap.cadences[(name, seq.id)] = _mapping.cadence(row)
     status = str(row.get("status") or "active")
     if status != "active":
         snap.warnings.append(f"{name}: sequence {row.get('name')!r} ({seq.id}) is {status}, not active; "

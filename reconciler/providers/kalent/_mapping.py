@@ -102,7 +102,25 @@ def membership_from_api(address: Address, candidate_id: str, sequence: Mapping[s
         address=address, remote_id=sequence.get("sequenceId"), status=status, vendor_status=word,
         reason=CONFLICT_REASON if conflict else reason, unreachable=unreachable and not conflict, attempt=attempt,
         since=started_at(sequence), observed_at=observed_at, contact_remote_id=candidate_id, conflict=conflict,
+        ended_at=sequence.get("updatedAt") if status == FINISHED else None,
     )
+
+
+DELAY_SECONDS = {"day": 86400.0, "minute": 60.0, "second": 1.0}
+
+
+def cadence(steps: Any) -> tuple[tuple[str, float], ...]:
+    """(channel, seconds after the start) of each blueprint step: `ASAP` right after the step before,
+    `DELAYED` its `delay` after it; `AFTER_INVITATION_SETTLED` waits on the candidate, so it is placed
+    as early as it could fire (the forecast is the most a start sends, never less)."""
+    out: list[tuple[str, float]] = []
+    at = 0.0
+    for step in steps or ():
+        if step.get("temporalityType") == "DELAYED":
+            delay = step.get("delay") or {}
+            at += float(delay.get("value") or 0) * DELAY_SECONDS.get(str(delay.get("unit")), 0.0)
+        out.append((str(step.get("type") or "unknown").lower(), at))
+    return tuple(out)
 
 
 def conflict_text(candidate_id: str, sequence: Mapping[str, Any], ours: str) -> str:

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Mapping
 
 from reconciler.errors import NotFoundError
-from reconciler.model import Address, DesiredState
+from reconciler.model import Address, DesiredState, Sequence
 from reconciler.providers.base import ReadContext
 from reconciler.providers.kalent import _mapping, _window
 from reconciler.providers.kalent._client import Target
@@ -47,6 +47,9 @@ def read(kp: "KalentProvider", desired: DesiredState, ctx: ReadContext) -> LiveS
     declared: set[Address] = set()
     for seq in (s for s in desired.sequences if s.provider == name):
         target = targets[seq.id] = kp.catalog.target(seq, desired)
+        steps = _blueprint_steps(kp, seq, desired, target)
+        if steps is not None:  # the volume forecast of the contact policy
+            snap.cadences[(name, seq.id)] = _mapping.cadence(steps)
         for member in seq.members:
             declared.add(member.address)
             lm = _member(kp, member.address, member.candidate_id, target, ctx.cache.get(member.address), ctx, snap)
@@ -57,6 +60,17 @@ def read(kp: "KalentProvider", desired: DesiredState, ctx: ReadContext) -> LiveS
     snap.seen[name] = KalentSeen(targets, previous)
     snap.requests[name] = sum(kp.client.counts.values()) - before
     return snap
+
+
+def _blueprint_steps(kp: KalentProvider, seq: Sequence, desired: DesiredState, target: Target) -> Any:
+    """The steps a start of `seq` runs: the manifest's blueprint (apply writes it before any start),
+    else the live one from the listing this read already fetched; None when neither is known."""
+    declared = next((b for b in desired.blueprints if b.provider == seq.provider and b.id == seq.target), None)
+    if declared is not None:
+        return declared.steps
+    items = kp.catalog.blueprints(target.sourcing_id)
+    item = next((i for i in items if i.get("blueprintId") == target.blueprint_id), None)
+    return item.get("steps") if item is not None else None
 
 
 def _read_orphans(kp: "KalentProvider", ctx: ReadContext, declared: set[Address], targets: Mapping[str, Target],

@@ -19,7 +19,8 @@ every step fires on a cron tick (the first whole minute at or after it is due); 
 the index of the next step to fire and `next_run_at` the time it is due; after the last step the
 row is `completed` (`next_run_at: null`, `current_step` = number of steps). Steps fire lazily:
 before each request or event, every step due by the simulated clock fires. Rows also carry
-`metadata`, `paused_reason`, `completed_at` and `updated_at`. `GET /v1/sequences/{id}` answers
+`metadata`, `paused_reason`, `completed_at` and `updated_at`. Each fired step is recorded as one
+message (`messages_sent`: channel = the step's `kind`, time it fired). `GET /v1/sequences/{id}` answers
 `{sequence: {…}}`. New enrollment 201, idempotent replay 200. Enrolling into a sequence that is
 not `active` is 422 unprocessable; an unknown contact is 404 not_found.
 """
@@ -130,6 +131,7 @@ class SequencesMixin(CrmMixin):
             t = fire
             while True:
                 if row["current_step"] < len(steps):
+                    self._record_message(row, steps[row["current_step"]], t)
                     row["current_step"] += 1  # the step fired at t
                 if row["current_step"] >= len(steps):
                     row.update(status="completed", next_run_at=None, completed_at=iso(t), updated_at=iso(t), _due=None)
@@ -143,6 +145,18 @@ class SequencesMixin(CrmMixin):
                     break
                 t = cron_tick(due)
             enrollments.put(eid, row)
+
+    def _record_message(self, row: dict[str, Any], step: dict[str, Any], at: float) -> None:
+        """A step fired: one message went out to the contact on the step's channel (`kind`)."""
+        key = f"{row['id']}:{row['current_step']}"
+        self.coll("messages").put(key, {"enrollment_id": row["id"], "sequence_id": row["sequence_id"],
+                                        "contact_id": row["contact_id"], "channel": step.get("kind", "sms"), "at": at})
+
+    def messages_sent(self) -> list[dict[str, Any]]:
+        """Every message the steps sent so far by the simulated clock ({enrollment_id, sequence_id,
+        contact_id, channel, at}), oldest first: the sandbox's own record, e.g. for forecasts."""
+        self.run_due_steps()
+        return sorted(self.coll("messages").values(), key=lambda m: (m["at"], m["enrollment_id"]))
 
     def stop_enrollment(self, row: dict[str, Any], status: str, reason: str | None = None) -> None:
         """Pause (with a reason) or cancel; nothing more fires for this row."""

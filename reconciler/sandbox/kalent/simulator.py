@@ -30,7 +30,7 @@ from reconciler.sandbox.kalent import seed as seeding
 from reconciler.sandbox.kalent.blueprints import BlueprintHandlers
 from reconciler.sandbox.kalent.common import Fail, allow_params, envelope_error, ok, paginate, request_id
 from reconciler.sandbox.kalent.events import KalentEvents
-from reconciler.sandbox.kalent.progress import status_view
+from reconciler.sandbox.kalent.progress import advance, status_view
 
 SORT_FIELDS = ("name", "companyName", "statusHandle", "city", "jobTitle", "userRating", "contacts", "createdAt",
                "history")
@@ -173,6 +173,19 @@ class KalentSimulator(BlueprintHandlers, KalentEvents):
         return ok({"candidates": [self._candidate_item(cands[cid]) for cid in page], "pagination": pagination})
 
     # -- dynamic sequence status ----------------------------------------------------------------
+    def messages_sent(self) -> list[dict[str, Any]]:
+        """Every message the dynamic sequences sent so far by the simulated clock ({sequence_id,
+        blueprint_id, candidate_id, channel, at}; channel = the step's type in lower case), oldest
+        first: the steps each sequence has fired, as its status endpoint counts them."""
+        now = self.clock.now()
+        out = []
+        for seq in self.store.collection("kalent.dynamic_sequences").values():
+            done = advance(seq, now)
+            for step, at in zip(done["steps"], done["sent"], strict=False):  # the fired ones
+                out.append({"sequence_id": seq["sequenceId"], "blueprint_id": seq["blueprintId"],
+                            "candidate_id": seq["candidateId"], "channel": step["type"].lower(), "at": at})
+        return sorted(out, key=lambda m: (m["at"], m["sequence_id"]))
+
     def candidate_sequence(self, req: SimRequest, candidate_id: str) -> SimResponse:
         allow_params(req)
         cand = self._candidate(candidate_id)
