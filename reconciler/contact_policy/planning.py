@@ -13,6 +13,7 @@ from reconciler.model import Address, DesiredState
 from reconciler.plan_types import Plan
 from reconciler.state_record import StateRecord
 from reconciler.snapshot import LiveSnapshot
+from reconciler.timeutil import SystemClock
 
 
 def with_contact_policy(plan: Plan, desired: DesiredState, live: LiveSnapshot,
@@ -43,7 +44,7 @@ def policy_now(session: Any) -> datetime:
     with the sandbox in-process, its simulated clock (vendor times are on it, and `sandbox advance`
     moves it, as drift's ages do); otherwise the session's clock or the machine's."""
     clock = getattr(session, "clock", None)
-    injected = clock is not None and type(clock).__name__ != "SystemClock"
+    injected = clock is not None and not isinstance(clock, SystemClock)
     hub = getattr(session, "hub", None)
     if not injected and hub is not None and getattr(hub, "simulators", None):
         return datetime.fromtimestamp(next(iter(hub.simulators.values())).clock.now(), tz=UTC)
