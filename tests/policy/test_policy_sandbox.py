@@ -280,3 +280,25 @@ def test_an_unsubscribe_in_one_vendor_suppresses_the_person_in_every_other_and_i
         assert all(n == 1 for n in hub.store.sends().values())
     finally:
         hub.store.close()
+
+
+def test_max_messages_per_day_refuses_a_plan_whose_forecast_exceeds_it(tmp_path):
+    """The example's Gary Club nurture sends 6 messages in its first 24 hours (one per enrollment)."""
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    root = policy_project(tmp_path, "  vendor_opt_outs: true\n", safety="  max_messages_per_day: 5\n")
+    result = CliRunner().invoke(main, ["plan", str(root)])
+    assert result.exit_code == 1
+    assert ("Refused without --allow-large: the forecast of 6 messages in the next 24 h exceeds "
+            "max_messages_per_day (5).") in result.output
+    assert "apply needs --allow-large" in result.output
+    assert CliRunner().invoke(main, ["plan", str(root), "--allow-large"]).exit_code == 0
+    refused = CliRunner().invoke(main, ["apply", str(root), "--auto-approve"])
+    assert refused.exit_code == 1 and "max_messages_per_day (5)" in refused.output
+    hub = open_hub(root)
+    try:
+        assert not hub.store.sends()
+    finally:
+        hub.store.close()
