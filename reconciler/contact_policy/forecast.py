@@ -2,7 +2,7 @@
 
 Per vendor (provider name) and channel, from each sequence's cadence (`LiveSnapshot.cadences`:
 the (channel, seconds after enrolling) of every step, which the providers derive from the steps
-their vendor exposes). A sequence whose vendor exposes no steps (Clarky generates them per contact)
+their vendor exposes). A sequence whose vendor exposes no steps (one that writes each contact's steps itself)
 counts its enrollments as `unknown`: no number is made up for it. A cadence is what the steps send
 when nobody replies; a step that waits on the person (an accepted invitation) is counted as soon as
 it could fire, so the forecast is the most the enrollments can send, never less.

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from reconciler.identity import identifiers
 from reconciler.model import Address, DesiredState
 from reconciler.state_record import StateRecord
 from reconciler.snapshot import ACTIVE, FINISHED, PAUSED, STATUSES, LiveSnapshot
@@ -41,6 +42,11 @@ class Enrollment:
     def ended(self) -> str | None:
         """When a finished enrollment ended (its vendor's word, else the time it entered the status)."""
         return (self.ended_at or self.since) if self.status == FINISHED else None
+
+
+def candidate_identifier(candidate_id: str | None) -> str:
+    """The identifier a candidate-only member has (the identity module's form of a candidate id)."""
+    return identifiers((), (), candidate_id or "?")[0]
 
 
 class People:
@@ -76,7 +82,8 @@ class People:
     def _key_of_member(self, contact_id: str | None, candidate_id: str | None) -> str:
         if contact_id:
             return contact_id
-        return self._owner.get(f"kalent:{candidate_id}", f"kalent:{candidate_id}")
+        ident = candidate_identifier(candidate_id)
+        return self._owner.get(ident, ident)
 
     def _add(self, address: Address, enrollment: Enrollment) -> None:
         self.enrollments.setdefault(self.key(address), []).append(enrollment)
@@ -94,7 +101,7 @@ class People:
             return address.key
         if person:
             return str(person[0])
-        return self._owner.get(f"kalent:{address.key}", f"{address.provider}:{address.key}")
+        return self._owner.get(candidate_identifier(address.key), f"{address.provider}:{address.key}")
 
     def identifiers(self, person: str) -> tuple[str, ...]:
         contact = self._contacts.get(person)
