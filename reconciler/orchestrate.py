@@ -124,7 +124,8 @@ def run_drift(session: Session) -> DriftResult:
     plan = make_plan(session, live)
     ours = {row.address for row in session.store.journal() if row.operation == "archive"}
     report = build_report(plan, live, now=drift_now(session), archived_by_us=ours)
-    report.policy = violations(session.desired, live, session.store.cache())  # contact policy, found live
+    if session.desired.project.policy.declared:  # contact policy violations found live
+        report.policy = violations(session.desired, live, session.store.cache())
     return DriftResult(report, live, session.store.get_meta(FINGERPRINT_KEY),
                        report.fingerprint() if report.drifted else None)
 
