@@ -302,3 +302,20 @@ def test_max_messages_per_day_refuses_a_plan_whose_forecast_exceeds_it(tmp_path)
         assert not hub.store.sends()
     finally:
         hub.store.close()
+
+
+def test_a_cooldown_outlives_the_sequence_leaving_the_manifests(tmp_path):
+    """The state's record of an ended enrollment counts, even once its sequence is no longer declared."""
+    root = policy_project(tmp_path, "  exclusive: true\n  cooldown_days: 3\n")
+    hub = open_hub(root)
+    try:
+        apply_once(root, hub)
+        hub.event("clarky", "reply", contact="maria@example.com")
+        apply_once(root, hub)  # records her ended Clarky enrollment
+        sales = root / "sales.yaml"
+        sales.write_text(sales.read_text().replace("  - id: inbound-es\n", "  - id: inbound-es-old\n", 1)
+                         .replace("members_where:\n      tags_all: [inbound, es]", "members: []"))
+        action, reason = by_address(plan_now(root, hub))["gary.membership[nurture][maria-garcia]"]
+        assert action == "defer" and reason.startswith("cooldown_days 3: an enrollment in clarky/inbound-es ended ")
+    finally:
+        hub.store.close()
