@@ -42,7 +42,7 @@ def build_desired(loaded: Loaded) -> DesiredState:
     blueprints = build_blueprints(docs, project, problems)
     sequences = build_sequences(docs, project, contacts, {b.id: b for b in blueprints}, problems)
     check_one_send_per_person(sequences, problems)
-    policy_node = loaded.project.data.get("policy") if loaded.project and loaded.project.data else None
+    policy_node = loaded.project.data.get("policy")
     check_sequence_references(policy_node, {s.id for s in sequences}, problems)
     pipelines = build_pipelines(docs, project, contacts, problems)
     raise_if_problems(problems)
