@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from reconciler.comment import DEFAULT_BUDGET, Masker, Page, keep_all, left_out, tally
-from reconciler.contact_policy.forecast import forecast_lines
+from reconciler.contact_policy.forecast import forecast_lines, forecast_table
 from reconciler.plan_types import Change, Plan
 from reconciler.vocabulary import Action, Kind
 
@@ -149,9 +149,9 @@ def render_markdown(plan: Plan, *, mask_pii: bool = False, names: Iterable[str] 
     sends = _sends_line(plan)
     if sends:
         page.add(sends, "")
-    volume = forecast_lines((plan.policy or {}).get("forecast"))
+    volume = forecast_table((plan.policy or {}).get("forecast"))
     if volume:
-        page.add(*[f"> {volume[0]}", *(f"> `{line.strip()}`" for line in volume[1:])], "")
+        page.add(*volume, "")
     for flag, reason in plan.safety:
         page.add(f"> :no_entry: Refused without `{flag}`: {reason}.", "")
     reserve = page.cost(_tail(plan.changes, full_plan, budget))

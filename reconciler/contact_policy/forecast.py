@@ -72,3 +72,17 @@ def over_daily_limit(data: dict[str, Any], limit: int | None) -> str | None:
     if limit is None or data["next_24h"] <= limit:
         return None
     return (f"the forecast of {data['next_24h']:,} messages in the next 24 h exceeds max_messages_per_day ({limit:,})")
+
+
+def forecast_table(data: dict[str, Any] | None) -> list[str]:
+    """The Markdown plan's forecast: the headline, then one table row per provider and channel."""
+    lines = forecast_lines(data)
+    if not lines or data is None:
+        return []
+    out = [f"**{lines[0].rstrip(':')}**", "", "| provider | channel | enrollments | next 24 h | next 7 days |",
+           "|---|---|---|---|---|"]
+    for row in data["rows"]:
+        known = row["next_24h"] is not None
+        out.append(f"| {row['provider']} | {row['channel']} | {row['enrollments']:,} | "
+                   f"{row['next_24h'] if known else 'unknown'} | {row['next_7d'] if known else 'unknown'} |")
+    return out

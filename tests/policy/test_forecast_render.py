@@ -62,7 +62,8 @@ def test_every_format_shows_it():
     assert "  gary       sms       next 24 h      6   next 7 days      9   (3 enrollment(s))" in text
     assert "  clarky     unknown   2 enrollment(s): the vendor does not expose the sequence's steps" in text
     md = render_markdown(plan)
-    assert "> Forecast: 7 messages in the next 24 h, 11 in 7 days" in md and "kalent     linkedin" in md
+    assert "**Forecast: 7 messages in the next 24 h, 11 in 7 days, plus 2 enrollment(s)" in md
+    assert "| kalent | linkedin | 1 | 1 | 1 |" in md and "| clarky | unknown | 2 | unknown | unknown |" in md
     data = json.loads(render_json(plan))
     assert data["policy"]["forecast"]["next_7d"] == 11
     data["manifest_digest"] = "sha256:" + "0" * 64
