@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from reconciler.apply import ApplyReport
 from reconciler.engine import make_plan, open_session, read_live
+from reconciler.orchestrate import ApplyRun
 from reconciler.plan_types import Plan
 from reconciler.sandbox.core import Hub
-from tests.apply._support import copy_example
+from tests.apply._support import UNCHECKED, copy_example
 
 
 def policy_project(tmp_path: Path, policy: str, *, safety: str = "", files: dict[str, str] | None = None) -> Path:
@@ -25,10 +27,29 @@ def policy_project(tmp_path: Path, policy: str, *, safety: str = "", files: dict
     return root
 
 
+class SandboxTime:
+    """The session's clock on the sandbox's simulated time, so that what the state records (when a
+    status was read) and what the vendors do (when an enrollment ended) are on one clock as
+    `clock_to` moves it; the contact policy decides by the session's clock."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def now(self) -> datetime:
+        return sandbox_now(self.hub)
+
+
 def plan_now(root: Path, hub: Hub) -> Plan:
     """The plan `campaignctl plan --refresh` would show now (read-only; statuses read again)."""
-    with open_session(root, env={}, hub=hub) as session:
+    with open_session(root, env={}, hub=hub, clock=SandboxTime(hub)) as session:
         return make_plan(session, read_live(session, read_only=True, refresh=True))
+
+
+def apply_now(root: Path, hub: Hub) -> ApplyReport:
+    """One reviewed `apply` (read every vendor, plan, write), on the sandbox's time."""
+    with open_session(root, env={}, hub=hub, clock=SandboxTime(hub)) as session, ApplyRun(session, UNCHECKED) as run:
+        run.prepare()
+        return run.execute().report
 
 
 def by_address(plan: Plan) -> dict[str, tuple[str, str | None]]:
