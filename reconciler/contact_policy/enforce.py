@@ -23,8 +23,8 @@ from reconciler.contact_policy.people import Enrollment, People
 from reconciler.contact_policy.settings import ContactPolicy
 from reconciler.model import Address, DesiredState
 from reconciler.plan_types import Change, Plan
-from reconciler.state_record import StateRecord
 from reconciler.snapshot import LiveSnapshot
+from reconciler.state_record import StateRecord
 from reconciler.timeutil import parse_time
 
 SENDS = ("enroll", "retry")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from reconciler.identity import identifiers
 from reconciler.model import Address, DesiredState
-from reconciler.state_record import StateRecord
 from reconciler.snapshot import ACTIVE, FINISHED, PAUSED, STATUSES, LiveSnapshot
+from reconciler.state_record import StateRecord
 
 ONGOING = (ACTIVE, PAUSED)  # an outreach in progress: paused ones may resume
 

@@ -11,8 +11,8 @@ from reconciler.contact_policy.enforce import enforce, window_refusal
 from reconciler.contact_policy.forecast import forecast, over_daily_limit
 from reconciler.model import Address, DesiredState
 from reconciler.plan_types import Plan
-from reconciler.state_record import StateRecord
 from reconciler.snapshot import LiveSnapshot
+from reconciler.state_record import StateRecord
 from reconciler.timeutil import SystemClock
 
 

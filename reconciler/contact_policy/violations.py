@@ -11,11 +11,12 @@ from typing import Any
 from reconciler.contact_policy.enforce import _opted_out, _suppressed
 from reconciler.contact_policy.people import ONGOING, People
 from reconciler.model import Address, DesiredState
-from reconciler.state_record import StateRecord
 from reconciler.snapshot import LiveSnapshot
+from reconciler.state_record import StateRecord
 
 
-def violations(desired: DesiredState, live: LiveSnapshot, ledger: Mapping[Address, StateRecord]) -> list[dict[str, Any]]:
+def violations(desired: DesiredState, live: LiveSnapshot,
+               ledger: Mapping[Address, StateRecord]) -> list[dict[str, Any]]:
     """Drift's `policy` items, sorted: {kind, person, address, addresses, problem}."""
     policy = desired.project.policy
     if not policy.declared:
