@@ -26,6 +26,7 @@ from reconciler.plan_types import Change, Plan
 from reconciler.snapshot import LiveSnapshot
 from reconciler.state_record import StateRecord
 from reconciler.timeutil import parse_time
+from reconciler.vocabulary import Action
 
 SENDS = ("enroll", "retry")
 
@@ -78,7 +79,7 @@ def enforce(plan: Plan, desired: DesiredState, live: LiveSnapshot, ledger: Mappi
             out.append(change)
             continue
         decisions.append(decision)
-        out.append(replace(change, action=decision.action, irreversible=False, after=None, precondition={},
+        out.append(replace(change, action=Action(decision.action), irreversible=False, after=None, precondition={},
                            reason=decision.reason, loud=False))
     plan.changes = out
     return decisions
