@@ -14,6 +14,7 @@
     │   ├── PaginationError      a list that does not end (same cursor or page again, more pages than its total)
     │   ├── Interrupted          apply was interrupted (SIGINT/SIGTERM) before this request was sent
     │   ├── MalformedResponse    a 2xx read whose body is not the documented shape: proves nothing
+    │   ├── UnsupportedOperation the vendor has no API for this (also a ConfigError); nothing was sent
     │   └── OutcomeUnknown       the request may have been committed; resolve by reading
     ├── PlanError                the plan cannot be computed (unknown stage, unresolvable name)
     ├── UnsafePlanError          a safety limit refuses the plan (--allow-large / --force)
@@ -136,6 +137,13 @@ class MalformedResponse(ProviderError):
 
     It proves nothing: reading it as "no enrollments" or "no sequence" would enroll people again,
     so it is an error and the command stops."""
+
+
+class UnsupportedOperation(ProviderError, ConfigError):
+    """The vendor has no API for this operation (Clarky and Gary Club have no blueprints, Kalent no
+    cards, Gary Club no deal archive or delete); nothing was sent. A ProviderError, so apply reports
+    the one change `failed` and goes on; also a ConfigError, since the fix is in the project (declare
+    it on a provider whose vendor can do it)."""
 
 
 class OutcomeUnknown(ProviderError):

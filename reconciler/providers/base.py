@@ -1,4 +1,5 @@
-"""The Provider protocol: what every vendor adapter offers the planner and the apply engine.
+"""The Provider protocol: what every vendor adapter offers the planner and the apply engine, and
+BaseProvider, the part every adapter shares.
 
 Contract every adapter keeps:
 - `read` returns a LiveSnapshot for exactly what the desired state (and the state cache) touches,
@@ -12,14 +13,28 @@ Contract every adapter keeps:
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol
+from typing import Any, ClassVar, Mapping, Protocol
 
-from reconciler.errors import ProviderError
-from reconciler.model import Address, Blueprint, Card, Contact, DesiredState, Membership, Pipeline, ProviderConfig, Sequence
+import httpx
+
+from reconciler.errors import ProviderError, UnsupportedOperation
+from reconciler.model import (
+    Address,
+    Blueprint,
+    Card,
+    Contact,
+    DesiredState,
+    Membership,
+    Pipeline,
+    ProviderConfig,
+    Sequence,
+)
+from reconciler.providers._http import VendorClient
 from reconciler.snapshot import LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
 from reconciler.state_record import StateRecord
-from reconciler.timeutil import Clock
+from reconciler.timeutil import SYSTEM_CLOCK, Clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,3 +152,73 @@ class Provider(Protocol):
 
     def close(self) -> None:
         """Release HTTP resources."""
+
+
+class BaseProvider:
+    """What every adapter does the same way: the configured VendorClient (auth header, rate budget,
+    retries, the stop event), request counting, close, and the one `UnsupportedOperation` for what
+    the vendor has no API for. A vendor adapter subclasses it, sets `capabilities`, `auth_headers`
+    and the reasons in `UNSUPPORTED`, and implements what its vendor can do; the card and blueprint
+    operations it does not override refuse with UnsupportedOperation before any request is sent."""
+
+    capabilities: ClassVar[Capabilities]
+    clock: Clock = SYSTEM_CLOCK  # open_session gives it the session's: windows, staleness, recorded times
+    # operation family ("cards", "blueprints") -> why this vendor cannot do it, said to the user
+    UNSUPPORTED: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, config: ProviderConfig, api_key: str, *, transport: httpx.BaseTransport | None = None,
+                 stop: threading.Event | None = None, **client_options: Any) -> None:
+        """`stop`, once set, keeps any further request from leaving (an interrupted apply);
+        `client_options` go to VendorClient.for_provider (tests pass a fake `sleep` and pacing `clock`)."""
+        self.config = config
+        self.client = VendorClient.for_provider(config, api_key, headers=self.auth_headers(config, api_key),
+                                                transport=transport, stop=stop, **client_options)
+
+    def auth_headers(self, config: ProviderConfig, api_key: str) -> dict[str, str]:
+        """The headers that authenticate every request to this vendor."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config.name!r}, base_url={self.config.base_url!r})"
+
+    # -- housekeeping -----------------------------------------------------------------------------
+    def requests_made(self) -> int:
+        """Requests sent so far, reads and writes together (a read reports the difference)."""
+        return sum(self.client.counts.values())
+
+    def request_counts(self) -> dict[str, int]:
+        return dict(self.client.counts)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- what a vendor cannot do ------------------------------------------------------------------
+    def unsupported(self, family: str, subject: Any = None, *, method: str = "-",
+                    path: str = "-") -> UnsupportedOperation:
+        """The error for an operation this vendor has no API for (nothing is sent)."""
+        address = getattr(subject, "address", None)
+        where = f"{address}: " if address is not None else ""
+        return UnsupportedOperation(self.config.name, method, path, None, where + self.UNSUPPORTED[family],
+                                    code="unsupported")
+
+    def create_card(self, pipeline: Pipeline, card: Card, contact: Contact, ownership_tag: str, *,
+                    seen: Any = None) -> LiveCard:
+        raise self.unsupported("cards", card)
+
+    def find_card(self, pipeline: Pipeline, card: Card, contact: Contact, *, seen: Any = None) -> LiveCard | None:
+        raise self.unsupported("cards", card)
+
+    def update_card(self, pipeline: Pipeline, live: LiveCard, update: CardUpdate, *, seen: Any = None) -> LiveCard:
+        raise self.unsupported("cards", live)
+
+    def delete_card(self, pipeline: Pipeline, live: LiveCard) -> None:
+        raise self.unsupported("cards", live)
+
+    def create_blueprint(self, blueprint: Blueprint) -> LiveBlueprint:
+        raise self.unsupported("blueprints", blueprint)
+
+    def find_blueprint(self, blueprint: Blueprint) -> LiveBlueprint | None:
+        raise self.unsupported("blueprints", blueprint)
+
+    def update_blueprint(self, blueprint: Blueprint, live: LiveBlueprint) -> LiveBlueprint:
+        raise self.unsupported("blueprints", blueprint)

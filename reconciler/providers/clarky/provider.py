@@ -27,14 +27,12 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping
 
-import httpx
-
 from reconciler.errors import ConflictError, NotFoundError, OutcomeUnknown, ProviderError, ServerError, ValidationFailed
-from reconciler.model import Blueprint, Card, Contact, DesiredState, Pipeline, ProviderConfig, Sequence
-from reconciler.providers._http import Reply, VendorClient
+from reconciler.model import Card, Contact, DesiredState, Pipeline, ProviderConfig, Sequence
+from reconciler.providers._http import Reply
 from reconciler.providers._paging import pages_numbered
 from reconciler.providers._paths import seg
-from reconciler.providers.base import Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
+from reconciler.providers.base import BaseProvider, Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
 from reconciler.providers.clarky import _read
 from reconciler.providers.clarky._client import PAGE, Catalog, enrollment_data
 from reconciler.providers.clarky._mapping import (
@@ -46,36 +44,33 @@ from reconciler.providers.clarky._mapping import (
     more_pages,
     start_body,
 )
-from reconciler.snapshot import LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
-from reconciler.timeutil import SYSTEM_CLOCK, Clock, utcnow
+from reconciler.snapshot import LiveCard, LiveMembership, LiveSnapshot
+from reconciler.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 START = "/sequences/start"
 CARDS = "/pipeline-cards"
 
 
-class ClarkyProvider:
+class ClarkyProvider(BaseProvider):
     """One Clarky workspace (API key)."""
 
     capabilities = Capabilities(can_list_memberships=False, can_stop_membership=False, card_kind="card",
                                 can_archive_cards=True, can_delete_cards=True, supports_blueprints=False,
                                 enroll_batch_size=1)
-    clock: Clock = SYSTEM_CLOCK  # open_session gives it the session's: staleness and recorded times use it
+    UNSUPPORTED = {"blueprints": "Clarky has no sequence blueprints (templates are made in the Clarky UI); "
+                                 "declare blueprints for a kalent provider"}
 
-    def __init__(self, config: ProviderConfig, api_key: str, *, transport: httpx.BaseTransport | None = None,
-                 **client_options: Any) -> None:
-        """`client_options` go to VendorClient.for_provider (tests pass a fake sleep and clock)."""
-        self.config = config
-        self.client = VendorClient.for_provider(config, api_key, headers={"Authorization": f"Bearer {api_key}"},
-                                                transport=transport, **client_options)
+    def __init__(self, config: ProviderConfig, api_key: str, **options: Any) -> None:
+        super().__init__(config, api_key, **options)
         self.catalog = Catalog(self.client)
         self.ownership_tag = "campaignctl"
         self._needs_bot: set[str] = set()  # templates that answered "no bot_id"
         # (pipeline id, contact id) -> cards created by this process, so a second create sees the first
         self._created_cards: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
-    def __repr__(self) -> str:
-        return f"ClarkyProvider({self.config.name!r}, base_url={self.config.base_url!r})"
+    def auth_headers(self, config: ProviderConfig, api_key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {api_key}"}
 
     # -- read -----------------------------------------------------------------------------------
     def read(self, desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
@@ -288,28 +283,6 @@ class ClarkyProvider:
             self.client.write("DELETE", f"{CARDS}/{seg(live.remote_id)}", idempotent=True)
         except NotFoundError:
             return
-
-    # -- blueprints (Kalent only) ---------------------------------------------------------------
-    def _no_blueprints(self, blueprint: Blueprint) -> ProviderError:
-        return ProviderError(self.config.name, "-", "-", None,
-                             f"{blueprint.address}: Clarky has no sequence blueprints (templates are made in the "
-                             "Clarky UI); declare blueprints for a kalent provider", code="unsupported")
-
-    def create_blueprint(self, blueprint: Blueprint) -> LiveBlueprint:
-        raise self._no_blueprints(blueprint)
-
-    def find_blueprint(self, blueprint: Blueprint) -> LiveBlueprint | None:
-        raise self._no_blueprints(blueprint)
-
-    def update_blueprint(self, blueprint: Blueprint, live: LiveBlueprint) -> LiveBlueprint:
-        raise self._no_blueprints(blueprint)
-
-    # -- housekeeping ---------------------------------------------------------------------------
-    def request_counts(self) -> dict[str, int]:
-        return dict(self.client.counts)
-
-    def close(self) -> None:
-        self.client.close()
 
 
 def _asks_for_bot(exc: ProviderError) -> bool:

@@ -30,41 +30,47 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from reconciler.errors import ConflictError, NotFoundError, OutcomeUnknown, ProviderError, ValidationFailed
-from reconciler.model import Blueprint, Card, Contact, DesiredState, Pipeline, ProviderConfig, Sequence
-from reconciler.providers._http import VendorClient
+from reconciler.model import Card, Contact, DesiredState, Pipeline, ProviderConfig, Sequence
 from reconciler.providers._paths import seg
-from reconciler.providers.base import Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
+from reconciler.providers.base import BaseProvider, Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
 from reconciler.providers.garyclub import _mapping
 from reconciler.providers.garyclub._client import Catalog, enrollments_path
 from reconciler.providers.garyclub._read import GarySeen, read_snapshot
-from reconciler.snapshot import FAILED, FINISHED, LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
-from reconciler.timeutil import SYSTEM_CLOCK, Clock, utcnow
+from reconciler.snapshot import FAILED, FINISHED, LiveCard, LiveMembership, LiveSnapshot
+from reconciler.timeutil import utcnow
 
 CLIENT_KEY_PREFIXES = ("cl_live_", "agent_live_")
 
 
-class GaryClubProvider:
+class GaryClubProvider(BaseProvider):
     """A configured Gary Club account (agency key, optionally acting as one client)."""
 
     capabilities = Capabilities(can_list_memberships=True, can_stop_membership=False, card_kind="deal",
                                 can_archive_cards=False, can_delete_cards=False, supports_blueprints=False,
                                 enroll_batch_size=1)
-    clock: Clock = SYSTEM_CLOCK  # open_session gives it the session's: the times it records use it
     # A roster older than this is listed again before an enrollment POST; scaled by its page count so
     # re-checks never take more than about a tenth of the 60 req/min budget.
     RECHECK_SECONDS = 60.0
 
-    def __init__(self, config: ProviderConfig, api_key: str, *, transport: Any = None, **client_options: Any) -> None:
-        self.config = config
-        headers = {"Authorization": f"Bearer {api_key}"}
-        # Agency keys act as one client via the header; a client key with the header is a 400.
-        if config.client_id and not api_key.startswith(CLIENT_KEY_PREFIXES):
-            headers["X-Gary-Client-Id"] = config.client_id
-        self.client = VendorClient.for_provider(config, api_key, headers=headers, transport=transport, **client_options)
+    UNSUPPORTED = {
+        "blueprints": "Gary Club has no sequence blueprints (they are a Kalent feature)",
+        "archive": "Gary Club documents no way to archive a deal; archive it in the UI",
+        "delete": "Gary Club documents no way to delete a deal; delete it in the UI",
+    }
+
+    def __init__(self, config: ProviderConfig, api_key: str, **options: Any) -> None:
+        super().__init__(config, api_key, **options)
         self.catalog = Catalog(self.client)
         self._in_doubt: set[tuple[str, str]] = set()  # (sequence id, contact id) with a lost POST answer
         # find_card/update_card get no ownership tag; the one the last read or create used says "managed".
         self._tag = "campaignctl"
+
+    def auth_headers(self, config: ProviderConfig, api_key: str) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {api_key}"}
+        # Agency keys act as one client via the header; a client key with the header is a 400.
+        if config.client_id and not api_key.startswith(CLIENT_KEY_PREFIXES):
+            headers["X-Gary-Client-Id"] = config.client_id
+        return headers
 
     # -- reading ------------------------------------------------------------------------------
     def read(self, desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
@@ -208,7 +214,7 @@ class GaryClubProvider:
                     seen: GarySeen | None = None) -> LiveCard:
         path = f"/crm/deals/{seg(live.remote_id)}"
         if update.archived:
-            raise self._unsupported("PATCH", path, "Gary Club documents no way to archive a deal; archive it in the UI")
+            raise self.unsupported("archive", live, method="PATCH", path=path)
         row = self._catalog(seen).pipeline(pipeline)
         stages = _mapping.stages_of(row)
         body: dict[str, Any] = {}
@@ -228,8 +234,7 @@ class GaryClubProvider:
                                 self._tag_of(seen))
 
     def delete_card(self, pipeline: Pipeline, live: LiveCard) -> None:
-        raise self._unsupported("DELETE", f"/crm/deals/{seg(live.remote_id)}",
-                                "Gary Club documents no way to delete a deal; delete it in the UI")
+        raise self.unsupported("delete", live, method="DELETE", path=f"/crm/deals/{seg(live.remote_id)}")
 
     def _stage_id(self, pipeline: Pipeline, stages: list[tuple[str, str]], name: str) -> str:
         for stage_id, stage_name in stages:
@@ -238,24 +243,3 @@ class GaryClubProvider:
         raise ValidationFailed(self.config.name, "GET", "/crm/pipelines", None,
                                f"pipeline {pipeline.pipeline!r} has no stage {name!r} "
                                f"(its stages: {', '.join(n for _, n in stages)})", code="unknown_stage")
-
-    # -- blueprints (Kalent only) ---------------------------------------------------------------
-    def create_blueprint(self, blueprint: Blueprint) -> LiveBlueprint:
-        raise self._unsupported("POST", "/blueprints", "Gary Club has no sequence blueprints (they are a Kalent feature)")
-
-    def find_blueprint(self, blueprint: Blueprint) -> LiveBlueprint | None:
-        raise self._unsupported("GET", "/blueprints", "Gary Club has no sequence blueprints (they are a Kalent feature)")
-
-    def update_blueprint(self, blueprint: Blueprint, live: LiveBlueprint) -> LiveBlueprint:
-        raise self._unsupported("PATCH", "/blueprints", "Gary Club has no sequence blueprints (they are a Kalent feature)")
-
-    # -- plumbing -------------------------------------------------------------------------------
-    def _unsupported(self, method: str, path: str, message: str) -> ProviderError:
-        return ProviderError(self.config.name, method, path, None, message, code="unsupported")
-
-    def request_counts(self) -> dict[str, int]:
-        return dict(self.client.counts)
-
-    def close(self) -> None:
-        self.client.close()
-

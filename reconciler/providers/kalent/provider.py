@@ -25,22 +25,16 @@ import dataclasses
 import logging
 from typing import Any
 
-import httpx
-
-from reconciler.errors import ConfigError, OutcomeUnknown, ProviderError, ValidationFailed
+from reconciler.errors import OutcomeUnknown, ProviderError, ValidationFailed
 from reconciler.model import (
     Address,
     Blueprint,
-    Card,
-    Contact,
     DesiredState,
     Membership,
-    Pipeline,
     ProviderConfig,
     Sequence,
 )
-from reconciler.providers._http import VendorClient
-from reconciler.providers.base import Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
+from reconciler.providers.base import BaseProvider, Capabilities, EnrollRequest, EnrollResult, ReadContext
 from reconciler.providers.kalent import _mapping, _read
 from reconciler.providers.kalent._client import (
     Catalog,
@@ -54,34 +48,32 @@ from reconciler.providers.kalent._read import KalentSeen, older_than
 from reconciler.snapshot import (
     ACTIVE,
     LiveBlueprint,
-    LiveCard,
     LiveMembership,
     LiveSnapshot,
 )
-from reconciler.timeutil import SYSTEM_CLOCK, Clock, age_seconds, utcnow
+from reconciler.timeutil import age_seconds, utcnow
 
 __all__ = ["KalentProvider"]
 log = logging.getLogger(__name__)
 
 
-class KalentProvider:
+class KalentProvider(BaseProvider):
     """A Kalent workspace (recruiting: sourcings, blueprints, candidates)."""
 
     capabilities = Capabilities(can_list_memberships=False, can_stop_membership=False, card_kind=None,
                                 can_archive_cards=False, can_delete_cards=False, supports_blueprints=True,
                                 enroll_batch_size=_mapping.BATCH_SIZE)
-    clock: Clock = SYSTEM_CLOCK  # open_session gives it the session's: the settle window is measured on it
+    UNSUPPORTED = {"cards": "Kalent has no pipelines or cards; declare pipelines on a clarky or garyclub provider"}
 
-    def __init__(self, config: ProviderConfig, api_key: str, *, transport: httpx.BaseTransport | None = None,
-                 **client_options: Any) -> None:
-        """`client_options` go to VendorClient.for_provider (tests pass a fake `sleep` and `clock`)."""
-        self.config = config
+    def __init__(self, config: ProviderConfig, api_key: str, **options: Any) -> None:
+        super().__init__(config, api_key, **options)
         self.settle_seconds = config.start_settle_minutes * 60  # asynchronous starts: absence proves nothing before
-        self.client = VendorClient.for_provider(config, api_key, headers={"x-api-key": api_key},
-                                                transport=transport, **client_options)
         self.catalog = Catalog(self.client)
         self._created: dict[tuple[str, str], str] = {}  # (sourcing id, name) -> blueprint id created here
         self._sent: dict[str, tuple[Address, int]] = {}  # candidate -> (member, attempt) a start (maybe) went out for
+
+    def auth_headers(self, config: ProviderConfig, api_key: str) -> dict[str, str]:
+        return {"x-api-key": api_key}
 
     # -- read -------------------------------------------------------------------------------------
     def read(self, desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
@@ -231,29 +223,3 @@ class KalentProvider:
         if live.sourcing_id:
             self.catalog.listings.pop(live.sourcing_id, None)
         return _mapping.blueprint_from_api(blueprint.address, item, fallback_steps=blueprint.steps)
-
-    # -- cards: Kalent has none -------------------------------------------------------------------
-    def _no_cards(self) -> ConfigError:
-        return ConfigError(f"provider {self.config.name!r} is Kalent, which has no pipelines or cards; "
-                           "declare pipelines on a clarky or garyclub provider")
-
-    def create_card(self, pipeline: Pipeline, card: Card, contact: Contact, ownership_tag: str, *,
-                    seen: Any = None) -> LiveCard:
-        raise self._no_cards()
-
-    def find_card(self, pipeline: Pipeline, card: Card, contact: Contact, *, seen: Any = None) -> LiveCard | None:
-        raise self._no_cards()
-
-    def update_card(self, pipeline: Pipeline, live: LiveCard, update: CardUpdate, *, seen: Any = None) -> LiveCard:
-        raise self._no_cards()
-
-    def delete_card(self, pipeline: Pipeline, live: LiveCard) -> None:
-        raise self._no_cards()
-
-    # -- housekeeping -----------------------------------------------------------------------------
-    def request_counts(self) -> dict[str, int]:
-        return dict(self.client.counts)
-
-    def close(self) -> None:
-        self.client.close()
-
