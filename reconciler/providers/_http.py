@@ -27,7 +27,6 @@ import httpx
 from reconciler import errors, secrets
 from reconciler.model import ProviderConfig
 from reconciler.providers._limits import STOP_POLL, RollingWindow, budgets_for, header_int
-from reconciler.providers._paging import describe
 from reconciler.urls import url_problem
 
 log = logging.getLogger("campaignctl.http")
@@ -275,3 +274,12 @@ def _json(resp: httpx.Response) -> Any:
         return resp.json()
     except ValueError:
         return {"error": {"code": None, "message": resp.text[:200]}}
+
+
+def describe(body: Any) -> str:
+    """A short, key-free description of a JSON body for error messages."""
+    if body is None:
+        return "an empty body"
+    if isinstance(body, Mapping):
+        return f"keys: {', '.join(sorted(map(str, body))[:8])}" if body else "an empty object {}"
+    return f"a JSON {type(body).__name__}"

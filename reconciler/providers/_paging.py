@@ -74,15 +74,6 @@ def _fingerprint(items: list[Any]) -> str:
     return hashlib.sha256(jsonlib.dumps(items, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def describe(body: Any) -> str:
-    """A short, key-free description of a JSON body for error messages."""
-    if body is None:
-        return "an empty body"
-    if isinstance(body, Mapping):
-        return f"keys: {', '.join(sorted(map(str, body))[:8])}" if body else "an empty object {}"
-    return f"a JSON {type(body).__name__}"
-
-
 def field_at(body: Any, key: str) -> tuple[bool, Any]:
     """(present, value) of a dotted key ('data.sourcings') in a JSON body."""
     node = body

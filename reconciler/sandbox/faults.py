@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from reconciler.sandbox.core import SimRequest
+    from reconciler.sandbox.request import SimRequest
 
 KINDS = ("status", "drop", "commit_timeout", "latency", "repeat_page", "body", "strip", "dispatch_delay")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from reconciler.sandbox.core import SimRequest
+    from reconciler.sandbox.request import SimRequest
 
 
 class Collection:

@@ -23,21 +23,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from reconciler.errors import NotFoundError
-from reconciler.model import Address, DesiredState, Pipeline
+from reconciler.model import Address, DesiredState, Pipeline, ProviderConfig
+from reconciler.providers._http import VendorClient
 from reconciler.providers._paging import pages_numbered
 from reconciler.providers._paths import seg
 from reconciler.providers.base import ReadContext
-from reconciler.providers.clarky._client import PAGE, enrollment_data
+from reconciler.providers.clarky._client import PAGE, Catalog, enrollment_data
 from reconciler.providers.clarky._mapping import best_card, card_from_api, listed_total, membership_from_api, more_pages
 from reconciler.snapshot import LiveMembership, LiveSnapshot
 from reconciler.state_record import StateRecord, stands_in
-from reconciler.timeutil import utcnow
+from reconciler.timeutil import Clock, utcnow
 
-if TYPE_CHECKING:
-    from reconciler.providers.clarky.provider import ClarkyProvider
+
+class ClarkyReader(Protocol):
+    """What the read uses of ClarkyProvider (typed here, so this module does not import provider.py)."""
+
+    config: ProviderConfig
+    clock: Clock  # the session's: staleness and the times the read records
+    client: VendorClient
+    catalog: Catalog
+
+    def requests_made(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -49,22 +58,21 @@ class ClarkySeen:
     ownership_tag: str
 
 
-def read(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
+def read(provider: ClarkyReader, desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
     """Everything `desired` and the state touch for this provider; what the writes need goes into
     `snap.seen` (ClarkySeen), not onto the provider."""
-    counts = provider.client.counts
-    before = counts["read"] + counts["write"]
+    before = provider.requests_made()
     snap = LiveSnapshot()
     read_memberships(provider, desired, ctx, snap)
     cards = read_cards(provider, desired, ctx, snap)
     snap.seen[provider.config.name] = ClarkySeen(cards, ctx.ownership_tag)
     _people(provider, desired, snap)
-    snap.requests[provider.config.name] = counts["read"] + counts["write"] - before
+    snap.requests[provider.config.name] = provider.requests_made() - before
     return snap
 
 
 # -- memberships ------------------------------------------------------------------------------------
-def read_memberships(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadContext, snap: LiveSnapshot) -> None:
+def read_memberships(provider: ClarkyReader, desired: DesiredState, ctx: ReadContext, snap: LiveSnapshot) -> None:
     name = provider.config.name
     declared = {m.address for seq in desired.sequences if seq.provider == name for m in seq.members}
     orphans = {a for a in ctx.cache if a.provider == name and a.kind == "membership" and a not in declared}
@@ -76,7 +84,7 @@ def read_memberships(provider: "ClarkyProvider", desired: DesiredState, ctx: Rea
     _match_pending(provider, desired, ctx, snap, [a for a in sorted(declared) if a not in snap.memberships])
 
 
-def _match_pending(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadContext, snap: LiveSnapshot,
+def _match_pending(provider: ClarkyReader, desired: DesiredState, ctx: ReadContext, snap: LiveSnapshot,
                    pending: list[Address]) -> None:
     """Members the plan would enroll: match their Clarky contact now, on every email and phone, so a
     person Clarky holds twice (or one Clarky contact two manifest contacts point at) plans `manual`
@@ -94,14 +102,14 @@ def _match_pending(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadC
             snap.conflicts[address] = why
 
 
-def _people(provider: "ClarkyProvider", desired: DesiredState, snap: LiveSnapshot) -> None:
+def _people(provider: ClarkyReader, desired: DesiredState, snap: LiveSnapshot) -> None:
     """The Clarky contact ids matched for declared contacts, for the state (no lookup next time)."""
     for cid, remote in provider.catalog.contact_ids.items():
         if cid in desired.contacts:
             snap.people[Address(provider.config.name, "contact", "contacts", cid)] = remote
 
 
-def _membership(provider: "ClarkyProvider", address: Address, entry: StateRecord, ctx: ReadContext,
+def _membership(provider: ClarkyReader, address: Address, entry: StateRecord, ctx: ReadContext,
                 snap: LiveSnapshot) -> LiveMembership:
     cached = entry.membership(address)
     if stands_in(entry, refresh=ctx.refresh, max_age_seconds=provider.config.status_refresh_minutes * 60,
@@ -120,7 +128,7 @@ def _membership(provider: "ClarkyProvider", address: Address, entry: StateRecord
 
 
 # -- cards ------------------------------------------------------------------------------------------
-def known_contacts(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadContext) -> None:
+def known_contacts(provider: ClarkyReader, desired: DesiredState, ctx: ReadContext) -> None:
     """Seed the catalog with the contact ids the cache remembers for declared contacts: a remembered
     match is trusted while the contact still has one of the identifiers it was matched on."""
     for address, entry in ctx.cache.items():
@@ -135,7 +143,7 @@ def known_contacts(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadC
             provider.catalog.contact_ids.setdefault(address.key, str(remote))
 
 
-def read_cards(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadContext,
+def read_cards(provider: ClarkyReader, desired: DesiredState, ctx: ReadContext,
                snap: LiveSnapshot) -> dict[str, dict[str, tuple[dict[str, Any], ...]]]:
     """The managed pipelines' cards into `snap`; returns every listed card by pipeline and contact id."""
     pipes = [p for p in desired.pipelines if p.provider == provider.config.name]
@@ -172,7 +180,7 @@ def _by_contact(cards: list[dict[str, Any]]) -> dict[str, tuple[dict[str, Any], 
     return {contact: tuple(group) for contact, group in grouped.items()}
 
 
-def _snapshot_cards(provider: "ClarkyProvider", desired: DesiredState, ctx: ReadContext, snap: LiveSnapshot,
+def _snapshot_cards(provider: ClarkyReader, desired: DesiredState, ctx: ReadContext, snap: LiveSnapshot,
                     pipe: Pipeline, remote: dict[str, Any], cards: list[dict[str, Any]]) -> None:
     tag = ctx.ownership_tag
     by_remote = {r: m for m, r in provider.catalog.contact_ids.items() if m in desired.contacts}

@@ -7,19 +7,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping, Protocol
 
 from reconciler.errors import NotFoundError
-from reconciler.model import Address, DesiredState, Sequence
+from reconciler.model import Address, DesiredState, ProviderConfig, Sequence
 from reconciler.providers.base import ReadContext
 from reconciler.providers.kalent import _mapping, _window
-from reconciler.providers.kalent._client import Target
+from reconciler.providers.kalent._client import Catalog, Target
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, UNSEEN, LiveMembership, LiveSnapshot
 from reconciler.state_record import StateRecord, stands_in
-from reconciler.timeutil import age_seconds, stamp, utcnow
+from reconciler.timeutil import Clock, age_seconds, stamp, utcnow
 
-if TYPE_CHECKING:
-    from reconciler.providers.kalent.provider import KalentProvider
+
+class KalentReader(Protocol):
+    """What the read uses of KalentProvider (typed here, so this module does not import provider.py)."""
+
+    config: ProviderConfig
+    clock: Clock  # the session's: the settle window, staleness and the times the read records
+    catalog: Catalog
+    settle_seconds: float
+
+    def requests_made(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -31,10 +39,10 @@ class KalentSeen:
     previous: Mapping[Address, str | None]  # member address -> the sequence id read (None: none)
 
 
-def read(kp: "KalentProvider", desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
+def read(kp: KalentReader, desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
     """Blueprints and memberships of this provider; status reads only where the cache cannot answer.
     Keeps nothing on the provider: what the writes need goes into `snap.seen` (KalentSeen)."""
-    before = sum(kp.client.counts.values())
+    before = kp.requests_made()
     snap = LiveSnapshot()
     targets: dict[str, Target] = {}
     previous: dict[Address, str | None] = {}
@@ -58,11 +66,11 @@ def read(kp: "KalentProvider", desired: DesiredState, ctx: ReadContext) -> LiveS
                 snap.memberships[member.address] = lm
     _read_orphans(kp, ctx, declared, targets, snap)
     snap.seen[name] = KalentSeen(targets, previous)
-    snap.requests[name] = sum(kp.client.counts.values()) - before
+    snap.requests[name] = kp.requests_made() - before
     return snap
 
 
-def _blueprint_steps(kp: KalentProvider, seq: Sequence, desired: DesiredState, target: Target) -> Any:
+def _blueprint_steps(kp: KalentReader, seq: Sequence, desired: DesiredState, target: Target) -> Any:
     """The steps a start of `seq` runs: the manifest's blueprint (apply writes it before any start),
     else the live one from the listing this read already fetched; None when neither is known."""
     declared = next((b for b in desired.blueprints if b.provider == seq.provider and b.id == seq.target), None)
@@ -73,7 +81,7 @@ def _blueprint_steps(kp: KalentProvider, seq: Sequence, desired: DesiredState, t
     return item.get("steps") if item is not None else None
 
 
-def _read_orphans(kp: "KalentProvider", ctx: ReadContext, declared: set[Address], targets: Mapping[str, Target],
+def _read_orphans(kp: KalentReader, ctx: ReadContext, declared: set[Address], targets: Mapping[str, Target],
                   snap: LiveSnapshot) -> None:
     """Cached memberships no longer declared: kept so the planner can report them (re-read when stale)."""
     for address, entry in sorted(ctx.cache.items()):
@@ -92,7 +100,7 @@ def _read_orphans(kp: "KalentProvider", ctx: ReadContext, declared: set[Address]
             snap.memberships[address] = lm
 
 
-def _member(kp: "KalentProvider", address: Address, candidate_id: str | None, target: Target,
+def _member(kp: KalentReader, address: Address, candidate_id: str | None, target: Target,
             cached: StateRecord | None, ctx: ReadContext, snap: LiveSnapshot, *,
             orphan: bool = False) -> LiveMembership | None:
     """The live membership of one candidate, from the cache when it is final or fresh enough."""
@@ -143,7 +151,7 @@ def _member(kp: "KalentProvider", address: Address, candidate_id: str | None, ta
                                         conflict=conflict)
 
 
-def _judge_absence(kp: "KalentProvider", address: Address, candidate_id: str, watch: StateRecord | None,
+def _judge_absence(kp: KalentReader, address: Address, candidate_id: str, watch: StateRecord | None,
                    ctx: ReadContext, snap: LiveSnapshot) -> None:
     """"No sequence" is proof only across the dispatch window (see _window.py)."""
     others = _window.same_candidate(dict(ctx.cache), kp.config.name, address, candidate_id)
