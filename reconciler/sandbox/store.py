@@ -38,12 +38,12 @@ class Collection:
         """Insert or replace; call again after mutating an object in place."""
         self._rows[key] = obj
         self.version += 1
-        self._store._dirty.add((self.name, key))
+        self._store.mark_dirty(self.name, key)
 
     def delete(self, key: str) -> None:
         if self._rows.pop(key, None) is not None:
             self.version += 1
-            self._store._dirty.add((self.name, key))
+            self._store.mark_dirty(self.name, key)
 
     def values(self) -> list[Any]:
         return list(self._rows.values())
@@ -123,6 +123,10 @@ class Store:
             "INSERT INTO sends (vendor, sequence_id, contact, enrollment_id, at) VALUES (?, ?, ?, ?, ?)",
             (vendor, sequence_id, contact, enrollment_id, at),
         )
+
+    def mark_dirty(self, collection: str, key: str) -> None:
+        """A row of `collection` changed: written at the next flush."""
+        self._dirty.add((collection, key))
 
     def commit(self) -> None:
         """Write dirty objects and the request log in one transaction."""

@@ -100,7 +100,7 @@ class PipelinesMixin(ClarkyBase):
         for name in ("pipeline_stage_id", "title"):
             if body.get(name) is None:
                 raise missing(name)
-        fields = self._card_fields(body)
+        fields = self.card_fields(body)
         card = self.new_card(fields)
         return SimResponse(201, {"data": card})
 
@@ -122,7 +122,7 @@ class PipelinesMixin(ClarkyBase):
         body = self.body_object(req, PATCH_FIELDS)
         if not body:
             raise ApiError(400, "bad_request", "Send at least one field to update.")
-        fields = self._card_fields(body)
+        fields = self.card_fields(body)
         new_stage = fields.get("pipeline_stage_id")
         if new_stage is not None and self.pipeline_of(new_stage) != self.pipeline_of(card["pipeline_stage_id"]):
             raise invalid("pipeline_stage_id", f"Stage {new_stage} is in another pipeline than the card's stage.")
@@ -145,7 +145,7 @@ class PipelinesMixin(ClarkyBase):
         self.coll("cards").delete(card_id)
         return SimResponse(204, None)
 
-    def _card_fields(self, body: dict[str, Any]) -> dict[str, Any]:
+    def card_fields(self, body: dict[str, Any]) -> dict[str, Any]:
         """Validate card body fields (422 naming the field); returns them normalised."""
         out: dict[str, Any] = {}
         for name, value in body.items():

@@ -139,7 +139,7 @@ def _seed_card(sim: Any, raw: dict[str, Any]) -> None:
     card_id, created = raw.pop("id", None), raw.pop("created_at", None)
     updated = raw.pop("updated_at", None)
     try:
-        fields = sim._card_fields(raw)
+        fields = sim.card_fields(raw)
     except ApiError as exc:
         raise ValueError(f"clarky seed: card {card_id or raw.get('title')!r}: {exc}") from None
     card = sim.new_card(fields, card_id=card_id, at=created)
