@@ -47,11 +47,11 @@ def import_pipeline(ctx: Context, name: str) -> None:
     disc = GaryClubDiscovery(ctx.provider)
     remote = disc.pipeline(name)
     check_not_declared(ctx, str(remote["id"]), str(remote.get("name")))
-    stages = disc.stage_names(remote)
+    stages = disc.stage_names(str(remote["id"]))
     people = _people(ctx, disc)
     rows = (CardRow(str(d["id"]), disc.deal_contact(d), stages.get(str(d.get("stage_id") or ""), ""),
                     str(d.get("name") or ""), d.get("description") or None, disc.deal_tags(d), False)
-            for d in disc.deals(str(remote["id"])))
+            for d in disc.cards(str(remote["id"])))
     taken = {p.id for p in ctx.existing.pipelines}
     head = {"id": ctx.unique_id(str(remote.get("name") or remote["id"]), taken), "provider": ctx.provider_name,
             "pipeline": str(remote.get("name") or remote["id"]), "stage_policy": "initial"}

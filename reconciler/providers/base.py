@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, Protocol
+from typing import Any, ClassVar, Mapping, NamedTuple, Protocol
 
 import httpx
 
@@ -51,6 +51,16 @@ class Capabilities:
     can_delete_cards: bool = True
     supports_blueprints: bool = False
     enroll_batch_size: int = 1  # members one enroll request can carry (Kalent: 100)
+
+
+class StatusReading(NamedTuple):
+    """What a vendor's enrollment status means in the neutral vocabulary (each adapter's `to_status`)."""
+
+    status: str  # ACTIVE | PAUSED | FINISHED | FAILED (snapshot.py)
+    vendor_status: str  # the vendor's own word, shown to the user
+    reason: str | None  # why it paused, finished or failed, when the vendor says
+    unreachable: bool  # a failure no retry can help (no usable channel, opted out)
+    known: bool  # False: a word this adapter does not know, read as ACTIVE (it may still send)
 
 
 @dataclass(frozen=True, slots=True)

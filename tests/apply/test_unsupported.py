@@ -33,7 +33,7 @@ def test_a_card_change_on_a_vendor_without_cards_is_reported_failed_not_raised(t
     hub = open_hub(root)
     try:
         with open_session(root, env={}, hub=hub) as session:
-            contact = sorted(session.desired.contacts)[0]
+            contact = min(session.desired.contacts)
             pipe, change = _card_change("kalent", contact)
             session.desired = dataclasses.replace(session.desired, pipelines=(*session.desired.pipelines, pipe))
             sends_before = sum(hub.store.sends("kalent").values())

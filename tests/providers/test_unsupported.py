@@ -4,8 +4,9 @@ adapter's capabilities say it cannot do."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

@@ -21,6 +21,7 @@ from typing import Any, Mapping
 from reconciler.identity import canonical_email, canonical_phone
 from reconciler.model import Address, Contact, Sequence
 from reconciler.providers._paging import listed_total as _listed
+from reconciler.providers.base import StatusReading
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, LiveCard, LiveMembership
 
 ACTIVE_STATUSES = frozenset({"generating", "pending_approval", "approved", "running"})
@@ -42,15 +43,15 @@ def idempotency_key(template: str, contact_remote_id: str, attempt: int) -> str:
     return KEY_PREFIX + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
 
 
-def neutral_status(vendor_status: str | None, reason: str | None) -> tuple[str, str | None, bool]:
-    """(neutral status, reason, unreachable) for a Clarky enrollment status."""
-    vs = vendor_status or "unknown"
+def to_status(data: Mapping[str, Any]) -> StatusReading:
+    """The neutral reading of a Clarky enrollment (status endpoint or start answer)."""
+    vs = str(data.get("status") or "unknown")
     if vs in FINISHED_STATUSES:
-        return FINISHED, vs, False
+        return StatusReading(FINISHED, vs, vs, False, True)
     if vs == "failed":
-        why = reason or "failed"
-        return FAILED, why, any(marker in why.lower() for marker in UNREACHABLE_MARKERS)
-    return ACTIVE, None, False
+        why = _reason(data) or "failed"
+        return StatusReading(FAILED, vs, why, any(marker in why.lower() for marker in UNREACHABLE_MARKERS), True)
+    return StatusReading(ACTIVE, vs, None, False, vs in ACTIVE_STATUSES)
 
 
 def _reason(data: Mapping[str, Any]) -> str | None:
@@ -60,18 +61,17 @@ def _reason(data: Mapping[str, Any]) -> str | None:
     return str(raw) if raw else None
 
 
-def membership_from_api(address: Address, data: Mapping[str, Any], *, attempt: int, observed_at: str,
-                        since: str | None = None) -> LiveMembership:
+def to_membership(address: Address, data: Mapping[str, Any], *, attempt: int, observed_at: str,
+                  since: str | None = None) -> LiveMembership:
     """A LiveMembership from an enrollment object (status endpoint) or a start response."""
-    vendor_status = str(data.get("status") or "unknown")
-    status, reason, unreachable = neutral_status(vendor_status, _reason(data))
+    reading = to_status(data)
     return LiveMembership(
         address=address,
         remote_id=data.get("id") or data.get("enrollment_id"),
-        status=status,
-        vendor_status=vendor_status,
-        reason=reason,
-        unreachable=unreachable,
+        status=reading.status,
+        vendor_status=reading.vendor_status,
+        reason=reading.reason,
+        unreachable=reading.unreachable,
         attempt=attempt,
         since=data.get("created_at") or since,
         observed_at=observed_at,
@@ -147,6 +147,7 @@ def _channel(items: Any, key: str) -> str | None:
 
 
 def normalize_phone(phone: str | None) -> str | None:
+    """The comparison form of a phone number (reconciler.identity), None for none."""
     return canonical_phone(phone) if phone else None
 
 
@@ -156,7 +157,7 @@ def vendor_primary_email(data: Mapping[str, Any]) -> str | None:
     return email.strip() if email else None
 
 
-def card_from_api(address: Address, data: Mapping[str, Any], stage_names: Mapping[str, str], tag: str) -> LiveCard:
+def to_card(address: Address, data: Mapping[str, Any], stage_names: Mapping[str, str], tag: str) -> LiveCard:
     """A LiveCard from a pipeline card object; stage ids become names."""
     tags = tuple(str(t) for t in data.get("tags") or ())
     stage_id = data.get("pipeline_stage_id")

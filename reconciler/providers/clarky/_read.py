@@ -32,7 +32,7 @@ from reconciler.providers._paging import pages_numbered
 from reconciler.providers._paths import seg
 from reconciler.providers.base import ReadContext
 from reconciler.providers.clarky._client import PAGE, Catalog, enrollment_data
-from reconciler.providers.clarky._mapping import best_card, card_from_api, listed_total, membership_from_api, more_pages
+from reconciler.providers.clarky._mapping import best_card, listed_total, more_pages, to_card, to_membership
 from reconciler.snapshot import LiveMembership, LiveSnapshot
 from reconciler.state_record import StateRecord, stands_in
 from reconciler.timeutil import Clock, utcnow
@@ -123,7 +123,7 @@ def _membership(provider: ClarkyReader, address: Address, entry: StateRecord, ct
                              f"status {cached.vendor_status!r} (check it in the Clarky UI)")
         return cached
     data = enrollment_data(provider.client, path, reply)
-    return membership_from_api(address, data, attempt=entry.attempt, observed_at=utcnow(provider.clock),
+    return to_membership(address, data, attempt=entry.attempt, observed_at=utcnow(provider.clock),
                                since=cached.since)
 
 
@@ -211,4 +211,4 @@ def _snapshot_cards(provider: ClarkyReader, desired: DesiredState, ctx: ReadCont
             others = ", ".join(str(c.get("id")) for c in group if c is not chosen)
             snap.warnings.append(f"{address}: {len(group)} cards for one contact in pipeline {pipe.pipeline!r}; "
                                  f"using {chosen.get('id')}, not {others}")
-        snap.cards[address] = card_from_api(address, chosen, stage_names, tag)
+        snap.cards[address] = to_card(address, chosen, stage_names, tag)

@@ -37,12 +37,12 @@ from reconciler.providers.clarky import _read
 from reconciler.providers.clarky._client import PAGE, Catalog, enrollment_data
 from reconciler.providers.clarky._mapping import (
     best_card,
-    card_from_api,
     contact_fields,
     listed_total,
-    membership_from_api,
     more_pages,
     start_body,
+    to_card,
+    to_membership,
 )
 from reconciler.snapshot import LiveCard, LiveMembership, LiveSnapshot
 from reconciler.timeutil import utcnow
@@ -108,7 +108,7 @@ class ClarkyProvider(BaseProvider):
                 data = {**data, **enrollment_data(self.client, path, self.client.get(path))}
             except ProviderError:
                 pass  # the enrollment exists either way; the reason stays unknown
-        live = membership_from_api(address, data, attempt=request.attempt, observed_at=utcnow(self.clock),
+        live = to_membership(address, data, attempt=request.attempt, observed_at=utcnow(self.clock),
                                    since=utcnow(self.clock))
         return EnrollResult(address, live=live, request_id=reply.request_id)
 
@@ -128,7 +128,7 @@ class ClarkyProvider(BaseProvider):
                                  request_id=reply.request_id)
         path = f"/sequences/enrollments/{seg(enrollment_id)}"
         status = enrollment_data(self.client, path, self.client.get(path))
-        return membership_from_api(request.membership.address, status, attempt=request.attempt,
+        return to_membership(request.membership.address, status, attempt=request.attempt,
                                    observed_at=utcnow(self.clock), since=sent_at)
 
     def _member_contact(self, request: EnrollRequest) -> Contact:
@@ -193,7 +193,7 @@ class ClarkyProvider(BaseProvider):
         if existing:
             chosen = best_card(existing, ownership_tag)
             if ownership_tag in (chosen.get("tags") or ()):
-                return card_from_api(card.address, chosen, self.catalog.stage_names(remote["id"]), ownership_tag)
+                return to_card(card.address, chosen, self.catalog.stage_names(remote["id"]), ownership_tag)
             raise ConflictError(self.config.name, "POST", CARDS, None,
                                 f"{card.address}: contact {contact_id} already has card {chosen.get('id')} without the "
                                 f"{ownership_tag!r} tag; adopt it with `campaignctl import`", code="card_exists")
@@ -203,7 +203,7 @@ class ClarkyProvider(BaseProvider):
             body["description"] = card.description
         data = (self.client.write("POST", CARDS, json=body, idempotent=False).json or {}).get("data") or {}
         self._created_cards.setdefault((remote["id"], contact_id), []).append(data)
-        return card_from_api(card.address, data, self.catalog.stage_names(remote["id"]), ownership_tag)
+        return to_card(card.address, data, self.catalog.stage_names(remote["id"]), ownership_tag)
 
     def _contact_for_card(self, contact: Contact, bot_id: str | None) -> str:
         found = self.catalog.lookup(contact)
@@ -253,7 +253,7 @@ class ClarkyProvider(BaseProvider):
         if not cards:
             return None
         tag = seen.ownership_tag if seen is not None else self.ownership_tag
-        return card_from_api(card.address, best_card(cards, tag), self.catalog.stage_names(remote["id"]), tag)
+        return to_card(card.address, best_card(cards, tag), self.catalog.stage_names(remote["id"]), tag)
 
     def update_card(self, pipeline: Pipeline, live: LiveCard, update: CardUpdate, *,
                     seen: _read.ClarkySeen | None = None) -> LiveCard:
@@ -296,7 +296,7 @@ def _merged(live: LiveCard, fields: Mapping[str, Any], stage_names: Mapping[str,
     data = {"id": live.remote_id, "title": live.title, "description": live.description, "tags": list(live.tags),
             "archived_at": "archived" if live.archived else None, "contact_id": live.contact_remote_id,
             "updated_at": live.updated_at, "pipeline_stage_id": None, **fields}
-    card = card_from_api(live.address, data, stage_names, tag)
+    card = to_card(live.address, data, stage_names, tag)
     if data["pipeline_stage_id"] is None:
         card = LiveCard(card.address, card.remote_id, live.stage, card.title, card.description, card.tags,
                         card.archived, card.managed, card.contact_remote_id, card.updated_at)

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping
 from reconciler.identity import canonical_phone
 from reconciler.model import Address, Contact, normalize_email
 from reconciler.providers._paging import listed_total as _listed
+from reconciler.providers.base import StatusReading
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, LiveCard, LiveMembership
 
 # Documented enrollment statuses (docs/vendors.md: active, paused, completed, cancelled) plus the words a
@@ -30,12 +31,13 @@ UNREACHABLE = re.compile(r"no_(phone|email|channel|usable)|invalid_(phone|email|
                          r"do_not_(contact|call|text)|dnc|suppressed|blocked|undeliverable", re.IGNORECASE)
 
 
-def map_status(vendor_status: str | None) -> tuple[str, bool]:
-    """(neutral status, known word?)."""
-    word = (vendor_status or "").strip().lower()
-    if word in STATUS_MAP:
-        return STATUS_MAP[word], True
-    return ACTIVE, False
+def to_status(row: Mapping[str, Any]) -> StatusReading:
+    """The neutral reading of a Gary Club enrollment row; an unknown word reads as ACTIVE."""
+    word = str(row.get("status") or "").strip().lower()
+    status, known = (STATUS_MAP[word], True) if word in STATUS_MAP else (ACTIVE, False)
+    reason = enrollment_reason(row)
+    return StatusReading(status, str(row.get("status") or "unknown"), reason,
+                         status == FAILED and bool(reason and UNREACHABLE.search(reason)), known)
 
 
 def enrollment_reason(row: Mapping[str, Any]) -> str | None:
@@ -63,15 +65,14 @@ def order_enrollments(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, An
 def to_membership(address: Address, history: list[Mapping[str, Any]], observed_at: str) -> LiveMembership:
     """The latest enrollment of one contact in one sequence; attempt = enrollments before it."""
     row = history[-1]
-    status, _ = map_status(row.get("status"))
-    reason = enrollment_reason(row)
+    reading = to_status(row)
     return LiveMembership(
         address=address,
         remote_id=str(row.get("id")) if row.get("id") is not None else None,
-        status=status,
-        vendor_status=str(row.get("status") or "unknown"),
-        reason=reason,
-        unreachable=status == FAILED and bool(reason and UNREACHABLE.search(reason)),
+        status=reading.status,
+        vendor_status=reading.vendor_status,
+        reason=reading.reason,
+        unreachable=reading.unreachable,
         attempt=len(history) - 1,
         since=enrollment_time(row) or None,
         observed_at=observed_at,
@@ -107,8 +108,8 @@ def cadence(sequence: Mapping[str, Any]) -> tuple[tuple[str, float], ...]:
 
 
 # -- contacts ------------------------------------------------------------------------------------
-def norm_phone(phone: str | None) -> str | None:
-    """E.164 comparison form: digits with a leading +, separators dropped."""
+def normalize_phone(phone: str | None) -> str | None:
+    """The comparison form of a phone number (reconciler.identity), None for none."""
     return canonical_phone(phone) or None if phone else None
 
 
@@ -132,7 +133,13 @@ def contact_keys(row: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     emails = _strings(row.get("email"), "email") + _strings(row.get("emails"), "email")
     phones = _strings(row.get("phone"), "phone") + _strings(row.get("phones"), "phone") + \
         _strings(row.get("phone_numbers"), "phone_number")
-    return [normalize_email(e) for e in emails if e], [p for p in (norm_phone(x) for x in phones) if p]
+    return [normalize_email(e) for e in emails if e], [p for p in (normalize_phone(x) for x in phones) if p]
+
+
+def vendor_identifiers(row: Mapping[str, Any]) -> set[str]:
+    """Every identifier of a Gary contact, in the canonical form of reconciler.identity."""
+    emails, phones = contact_keys(row)
+    return {f"email:{e}" for e in emails} | {f"phone:{p}" for p in phones}
 
 
 class ContactIndex:
@@ -145,8 +152,7 @@ class ContactIndex:
     def add(self, row: Mapping[str, Any]) -> None:
         if row.get("id") is None:
             return
-        emails, phones = contact_keys(row)
-        for ident in [*(f"email:{e}" for e in emails), *(f"phone:{p}" for p in phones)]:
+        for ident in vendor_identifiers(row):
             self.by_ident.setdefault(ident, set()).add(str(row["id"]))
 
     def matches(self, contact: Contact) -> set[str]:

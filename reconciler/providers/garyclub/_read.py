@@ -33,7 +33,7 @@ class GarySeen:
     ownership_tag: str
 
 
-def read_snapshot(name: str, catalog: Catalog, clock: Clock, desired: DesiredState,
+def read(name: str, catalog: Catalog, clock: Clock, desired: DesiredState,
                   ctx: ReadContext) -> LiveSnapshot:
     """Everything `desired` and the state touch for this provider, through a catalog of this read's own;
     what the writes need goes into `snap.seen` (GarySeen), not onto the provider."""
@@ -91,8 +91,7 @@ def read_snapshot(name: str, catalog: Catalog, clock: Clock, desired: DesiredSta
             addr = Address(name, "membership", seq.id, key) if key else None
             if addr is not None and addr in wanted:
                 snap.memberships[addr] = _mapping.to_membership(addr, history, now)
-                _, known = _mapping.map_status(history[-1].get("status"))
-                if not known:
+                if not _mapping.to_status(history[-1]).known:
                     snap.warnings.append(f"{addr}: unknown Gary Club enrollment status {history[-1].get('status')!r}; "
                                          "treated as active (never re-enrolled)")
 

@@ -32,8 +32,9 @@ class GaryClubDiscovery:
     def pipeline(self, name_or_id: str) -> Mapping[str, Any]:
         return self._pick(self.provider.catalog.pipelines(), name_or_id, "pipeline")
 
-    def stage_names(self, pipeline: Mapping[str, Any]) -> dict[str, str]:
-        return dict(_mapping.stages_of(pipeline))
+    def stage_names(self, pipeline_id: str) -> dict[str, str]:
+        """stage id -> name (Gary lists the stages inside the pipeline, listed once)."""
+        return dict(_mapping.stages_of(self._pick(self.provider.catalog.pipelines(), pipeline_id, "pipeline")))
 
     def contacts(self) -> Iterator[Mapping[str, Any]]:
         yield from self.provider.catalog.pages("/crm/contacts")
@@ -41,7 +42,8 @@ class GaryClubDiscovery:
     def enrollments(self, sequence_id: str) -> Iterator[Mapping[str, Any]]:
         yield from self.provider.catalog.enrollments(sequence_id)
 
-    def deals(self, pipeline_id: str) -> Iterator[Mapping[str, Any]]:
+    def cards(self, pipeline_id: str) -> Iterator[Mapping[str, Any]]:
+        """Every deal of the pipeline (Gary's cards), page by page."""
         yield from self.provider.catalog.pages("/crm/deals", {"pipeline_id": pipeline_id})
 
     @staticmethod

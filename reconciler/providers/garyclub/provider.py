@@ -33,9 +33,9 @@ from reconciler.errors import ConflictError, NotFoundError, OutcomeUnknown, Prov
 from reconciler.model import Card, Contact, DesiredState, Pipeline, ProviderConfig, Sequence
 from reconciler.providers._paths import seg
 from reconciler.providers.base import BaseProvider, Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
-from reconciler.providers.garyclub import _mapping
+from reconciler.providers.garyclub import _mapping, _read
 from reconciler.providers.garyclub._client import Catalog, enrollments_path
-from reconciler.providers.garyclub._read import GarySeen, read_snapshot
+from reconciler.providers.garyclub._read import GarySeen
 from reconciler.snapshot import FAILED, FINISHED, LiveCard, LiveMembership, LiveSnapshot
 from reconciler.timeutil import utcnow
 
@@ -63,7 +63,7 @@ class GaryClubProvider(BaseProvider):
         self.catalog = Catalog(self.client)
         self._in_doubt: set[tuple[str, str]] = set()  # (sequence id, contact id) with a lost POST answer
         # find_card/update_card get no ownership tag; the one the last read or create used says "managed".
-        self._tag = "campaignctl"
+        self.ownership_tag = "campaignctl"
 
     def auth_headers(self, config: ProviderConfig, api_key: str) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {api_key}"}
@@ -75,14 +75,14 @@ class GaryClubProvider(BaseProvider):
     # -- reading ------------------------------------------------------------------------------
     def read(self, desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
         """Through a catalog of the read's own: what the writes need goes into `snap.seen` (GarySeen)."""
-        return read_snapshot(self.config.name, Catalog(self.client), self.clock, desired, ctx)
+        return _read.read(self.config.name, Catalog(self.client), self.clock, desired, ctx)
 
     def _catalog(self, seen: GarySeen | None) -> Catalog:
         """The read's catalog when apply hands it back, else this provider's own (filled on demand)."""
         return seen.catalog if seen is not None else self.catalog
 
     def _tag_of(self, seen: GarySeen | None) -> str:
-        return seen.ownership_tag if seen is not None else self._tag
+        return seen.ownership_tag if seen is not None else self.ownership_tag
 
     def _ensure_contact(self, contact: Contact, cat: Catalog) -> str:
         """The Gary contact id, upserting the contact only when its id is not known yet."""
@@ -150,8 +150,7 @@ class GaryClubProvider(BaseProvider):
         if not history:
             return None if attempt == 0 else f"expected {attempt} earlier enrollment(s), found none"
         latest = history[-1]
-        status, _ = _mapping.map_status(latest.get("status"))
-        if attempt == 0 or status not in (FINISHED, FAILED):
+        if attempt == 0 or _mapping.to_status(latest).status not in (FINISHED, FAILED):
             return f"the contact already has an enrollment in this sequence ({latest.get('id')}, {latest.get('status')})"
         if len(history) != attempt:
             return f"expected {attempt} earlier enrollment(s), found {len(history)}"
@@ -181,7 +180,7 @@ class GaryClubProvider(BaseProvider):
     # -- deals --------------------------------------------------------------------------------
     def create_card(self, pipeline: Pipeline, card: Card, contact: Contact, ownership_tag: str, *,
                     seen: GarySeen | None = None) -> LiveCard:
-        self._tag = ownership_tag
+        self.ownership_tag = ownership_tag
         cat = self._catalog(seen)
         row = cat.pipeline(pipeline)
         stages = _mapping.stages_of(row)

@@ -17,7 +17,7 @@ from reconciler.model import Blueprint, DesiredState, Sequence
 from reconciler.providers._http import VendorClient
 from reconciler.providers._paging import field_at, pages_numbered
 from reconciler.providers._paths import seg
-from reconciler.providers.kalent._mapping import PAGE_SIZE, has_next, listed_total, match_blueprint
+from reconciler.providers.kalent._mapping import PAGE_SIZE, listed_total, match_blueprint, more_pages
 
 
 def blueprints_path(sourcing_id: str) -> str:
@@ -56,7 +56,7 @@ class Catalog:
 
     def _pages(self, path: str, items_key: str, *, page_param: str = "page") -> Iterator[dict[str, Any]]:
         return pages_numbered(self.client, path, {}, page_param=page_param, size_param="pageSize", size=PAGE_SIZE,
-                              first_page=0, items_key=items_key, more=has_next, total=listed_total)
+                              first_page=0, items_key=items_key, more=more_pages, total=listed_total)
 
     # -- sourcings and blueprints -----------------------------------------------------------------
     def sourcings(self) -> list[dict[str, Any]]:

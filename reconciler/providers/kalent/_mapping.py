@@ -13,6 +13,7 @@ from typing import Any, Mapping
 from reconciler.errors import AuthError, PaymentRequired, ProviderError
 from reconciler.model import Address, Blueprint
 from reconciler.providers._paging import listed_total as _listed
+from reconciler.providers.base import StatusReading
 from reconciler.snapshot import ACTIVE, CONFLICT_REASON, FAILED, FINISHED, PAUSED, LiveBlueprint, LiveMembership
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def listed_total(body: Any) -> int | None:
     return _listed(data_of(body) or {}, "pagination.total")
 
 
-def has_next(body: Any, items: list[Any], page: int) -> bool:
+def more_pages(body: Any, items: list[Any], page: int) -> bool:
     """Kalent pagination: `data.pagination.hasNextPage`."""
     pagination = (data_of(body) or {}).get("pagination") or {}
     return bool(pagination.get("hasNextPage"))
@@ -70,8 +71,8 @@ def started_at(sequence: Mapping[str, Any]) -> str | None:
     return sequence.get("startedAt") or sequence.get("createdAt")
 
 
-def map_status(sequence: Mapping[str, Any]) -> tuple[str, str, str | None, bool]:
-    """(neutral status, vendor word, reason, unreachable) of one dynamic sequence."""
+def to_status(sequence: Mapping[str, Any]) -> StatusReading:
+    """The neutral reading of one dynamic sequence; an unknown display status reads as ACTIVE."""
     display = str(sequence.get("displayStatus") or "").upper()
     raw = str(sequence.get("rawStatus") or "")
     error = sequence.get("errorReason") or sequence.get("error")
@@ -87,20 +88,21 @@ def map_status(sequence: Mapping[str, Any]) -> tuple[str, str, str | None, bool]
         status = FINISHED
     if status == FINISHED and "declined" in lowered:
         reason = "declined"
+    known = display in DISPLAY_STATUS
     if status == FAILED:
         reason = str(error) if error else (raw.lower() or "error")
-        unreachable = any(w in lowered for w in UNREACHABLE_WORDS)
-        return status, word, reason, unreachable
-    return status, word, reason, False
+        return StatusReading(status, word, reason, any(w in lowered for w in UNREACHABLE_WORDS), known)
+    return StatusReading(status, word, reason, False, known)
 
 
-def membership_from_api(address: Address, candidate_id: str, sequence: Mapping[str, Any], *, attempt: int,
-                        observed_at: str, conflict: str | None = None) -> LiveMembership:
+def to_membership(address: Address, sequence: Mapping[str, Any], *, candidate_id: str, attempt: int,
+                  observed_at: str, conflict: str | None = None) -> LiveMembership:
     """A LiveMembership from a candidate's dynamic sequence."""
-    status, word, reason, unreachable = map_status(sequence)
+    reading = to_status(sequence)
     return LiveMembership(
-        address=address, remote_id=sequence.get("sequenceId"), status=status, vendor_status=word,
-        reason=CONFLICT_REASON if conflict else reason, unreachable=unreachable and not conflict, attempt=attempt,
+        address=address, remote_id=sequence.get("sequenceId"), status=reading.status,
+        vendor_status=reading.vendor_status, reason=CONFLICT_REASON if conflict else reading.reason,
+        unreachable=reading.unreachable and not conflict, attempt=attempt,
         since=started_at(sequence), observed_at=observed_at, contact_remote_id=candidate_id, conflict=conflict,
         ended_at=sequence.get("updatedAt") if status == FINISHED else None,
     )
@@ -132,7 +134,7 @@ def conflict_text(candidate_id: str, sequence: Mapping[str, Any], ours: str) -> 
 
 
 # -- blueprints -----------------------------------------------------------------------------------
-def blueprint_from_api(address: Address, item: Mapping[str, Any], *, fallback_steps: Any = ()) -> LiveBlueprint:
+def to_blueprint(address: Address, item: Mapping[str, Any], *, fallback_steps: Any = ()) -> LiveBlueprint:
     """A LiveBlueprint; steps stay in the vendor's shape as returned."""
     steps = item.get("steps")
     if steps is None:
@@ -147,7 +149,7 @@ def match_blueprint(bp: Blueprint, items: list[dict[str, Any]]) -> LiveBlueprint
     named = [i for i in items if i.get("name") == bp.name]
     if len(named) > 1:
         log.warning("%s: %d Kalent blueprints are named %r; using the first", bp.address, len(named), bp.name)
-    return blueprint_from_api(bp.address, named[0]) if named else None
+    return to_blueprint(bp.address, named[0]) if named else None
 
 
 def blueprint_body(name: str, steps: Any) -> dict[str, Any]:

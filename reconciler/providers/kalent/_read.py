@@ -143,11 +143,11 @@ def _member(kp: KalentReader, address: Address, candidate_id: str | None, target
             _judge_absence(kp, address, candidate_id, watch, ctx, snap)
         return None  # with a cached enrollment: known, now absent, which the engine reports
     if _mapping.belongs_to(sequence, target.blueprint_id, target.blueprint_name):
-        return _mapping.membership_from_api(address, candidate_id, sequence, attempt=attempt, observed_at=observed)
+        return _mapping.to_membership(address, sequence, candidate_id=candidate_id, attempt=attempt, observed_at=observed)
     if orphan:
         return cached.membership(address) if cached is not None else None
     conflict = _mapping.conflict_text(candidate_id, sequence, target.label)
-    return _mapping.membership_from_api(address, candidate_id, sequence, attempt=attempt, observed_at=observed,
+    return _mapping.to_membership(address, sequence, candidate_id=candidate_id, attempt=attempt, observed_at=observed,
                                         conflict=conflict)
 
 
@@ -184,7 +184,7 @@ def dispatching(cached: StateRecord | None, sequence: Mapping[str, Any] | None, 
     if cached.remote_id is not None and sequence.get("sequenceId") == cached.remote_id:
         return False
     since = cached.since
-    return _mapping.map_status(sequence)[0] in (FINISHED, FAILED) or older_than(sequence, since, now)
+    return _mapping.to_status(sequence).status in (FINISHED, FAILED) or older_than(sequence, since, now)
 
 
 def start_never_showed(cached: StateRecord | None, sequence: Mapping[str, Any] | None, now: datetime) -> bool:

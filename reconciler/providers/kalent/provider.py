@@ -186,14 +186,14 @@ class KalentProvider(BaseProvider):
         earlier = found is not None and ((previous is not None and found.get("sequenceId") == previous)
                                          or older_than(found, sent_at, now))
         if found is not None and _mapping.belongs_to(found, target.blueprint_id, target.blueprint_name) and not earlier:
-            return _mapping.membership_from_api(member.address, candidate, found, attempt=request.attempt,
+            return _mapping.to_membership(member.address, found, candidate_id=candidate, attempt=request.attempt,
                                             observed_at=utcnow(self.clock))
         if settling:
             raise OutcomeUnknown(self.config.name, "GET", path, 200,
                                  f"the start sent at {sent_at} is not visible yet (Kalent starts asynchronously); "
                                  "resolved by reading on a later run")
         if found is not None and not _mapping.belongs_to(found, target.blueprint_id, target.blueprint_name):
-            return _mapping.membership_from_api(member.address, candidate, found, attempt=request.attempt,
+            return _mapping.to_membership(member.address, found, candidate_id=candidate, attempt=request.attempt,
                                             observed_at=utcnow(self.clock),
                                             conflict=_mapping.conflict_text(candidate, found, target.label))
         return None
@@ -205,7 +205,7 @@ class KalentProvider(BaseProvider):
         reply = self.client.write("POST", blueprints_path(sourcing_id),
                                   json=_mapping.blueprint_body(blueprint.name, blueprint.steps), idempotent=False)
         item = {"sourcingId": sourcing_id, **(_mapping.data_of(reply.json) or {})}
-        live = _mapping.blueprint_from_api(blueprint.address, item, fallback_steps=blueprint.steps)
+        live = _mapping.to_blueprint(blueprint.address, item, fallback_steps=blueprint.steps)
         self._created[(sourcing_id, blueprint.name)] = live.remote_id
         self.catalog.listings.pop(sourcing_id, None)
         return live
@@ -222,4 +222,4 @@ class KalentProvider(BaseProvider):
         item = {"blueprintId": live.remote_id, "sourcingId": live.sourcing_id, **(_mapping.data_of(reply.json) or {})}
         if live.sourcing_id:
             self.catalog.listings.pop(live.sourcing_id, None)
-        return _mapping.blueprint_from_api(blueprint.address, item, fallback_steps=blueprint.steps)
+        return _mapping.to_blueprint(blueprint.address, item, fallback_steps=blueprint.steps)
