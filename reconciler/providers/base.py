@@ -14,8 +14,9 @@ Contract every adapter keeps:
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, NamedTuple, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import httpx
 
@@ -93,7 +94,8 @@ class CardUpdate:
     archived: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("title", "description", "tags", "stage", "archived") if getattr(self, k) is not None}
+        keys = ("title", "description", "tags", "stage", "archived")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
 @dataclass

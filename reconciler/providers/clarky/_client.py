@@ -16,7 +16,8 @@ follows a read sends no lookup the read already made. Choices where the docs are
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from reconciler.errors import ConflictError, NotFoundError, PlanError, ValidationFailed
 from reconciler.model import Contact, Pipeline
@@ -58,7 +59,8 @@ class Catalog:
     def pipeline(self, pipe: Pipeline) -> dict[str, Any]:
         """The live pipeline `pipe` names; PlanError naming the available ones when there is none."""
         items = self.pipelines()
-        found = [p for p in items if p.get("id") == pipe.pipeline] or [p for p in items if p.get("name") == pipe.pipeline]
+        found = ([p for p in items if p.get("id") == pipe.pipeline]
+                 or [p for p in items if p.get("name") == pipe.pipeline])
         if not found:
             found = [p for p in items if str(p.get("name", "")).casefold() == pipe.pipeline.casefold()]
         if len(found) == 1:
@@ -157,7 +159,8 @@ class Catalog:
         the contact no longer exists."""
         if remote_id not in self.primaries:
             path = f"/contacts/{seg(remote_id)}"
-            self.primaries[remote_id] = vendor_primary_email(object_at(self.client, path, self.client.get(path), "data"))
+            data = object_at(self.client, path, self.client.get(path), "data")
+            self.primaries[remote_id] = vendor_primary_email(data)
         return self.primaries[remote_id]
 
     def forget(self, contact_id: str) -> None:

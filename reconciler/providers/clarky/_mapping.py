@@ -16,7 +16,8 @@ Choices where the seed documents are silent:
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from reconciler.identity import canonical_email, canonical_phone
 from reconciler.model import Address, Contact, Sequence
@@ -160,11 +161,11 @@ def vendor_primary_email(data: Mapping[str, Any]) -> str | None:
 def to_card(address: Address, data: Mapping[str, Any], stage_names: Mapping[str, str], tag: str) -> LiveCard:
     """A LiveCard from a pipeline card object; stage ids become names."""
     tags = tuple(str(t) for t in data.get("tags") or ())
-    stage_id = data.get("pipeline_stage_id")
+    stage_id = data.get("pipeline_stage_id") or ""
     return LiveCard(
         address=address,
         remote_id=str(data["id"]),
-        stage=stage_names.get(stage_id, stage_id or ""),
+        stage=stage_names.get(stage_id, stage_id),
         title=data.get("title") or "",
         description=data.get("description") or None,
         tags=tags,
@@ -175,7 +176,7 @@ def to_card(address: Address, data: Mapping[str, Any], stage_names: Mapping[str,
     )
 
 
-def best_card(cards: list[Mapping[str, Any]], tag: str) -> Mapping[str, Any]:
+def best_card(cards: list[dict[str, Any]], tag: str) -> dict[str, Any]:
     """The one card that stands for (pipeline, contact): managed, then active, then most recent."""
     if len(cards) == 1:  # nearly always: skip building the sort key
         return cards[0]

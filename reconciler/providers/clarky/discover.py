@@ -7,7 +7,8 @@ discovered; `import` says so instead of guessing.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from reconciler.errors import NotFoundError
 from reconciler.model import Pipeline

@@ -25,7 +25,8 @@ Choices where the seed documents are silent:
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from reconciler.errors import ConflictError, NotFoundError, OutcomeUnknown, ProviderError, ServerError, ValidationFailed
 from reconciler.model import Card, Contact, DesiredState, Pipeline, ProviderConfig, Sequence
@@ -58,8 +59,10 @@ class ClarkyProvider(BaseProvider):
     capabilities = Capabilities(can_list_memberships=False, can_stop_membership=False, card_kind="card",
                                 can_archive_cards=True, can_delete_cards=True, supports_blueprints=False,
                                 enroll_batch_size=1)
-    UNSUPPORTED = {"blueprints": "Clarky has no sequence blueprints (templates are made in the Clarky UI); "
-                                 "declare blueprints for a kalent provider"}
+    UNSUPPORTED: ClassVar[Mapping[str, str]] = {
+        "blueprints": "Clarky has no sequence blueprints (templates are made in the Clarky UI); declare blueprints "
+                      "for a kalent provider",
+    }
 
     def __init__(self, config: ProviderConfig, api_key: str, **options: Any) -> None:
         super().__init__(config, api_key, **options)
@@ -87,6 +90,7 @@ class ClarkyProvider(BaseProvider):
         try:
             contact = self._member_contact(request)
             remote_id, vendor_email = self._person(contact, sequence.bot_id, create=True)
+            assert remote_id is not None  # create=True finds or creates the contact
             reply = self._start(sequence, contact, request.attempt, remote_id, vendor_email)
         except ProviderError as exc:
             return EnrollResult(address, error=exc, request_id=exc.request_id)
@@ -156,7 +160,8 @@ class ClarkyProvider(BaseProvider):
         remote_id = self._contact_for_card(contact, bot_id or self.config.bot_id)
         return remote_id, self.catalog.vendor_email(remote_id)
 
-    def _start(self, sequence: Sequence, contact: Contact, attempt: int, remote_id: str, vendor_email: str | None) -> Reply:
+    def _start(self, sequence: Sequence, contact: Contact, attempt: int, remote_id: str,
+               vendor_email: str | None) -> Reply:
         """POST /sequences/start keyed on the Clarky contact id; it carries no notes (the contact got them
         when it was created), so it is idempotent and retried."""
         bot_id = sequence.bot_id or (self.config.bot_id if sequence.target in self._needs_bot else None)

@@ -7,7 +7,8 @@ bodies the provider builds); nothing here talks HTTP.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from reconciler.identity import canonical_phone
 from reconciler.model import Address, Contact, normalize_email
@@ -42,7 +43,8 @@ def to_status(row: Mapping[str, Any]) -> StatusReading:
 
 def enrollment_reason(row: Mapping[str, Any]) -> str | None:
     """The vendor's reason for a paused / failed / stopped enrollment, whichever field carries it."""
-    for key in ("paused_reason", "failure_reason", "failed_reason", "cancelled_reason", "completed_reason", "reason", "error"):
+    for key in ("paused_reason", "failure_reason", "failed_reason", "cancelled_reason", "completed_reason", "reason",
+                "error"):
         value = row.get(key)
         if isinstance(value, str) and value:
             return value

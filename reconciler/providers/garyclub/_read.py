@@ -9,9 +9,10 @@ Request budget of a read (N contacts, E enrollments per sequence, D deals per pi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from reconciler.errors import PlanError
 from reconciler.model import Address, DesiredState, Pipeline, Sequence

@@ -4,7 +4,8 @@ enrollments, pipelines and their deals, contacts. Only GETs, cursor-paged at the
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from reconciler.errors import PlanError
 from reconciler.providers.garyclub import _mapping

@@ -27,7 +27,8 @@ Choices where the documentation is silent:
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from reconciler.errors import ConflictError, NotFoundError, OutcomeUnknown, ProviderError, ValidationFailed
 from reconciler.model import Card, Contact, DesiredState, Pipeline, ProviderConfig, Sequence
@@ -52,7 +53,7 @@ class GaryClubProvider(BaseProvider):
     # re-checks never take more than about a tenth of the 60 req/min budget.
     RECHECK_SECONDS = 60.0
 
-    UNSUPPORTED = {
+    UNSUPPORTED: ClassVar[Mapping[str, str]] = {
         "blueprints": "Gary Club has no sequence blueprints (they are a Kalent feature)",
         "archive": "Gary Club documents no way to archive a deal; archive it in the UI",
         "delete": "Gary Club documents no way to delete a deal; delete it in the UI",
@@ -93,8 +94,8 @@ class GaryClubProvider(BaseProvider):
         reply = self.client.write("POST", "/crm/contacts", json=_mapping.contact_body(contact), idempotent=True)
         row = _mapping.unwrap(reply.json, "contact", "data")
         if not row.get("id"):
-            raise ProviderError(self.config.name, "POST", "/crm/contacts", reply.status, "the contact upsert answered without an id",
-                                request_id=reply.request_id)
+            raise ProviderError(self.config.name, "POST", "/crm/contacts", reply.status,
+                                "the contact upsert answered without an id", request_id=reply.request_id)
         cat.contact_ids[contact.id] = str(row["id"])
         return cat.contact_ids[contact.id]
 
@@ -111,15 +112,18 @@ class GaryClubProvider(BaseProvider):
             path = enrollments_path(str(seq_row["id"]))
             status = str(seq_row.get("status") or "active")
             if status != "active":  # only an active sequence takes enrollments
-                raise ValidationFailed(self.config.name, "POST", path, None, f"sequence {seq_row.get('name')!r} is "
-                                       f"{status}; activate it in Gary Club first (nothing was sent)", code="sequence_not_active")
+                raise ValidationFailed(self.config.name, "POST", path, None,
+                                       f"sequence {seq_row.get('name')!r} is {status}; activate it in Gary Club "
+                                       "first (nothing was sent)", code="sequence_not_active")
             if request.contact is None:
-                raise ValidationFailed(self.config.name, "POST", path, None, f"{addr}: member is not a manifest contact")
+                raise ValidationFailed(self.config.name, "POST", path, None,
+                                       f"{addr}: member is not a manifest contact")
             contact_id = self._ensure_contact(request.contact, cat)
             refusal = self._refusal(str(seq_row["id"]), contact_id, request.attempt, cat)
             if refusal:
-                raise ConflictError(self.config.name, "POST", path, None, f"{refusal}; not posting, "
-                                    "since a new enrollment would send the ladder again (re-plan)", code="already_enrolled")
+                raise ConflictError(self.config.name, "POST", path, None,
+                                    f"{refusal}; not posting, since a new enrollment would send the ladder again "
+                                    "(re-plan)", code="already_enrolled")
             body: dict[str, Any] = {"contact_id": contact_id}
             if seq.metadata:
                 body["metadata"] = dict(seq.metadata)
@@ -151,7 +155,8 @@ class GaryClubProvider(BaseProvider):
             return None if attempt == 0 else f"expected {attempt} earlier enrollment(s), found none"
         latest = history[-1]
         if attempt == 0 or _mapping.to_status(latest).status not in (FINISHED, FAILED):
-            return f"the contact already has an enrollment in this sequence ({latest.get('id')}, {latest.get('status')})"
+            return (f"the contact already has an enrollment in this sequence "
+                    f"({latest.get('id')}, {latest.get('status')})")
         if len(history) != attempt:
             return f"expected {attempt} earlier enrollment(s), found {len(history)}"
         return None

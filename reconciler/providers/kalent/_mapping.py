@@ -8,7 +8,8 @@ declares in the vendor's own shape on purpose (docs/manifest.md, blueprints).
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from reconciler.errors import AuthError, PaymentRequired, ProviderError
 from reconciler.model import Address, Blueprint

@@ -5,9 +5,10 @@ yet (the settle window after it).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 from reconciler.errors import NotFoundError
 from reconciler.model import Address, DesiredState, ProviderConfig, Sequence
@@ -127,9 +128,9 @@ def _member(kp: KalentReader, address: Address, candidate_id: str | None, target
     now = kp.clock.now()
     observed = stamp(now)
     attempt = cached.attempt if cached is not None else 0
-    if dispatching(cached, sequence, kp.settle_seconds, now):
+    if cached is not None and dispatching(cached, sequence, kp.settle_seconds, now):
         return cached.membership(address)
-    if start_never_showed(cached, sequence, now):
+    if cached is not None and sequence is not None and start_never_showed(cached, sequence, now):
         # Kalent accepted our start, yet after the settle window it still shows only an earlier
         # sequence: that is the previous attempt, not a failed one; starting again could send twice.
         since = str(cached.since)[:16].replace("T", " ")
@@ -143,7 +144,8 @@ def _member(kp: KalentReader, address: Address, candidate_id: str | None, target
             _judge_absence(kp, address, candidate_id, watch, ctx, snap)
         return None  # with a cached enrollment: known, now absent, which the engine reports
     if _mapping.belongs_to(sequence, target.blueprint_id, target.blueprint_name):
-        return _mapping.to_membership(address, sequence, candidate_id=candidate_id, attempt=attempt, observed_at=observed)
+        return _mapping.to_membership(address, sequence, candidate_id=candidate_id, attempt=attempt,
+                                      observed_at=observed)
     if orphan:
         return cached.membership(address) if cached is not None else None
     conflict = _mapping.conflict_text(candidate_id, sequence, target.label)

@@ -17,7 +17,7 @@ another checkout with its own state file, or a run whose state was lost. The rul
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from reconciler.model import Address
 from reconciler.snapshot import STATUSES, UNSEEN
@@ -37,7 +37,7 @@ class Verdict:
 def _hhmm(iso: str | None, plus: float = 0.0) -> str:
     if not iso:
         return "?"
-    when = datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc) + timedelta(seconds=plus)
+    when = datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC) + timedelta(seconds=plus)
     return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -49,8 +49,8 @@ def same_candidate(cache: dict[Address, StateRecord], provider: str, address: Ad
                    and e.status in STATUSES and e.contact == candidate), key=lambda ae: str(ae[0]))
 
 
-def judge_absence(address: Address, candidate: str, watch: StateRecord | None, others: list[tuple[Address, StateRecord]],
-                  *, settle_seconds: float, now: str) -> Verdict:
+def judge_absence(address: Address, candidate: str, watch: StateRecord | None,
+                  others: list[tuple[Address, StateRecord]], *, settle_seconds: float, now: str) -> Verdict:
     """The verdict on a candidate read as having no sequence (see the module docstring)."""
     minutes = settle_seconds / 60
     at = parse_time(now)  # the session's clock: every age below is measured at this instant

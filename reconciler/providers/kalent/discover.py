@@ -5,7 +5,8 @@ GET per candidate of the sourcing."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from reconciler.providers.kalent import _mapping
 from reconciler.providers.kalent.provider import KalentProvider

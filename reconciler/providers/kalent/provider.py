@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from reconciler.errors import OutcomeUnknown, ProviderError, ValidationFailed
 from reconciler.model import (
@@ -63,7 +64,9 @@ class KalentProvider(BaseProvider):
     capabilities = Capabilities(can_list_memberships=False, can_stop_membership=False, card_kind=None,
                                 can_archive_cards=False, can_delete_cards=False, supports_blueprints=True,
                                 enroll_batch_size=_mapping.BATCH_SIZE)
-    UNSUPPORTED = {"cards": "Kalent has no pipelines or cards; declare pipelines on a clarky or garyclub provider"}
+    UNSUPPORTED: ClassVar[Mapping[str, str]] = {
+        "cards": "Kalent has no pipelines or cards; declare pipelines on a clarky or garyclub provider",
+    }
 
     def __init__(self, config: ProviderConfig, api_key: str, **options: Any) -> None:
         super().__init__(config, api_key, **options)
