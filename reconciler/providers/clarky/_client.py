@@ -33,6 +33,24 @@ from reconciler.providers.clarky._mapping import (
 )
 
 PAGE = 100
+START = "/sequences/start"
+CARDS = "/pipeline-cards"
+
+
+def stages_path(pipeline_id: str) -> str:
+    return f"/pipelines/{seg(pipeline_id)}/stages"
+
+
+def contact_path(contact_id: str) -> str:
+    return f"/contacts/{seg(contact_id)}"
+
+
+def enrollment_path(enrollment_id: str) -> str:
+    return f"/sequences/enrollments/{seg(enrollment_id)}"
+
+
+def card_path(card_id: str) -> str:
+    return f"{CARDS}/{seg(card_id)}"
 BY_EMAIL_MIN = 5  # up to this many unknown contacts are always looked up one by one
 
 
@@ -83,7 +101,7 @@ class Catalog:
     def stages(self, pipeline_id: str) -> list[dict[str, Any]]:
         """Stages in order (not paginated, per the docs)."""
         if pipeline_id not in self._stages:
-            path = f"/pipelines/{seg(pipeline_id)}/stages"
+            path = stages_path(pipeline_id)
             items = list_at(self.client, path, self.client.get(path), "data")
             self._stages[pipeline_id] = sorted(items, key=lambda s: s.get("order_index", 0))
         return self._stages[pipeline_id]
@@ -158,7 +176,7 @@ class Catalog:
         """The primary email Clarky holds for a contact (read once when not known yet); NotFoundError when
         the contact no longer exists."""
         if remote_id not in self.primaries:
-            path = f"/contacts/{seg(remote_id)}"
+            path = contact_path(remote_id)
             data = object_at(self.client, path, self.client.get(path), "data")
             self.primaries[remote_id] = vendor_primary_email(data)
         return self.primaries[remote_id]

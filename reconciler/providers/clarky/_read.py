@@ -29,9 +29,8 @@ from reconciler.errors import NotFoundError
 from reconciler.model import Address, DesiredState, Pipeline, ProviderConfig
 from reconciler.providers._http import VendorClient
 from reconciler.providers._paging import pages_numbered
-from reconciler.providers._paths import seg
 from reconciler.providers.base import ReadContext
-from reconciler.providers.clarky._client import PAGE, Catalog, enrollment_data
+from reconciler.providers.clarky._client import PAGE, Catalog, enrollment_data, enrollment_path
 from reconciler.providers.clarky._mapping import best_card, listed_total, more_pages, to_card, to_membership
 from reconciler.snapshot import LiveMembership, LiveSnapshot
 from reconciler.state_record import StateRecord, stands_in
@@ -115,7 +114,7 @@ def _membership(provider: ClarkyReader, address: Address, entry: StateRecord, ct
     if stands_in(entry, refresh=ctx.refresh, max_age_seconds=provider.config.status_refresh_minutes * 60,
                  now=provider.clock.now()):
         return cached
-    path = f"/sequences/enrollments/{seg(entry.remote_id or '')}"
+    path = enrollment_path(entry.remote_id or "")
     try:
         reply = provider.client.get(path)
     except NotFoundError:

@@ -13,8 +13,7 @@ from typing import Any
 from reconciler.errors import NotFoundError
 from reconciler.model import Pipeline
 from reconciler.providers._paging import pages_numbered
-from reconciler.providers._paths import seg
-from reconciler.providers.clarky._client import PAGE
+from reconciler.providers.clarky._client import PAGE, contact_path
 from reconciler.providers.clarky._mapping import listed_total, more_pages
 from reconciler.providers.clarky.provider import ClarkyProvider
 
@@ -51,7 +50,7 @@ class ClarkyDiscovery:
     def contact(self, contact_id: str) -> dict[str, Any] | None:
         """One contact by id (None when Clarky no longer knows it)."""
         try:
-            body = self.client.get(f"/contacts/{seg(contact_id)}").json or {}
+            body = self.client.get(contact_path(contact_id)).json or {}
         except NotFoundError:
             return None
         return body.get("data") if isinstance(body.get("data"), dict) else None

@@ -32,10 +32,9 @@ from reconciler.errors import ConflictError, NotFoundError, OutcomeUnknown, Prov
 from reconciler.model import Card, Contact, DesiredState, Pipeline, ProviderConfig, Sequence
 from reconciler.providers._http import Reply
 from reconciler.providers._paging import pages_numbered
-from reconciler.providers._paths import seg
 from reconciler.providers.base import BaseProvider, Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
 from reconciler.providers.clarky import _read
-from reconciler.providers.clarky._client import PAGE, Catalog, enrollment_data
+from reconciler.providers.clarky._client import CARDS, PAGE, START, Catalog, card_path, enrollment_data, enrollment_path
 from reconciler.providers.clarky._mapping import (
     best_card,
     contact_fields,
@@ -49,8 +48,6 @@ from reconciler.snapshot import LiveCard, LiveMembership, LiveSnapshot
 from reconciler.timeutil import utcnow
 
 log = logging.getLogger(__name__)
-START = "/sequences/start"
-CARDS = "/pipeline-cards"
 
 
 class ClarkyProvider(BaseProvider):
@@ -108,7 +105,7 @@ class ClarkyProvider(BaseProvider):
             # The start answer carries no generation_error; a failed enrollment is final and never
             # re-read, so read its reason now (no_usable_channels must plan `skip`, not `retry`).
             try:
-                path = f"/sequences/enrollments/{seg(enrollment_id)}"
+                path = enrollment_path(enrollment_id)
                 data = {**data, **enrollment_data(self.client, path, self.client.get(path))}
             except ProviderError:
                 pass  # the enrollment exists either way; the reason stays unknown
@@ -130,7 +127,7 @@ class ClarkyProvider(BaseProvider):
         if not enrollment_id:
             raise OutcomeUnknown(self.config.name, "POST", START, reply.status, "the replay named no enrollment",
                                  request_id=reply.request_id)
-        path = f"/sequences/enrollments/{seg(enrollment_id)}"
+        path = enrollment_path(enrollment_id)
         status = enrollment_data(self.client, path, self.client.get(path))
         return to_membership(request.membership.address, status, attempt=request.attempt,
                                    observed_at=utcnow(self.clock), since=sent_at)
@@ -263,7 +260,7 @@ class ClarkyProvider(BaseProvider):
     def update_card(self, pipeline: Pipeline, live: LiveCard, update: CardUpdate, *,
                     seen: _read.ClarkySeen | None = None) -> LiveCard:
         """PATCH only what changes; stage names become ids, `archived` becomes archived_at."""
-        path = f"{CARDS}/{seg(live.remote_id)}"
+        path = card_path(live.remote_id)
         remote = self.catalog.pipeline_for_write(pipeline, "PATCH", path)
         body: dict[str, Any] = {}
         if update.title is not None:
@@ -285,7 +282,7 @@ class ClarkyProvider(BaseProvider):
     def delete_card(self, pipeline: Pipeline, live: LiveCard) -> None:
         """DELETE; a card that is already gone counts as deleted."""
         try:
-            self.client.write("DELETE", f"{CARDS}/{seg(live.remote_id)}", idempotent=True)
+            self.client.write("DELETE", card_path(live.remote_id), idempotent=True)
         except NotFoundError:
             return
 

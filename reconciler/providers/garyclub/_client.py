@@ -27,6 +27,10 @@ def enrollments_path(sequence_id: str) -> str:
     return f"/sequences/{seg(sequence_id)}/enrollments"
 
 
+def deal_path(deal_id: str) -> str:
+    return f"/crm/deals/{seg(deal_id)}"
+
+
 @dataclass
 class Roster:
     """One sequence's enrollments by contact id, oldest first, and when they were listed."""

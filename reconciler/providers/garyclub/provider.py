@@ -32,10 +32,9 @@ from typing import Any, ClassVar
 
 from reconciler.errors import ConflictError, NotFoundError, OutcomeUnknown, ProviderError, ValidationFailed
 from reconciler.model import Card, Contact, DesiredState, Pipeline, ProviderConfig, Sequence
-from reconciler.providers._paths import seg
 from reconciler.providers.base import BaseProvider, Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
 from reconciler.providers.garyclub import _mapping, _read
-from reconciler.providers.garyclub._client import Catalog, enrollments_path
+from reconciler.providers.garyclub._client import Catalog, deal_path, enrollments_path
 from reconciler.providers.garyclub._read import GarySeen
 from reconciler.snapshot import FAILED, FINISHED, LiveCard, LiveMembership, LiveSnapshot
 from reconciler.timeutil import utcnow
@@ -216,7 +215,7 @@ class GaryClubProvider(BaseProvider):
 
     def update_card(self, pipeline: Pipeline, live: LiveCard, update: CardUpdate, *,
                     seen: GarySeen | None = None) -> LiveCard:
-        path = f"/crm/deals/{seg(live.remote_id)}"
+        path = deal_path(live.remote_id)
         if update.archived:
             raise self.unsupported("archive", live, method="PATCH", path=path)
         row = self._catalog(seen).pipeline(pipeline)
@@ -238,7 +237,7 @@ class GaryClubProvider(BaseProvider):
                                 self._tag_of(seen))
 
     def delete_card(self, pipeline: Pipeline, live: LiveCard) -> None:
-        raise self.unsupported("delete", live, method="DELETE", path=f"/crm/deals/{seg(live.remote_id)}")
+        raise self.unsupported("delete", live, method="DELETE", path=deal_path(live.remote_id))
 
     def _stage_id(self, pipeline: Pipeline, stages: list[tuple[str, str]], name: str) -> str:
         for stage_id, stage_name in stages:
