@@ -19,8 +19,9 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import httpx
 
@@ -107,7 +108,7 @@ class VendorClient:
     @classmethod
     def for_provider(cls, config: ProviderConfig, api_key: str, *, headers: Mapping[str, str],
                      transport: httpx.BaseTransport | None = None, sleep: Callable[[float], None] = time.sleep,
-                     clock: Callable[[], float] = time.monotonic, **kwargs: Any) -> "VendorClient":
+                     clock: Callable[[], float] = time.monotonic, **kwargs: Any) -> VendorClient:
         """The client for a configured provider; `headers` carry the vendor's auth header."""
         budgets = budgets_for(config, sleep=sleep, clock=clock)
         return cls(config.name, config.type, config.base_url, {"accept": "application/json", **headers},

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json as jsonlib
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from reconciler import errors
 
@@ -28,7 +29,7 @@ class PageGuard:
 
     SLACK_PAGES = 2  # records created while we page may add a page; the empty last page is one more
 
-    def __init__(self, client: "VendorClient", path: str, total: Callable[[Any], int | None] | None) -> None:
+    def __init__(self, client: VendorClient, path: str, total: Callable[[Any], int | None] | None) -> None:
         self._client = client
         self._path = path
         self._total = total
