@@ -18,7 +18,7 @@ from reconciler.state import stored_address
 from reconciler.vocabulary import BLUEPRINT_OPERATIONS, CARD_OPERATIONS, Operation, Outcome
 
 if TYPE_CHECKING:
-    from reconciler.engine import Session
+    from reconciler.session import Session
 
 log = logging.getLogger(__name__)
 
