@@ -132,7 +132,9 @@ ALLOWED = {"os._exit"}  # the standard library's documented exit without cleanup
 def _reaches(name: str, path: Path) -> list[str]:
     """Where module `name` uses another module's or object's private member."""
     found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    own_classes = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}  # its own business
+    for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module:
             segments = node.module.split(".")
             for i, segment in enumerate(segments):  # a private module is its package's own business
@@ -144,7 +146,7 @@ def _reaches(name: str, path: Path) -> list[str]:
                     found.append(f"{name}:{node.lineno}: from {node.module} import {alias.name}")
         elif isinstance(node, ast.Attribute) and _private(node.attr):
             owner = node.value
-            if isinstance(owner, ast.Name) and owner.id in ("self", "cls"):
+            if isinstance(owner, ast.Name) and (owner.id in ("self", "cls") or owner.id in own_classes):
                 continue
             if isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "super":
                 continue
@@ -155,7 +157,8 @@ def _reaches(name: str, path: Path) -> list[str]:
 
 def test_the_reach_check_finds_a_reach(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
-    sample.write_text("from reconciler.providers.garyclub import _map\nx = provider._contacts\nself._ok = 1\n")
+    sample.write_text("from reconciler.providers.garyclub import _map\nx = provider._contacts\nself._ok = 1\n"
+                      "class Own:\n    def _m(self): ...\nhandler = Own._m\n")
     assert len(_reaches("reconciler.importer.garyclub", sample)) == 2
 
 
