@@ -13,14 +13,14 @@ ADDR = Address("p", "membership", "s", "ana")
 
 
 def test_clarky_stopped_unsubscribed_is_an_opt_out_and_no_usable_channels_is_not():
-    stopped = clarky.membership_from_api(ADDR, {"id": "enr_1", "status": "stopped_unsubscribed",
+    stopped = clarky.to_membership(ADDR, {"id": "enr_1", "status": "stopped_unsubscribed",
                                                 "created_at": "2026-11-18T09:00:00Z",
                                                 "updated_at": "2026-11-20T10:00:00Z"}, attempt=0, observed_at="t")
     assert (stopped.status, stopped.opt_out, stopped.ended_at) == (FINISHED, "unsubscribed", "2026-11-20T10:00:00Z")
-    replied = clarky.membership_from_api(ADDR, {"id": "enr_2", "status": "stopped_reply",
+    replied = clarky.to_membership(ADDR, {"id": "enr_2", "status": "stopped_reply",
                                                 "updated_at": "2026-11-21T10:00:00Z"}, attempt=0, observed_at="t")
     assert (replied.opt_out, replied.ended_at) == (None, "2026-11-21T10:00:00Z")
-    failed = clarky.membership_from_api(ADDR, {"id": "enr_3", "status": "failed",
+    failed = clarky.to_membership(ADDR, {"id": "enr_3", "status": "failed",
                                                "generation_error": "no_usable_channels"}, attempt=0, observed_at="t")
     assert (failed.status, failed.unreachable, failed.opt_out, failed.ended_at) == (FAILED, True, None, None)
 
@@ -54,7 +54,7 @@ def test_kalent_cadence_from_blueprint_steps():
              {"type": "WHATSAPP", "temporalityType": "DELAYED", "delay": {"value": 90, "unit": "minute"}}]
     assert kalent.cadence(steps) == (("linkedin", 0.0), ("email", 259200.0), ("linkedin", 259200.0),
                                      ("whatsapp", 264600.0))
-    finished = kalent.membership_from_api(ADDR, "cand_1", {"sequenceId": "s1", "displayStatus": "TALENT_REPLIED",
-                                                           "updatedAt": "2026-11-20T08:00:00Z"},
-                                          attempt=0, observed_at="t")
+    finished = kalent.to_membership(ADDR, {"sequenceId": "s1", "displayStatus": "TALENT_REPLIED",
+                                           "updatedAt": "2026-11-20T08:00:00Z"},
+                                    candidate_id="cand_1", attempt=0, observed_at="t")
     assert (finished.status, finished.ended_at, finished.opt_out) == (FINISHED, "2026-11-20T08:00:00Z", None)

@@ -142,7 +142,9 @@ def _reaches(name: str, path: Path) -> list[str]:
                     found.append(f"{name}:{node.lineno}: from {node.module}")
             for alias in node.names:
                 full = f"{node.module}.{alias.name}"
-                if _private(alias.name) and (full not in MODULES or not (name + ".").startswith(node.module + ".")):
+                # a private module or name is shared inside its package (a module's own siblings), not outside
+                package = node.module if full in MODULES else node.module.rpartition(".")[0]
+                if _private(alias.name) and not (name + ".").startswith(package + "."):
                     found.append(f"{name}:{node.lineno}: from {node.module} import {alias.name}")
         elif isinstance(node, ast.Attribute) and _private(node.attr):
             owner = node.value

@@ -77,8 +77,8 @@ def to_membership(address: Address, data: Mapping[str, Any], *, attempt: int, ob
         since=data.get("created_at") or since,
         observed_at=observed_at,
         contact_remote_id=data.get("contact_id"),
-        opt_out=OPT_OUTS.get(vendor_status),
-        ended_at=data.get("updated_at") if status == FINISHED else None,
+        opt_out=OPT_OUTS.get(reading.vendor_status),
+        ended_at=data.get("updated_at") if reading.status == FINISHED else None,
     )
 
 

@@ -79,8 +79,9 @@ def to_membership(address: Address, history: list[Mapping[str, Any]], observed_a
         since=enrollment_time(row) or None,
         observed_at=observed_at,
         contact_remote_id=str(row.get("contact_id")) if row.get("contact_id") else None,
-        opt_out=opt_out(row.get("status"), reason),
-        ended_at=str(row.get("completed_at") or row.get("updated_at") or "") or None if status == FINISHED else None,
+        opt_out=opt_out(row.get("status"), reading.reason),
+        ended_at=(str(row.get("completed_at") or row.get("updated_at") or "") or None
+                  if reading.status == FINISHED else None),
     )
 
 

@@ -105,7 +105,7 @@ def to_membership(address: Address, sequence: Mapping[str, Any], *, candidate_id
         vendor_status=reading.vendor_status, reason=CONFLICT_REASON if conflict else reading.reason,
         unreachable=reading.unreachable and not conflict, attempt=attempt,
         since=started_at(sequence), observed_at=observed_at, contact_remote_id=candidate_id, conflict=conflict,
-        ended_at=sequence.get("updatedAt") if status == FINISHED else None,
+        ended_at=sequence.get("updatedAt") if reading.status == FINISHED else None,
     )
 
 
