@@ -134,3 +134,30 @@ def test_a_start_recorded_under_another_address_that_kalent_no_longer_shows_is_m
     assert world.apply().code == 0
     world.assert_sent_at_most_once()
     assert kalent_sends(world)["cand_123"] == 1
+
+
+def test_correcting_a_members_candidate_id_waits_a_window_for_the_new_candidate(world):
+    """The state's first absent read is of the candidate it read: after an identity edit (a wrong
+    candidate id corrected) the new candidate has never been read, so it waits a whole window, during
+    which a start by someone else (here a second checkout that knows only Ana) shows."""
+    other = world.second_checkout()
+    text = (other / "recruiting.yaml").read_text()
+    text = text.replace("    candidates: [cand_789]          # a candidate with no contact record here\n", "")
+    (other / "recruiting.yaml").write_text(text.replace("cand_456\n    tags: [backend]", "cand_456\n    tags: [qa]"))
+    recruiting = world.root / "recruiting.yaml"
+    wrong, right = "kalent_candidate_id: cand_790", "kalent_candidate_id: cand_123"
+    recruiting.write_text(recruiting.read_text().replace(right, wrong))
+    assert world.apply().code == 0  # this checkout's first absent reads (Ana under a wrong candidate id)
+    assert world.apply(other).code == 0  # the other checkout's first absent read of cand_123
+    world.later(SETTLE + 60)
+    assert world.apply(other).code == 0
+    assert kalent_sends(world) == {"cand_123": 1}  # sent just now, still dispatching
+    world.later(30)
+    recruiting.write_text(recruiting.read_text().replace(wrong, right))
+    assert world.apply().code == 0  # reads cand_123 for the first time: no sequence yet (dispatching)
+    world.assert_sent_at_most_once()
+    assert kalent_sends(world)["cand_123"] == 1
+    plan = world.plan()  # the new candidate is deferred, not started, until its own window has passed
+    action, reason = plan.changes["kalent.membership[backend-outreach][ana-souza]"]
+    assert action == "defer" and "no sequence for candidate cand_123" in reason
+    settles(world)

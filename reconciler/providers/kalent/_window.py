@@ -8,9 +8,9 @@ another checkout with its own state file, or a run whose state was lost. The rul
 - A start recorded in this state for the same candidate (any address) within the settle window is
   in flight: wait. One recorded earlier that Kalent no longer shows is unproven: `manual`.
 - Otherwise absence is proven only across the window: the first read that finds no sequence is
-  recorded (an `unseen` row, `since` = that read), and the candidate is started only by a run that
-  finds it still absent at least `start_settle_minutes` later. A start by anyone before the first
-  read has had the whole window to show by the second.
+  recorded (an `unseen` row of that candidate id, `since` = that read), and the candidate is started
+  only by a run that finds it still absent at least `start_settle_minutes` later. A start by anyone
+  before the first read has had the whole window to show by the second.
 - `start_settle_minutes: 0` trusts a single read (for a project with one checkout and one state).
 """
 
@@ -66,7 +66,9 @@ def judge_absence(address: Address, candidate: str, watch: StateRecord | None,
                                  "nothing is started while the state remembers it")
     if settle_seconds <= 0:
         return Verdict("start")
-    first = watch.since if watch is not None and watch.status == UNSEEN else None
+    # The first absent read of THIS candidate: a row recorded for another candidate id (the member's id
+    # was corrected since) proves nothing about this one, which has never had its window.
+    first = watch.since if watch is not None and watch.status == UNSEEN and watch.contact == candidate else None
     age = age_seconds(first, at)
     if first is not None and age is not None and age >= settle_seconds:
         return Verdict("start")
