@@ -26,7 +26,10 @@ E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 def clean(text: str) -> str:
     """Zero-width characters out, surrounding whitespace stripped, Unicode NFC."""
-    return unicodedata.normalize("NFC", str(text).translate(ZERO_WIDTH)).strip()
+    text = str(text)
+    if text.isascii():  # no zero-width character and already NFC: only the strip can change it
+        return text.strip()
+    return unicodedata.normalize("NFC", text.translate(ZERO_WIDTH)).strip()
 
 
 def canonical_email(email: str) -> str:
@@ -39,10 +42,11 @@ def canonical_email(email: str) -> str:
     if not at:
         return text.lower()
     domain = domain.lower().rstrip(".")
-    try:
-        domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        pass
+    if not domain.isascii():  # the IDNA codec returns an ASCII domain as it is (or refuses it: kept as it is)
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            pass
     return f"{local.lower()}@{domain}"
 
 
