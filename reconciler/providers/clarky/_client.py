@@ -16,6 +16,7 @@ follows a read sends no lookup the read already made. Choices where the docs are
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -137,8 +138,11 @@ class Catalog:
                 found[str(item["id"])] = item
         return self._settle(contact, found)
 
-    def _settle(self, contact: Contact, found: Mapping[str, Mapping[str, Any]]) -> str | None:
-        """Record what matching `contact` found: nothing, one Clarky contact, or a conflict (raised)."""
+    def _settle(self, contact: Contact, found: Mapping[str, Mapping[str, Any]],
+                owners: dict[str, list[str]] | None = None) -> str | None:
+        """Record what matching `contact` found: nothing, one Clarky contact, or a conflict (raised).
+        `owners` (Clarky id -> manifest ids, in `contact_ids` order) is kept up to date by a caller
+        settling many contacts, so each settles in constant time rather than a scan of `contact_ids`."""
         if len(found) > 1:
             self.contested.update(found)
             self.ambiguous[contact.id] = (f"contact {contact.id!r} matches {len(found)} Clarky contacts "
@@ -148,13 +152,17 @@ class Catalog:
             self.remember(contact.id, None)
             return None
         (remote_id, item), = found.items()
-        owner = next((m for m, r in self.contact_ids.items() if r == remote_id and m != contact.id), None)
+        mapped = owners.get(remote_id, ()) if owners is not None else \
+            (m for m, r in self.contact_ids.items() if r == remote_id)
+        owner = next((m for m in mapped if m != contact.id), None)
         if owner is not None:
             reason = f"Clarky contact {remote_id} matches both {owner!r} and {contact.id!r}"
             self.ambiguous[contact.id] = self.ambiguous[owner] = reason
             self.contested.add(remote_id)
             raise self._conflict(contact.id)
         self.remember(contact.id, remote_id, item)
+        if owners is not None:
+            owners.setdefault(remote_id, []).append(contact.id)
         return remote_id
 
     def _conflict(self, contact_id: str) -> ConflictError:
@@ -230,6 +238,11 @@ class Catalog:
         runs before its first start)."""
         index = {ident: c for c in todo for ident in c.identifiers if not ident.startswith("kalent:")}
         hits: dict[str, dict[str, Mapping[str, Any]]] = {c.id: {} for c in todo}
+        # What the contacts without a match yet would cost one by one, kept as matches come in: a
+        # sum over them per page made 500 pages x 50,000 contacts the larger part of a 100k plan.
+        unmatched = Counter(c.id for c in todo)
+        cost = {c.id: _lookups(c) for c in todo}
+        unmatched_cost = sum(cost[cid] * n for cid, n in unmatched.items())
         page = 1
         while True:
             reply = self.client.get("/contacts", {"bot_id": bot_id, "page": page, "page_size": PAGE})
@@ -238,13 +251,15 @@ class Catalog:
             for item in items:
                 for ident in vendor_identifiers(item):
                     if ident in index and item.get("id"):
-                        hits[index[ident].id][str(item["id"])] = item
-            # Only counts per page (the lists are built when leaving): 100k contacts are 1000 pages.
-            missing = [c for c in todo if not hits[c.id]]
-            if not missing or not more_pages(body, items, page):
+                        cid = index[ident].id
+                        hits[cid][str(item["id"])] = item
+                        if cid in unmatched:
+                            unmatched_cost -= cost[cid] * unmatched.pop(cid)
+            if not unmatched or not more_pages(body, items, page):
                 break
             pages_left = int((body.get("pagination") or {}).get("total_pages") or 0) - page
-            if pages_left > sum(_lookups(c) for c in missing):
+            if pages_left > unmatched_cost:
+                missing = [c for c in todo if not hits[c.id]]
                 for contact in missing:  # cheaper one by one than the rest of the list
                     self._quietly(contact)
                 todo = [c for c in todo if hits[c.id]]
@@ -259,10 +274,13 @@ class Catalog:
                 self.contested.add(remote)
                 for cid in ids:
                     self.ambiguous[cid] = f"Clarky contact {remote} matches {' and '.join(repr(i) for i in ids)}"
+        settled: dict[str, list[str]] = {}
+        for manifest_id, remote in self.contact_ids.items():
+            settled.setdefault(remote, []).append(manifest_id)
         for contact in todo:
             if contact.id not in self.ambiguous:
                 try:
-                    self._settle(contact, hits[contact.id])
+                    self._settle(contact, hits[contact.id], settled)
                 except ConflictError:
                     pass
 
