@@ -139,6 +139,9 @@ class ProviderConfig:
     bot_id: str | None = None
     client_id: str | None = None
     rate_limit: tuple[tuple[str, int], ...] = ()
+    # False: no budget and no adopted rate-limit headers (the in-process sandbox with its limits off,
+    # whose answers still carry the documented headers with the whole budget left)
+    paced: bool = True
     sandbox: bool = False
     timeout_seconds: float = 30.0
     status_refresh_minutes: float = 15.0

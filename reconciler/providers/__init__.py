@@ -46,8 +46,11 @@ def api_key(config: ProviderConfig, env: Mapping[str, str], sandbox: bool) -> st
 
 
 def unpaced(config: ProviderConfig) -> ProviderConfig:
-    """The config with a budget no run can exhaust (in-process sandbox with rate limits off)."""
-    return dataclasses.replace(config, rate_limit=(("reads_per_minute", 10**9), ("writes_per_minute", 10**9)))
+    """The config with a budget no run can exhaust and that no vendor header narrows (in-process sandbox
+    with rate limits off: it answers with its documented limit as if unused, which adopted would pace
+    every run at that limit)."""
+    return dataclasses.replace(config, rate_limit=(("reads_per_minute", 10**9), ("writes_per_minute", 10**9)),
+                               paced=False)
 
 
 def build_providers(project: Project, *, env: Mapping[str, str] | None = None, hub: Any = None,

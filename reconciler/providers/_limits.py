@@ -32,8 +32,9 @@ class RollingWindow:
     """
 
     def __init__(self, limit: int, *, sleep: Callable[[float], None], clock: Callable[[], float],
-                 window: float = 60.0, margin: float = 1.0) -> None:
+                 window: float = 60.0, margin: float = 1.0, adopt_headers: bool = True) -> None:
         self.limit = max(1, int(limit))
+        self.adopt_headers = adopt_headers  # False: `observe` ignores X-RateLimit-* (an unpaced sandbox)
         self.span = window + margin  # how long a finished request keeps its slot
         self._sleep = sleep
         self._clock = clock
@@ -88,7 +89,7 @@ class RollingWindow:
     def observe(self, headers: Mapping[str, str], wall: Callable[[], float] = time.time) -> None:
         """Adopt the vendor's own count where it sends one: fewer left than we think means someone else
         uses the key, so the difference is held for a full span; none left means wait for its reset."""
-        remaining = header_int(headers.get("x-ratelimit-remaining"))
+        remaining = header_int(headers.get("x-ratelimit-remaining")) if self.adopt_headers else None
         if remaining is None:
             return
         with self._lock:
@@ -127,9 +128,10 @@ def budgets_for(config: ProviderConfig, *, sleep: Callable[[float], None],
                 clock: Callable[[], float]) -> dict[str, RollingWindow]:
     """{'read': bucket, 'write': bucket}; the same bucket twice for vendors with one budget."""
     limits = {**DEFAULT_RATE_LIMITS.get(config.type, {}), **config.limits()}
+    paced = config.paced
     if "requests_per_minute" in limits and not ("reads_per_minute" in config.limits()
                                                 or "writes_per_minute" in config.limits()):
-        shared = RollingWindow(limits["requests_per_minute"], sleep=sleep, clock=clock)
+        shared = RollingWindow(limits["requests_per_minute"], sleep=sleep, clock=clock, adopt_headers=paced)
         return {"read": shared, "write": shared}
-    return {"read": RollingWindow(limits.get("reads_per_minute", 60), sleep=sleep, clock=clock),
-            "write": RollingWindow(limits.get("writes_per_minute", 60), sleep=sleep, clock=clock)}
+    return {"read": RollingWindow(limits.get("reads_per_minute", 60), sleep=sleep, clock=clock, adopt_headers=paced),
+            "write": RollingWindow(limits.get("writes_per_minute", 60), sleep=sleep, clock=clock, adopt_headers=paced)}
