@@ -82,6 +82,8 @@ class StateStore(Store):
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{path}: not a usable state file ({exc})") from exc
         self._lock = threading.RLock()  # re-entrant: batch() holds it across many writes
+        self._cache_rows: dict[Address, StateRecord] | None = None  # what cache() read last
+        self._cache_version = -1  # the data_version it was read at
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -111,15 +113,31 @@ class StateStore(Store):
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            finally:
+                self._cache_rows = None  # rolled back, or written other than by remember (load)
             self._db.execute("COMMIT")
 
     # -- cache ----------------------------------------------------------------------------------
     def cache(self) -> dict[Address, StateRecord]:
-        """Every remembered address."""
-        rows = self._exec("SELECT address, remote_id, status, vendor_status, attempt, observed_at, extra FROM objects")
+        """Every remembered address (a fresh dict each call). Read again only when the objects table
+        may have changed since the last call: a write through this store, or a commit by any other
+        connection (SQLite's data_version); a command asks for it more than once (250k rows: 3 s each)."""
+        with self._lock:
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            if self._cache_rows is None or self._cache_version != version:
+                self._cache_rows = self._read_cache()
+                self._cache_version = version
+            return dict(self._cache_rows)
+
+    def _read_cache(self) -> dict[Address, StateRecord]:
+        rows = self._db.execute("SELECT address, remote_id, status, vendor_status, attempt, observed_at, extra "
+                                "FROM objects").fetchall()
+        # One JSON document for every row's extra: the decoder then keeps one copy of each key.
+        extras = json.loads("[" + ",".join(row[6] for row in rows) + "]")
         return {
-            address: StateRecord.from_stored(r, s, v, n, o, json.loads(x))
-            for a, r, s, v, n, o, x in rows.fetchall() if (address := stored_address(a)) is not None
+            address: StateRecord.from_stored(r, s, v, n, o, x)
+            for (a, r, s, v, n, o, _), x in zip(rows, extras, strict=True)
+            if (address := stored_address(a)) is not None
         }
 
     def remember(self, address: Address, remote_id: str | None, *, status: str | None = None,
@@ -129,6 +147,7 @@ class StateStore(Store):
         `unless_updated_after` (a read's start time) leaves a row
         alone that someone else (a concurrent apply) wrote after that read began: it knows more."""
         guard = " WHERE objects.updated_at <= ?" if unless_updated_after else ""
+        self._cache_rows = None
         self._exec(
             "INSERT INTO objects (address, provider, kind, remote_id, status, vendor_status, attempt, observed_at, "
             "extra, updated_at) "
@@ -141,6 +160,7 @@ class StateStore(Store):
         )
 
     def forget(self, address: Address) -> None:
+        self._cache_rows = None
         self._exec("DELETE FROM objects WHERE address = ?", (str(address),))
 
     # -- journal --------------------------------------------------------------------------------
