@@ -105,9 +105,9 @@ def _plan_memberships(desired: DesiredState, live: LiveSnapshot, policies: Polic
             else:
                 changes.append(change)
         changes.extend(_apply_daily_cap(seq, wanted, policies))
-    for address, lm in sorted(live.memberships.items()):
-        if address in declared or lm.status not in (ACTIVE, PAUSED):
-            continue
+    # Only the few undeclared ones are sorted (sorting all 100k addresses cost seconds).
+    for address, lm in sorted((a, m) for a, m in live.memberships.items()
+                              if a not in declared and m.status in (ACTIVE, PAUSED)):
         caps = policies.capabilities.get(address.provider, Capabilities())
         action = Action.STOP if caps.can_stop_membership else Action.MANUAL
         changes.append(_change(
@@ -190,7 +190,7 @@ def _plan_cards(desired: DesiredState, live: LiveSnapshot,
                 policies: Policies) -> tuple[list[Change], int, list[Divergence]]:
     changes: list[Change] = []
     by_pipeline: dict[tuple[str, str], list[tuple[Address, LiveCard]]] = {}  # one pass, not one per pipeline
-    for address, lc in sorted(live.cards.items()):
+    for address, lc in sorted(live.cards.items(), key=_address_order):
         by_pipeline.setdefault((address.provider, address.group), []).append((address, lc))
     diverged: list[Divergence] = []
     unchanged = 0
@@ -212,6 +212,12 @@ def _plan_cards(desired: DesiredState, live: LiveSnapshot,
     if problems:
         raise PlanError("\n".join(problems))
     return changes, unchanged, diverged
+
+
+def _address_order(item: tuple[Address, Any]) -> tuple[str, str, str, str]:
+    """Address order as a plain tuple, compared in C (Address's own comparison builds two tuples per step)."""
+    a = item[0]
+    return a.provider, a.kind, a.group, a.key
 
 
 def _card_change(pipe: Pipeline, card: Card, lc: LiveCard | None, tag: str, policies: Policies,
