@@ -54,6 +54,7 @@ def read(kp: KalentReader, desired: DesiredState, ctx: ReadContext) -> LiveSnaps
         if found is not None:
             snap.blueprints[bp.address] = found
     declared: set[Address] = set()
+    rows = _window.CandidateRows(ctx.cache, name)
     for seq in (s for s in desired.sequences if s.provider == name):
         target = targets[seq.id] = kp.catalog.target(seq, desired)
         steps = _blueprint_steps(kp, seq, desired, target)
@@ -61,7 +62,8 @@ def read(kp: KalentReader, desired: DesiredState, ctx: ReadContext) -> LiveSnaps
             snap.cadences[(name, seq.id)] = _mapping.cadence(steps)
         for member in seq.members:
             declared.add(member.address)
-            lm = _member(kp, member.address, member.candidate_id, target, ctx.cache.get(member.address), ctx, snap)
+            lm = _member(kp, member.address, member.candidate_id, target, ctx.cache.get(member.address), ctx, snap,
+                         rows=rows)
             previous[member.address] = lm.remote_id if lm is not None else None
             if lm is not None:
                 snap.memberships[member.address] = lm
@@ -85,9 +87,9 @@ def _blueprint_steps(kp: KalentReader, seq: Sequence, desired: DesiredState, tar
 def _read_orphans(kp: KalentReader, ctx: ReadContext, declared: set[Address], targets: Mapping[str, Target],
                   snap: LiveSnapshot) -> None:
     """Cached memberships no longer declared: kept so the planner can report them (re-read when stale)."""
-    for address, entry in sorted(ctx.cache.items()):
-        if address.provider != kp.config.name or address.kind != "membership" or address in declared:
-            continue
+    mine = ((a, e) for a, e in ctx.cache.items()
+            if a.provider == kp.config.name and a.kind == "membership" and a not in declared)
+    for address, entry in sorted(mine):  # the few orphans only: sorting the whole cache cost seconds at 100k
         if entry.status == UNSEEN:  # only ever read as absent: nothing to report
             continue
         target = targets.get(address.group)
@@ -103,7 +105,7 @@ def _read_orphans(kp: KalentReader, ctx: ReadContext, declared: set[Address], ta
 
 def _member(kp: KalentReader, address: Address, candidate_id: str | None, target: Target,
             cached: StateRecord | None, ctx: ReadContext, snap: LiveSnapshot, *,
-            orphan: bool = False) -> LiveMembership | None:
+            orphan: bool = False, rows: _window.CandidateRows | None = None) -> LiveMembership | None:
     """The live membership of one candidate, from the cache when it is final or fresh enough."""
     watch = cached if cached is not None and cached.status == UNSEEN else None
     cached = None if watch is not None else cached
@@ -141,7 +143,7 @@ def _member(kp: KalentReader, address: Address, candidate_id: str | None, target
         return None
     if sequence is None:
         if cached is None and not orphan:
-            _judge_absence(kp, address, candidate_id, watch, ctx, snap)
+            _judge_absence(kp, address, candidate_id, watch, ctx, snap, rows)
         return None  # with a cached enrollment: known, now absent, which the engine reports
     if _mapping.belongs_to(sequence, target.blueprint_id, target.blueprint_name):
         return _mapping.to_membership(address, sequence, candidate_id=candidate_id, attempt=attempt,
@@ -154,9 +156,9 @@ def _member(kp: KalentReader, address: Address, candidate_id: str | None, target
 
 
 def _judge_absence(kp: KalentReader, address: Address, candidate_id: str, watch: StateRecord | None,
-                   ctx: ReadContext, snap: LiveSnapshot) -> None:
+                   ctx: ReadContext, snap: LiveSnapshot, rows: _window.CandidateRows | None = None) -> None:
     """"No sequence" is proof only across the dispatch window (see _window.py)."""
-    others = _window.same_candidate(dict(ctx.cache), kp.config.name, address, candidate_id)
+    others = (rows or _window.CandidateRows(ctx.cache, kp.config.name)).same_candidate(address, candidate_id)
     verdict = _window.judge_absence(address, candidate_id, watch, others, settle_seconds=kp.settle_seconds,
                                     now=utcnow(kp.clock))
     if verdict.action == "wait":
