@@ -7,6 +7,7 @@ in the manifests an object was declared and never take part in comparisons.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -65,7 +66,9 @@ class Address:
         m = _ADDRESS.match(text)
         if not m:
             raise ValueError(f"not an address: {text!r} (expected provider.kind[group][key])")
-        return cls(*m.groups())
+        provider, kind, group, key = m.groups()
+        # A state holds 100,000s of addresses over a few providers, kinds and groups: one copy of each.
+        return cls(sys.intern(provider), sys.intern(kind), sys.intern(group), key)
 
 
 def slug(text: str) -> str:

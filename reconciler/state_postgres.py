@@ -43,6 +43,7 @@ from reconciler.state import (
     count_sends,
     entry_from_row,
     new_lock_id,
+    records_from_rows,
     stored_address,
 )
 from reconciler.state_record import StateRecord
@@ -224,10 +225,7 @@ class PostgresStore(Store):
     def cache(self) -> dict[Address, StateRecord]:
         rows = self._exec("SELECT address, remote_id, status, vendor_status, attempt, observed_at, extra "
                           "FROM {s}.objects WHERE project = %s", (self.project,))
-        return {
-            address: StateRecord.from_stored(r, s, v, n, o, json.loads(x))
-            for a, r, s, v, n, o, x in rows if (address := stored_address(a)) is not None
-        }
+        return records_from_rows(rows[i:i + 10_000] for i in range(0, len(rows), 10_000))
 
     def remember(self, address: Address, remote_id: str | None, *, status: str | None = None,
                  vendor_status: str | None = None, attempt: int = 0, observed_at: str | None = None,

@@ -30,6 +30,7 @@ from reconciler.state import (
     count_sends,
     entry_from_row,
     new_lock_id,
+    records_from_rows,
     stored_address,
 )
 from reconciler.state_file import state_file_problem
@@ -130,15 +131,10 @@ class StateStore(Store):
             return dict(self._cache_rows)
 
     def _read_cache(self) -> dict[Address, StateRecord]:
-        rows = self._db.execute("SELECT address, remote_id, status, vendor_status, attempt, observed_at, extra "
-                                "FROM objects").fetchall()
-        # One JSON document for every row's extra: the decoder then keeps one copy of each key.
-        extras = json.loads("[" + ",".join(row[6] for row in rows) + "]")
-        return {
-            address: StateRecord.from_stored(r, s, v, n, o, x)
-            for (a, r, s, v, n, o, _), x in zip(rows, extras, strict=True)
-            if (address := stored_address(a)) is not None
-        }
+        cursor = self._db.execute("SELECT address, remote_id, status, vendor_status, attempt, observed_at, extra "
+                                  "FROM objects")
+        # In chunks: the rows and their decoded extras are never all in memory at once.
+        return records_from_rows(iter(lambda: cursor.fetchmany(10_000), []))
 
     def remember(self, address: Address, remote_id: str | None, *, status: str | None = None,
                  vendor_status: str | None = None, attempt: int = 0, observed_at: str | None = None,
