@@ -29,8 +29,8 @@ README = HERE / "README.md"
 # The real-time ones (REAL_TIME) mostly wait on the rate limits: they run beside the others.
 BENCHES: dict[str, tuple[list[str], list[str], str]] = {
     "cli_plan": (["--memberships", "10000,100000"], ["--memberships", "10000"],
-                 "The command itself: `campaignctl plan` cold, `apply --auto-approve`, `plan` warm, each its own "
-                 "process; wall time, peak RSS, requests served against the lower bound."),
+                 "The command itself: `campaignctl plan` cold, `apply --auto-approve`, `plan` warm, `plan --refresh`, "
+                 "each its own process; wall time, CPU time, peak RSS, requests served against the lower bound."),
     "plan_scale": (["--memberships", "10000,100000,250000"], ["--memberships", "10000"],
                    "Where a plan's time goes (open, read, state write, planning) and requests per vendor against "
                    "the lower bound, in one process over an in-memory sandbox."),
