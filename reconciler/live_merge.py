@@ -71,9 +71,12 @@ def carry_renames(desired: DesiredState, live: LiveSnapshot, known: Mapping[Addr
             live.renames_from[old] = lm
             reused.add(old)
     taken: set[Address] = set()
-    for old, record in sorted(known.items()):
+    # Only rows that can be someone's old address are sorted: not the whole state (250,000 rows at 100k).
+    undeclared = ((old, record) for old, record in known.items()
+                  if old.kind == Kind.MEMBERSHIP and (old not in names or old in reused))
+    for old, record in sorted(undeclared):
         target = record.target or targets.get((old.provider, old.group))
-        if old.kind != Kind.MEMBERSHIP or (old in names and old not in reused) or target is None:
+        if target is None:
             continue
         person, vendor_id = set(record.person or ()), record.contact
         matches = [a for a, p, v in declared.get((old.provider, target), []) if p & person or vendor_id in v]
