@@ -7,7 +7,8 @@ sandbox enforces them on the server side independently, as the real vendor would
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 ALLOWED_VARIABLES = frozenset(
     {
@@ -28,7 +29,7 @@ _VARIABLE = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
 
 def step_problems(steps: list[dict[str, Any]]) -> Iterator[tuple[int, str, str]]:
     """(step index, field, message) for every rule a list of steps breaks."""
-    seen_ids: dict[str, int] = {}
+    seen_ids: dict[Any, int] = {}  # ids as the manifest gives them (schema-checked before)
     invites: list[int] = []
     for i, step in enumerate(steps):
         kind = step.get("type")
