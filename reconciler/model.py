@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from reconciler.contact_policy.settings import ContactPolicy
 from reconciler.identity import canonical_email, clean, identifiers
@@ -61,7 +62,7 @@ class Address:
         return f"{self.provider}.{self.kind}[{self.group}][{self.key}]"
 
     @classmethod
-    def parse(cls, text: str) -> "Address":
+    def parse(cls, text: str) -> Address:
         """Inverse of str(); raises ValueError."""
         m = _ADDRESS.match(text)
         if not m:

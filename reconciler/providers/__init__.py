@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from typing import Any, Collection, Mapping
+from collections.abc import Collection, Mapping
+from typing import Any
 
 from reconciler.errors import ConfigError
 from reconciler.model import DEFAULT_BASE_URLS, Project, ProviderConfig
@@ -13,7 +14,8 @@ from reconciler.providers.base import Provider
 from reconciler.secrets import clean_key
 
 # Keys the in-process sandbox accepts when no real key is exported; they reach no vendor.
-SANDBOX_KEYS = {"clarky": "ck_live_sandbox_local", "garyclub": "gc_live_sandbox_local", "kalent": "kalent_sandbox_local"}
+SANDBOX_KEYS = {"clarky": "ck_live_sandbox_local", "garyclub": "gc_live_sandbox_local",
+                "kalent": "kalent_sandbox_local"}
 
 
 def registry() -> dict[str, type]:

@@ -58,10 +58,12 @@ def parse_envelope(vendor_type: str, body: Any) -> tuple[str | None, str, dict[s
         return None, "no error body", {}, None
     err = body.get("error")
     if isinstance(err, Mapping):
-        details = err.get("details") if isinstance(err.get("details"), Mapping) else {}
+        raw = err.get("details")
+        details = raw if isinstance(raw, Mapping) else {}
         message = str(err.get("message") or err.get("code") or "error")
         return err.get("code"), message, dict(details), err.get("debugTrackingCode")
-    details = body.get("details") if isinstance(body.get("details"), Mapping) else {}
+    raw = body.get("details")
+    details = raw if isinstance(raw, Mapping) else {}
     if isinstance(err, str):
         if vendor_type == "kalent" and "message" not in body:
             return None, err, dict(details), None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from reconciler.model import DEFAULT_RATE_LIMITS, ProviderConfig
 
