@@ -16,7 +16,6 @@ from typing import Any
 from reconciler.contact_policy.settings import ContactPolicy
 from reconciler.identity import canonical_email, clean, identifiers
 
-VENDOR_TYPES = ("clarky", "garyclub", "kalent")
 DEFAULT_BASE_URLS = {
     "clarky": "https://clarky.ai/api/v1",
     "garyclub": "https://agency.gary.club/api/public/v1",

@@ -93,10 +93,6 @@ class CardUpdate:
     stage: str | None = None
     archived: bool | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        keys = ("title", "description", "tags", "stage", "archived")
-        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
-
 
 @dataclass
 class ReadContext:

@@ -17,8 +17,6 @@ from reconciler.providers.clarky._client import PAGE, contact_path
 from reconciler.providers.clarky._mapping import listed_total, more_pages
 from reconciler.providers.clarky.provider import ClarkyProvider
 
-CAN_LIST_MEMBERS = False
-
 
 class ClarkyDiscovery:
     """Lists what a Clarky account has; never writes."""

@@ -11,8 +11,6 @@ from reconciler.errors import PlanError
 from reconciler.providers.garyclub import _mapping
 from reconciler.providers.garyclub.provider import GaryClubProvider
 
-CAN_LIST_MEMBERS = True
-
 
 class GaryClubDiscovery:
     """Lists what a Gary Club account has; never writes."""

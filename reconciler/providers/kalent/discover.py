@@ -11,8 +11,6 @@ from typing import Any
 from reconciler.providers.kalent import _mapping
 from reconciler.providers.kalent.provider import KalentProvider
 
-CAN_LIST_MEMBERS = True
-
 
 class KalentDiscovery:
     """Lists what a Kalent workspace has; never writes."""
