@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.model import Address
-from reconciler.vocabulary import UNSEEN, MemberStatus
+from reconciler.vocabulary import UNSEEN, MemberStatus, Outcome
 
 ACTIVE, PAUSED, FINISHED, FAILED = MemberStatus.ACTIVE, MemberStatus.PAUSED, MemberStatus.FINISHED, MemberStatus.FAILED
 STATUSES = tuple(MemberStatus)
@@ -105,7 +105,7 @@ class LiveSnapshot:
     absent_seen: dict[Address, tuple[str, str]] = field(default_factory=dict)
     # In-doubt journal intents this read settled: journal seq -> resolved_present | resolved_absent.
     # Recorded by apply (reconciler/read_record.py); plan and drift leave the journal as it is.
-    resolved: dict[int, str] = field(default_factory=dict)
+    resolved: dict[int, Outcome] = field(default_factory=dict)
     # What each provider's read saw that its own writes need (provider name -> that provider's own
     # value, opaque to the core): apply hands it back to that provider's writes, so a write never
     # depends on a read having happened in the same process (without it, the write asks the vendor).
