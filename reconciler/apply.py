@@ -3,10 +3,10 @@
 Guarantees:
 - Every write is preceded by a durable journal intent and followed by an outcome.
 - A change runs only if its precondition still holds against the live state read at apply start.
-- A write whose answer is lost (OutcomeUnknown) is resolved by reading (or, for Clarky, by an
-  idempotency-keyed replay) before anything else; a confirmed-absent write is sent again at most
+- A write whose answer is lost (OutcomeUnknown) is resolved by reading (or, where the vendor keys
+  its starts, by an idempotency-keyed replay) before anything else; a confirmed-absent write is sent again at most
   once in the same run, anything still unclear is left to the next run, which resolves it first.
-- Order: blueprints, then cards, then enrollments (Kalent starts need their blueprint's id).
+- Order: blueprints, then cards, then enrollments (a start may need its blueprint's id).
   Providers run in parallel, one worker each, each paced by its own rate budget.
 - An enrollment the vendor creates but fails at once (a suppressed contact) was sent, so its
   journal outcome is `ok`, but the change is reported `failed` with the vendor's reason.
@@ -33,6 +33,8 @@ from reconciler.live_merge import Identity
 from reconciler.model import DEFAULT_RATE_LIMITS, Address
 from reconciler.plan import check_precondition
 from reconciler.plan_types import Change, Plan
+from reconciler.providers import vendors
+from reconciler.providers._limits import default_limits
 from reconciler.providers.base import CardUpdate, EnrollRequest, EnrollResult, Provider
 from reconciler.snapshot import FAILED, LiveSnapshot
 from reconciler.state import utcnow
@@ -123,7 +125,7 @@ class Applier:
         by_provider: dict[str, list[Change]] = {}
         for change in executable:
             by_provider.setdefault(change.provider, []).append(change)
-        # Blueprints first everywhere, so a Kalent start never races its blueprint's creation.
+        # Blueprints first everywhere, so a start never races its blueprint's creation.
         with ThreadPoolExecutor(max_workers=max(1, len(by_provider))) as pool:
             list(pool.map(lambda item: self._run_provider(*item), sorted(by_provider.items())))
         return self.finish()
@@ -229,7 +231,7 @@ class Applier:
             return  # reported as not started
         desired = self.session.desired
         seq = self._sequences[(changes[0].provider, changes[0].address.group)]
-        if seq.provider_type == "kalent" and seq.target in self._failed_blueprints:
+        if vendors.spec(seq.provider_type).blueprints and seq.target in self._failed_blueprints:
             for change in changes:
                 self._record(ChangeResult(str(change.address), change.action, ApplyStatus.SKIPPED,
                                           f"blueprint {seq.target!r} failed to apply; nothing sent"))
@@ -504,7 +506,7 @@ def least_seconds(changes: list[Change], providers: dict[str, Provider]) -> floa
     worst = 0.0
     for name, count in per_provider.items():
         config = providers[name].config
-        limits = {**DEFAULT_RATE_LIMITS.get(config.type, {}), **config.limits()}
+        limits = {**default_limits(config.type), **config.limits()}
         per_minute = limits.get("writes_per_minute") or limits.get("requests_per_minute") or 60
         worst = max(worst, 60.0 * max(0, math.ceil(count / per_minute) - 1))
     return worst

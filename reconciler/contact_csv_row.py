@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from reconciler.contact_syntax import contact_from
-from reconciler.contacts_csv import CSV_COLUMNS
+from reconciler.contacts_csv import csv_columns
 from reconciler.errors import Problem
 from reconciler.model import Contact, Loc
 
@@ -20,11 +20,12 @@ def csv_contact(row: dict[str, Any], source: dict[str, Any], problems: list[Prob
             values += [v.strip() for v in (row.get(name) or "").split(";") if v.strip()]
         return values
 
-    raw = {k: v for k, v in row.items() if k in CSV_COLUMNS and v}
+    columns = csv_columns()
+    raw = {k: v for k, v in row.items() if k in columns and v}
     raw["emails"] = split("email", "emails")
     raw["phone_numbers"] = split("phone", "phone_numbers")
     raw["tags"] = split("tags") + list(source.get("tags") or [])
-    raw["fields"] = {k: v for k, v in row.items() if k not in CSV_COLUMNS and not k.startswith("__") and v}
+    raw["fields"] = {k: v for k, v in row.items() if k not in columns and not k.startswith("__") and v}
     if raw.get("id") and not re.match(r"^[a-z0-9][a-z0-9._@+-]*$", raw["id"]):
         problems.append(Problem(loc.file, loc.line, 1,
                                 f"id {raw['id']!r} must be lower-case letters, digits, '-', '_', '.', '@', '+'"))

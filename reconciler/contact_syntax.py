@@ -1,4 +1,4 @@
-"""One raw contact -> Contact: email, E.164 phone and candidate id syntax, each address kept once."""
+"""One raw contact -> Contact: email, E.164 phone and vendor person-id syntax, each address kept once."""
 
 from __future__ import annotations
 
@@ -41,10 +41,14 @@ def contact_from(raw: dict[str, Any], loc: Loc, problems: list[Problem], node: A
     if not emails and not phones:
         report("a contact needs at least one email or phone number")
         ok = False
-    candidate = raw.get("kalent_candidate_id")
-    if candidate and not CANDIDATE_ID.match(str(candidate)):
-        report(f"candidate id {candidate!r} holds a space, bracket or control character", "kalent_candidate_id")
-        ok = False
+    person_ids = {}
+    for key, noun in person_id_nouns_by_key().items():
+        value = raw.get(key)
+        if value and not CANDIDATE_ID.match(str(value)):
+            report(f"{noun} {value!r} holds a space, bracket or control character", key)
+            ok = False
+        elif value and clean(str(value)):
+            person_ids[key] = clean(str(value))
     if not ok:
         return None
     cid = raw.get("id") or (emails[0].lower() if emails else phones[0])
@@ -58,10 +62,18 @@ def contact_from(raw: dict[str, Any], loc: Loc, problems: list[Problem], node: A
         job_title=raw.get("job_title") or None,
         notes=raw.get("notes") or None,
         tags=tuple(sorted(set(raw.get("tags") or ()))),
-        kalent_candidate_id=clean(str(raw["kalent_candidate_id"])) or None if raw.get("kalent_candidate_id") else None,
+        person_ids=tuple(sorted(person_ids.items())),
         fields=tuple(sorted((k, str(v)) for k, v in (raw.get("fields") or {}).items())),
         loc=loc,
     )
+
+
+def person_id_nouns_by_key() -> dict[str, str]:
+    """Contact key of each vendor person id -> how messages name it ('candidate id')."""
+    from reconciler.providers.vendors import person_id_keys, person_id_nouns  # the registry imports the model
+
+    nouns = person_id_nouns()
+    return {key: nouns[scheme] for key, scheme in person_id_keys().items()}
 
 
 def _unique(values: Iterable[str]) -> tuple[str, ...]:

@@ -9,11 +9,21 @@ from typing import Any
 
 from reconciler.errors import Problem
 
-CSV_COLUMN_ORDER = ("id", "first_name", "last_name", "email", "emails", "phone", "phone_numbers", "company",
-                    "job_title", "notes", "tags", "kalent_candidate_id")
-CSV_COLUMNS = frozenset(CSV_COLUMN_ORDER)
+NEUTRAL_COLUMNS = ("id", "first_name", "last_name", "email", "emails", "phone", "phone_numbers", "company",
+                   "job_title", "notes", "tags")
 CSV_FREE_TEXT = frozenset({"notes"})  # the only column whose quoted value may span lines
 FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # what a {placeholder} can name
+
+
+def csv_column_order() -> tuple[str, ...]:
+    """The known columns: the neutral ones, then each vendor's person-id key (VendorSpec.person_ids)."""
+    from reconciler.providers.vendors import person_id_keys  # the registry imports the model
+
+    return NEUTRAL_COLUMNS + tuple(person_id_keys())
+
+
+def csv_columns() -> frozenset[str]:
+    return frozenset(csv_column_order())
 
 
 def parse_contacts_csv(text: str, display: str) -> tuple[list[dict[str, Any]], list[Problem]]:
@@ -67,9 +77,11 @@ def _header_problems(names: list[str], display: str, line: int) -> list[Problem]
     def at(col: int, message: str) -> Problem:
         return Problem(display, line, col, message)
 
+    order = csv_column_order()
+    known = frozenset(order)
     if not {"email", "emails", "phone", "phone_numbers"} & set(names):
         return [at(1, "the header row names no email or phone column (is the header row missing? the first "
-                      f"row must name the columns: {', '.join(CSV_COLUMN_ORDER)})")]
+                      f"row must name the columns: {', '.join(order)})")]
     problems = []
     first: dict[str, int] = {}
     for index, name in enumerate(names, start=1):
@@ -78,9 +90,9 @@ def _header_problems(names: list[str], display: str, line: int) -> list[Problem]
         elif name in first:
             problems.append(at(index, f"duplicate column {name!r} in the header row "
                                       f"(columns {first[name]} and {index})"))
-        elif name not in CSV_COLUMNS and (not FIELD_NAME.match(name) or name.lower() in CSV_COLUMNS
+        elif name not in known and (not FIELD_NAME.match(name) or name.lower() in known
                                           or name.startswith("__")):
-            problems.append(at(index, f"unknown column {name!r}: known columns are {', '.join(CSV_COLUMN_ORDER)}; "
+            problems.append(at(index, f"unknown column {name!r}: known columns are {', '.join(order)}; "
                                       "any other column is a {placeholder} field named with letters, digits and _"))
         first.setdefault(name, index)
     return problems

@@ -1,7 +1,7 @@
 """build_desired(): validated documents -> DesiredState, with the checks JSON Schema cannot make.
 
 Duplicate ids and identities, dangling references, vendor/resource mismatches, email and E.164
-syntax, Kalent step rules, placeholders: every problem is collected with its file:line and raised
+syntax, each vendor's rules (its VendorSpec), placeholders: every problem is collected with its file:line and raised
 once. The result is independent of file order (everything is sorted by key). Each kind of
 document is built in its own module; this one assembles them.
 """
@@ -17,7 +17,7 @@ from reconciler.desired_blueprints import build_blueprints
 from reconciler.desired_contacts import build_contacts
 from reconciler.desired_pipelines import PLACEHOLDER, build_pipelines
 from reconciler.desired_project import build_project
-from reconciler.desired_sequences import SEQUENCE_FIELDS, build_sequences
+from reconciler.desired_sequences import build_sequences
 from reconciler.errors import ManifestError, Problem
 from reconciler.manifest import Loaded, load_directory, raise_if_problems
 from reconciler.manifest_refs import loc_of
@@ -58,12 +58,11 @@ def build_desired(loaded: Loaded) -> DesiredState:
     )
 
 
-# EMAIL, CANDIDATE_ID, PLACEHOLDER, SEQUENCE_FIELDS and loc_of moved out; kept importable from here.
+# EMAIL, CANDIDATE_ID, PLACEHOLDER and loc_of moved out; kept importable from here.
 __all__ = [
     "CANDIDATE_ID",
     "EMAIL",
     "PLACEHOLDER",
-    "SEQUENCE_FIELDS",
     "ManifestError",
     "build_desired",
     "load_desired",

@@ -1,14 +1,15 @@
-"""Manifest Kalent blueprints -> Blueprint, with the step rules checked and plain step data."""
+"""Manifest blueprints -> Blueprint, with the vendor's step rules (VendorSpec.blueprints) checked and
+plain step data."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from reconciler.errors import Problem
-from reconciler.kalent_rules import step_problems
 from reconciler.located_yaml import problem
 from reconciler.manifest_refs import check_provider, loc_of
 from reconciler.model import Address, Blueprint, Loc, Project, slug
+from reconciler.providers import vendors
 
 
 def build_blueprints(docs: list[Any], project: Project, problems: list[Problem]) -> list[Blueprint]:
@@ -21,10 +22,14 @@ def build_blueprints(docs: list[Any], project: Project, problems: list[Problem])
                                               f"(also declared at {seen[node['id']]})", "id"))
                 continue
             seen[node["id"]] = loc_of(node)
-            if check_provider(node, project, ("kalent",), "blueprints", problems) is None:
+            ptype = check_provider(node, project, [s.name for s in vendors.specs() if s.blueprints], "blueprints",
+                                   problems)
+            if ptype is None:
                 continue
+            rules = vendors.spec(ptype).blueprints
+            assert rules is not None
             steps = node["steps"]
-            for index, fld, message in step_problems(steps):
+            for index, fld, message in rules.step_problems(steps):
                 problems.append(problem(steps[index], f"step {index + 1}: {message}", fld))
             out.append(Blueprint(
                 address=Address(node["provider"], "blueprint", slug(node["sourcing"]), node["id"]),

@@ -33,7 +33,7 @@ def build_contacts(loaded: Loaded, problems: list[Problem]) -> dict[str, Contact
             continue
         by_id[contact.id] = contact
         # A person is every identifier they have: one shared identifier makes two contacts one person,
-        # whom vendors would enroll twice (Clarky upserts both starts onto one contact).
+        # whom vendors would enroll twice (a vendor that upserts contacts merges both starts onto one).
         for ident in contact.identifiers:
             first = by_identifier.setdefault(ident, contact)
             if first is not contact:

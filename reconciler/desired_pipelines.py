@@ -10,6 +10,7 @@ from reconciler.errors import Problem
 from reconciler.located_yaml import problem
 from reconciler.manifest_refs import check_provider, loc_of
 from reconciler.model import Address, Card, Contact, Loc, Pipeline, Project
+from reconciler.providers import vendors
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -34,7 +35,8 @@ def build_pipelines(docs: list[Any], project: Project, contacts: dict[str, Conta
                                               f"(also declared at {seen[node['id']]})", "id"))
                 continue
             seen[node["id"]] = loc_of(node)
-            ptype = check_provider(node, project, ("clarky", "garyclub"), "pipelines", problems)
+            ptype = check_provider(node, project, [s.name for s in vendors.specs() if s.pipelines], "pipelines",
+                                   problems)
             if ptype is None:
                 continue
             cards: dict[str, Card] = {}

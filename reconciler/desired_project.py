@@ -8,7 +8,8 @@ from typing import Any
 from reconciler.contact_policy.config import build_contact_policy
 from reconciler.errors import Problem
 from reconciler.located_yaml import problem
-from reconciler.model import DEFAULT_BASE_URLS, DEFAULT_RATE_LIMITS, Project, ProviderConfig, Safety, StateSettings
+from reconciler.model import Project, Safety, StateSettings
+from reconciler.providers import vendors
 from reconciler.state_file import state_file_problem
 from reconciler.urls import url_problem
 
@@ -17,29 +18,28 @@ def build_project(root: Path, data: dict[str, Any], problems: list[Problem]) -> 
     providers = {}
     for name, cfg in data["providers"].items():
         ptype = cfg["type"]
-        limits = dict(DEFAULT_RATE_LIMITS[ptype])
+        spec = vendors.spec(ptype)
+        limits = dict(spec.rate_limits)
         limits.update(cfg.get("rate_limit") or {})
-        if ptype != "clarky" and "bot_id" in cfg:
-            problems.append(problem(cfg, f"bot_id is a Clarky setting; provider {name!r} is {ptype}", "bot_id"))
-        if ptype != "garyclub" and "client_id" in cfg:
-            problems.append(problem(cfg, f"client_id is a Gary Club setting; provider {name!r} is {ptype}",
-                                   "client_id"))
+        for other in vendors.specs():
+            for key, rule in other.config_keys.items():
+                if other is not spec and rule.exclusive and key in cfg and key not in spec.config_keys:
+                    problems.append(problem(cfg, f"{key} is a {other.title} setting; provider {name!r} is {ptype}",
+                                            key))
         if cfg.get("base_url") and url_problem(str(cfg["base_url"])):
             problems.append(problem(cfg, f"base_url {url_problem(str(cfg['base_url']))}", "base_url"))
         if not cfg.get("sandbox") and not cfg.get("api_key_env"):
             problems.append(problem(cfg, f"provider {name!r} needs api_key_env (or sandbox: true)"))
-        providers[name] = ProviderConfig(
+        providers[name] = spec.config(
+            cfg,
             name=name,
             type=ptype,
             api_key_env=cfg.get("api_key_env"),
-            base_url=cfg.get("base_url") or DEFAULT_BASE_URLS[ptype],
-            bot_id=cfg.get("bot_id"),
-            client_id=cfg.get("client_id"),
+            base_url=cfg.get("base_url") or spec.base_url,
             rate_limit=tuple(sorted(limits.items())),
             sandbox=bool(cfg.get("sandbox", False)),
             timeout_seconds=float(cfg.get("timeout_seconds", 30.0)),
             status_refresh_minutes=float(cfg.get("status_refresh_minutes", 15.0)),
-            start_settle_minutes=float(cfg.get("start_settle_minutes", 10.0)),
         )
     state = data.get("state") or {}
     safety = data.get("safety") or {}

@@ -1,4 +1,4 @@
-"""Manifest sequences -> Sequence: per-vendor required and forbidden keys, sourcing, memberships."""
+"""Manifest sequences -> Sequence: per-vendor required and refused keys (VendorSpec.sequences), group, members."""
 
 from __future__ import annotations
 
@@ -8,13 +8,17 @@ from reconciler.errors import Problem
 from reconciler.located_yaml import problem
 from reconciler.manifest_refs import check_provider, loc_of
 from reconciler.model import Address, Blueprint, Contact, Loc, Membership, Project, Sequence
+from reconciler.providers import vendors
 from reconciler.sequence_members import resolve_members
 
-SEQUENCE_FIELDS = {
-    "clarky": ({"template"}, {"sequence", "metadata", "blueprint", "sourcing", "candidates"}),
-    "garyclub": ({"sequence"}, {"template", "auto_approve", "bot_id", "name", "blueprint", "sourcing", "candidates"}),
-    "kalent": ({"blueprint"}, {"template", "auto_approve", "bot_id", "name", "sequence", "metadata"}),
-}
+
+def sequence_fields(ptype: str) -> tuple[set[str], set[str]]:
+    """(required, refused) sequence keys of a vendor: its target is required; a key only other vendors
+    accept is refused on its sequences."""
+    rules = vendors.spec(ptype).sequences
+    assert rules is not None
+    others = {key for other in vendors.specs() if other.sequences for key in other.sequences.keys}
+    return {rules.target_key}, others - set(rules.keys)
 
 
 def build_sequences(docs: list[Any], project: Project, contacts: dict[str, Contact],
@@ -29,10 +33,13 @@ def build_sequences(docs: list[Any], project: Project, contacts: dict[str, Conta
                                               f"(also declared at {seen[node['id']]})", "id"))
                 continue
             seen[node["id"]] = loc
-            ptype = check_provider(node, project, ("clarky", "garyclub", "kalent"), "sequences", problems)
+            ptype = check_provider(node, project, [s.name for s in vendors.specs() if s.sequences], "sequences",
+                                   problems)
             if ptype is None:
                 continue
-            required, forbidden = SEQUENCE_FIELDS[ptype]
+            rules = vendors.spec(ptype).sequences
+            assert rules is not None
+            required, forbidden = sequence_fields(ptype)
             bad = False
             for key in sorted(required - set(node)):
                 problems.append(problem(node, f"a {ptype} sequence needs {key}:"))
@@ -42,18 +49,9 @@ def build_sequences(docs: list[Any], project: Project, contacts: dict[str, Conta
                 bad = True
             if bad:
                 continue
-            sourcing = node.get("sourcing")
-            if ptype == "kalent":
-                declared = blueprints.get(node["blueprint"])
-                if declared:
-                    if sourcing and sourcing != declared.sourcing:
-                        problems.append(problem(node, f"sourcing {sourcing!r} differs from blueprint {declared.id!r}'s "
-                                                          f"sourcing {declared.sourcing!r}", "sourcing"))
-                    sourcing = declared.sourcing
-                elif not sourcing:
-                    problems.append(problem(node, "a kalent sequence needs sourcing: "
-                                                  "(or a blueprint declared in this project)"))
-                    continue
+            usable, sourcing = rules.group(node, blueprints, problems)
+            if not usable:
+                continue
             members = resolve_members(node, ptype, contacts, problems)
             if members is None:
                 continue
@@ -61,11 +59,10 @@ def build_sequences(docs: list[Any], project: Project, contacts: dict[str, Conta
                 id=node["id"],
                 provider=node["provider"],
                 provider_type=ptype,
-                target=node[{"clarky": "template", "garyclub": "sequence", "kalent": "blueprint"}[ptype]],
+                target=node[rules.target_key],
                 sourcing=sourcing,
-                bot_id=node.get("bot_id"),
                 name=node.get("name"),
-                auto_approve=bool(node.get("auto_approve", False)),
+                loud=rules.loud(node),
                 reenroll=node.get("reenroll", "never"),
                 on_removal=node.get("on_removal", "report"),
                 daily_cap=node.get("daily_cap"),
@@ -73,6 +70,7 @@ def build_sequences(docs: list[Any], project: Project, contacts: dict[str, Conta
                 members=tuple(Membership(Address(node["provider"], "membership", node["id"], key), node["id"], cid,
                                          cand)
                               for key, (cid, cand) in sorted(members.items())),
+                settings=tuple((key, node[key]) for key in rules.settings if key in node),
                 loc=loc,
             ))
     return out

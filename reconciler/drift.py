@@ -2,9 +2,10 @@
 (docs/drift-json.md).
 
 Five categories: changes (what apply would do now), diverged (allowed by policy), orphaned
-(removed from the manifest, still active), health (failed, stuck generating, pending approval too
-long, paused on reply, cards archived by people), unmanaged (cards without the ownership tag);
-and, with a contact policy, the policy violations found live (reconciler/contact_policy/violations.py).
+(removed from the manifest, still active), health (failed, a vendor status held too long
+(VendorSpec.stalls), paused on reply, cards archived by people), unmanaged (cards without the
+ownership tag); and, with a contact policy, the policy violations found live
+(reconciler/contact_policy/violations.py).
 
 Choices campaignctl makes:
 - The fingerprint hashes what a person would call "the same drift": addresses, actions, changed
@@ -26,13 +27,12 @@ from typing import Any
 
 from reconciler.comment import DEFAULT_BUDGET, Page
 from reconciler.plan_types import Plan
+from reconciler.providers import vendors
 from reconciler.snapshot import ACTIVE, FAILED, PAUSED, LiveSnapshot
 from reconciler.timeutil import parse_time
 from reconciler.vocabulary import Action, Kind
 
 FORMAT_VERSION = 1  # of the --format json report (schemas/drift.schema.json); bumped on any incompatible change
-STUCK_GENERATING = timedelta(minutes=15)
-PENDING_TOO_LONG = timedelta(hours=24)
 
 
 @dataclass
@@ -79,6 +79,8 @@ def build_report(plan: Plan, live: LiveSnapshot, *, now: datetime | None = None,
     """Classify the plan and the live state into the five drift categories."""
     now = now or datetime.now(UTC)
     report = DriftReport()
+    stalls = vendors.stalls()
+    replied = vendors.reply_reasons()
     for change in plan.changes:
         item = {"address": str(change.address), "action": change.action, "reason": change.reason,
                 "fields": sorted(f.path for f in change.field_changes)}
@@ -93,11 +95,9 @@ def build_report(plan: Plan, live: LiveSnapshot, *, now: datetime | None = None,
         kind = problem = None
         if lm.status == FAILED:
             kind, problem = "failed", f"enrollment failed: {lm.reason or lm.vendor_status}"
-        elif lm.status == ACTIVE and lm.vendor_status == "generating" and age and age > STUCK_GENERATING:
-            kind, problem = "stuck_generating", f"stuck in generating for {_human(age)}"
-        elif lm.status == ACTIVE and lm.vendor_status == "pending_approval" and age and age > PENDING_TOO_LONG:
-            kind, problem = "pending_approval", f"pending approval for {_human(age)}"
-        elif lm.status == PAUSED and lm.reason == "reply_received":
+        elif lm.status == ACTIVE and (stall := stalls.get(lm.vendor_status or "")) and age and age > stall.after:
+            kind, problem = stall.kind, f"{stall.text} for {_human(age)}"
+        elif lm.status == PAUSED and lm.reason in replied:
             kind, problem = "paused_on_reply", "paused: the contact replied"
         if problem:
             report.health.append({"address": str(addr), "kind": kind, "problem": problem, "status": lm.vendor_status,

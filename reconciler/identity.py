@@ -1,4 +1,4 @@
-"""A person is every identifier they have: each email, each phone, the Kalent candidate id.
+"""A person is every identifier they have: each email, each phone, each id a vendor knows them by.
 
 Identifiers are compared in one canonical form, so the same address written two ways is the same
 person everywhere (validate, vendor matching, rename detection):
@@ -8,9 +8,10 @@ person everywhere (validate, vendor matching, rename detection):
   `ana@müller.de` and `ana@xn--mller-kva.de` are one address;
 - phone: the separators people type (spaces, dots, dashes, parentheses) removed; what is left must
   be E.164 (`+` and 7-15 digits);
-- Kalent candidate id: kept as given (the vendor's own id is case-sensitive).
+- a vendor's own person id (VendorSpec.person_ids): kept as given (such ids are case-sensitive).
 
-Identifiers are strings `email:<addr>`, `phone:<e164>`, `kalent:<candidate id>`.
+Identifiers are strings `email:<addr>`, `phone:<e164>`, `<scheme>:<vendor id>` (the scheme is the
+vendor's, from its VendorSpec).
 """
 
 from __future__ import annotations
@@ -62,11 +63,13 @@ def is_e164(phone: str) -> bool:
     return bool(E164.match(phone))
 
 
-def identifiers(emails: Iterable[str], phones: Iterable[str], candidate_id: str | None) -> tuple[str, ...]:
-    """Every identifier of one person, canonical, in declaration order, without repeats."""
+def identifiers(emails: Iterable[str], phones: Iterable[str],
+                person_ids: Iterable[tuple[str, str]] | None = None) -> tuple[str, ...]:
+    """Every identifier of one person, canonical, in declaration order, without repeats.
+    `person_ids`: (scheme, id) of each vendor's own id of the person."""
     out: list[str] = []
     for ident in [*(f"email:{canonical_email(e)}" for e in emails), *(f"phone:{canonical_phone(p)}" for p in phones),
-                  *([f"kalent:{clean(candidate_id)}"] if candidate_id else [])]:
+                  *(f"{scheme}:{clean(pid)}" for scheme, pid in person_ids or () if pid)]:
         if ident not in out:
             out.append(ident)
     return tuple(out)
@@ -74,5 +77,7 @@ def identifiers(emails: Iterable[str], phones: Iterable[str], candidate_id: str 
 
 def shown(identifier: str) -> str:
     """'email:ana@example.com' -> 'email ana@example.com' (for messages)."""
+    from reconciler.providers.vendors import person_id_nouns  # the registry imports the model, which imports this
+
     kind, _, value = identifier.partition(":")
-    return f"{'candidate id' if kind == 'kalent' else kind} {value!r}"
+    return f"{person_id_nouns().get(kind, kind)} {value!r}"

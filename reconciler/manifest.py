@@ -18,7 +18,9 @@ from reconciler.confined import RefusedPath, read_confined
 from reconciler.contacts_csv import parse_contacts_csv
 from reconciler.errors import ConfigError, ManifestError, Problem
 from reconciler.located_yaml import load_yaml_file, problem
-from reconciler.schema_check import load_schema, validate_schema
+from reconciler.schema_check import validate_schema
+from reconciler.schema_vendors import manifest_schema as vendor_manifest_schema
+from reconciler.schema_vendors import project_schema
 from reconciler.secret_scan import secret_problems
 
 PROJECT_FILE = "campaignctl.yaml"
@@ -95,8 +97,8 @@ def load_directory(root: Path) -> Loaded:
         problems.extend(errs)
         return Document(path, display, data) if not errs else Document(path, display, None)
 
-    project = read(project_path, load_schema("campaignctl"))
-    manifest_schema = load_schema("manifest")
+    project = read(project_path, project_schema())
+    manifest_schema = vendor_manifest_schema()
     manifests = [d for d in (read(p, manifest_schema) for p in manifest_paths) if d is not None]
     csv_rows = []
     for doc in manifests:

@@ -9,23 +9,12 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from reconciler.contact_policy.settings import ContactPolicy
 from reconciler.identity import canonical_email, clean, identifiers
-
-DEFAULT_BASE_URLS = {
-    "clarky": "https://clarky.ai/api/v1",
-    "garyclub": "https://agency.gary.club/api/public/v1",
-    "kalent": "https://app.kalent.ai/api/v1",
-}
-DEFAULT_RATE_LIMITS = {
-    "clarky": {"reads_per_minute": 120, "writes_per_minute": 60},
-    "garyclub": {"requests_per_minute": 60},
-    "kalent": {"requests_per_minute": 60},
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +39,7 @@ _ADDRESS = re.compile(r"^([a-z][a-z0-9_-]*)\.([a-z]+)\[([^\]]+)\]\[(.+)\]$", re.
 
 @dataclass(frozen=True, slots=True, order=True)
 class Address:
-    """Stable name of one managed object, e.g. clarky.membership[inbound-es][maria-garcia]."""
+    """Stable name of one managed object, e.g. crm.membership[inbound-es][maria-garcia]."""
 
     provider: str
     kind: str  # membership | card | blueprint
@@ -81,9 +70,13 @@ def normalize_email(email: str) -> str:
     return canonical_email(email)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Contact:
-    """A person the manifests declare."""
+    """A person the manifests declare.
+
+    `person_ids` holds the ids vendors that know people by their own id have for this person, by
+    the contact key their VendorSpec declares (`PersonIds.contact_key`); such a key may also be
+    given to the constructor as a keyword, as the manifests write it."""
 
     id: str
     first_name: str | None = None
@@ -94,9 +87,31 @@ class Contact:
     job_title: str | None = None
     notes: str | None = None
     tags: tuple[str, ...] = ()
-    kalent_candidate_id: str | None = None
+    person_ids: tuple[tuple[str, str], ...] = ()
     fields: tuple[tuple[str, str], ...] = ()
     loc: Loc = field(default=NOWHERE, compare=False)
+
+    def __init__(self, id: str, first_name: str | None = None, last_name: str | None = None,
+                 emails: tuple[str, ...] = (), phone_numbers: tuple[str, ...] = (), company: str | None = None,
+                 job_title: str | None = None, notes: str | None = None, tags: tuple[str, ...] = (),
+                 person_ids: tuple[tuple[str, str], ...] = (), fields: tuple[tuple[str, str], ...] = (),
+                 loc: Loc = NOWHERE, **vendor_ids: str | None) -> None:
+        if vendor_ids:
+            known = person_id_schemes()
+            for key in vendor_ids:
+                if key not in known:
+                    raise TypeError(f"Contact() got an unexpected keyword argument {key!r}")
+        ids = dict(person_ids)
+        ids.update({k: v for k, v in vendor_ids.items() if v})
+        values = dict(id=id, first_name=first_name, last_name=last_name, emails=emails, phone_numbers=phone_numbers,
+                      company=company, job_title=job_title, notes=notes, tags=tags,
+                      person_ids=tuple(sorted(ids.items())), fields=fields, loc=loc)
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def person_id(self, key: str) -> str | None:
+        """The id a vendor knows this person by, under its contact key (None: not declared)."""
+        return dict(self.person_ids).get(key)
 
     @property
     def primary_email(self) -> str | None:
@@ -110,8 +125,9 @@ class Contact:
 
     @property
     def identifiers(self) -> tuple[str, ...]:
-        """Every identifier of this person: each email, each phone, the Kalent candidate id (canonical)."""
-        return identifiers(self.emails, self.phone_numbers, self.kalent_candidate_id)
+        """Every identifier of this person: each email, each phone, each vendor person id (canonical)."""
+        schemes = person_id_schemes() if self.person_ids else {}
+        return identifiers(self.emails, self.phone_numbers, [(schemes[k], v) for k, v in self.person_ids])
 
     @property
     def identity(self) -> str:
@@ -126,21 +142,30 @@ class Contact:
             return self.primary_email
         if name == "phone":
             return self.primary_phone
-        if name in ("id", "first_name", "last_name", "company", "job_title", "notes", "kalent_candidate_id"):
+        if name in ("id", "first_name", "last_name", "company", "job_title", "notes"):
             return getattr(self, name)
+        if name in person_id_schemes():
+            return self.person_id(name)
         return dict(self.fields).get(name)
+
+
+def person_id_schemes() -> dict[str, str]:
+    """Contact key -> identifier scheme of every registered vendor that knows people by its own id."""
+    from reconciler.providers.vendors import person_id_keys  # the registry imports this module
+
+    return person_id_keys()
 
 
 @dataclass(frozen=True, slots=True)
 class ProviderConfig:
-    """One configured vendor account from campaignctl.yaml."""
+    """One configured vendor account from campaignctl.yaml: the settings every vendor has.
+
+    A vendor with settings of its own subclasses it (`VendorSpec.config_type`)."""
 
     name: str
     type: str
     api_key_env: str | None = None
     base_url: str = ""
-    bot_id: str | None = None
-    client_id: str | None = None
     rate_limit: tuple[tuple[str, int], ...] = ()
     # False: no budget and no adopted rate-limit headers (the in-process sandbox with its limits off,
     # whose answers still carry the documented headers with the whole budget left)
@@ -148,10 +173,16 @@ class ProviderConfig:
     sandbox: bool = False
     timeout_seconds: float = 30.0
     status_refresh_minutes: float = 15.0
-    start_settle_minutes: float = 10.0  # Kalent: asynchronous starts may take this long to show
 
     def limits(self) -> dict[str, int]:
         return dict(self.rate_limit)
+
+    @classmethod
+    def of(cls, config: "ProviderConfig") -> Self:
+        """`config` as this (vendor's) config type; keys it does not carry take their defaults."""
+        if isinstance(config, cls):
+            return config
+        return cls(**{f.name: getattr(config, f.name) for f in fields(config)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,32 +223,39 @@ class Project:
 
 @dataclass(frozen=True, slots=True)
 class Membership:
-    """Desired: this contact (or Kalent candidate) is, or has been, enrolled in this sequence."""
+    """Desired: this contact (or a person known only by a vendor's id) is, or has been, enrolled in this sequence."""
 
     address: Address
     sequence_id: str
     contact_id: str | None  # manifest contact, when the member is one
-    candidate_id: str | None = None  # Kalent candidate id
+    candidate_id: str | None = None  # the vendor's own id of the person (VendorSpec.person_ids)
 
 
 @dataclass(frozen=True, slots=True)
 class Sequence:
-    """A vendor sequence and its desired members."""
+    """A vendor sequence and its desired members.
+
+    `settings` are the vendor's own sequence keys as written (VendorSpec.sequences.settings);
+    `loud`: its first message goes out within seconds of the enrollment (flagged in every plan)."""
 
     id: str
     provider: str
     provider_type: str
-    target: str  # Clarky template id | Gary sequence name/id | Kalent blueprint id or manifest blueprint key
-    sourcing: str | None = None
-    bot_id: str | None = None
+    target: str  # the vendor sequence (VendorSpec.sequences.target_key), or a manifest blueprint key
+    sourcing: str | None = None  # the vendor group the sequence's blueprint belongs to, if the vendor has one
     name: str | None = None
-    auto_approve: bool = False
+    loud: bool = False
     reenroll: str = "never"
     on_removal: str = "report"
     daily_cap: int | None = None
     metadata: tuple[tuple[str, Any], ...] = ()
     members: tuple[Membership, ...] = ()
+    settings: tuple[tuple[str, Any], ...] = ()
     loc: Loc = field(default=NOWHERE, compare=False)
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        """A vendor sequence key as the manifest wrote it."""
+        return dict(self.settings).get(key, default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +292,7 @@ class Pipeline:
 
 @dataclass(frozen=True, slots=True)
 class Blueprint:
-    """A Kalent blueprint declared as code; steps are kept in the vendor's shape."""
+    """A vendor sequence definition declared as code (VendorSpec.blueprints); steps in the vendor's shape."""
 
     address: Address
     id: str

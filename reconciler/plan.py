@@ -9,7 +9,7 @@ Once-only memberships (docs/safety.md) are decided here and nowhere else:
   failed, otherwise           -> retry             (irreversible; next idempotency attempt)
   removed from the manifest but still active -> manual (stop in the vendor UI), never blocking
   not provable (a 404 status read, known to the state but now absent) -> manual, never enroll
-  absent, but not yet proven across a settle window (Kalent) -> defer
+  absent, but not yet proven across a settle window (asynchronous starts) -> defer
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from deepdiff import DeepDiff
 from reconciler.errors import PlanError
 from reconciler.model import Address, Card, DesiredState, Pipeline, Sequence
 from reconciler.plan_types import Change, Divergence, FieldChange, Plan
+from reconciler.providers import vendors
 from reconciler.providers.base import Capabilities
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, LiveCard, LiveMembership, LiveSnapshot
 from reconciler.vocabulary import Action, Kind
@@ -125,15 +126,21 @@ def _rename(address: Address, old: Address) -> Change:
                    reason=f"enrollment kept under its new address (was {old}); nothing is sent")
 
 
+def _replaying_vendors() -> str:
+    """The vendors that settle a start in doubt by replaying it with its key (VendorSpec.replays_starts)."""
+    return " or ".join(s.title for s in vendors.specs() if s.replays_starts) or "none"
+
+
 def _member_change(seq: Sequence, address: Address, lm: LiveMembership | None, live: LiveSnapshot) -> Change | None:
-    loud = seq.auto_approve
+    loud = seq.loud
     if address in live.conflicts:
         return _change(address, Action.MANUAL, loud=loud,
                        reason=f"{live.conflicts[address]}: enrolls no one until the vendor holds this person once")
     if address in live.pending:
         return _change(address, Action.DEFER, loud=loud,
                        reason="an earlier enrollment attempt has an unknown outcome; apply settles it first (by "
-                              "reading, or for Clarky by replaying its idempotency key, which cannot send twice)")
+                              f"reading, or for {_replaying_vendors()} by replaying its idempotency key, which cannot "
+                              "send twice)")
     if address in live.unproven:
         return _change(address, Action.MANUAL, loud=loud, before=_membership_snapshot(lm) if lm else None,
                        reason=live.unproven[address])
@@ -280,13 +287,12 @@ def _prune(pipe: Pipeline, cards: list[tuple[Address, LiveCard]], policies: Poli
 
 
 def blueprint_view(steps: Iterable[Fields], name: str) -> Fields:
-    """Blueprint fields as compared: a plain LINKEDIN_INVITATION stores content '' (vendor rule)."""
-    norm = []
-    for step in steps:
-        step = dict(step)
-        if step.get("linkedInType") == "LINKEDIN_INVITATION":
-            step["content"] = ""
-        norm.append(step)
+    """Blueprint fields as compared: steps in the form vendors store them (each VendorSpec's
+    `blueprints.compared`, which rewrites only step shapes of its own vendor)."""
+    norm = [dict(s) for s in steps]
+    for spec in vendors.specs():
+        if spec.blueprints:
+            norm = spec.blueprints.compared(norm)
     return {"name": name, "steps": norm}
 
 

@@ -1,4 +1,5 @@
-"""A sequence's members: listed contacts, selected contacts and Kalent candidates, keyed by address."""
+"""A sequence's members: listed contacts, selected contacts and people enrolled by a vendor's own id
+(VendorSpec.person_ids), keyed by address."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from reconciler.contact_syntax import CANDIDATE_ID
 from reconciler.errors import Problem
 from reconciler.located_yaml import problem
 from reconciler.model import Contact
+from reconciler.providers import vendors
 
 
 def resolve_members(node: dict[str, Any], ptype: str, contacts: dict[str, Contact],
@@ -28,20 +30,22 @@ def resolve_members(node: dict[str, Any], ptype: str, contacts: dict[str, Contac
             chosen[contact.id] = contact
     out: dict[str, tuple[str | None, str | None]] = {}
     by_candidate: dict[str, str] = {}
+    people = vendors.spec(ptype).person_ids
     for cid, contact in chosen.items():
-        if ptype == "kalent":
-            if not contact.kalent_candidate_id:
+        if people:  # this vendor enrolls people by its own id: a contact needs one
+            vendor_id = contact.person_id(people.contact_key)
+            if not vendor_id:
                 key = "members" if cid in members else "members_where"
-                problems.append(problem(node, f"contact {cid!r} has no kalent_candidate_id, so it cannot join kalent "
-                                              f"sequence {node['id']!r}", key))
+                problems.append(problem(node, f"contact {cid!r} has no {people.contact_key}, so it cannot join "
+                                              f"{ptype} sequence {node['id']!r}", key))
                 ok = False
                 continue
-            by_candidate[contact.kalent_candidate_id] = cid
-        out[cid] = (cid, contact.kalent_candidate_id if ptype == "kalent" else None)
-    candidates = node.get("candidates") or []
+            by_candidate[vendor_id] = cid
+        out[cid] = (cid, vendor_id if people else None)
+    candidates = (node.get(people.direct_key) or []) if people and people.direct_key else []
     for i, cand in enumerate(candidates):
         if not CANDIDATE_ID.match(cand):  # it would be the key of an address, which must read back
-            problems.append(problem(candidates, f"candidate id {cand!r} holds a space, bracket or control character",
+            problems.append(problem(candidates, f"{people.noun} {cand!r} holds a space, bracket or control character",
                                     i))
             ok = False
         elif cand not in by_candidate:  # a candidate also reached through a contact is one member

@@ -23,6 +23,7 @@ from reconciler.errors import ConfigError
 from reconciler.importer.contacts import ContactBook, slug
 from reconciler.importer.writer import ManifestWriter
 from reconciler.model import Address, DesiredState, StateSettings
+from reconciler.providers import vendors
 from reconciler.state import open_store
 
 
@@ -100,12 +101,10 @@ def header(argv: list[str]) -> str:
 def run_import(ctx: Context, *, pipeline: str | None, sequence: str | None, sourcing: str | None) -> ImportResult:
     """Dispatch to the vendor importer; the caller owns the output stream and the provider."""
     ptype = ctx.existing.project.providers[ctx.provider_name].type
-    if ptype == "clarky":
-        from reconciler.importer import clarky as vendor
-    elif ptype == "garyclub":
-        from reconciler.importer import garyclub as vendor  # type: ignore[no-redef]
-    else:
-        from reconciler.importer import kalent as vendor  # type: ignore[no-redef]
+    spec = vendors.spec(ptype)
+    if spec.importer is None:
+        raise unsupported(ctx, ptype, "this vendor has no importer")
+    vendor = spec.importer()  # the vendor's own module (VendorSpec.importer)
     if pipeline is not None:
         vendor.import_pipeline(ctx, pipeline)
     elif sequence is not None:

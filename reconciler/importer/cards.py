@@ -1,4 +1,4 @@
-"""Cards (Clarky pipeline cards, Gary Club deals) as manifest `cards:` entries, written as listed.
+"""Cards (pipeline cards, or deals, as each vendor calls them) as manifest `cards:` entries, written as listed.
 
 One card per (pipeline, contact) is declared: the first active card listed for a contact wins,
 later ones are commented out (the plan's read warns about such duplicates too).

@@ -8,7 +8,7 @@ Choices campaignctl makes:
   number. Ids are deterministic for the same account and directory.
 - Only fields that validate are kept: emails that look like emails, E.164 phone numbers; a
   contact left with neither cannot be matched by the vendors and is skipped (with a comment).
-- Vendor tags and notes are not imported (notes are appended to Clarky contacts on every start).
+- Vendor tags and notes are not imported (a vendor may append notes to its contact on every start).
 """
 
 from __future__ import annotations

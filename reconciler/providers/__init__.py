@@ -1,4 +1,4 @@
-"""The provider registry and the factory that builds configured providers (real or sandbox)."""
+"""The factory that builds configured providers (real or sandbox) from the vendor registry."""
 
 from __future__ import annotations
 
@@ -9,22 +9,23 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from reconciler.errors import ConfigError
-from reconciler.model import DEFAULT_BASE_URLS, Project, ProviderConfig
+from reconciler.model import Project, ProviderConfig
+from reconciler.providers import vendors
 from reconciler.providers.base import Provider
 from reconciler.secrets import clean_key
 
-# Keys the in-process sandbox accepts when no real key is exported; they reach no vendor.
-SANDBOX_KEYS = {"clarky": "ck_live_sandbox_local", "garyclub": "gc_live_sandbox_local",
-                "kalent": "kalent_sandbox_local"}
+
+def __getattr__(name: str) -> Any:
+    """`SANDBOX_KEYS`: vendor type -> the key its in-process sandbox accepts (computed on use, so
+    importing this package loads no vendor)."""
+    if name == "SANDBOX_KEYS":
+        return {spec.name: spec.sandbox_key for spec in vendors.specs()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def registry() -> dict[str, type]:
     """vendor type -> adapter class."""
-    from reconciler.providers.clarky import ClarkyProvider
-    from reconciler.providers.garyclub import GaryClubProvider
-    from reconciler.providers.kalent.provider import KalentProvider
-
-    return {"clarky": ClarkyProvider, "garyclub": GaryClubProvider, "kalent": KalentProvider}
+    return {spec.name: spec.provider() for spec in vendors.specs()}
 
 
 def uses_sandbox(config: ProviderConfig, env: Mapping[str, str]) -> bool:
@@ -40,7 +41,7 @@ def api_key(config: ProviderConfig, env: Mapping[str, str], sandbox: bool) -> st
         except ValueError as exc:
             raise ConfigError(f"provider {config.name!r}: {exc}") from None
     if sandbox:
-        return SANDBOX_KEYS[config.type]
+        return vendors.spec(config.type).sandbox_key  # the in-process sandbox's: it reaches no vendor
     if not config.api_key_env:
         raise ConfigError(f"provider {config.name!r}: no api_key_env is configured in campaignctl.yaml")
     raise ConfigError(f"provider {config.name!r}: environment variable {config.api_key_env} is not set "
@@ -79,7 +80,7 @@ def build_providers(project: Project, *, env: Mapping[str, str] | None = None, h
 
             transport = SandboxTransport(hub, config.type)
             # The simulator serves the vendor's documented paths; a gateway prefix in base_url is not its.
-            config = dataclasses.replace(config, base_url=DEFAULT_BASE_URLS[config.type])
+            config = dataclasses.replace(config, base_url=vendors.spec(config.type).base_url)
             if not hub.simulators[config.type].rate_limits:
                 config = unpaced(config)  # the simulator enforces no limit: do not wait for one either
         providers[name] = classes[config.type](config, api_key(config, env, sandbox), transport=transport, stop=stop)

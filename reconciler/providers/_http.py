@@ -28,6 +28,7 @@ import httpx
 from reconciler import errors, secrets
 from reconciler.model import ProviderConfig
 from reconciler.providers._limits import STOP_POLL, RollingWindow, budgets_for, header_int
+from reconciler.providers.spec import plain_envelope
 from reconciler.urls import url_problem
 
 log = logging.getLogger("campaignctl.http")
@@ -47,28 +48,12 @@ def redact(text: str, secret: str | None) -> str:
 
 
 def parse_envelope(vendor_type: str, body: Any) -> tuple[str | None, str, dict[str, Any], str | None]:
-    """(code, message, details, tracking id) from a vendor error body; tolerant of every documented shape.
+    """(code, message, details, tracking id) from a vendor error body, read by the vendor's own
+    envelope parser (VendorSpec.envelope); tolerant of every documented shape."""
+    from reconciler.providers import vendors  # imported on use: vendor packages import this module
 
-    Clarky  {"error": {"code", "message", "details"}}
-    Gary    {"error": "code", "message", "details"}
-    Kalent  {"success": false, "error": {"code", "message", "debugTrackingCode", "details"}} or
-            the older {"success": false, "error": "Rate limit exceeded: ..."}
-    """
-    if not isinstance(body, Mapping):
-        return None, "no error body", {}, None
-    err = body.get("error")
-    if isinstance(err, Mapping):
-        raw = err.get("details")
-        details = raw if isinstance(raw, Mapping) else {}
-        message = str(err.get("message") or err.get("code") or "error")
-        return err.get("code"), message, dict(details), err.get("debugTrackingCode")
-    raw = body.get("details")
-    details = raw if isinstance(raw, Mapping) else {}
-    if isinstance(err, str):
-        if vendor_type == "kalent" and "message" not in body:
-            return None, err, dict(details), None
-        return err, str(body.get("message") or err), dict(details), None
-    return None, str(body.get("message") or "error"), dict(details), None
+    spec = vendors.find(vendor_type)
+    return spec.envelope(body) if spec else plain_envelope(body)
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Request pacing: a rolling-window budget per vendor rate limit, and the budgets a provider gets.
 
-Pacing is a rolling 60 s window per budget (Clarky: read + write; Gary Club, Kalent: one shared):
-never more than the per-minute limit in any 60 s, from the first request on, whether or not the
-vendor sends headers (Gary Club and Kalent send none); corrected by `X-RateLimit-Remaining` /
+Pacing is a rolling 60 s window per budget (read + write, or one shared by both, as the vendor's
+default limits say): never more than the per-minute limit in any 60 s, from the first request on,
+whether or not the vendor sends headers (some send none); corrected by `X-RateLimit-Remaining` /
 `X-RateLimit-Reset` when the vendor sends them (the vendor's count wins: other clients may share
 the key). A token bucket that starts full and refills continuously lets nearly twice the limit
 through in the first minute, which a sliding-window vendor answers with 429s.
@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 
-from reconciler.model import DEFAULT_RATE_LIMITS, ProviderConfig
+from reconciler.model import ProviderConfig
 
 STOP_POLL = 0.2  # seconds between looks at the stop event while waiting (budget, back-off)
 
@@ -127,7 +127,7 @@ def header_int(value: str | None) -> int | None:
 def budgets_for(config: ProviderConfig, *, sleep: Callable[[float], None],
                 clock: Callable[[], float]) -> dict[str, RollingWindow]:
     """{'read': bucket, 'write': bucket}; the same bucket twice for vendors with one budget."""
-    limits = {**DEFAULT_RATE_LIMITS.get(config.type, {}), **config.limits()}
+    limits = {**default_limits(config.type), **config.limits()}
     paced = config.paced
     if "requests_per_minute" in limits and not ("reads_per_minute" in config.limits()
                                                 or "writes_per_minute" in config.limits()):
@@ -135,3 +135,11 @@ def budgets_for(config: ProviderConfig, *, sleep: Callable[[float], None],
         return {"read": shared, "write": shared}
     return {"read": RollingWindow(limits.get("reads_per_minute", 60), sleep=sleep, clock=clock, adopt_headers=paced),
             "write": RollingWindow(limits.get("writes_per_minute", 60), sleep=sleep, clock=clock, adopt_headers=paced)}
+
+
+def default_limits(vendor_type: str) -> dict[str, int]:
+    """The rate limits a vendor's spec sets by default ({} for a type no vendor has)."""
+    from reconciler.providers import vendors  # imported on use: vendor packages import this module
+
+    spec = vendors.find(vendor_type)
+    return dict(spec.rate_limits) if spec else {}

@@ -12,16 +12,13 @@ from reconciler.sandbox.core import Clock, FaultPlan, Hub, RateLimiter, Store
 
 SANDBOX_DB = Path(".campaignctl") / "sandbox.db"
 SEED_DIR = Path(".sandbox")
-VENDORS = ("clarky", "garyclub", "kalent")
 
 
 def _simulator_classes() -> dict[str, type]:
-    # Imported here so core stays importable while a vendor module is being edited.
-    from reconciler.sandbox.clarky import ClarkySimulator
-    from reconciler.sandbox.garyclub import GaryClubSimulator
-    from reconciler.sandbox.kalent import KalentSimulator
+    """vendor type -> simulator class, for every registered vendor (VendorSpec.simulator)."""
+    from reconciler.providers import vendors  # imported here so core stays importable on its own
 
-    return {"clarky": ClarkySimulator, "garyclub": GaryClubSimulator, "kalent": KalentSimulator}
+    return {spec.name: spec.simulator() for spec in vendors.specs()}
 
 
 def rate_limits_enabled() -> bool:
@@ -56,7 +53,7 @@ def build_hub(
 def load_seed(campaigns_dir: Path) -> dict[str, Any]:
     """The seed data the project ships: campaigns/.sandbox/<vendor>.yaml, one file per vendor."""
     seed: dict[str, Any] = {}
-    for vendor in VENDORS:
+    for vendor in _simulator_classes():
         path = campaigns_dir / SEED_DIR / f"{vendor}.yaml"
         if path.is_file():
             seed[vendor] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}

@@ -111,7 +111,7 @@ def start_body(sequence: Sequence, contact: Contact, attempt: int, *, notes: boo
     body: dict[str, Any] = {
         "template_id": sequence.target,
         "contact": fields,
-        "auto_approve": bool(sequence.auto_approve),
+        "auto_approve": bool(sequence.setting("auto_approve", False)),
         "idempotency_key": idempotency_key(sequence.target, contact_remote_id, attempt),
     }
     if bot_id:

@@ -44,6 +44,7 @@ from reconciler.providers.clarky._mapping import (
     to_card,
     to_membership,
 )
+from reconciler.providers.clarky.spec import ClarkyConfig
 from reconciler.snapshot import LiveCard, LiveMembership, LiveSnapshot
 from reconciler.timeutil import utcnow
 
@@ -62,7 +63,8 @@ class ClarkyProvider(BaseProvider):
     }
 
     def __init__(self, config: ProviderConfig, api_key: str, **options: Any) -> None:
-        super().__init__(config, api_key, **options)
+        super().__init__(ClarkyConfig.of(config), api_key, **options)
+        self.config: ClarkyConfig = ClarkyConfig.of(config)
         self.catalog = Catalog(self.client)
         self.ownership_tag = "campaignctl"
         self._needs_bot: set[str] = set()  # templates that answered "no bot_id"
@@ -86,7 +88,7 @@ class ClarkyProvider(BaseProvider):
         address = request.membership.address
         try:
             contact = self._member_contact(request)
-            remote_id, vendor_email = self._person(contact, sequence.bot_id, create=True)
+            remote_id, vendor_email = self._person(contact, sequence.setting("bot_id"), create=True)
             assert remote_id is not None  # create=True finds or creates the contact
             reply = self._start(sequence, contact, request.attempt, remote_id, vendor_email)
         except ProviderError as exc:
@@ -118,7 +120,7 @@ class ClarkyProvider(BaseProvider):
         """Replay the keyed start (returns the original; cannot send twice), then read it. No Clarky
         contact means no start ever arrived: the contact is created before its first start."""
         contact = self._member_contact(request)
-        remote_id, vendor_email = self._person(contact, sequence.bot_id, create=False)
+        remote_id, vendor_email = self._person(contact, sequence.setting("bot_id"), create=False)
         if remote_id is None:
             return None
         reply = self._start(sequence, contact, request.attempt, remote_id, vendor_email)
@@ -161,7 +163,7 @@ class ClarkyProvider(BaseProvider):
                vendor_email: str | None) -> Reply:
         """POST /sequences/start keyed on the Clarky contact id; it carries no notes (the contact got them
         when it was created), so it is idempotent and retried."""
-        bot_id = sequence.bot_id or (self.config.bot_id if sequence.target in self._needs_bot else None)
+        bot_id = sequence.setting("bot_id") or (self.config.bot_id if sequence.target in self._needs_bot else None)
         body = start_body(sequence, contact, attempt, notes=False, bot_id=bot_id, contact_remote_id=remote_id,
                           vendor_email=vendor_email)
         try:

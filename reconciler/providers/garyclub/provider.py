@@ -36,6 +36,7 @@ from reconciler.providers.base import BaseProvider, Capabilities, CardUpdate, En
 from reconciler.providers.garyclub import _mapping, _read
 from reconciler.providers.garyclub._client import Catalog, deal_path, enrollments_path
 from reconciler.providers.garyclub._read import GarySeen
+from reconciler.providers.garyclub.spec import GaryClubConfig
 from reconciler.snapshot import FAILED, FINISHED, LiveCard, LiveMembership, LiveSnapshot
 from reconciler.timeutil import utcnow
 
@@ -59,7 +60,8 @@ class GaryClubProvider(BaseProvider):
     }
 
     def __init__(self, config: ProviderConfig, api_key: str, **options: Any) -> None:
-        super().__init__(config, api_key, **options)
+        super().__init__(GaryClubConfig.of(config), api_key, **options)
+        self.config: GaryClubConfig = GaryClubConfig.of(config)
         self.catalog = Catalog(self.client)
         self._in_doubt: set[tuple[str, str]] = set()  # (sequence id, contact id) with a lost POST answer
         # find_card/update_card get no ownership tag; the one the last read or create used says "managed".

@@ -46,6 +46,7 @@ from reconciler.providers.kalent._client import (
     start_path,
 )
 from reconciler.providers.kalent._read import KalentSeen, older_than
+from reconciler.providers.kalent.spec import KalentConfig
 from reconciler.snapshot import (
     ACTIVE,
     LiveBlueprint,
@@ -69,7 +70,8 @@ class KalentProvider(BaseProvider):
     }
 
     def __init__(self, config: ProviderConfig, api_key: str, **options: Any) -> None:
-        super().__init__(config, api_key, **options)
+        super().__init__(KalentConfig.of(config), api_key, **options)
+        self.config: KalentConfig = KalentConfig.of(config)
         self.settle_seconds = config.start_settle_minutes * 60  # asynchronous starts: absence proves nothing before
         self.catalog = Catalog(self.client)
         self._created: dict[tuple[str, str], str] = {}  # (sourcing id, name) -> blueprint id created here

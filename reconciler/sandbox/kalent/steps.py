@@ -1,7 +1,7 @@
 """Server-side blueprint step rules, as Kalent documents them (the step table of
 its create / update sequence blueprint pages).
 
-Written independently of reconciler/kalent_rules.py on purpose: the sandbox plays the vendor, so
+Written independently of reconciler/providers/kalent/rules.py on purpose: the sandbox plays the vendor, so
 a client-side check that drifts from the vendor's rules shows up as a 400 here.
 
 Choices where the docs are silent:

@@ -7,7 +7,7 @@ sandbox enforces them on the server side independently, as the real vendor would
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 ALLOWED_VARIABLES = frozenset(
@@ -65,3 +65,14 @@ def step_problems(steps: list[dict[str, Any]]) -> Iterator[tuple[int, str, str]]
                     yield i, fld, f"template variable {{{{{name}}}}} is not allowed (allowed: {allowed})"
     for extra in invites[1:]:
         yield extra, "linkedInType", f"only one invite step is allowed per blueprint (step {invites[0] + 1} is one)"
+
+
+def compared_steps(steps: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Steps as desired and live ones are compared: a plain LINKEDIN_INVITATION is stored with content ''."""
+    norm = []
+    for step in steps:
+        step = dict(step)
+        if step.get("linkedInType") == "LINKEDIN_INVITATION":
+            step["content"] = ""
+        norm.append(step)
+    return norm
