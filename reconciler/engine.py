@@ -7,8 +7,9 @@ replay that cannot send twice), and only then compute the plan. Only apply recor
 (reconciler/read_record.py); `plan` and `drift` write nothing to the state.
 
 Choices: providers are read side by side (one thread each; independent accounts and budgets).
-`plan` and `drift` read with `read_only`: a Clarky start in doubt can only be settled by a keyed
-replay, and replaying a start that never arrived sends it, so they leave it `pending` for apply.
+`plan` and `drift` read with `read_only`: a start in doubt on a vendor that cannot list its
+enrollments can only be settled by a keyed replay, and replaying a start that never arrived sends
+it, so they leave it `pending` for apply.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ FINGERPRINT_KEY = "drift.fingerprint"
 
 # -- targets and safety (shared by plan and apply) ------------------------------------------------
 def target_matches(address: str, glob: str) -> bool:
-    """`*` any run, `?` one character; everything else literal, so `clarky.card[sales]*` works
+    """`*` any run, `?` one character; everything else literal, so `crm.card[sales]*` works
     (fnmatch would read `[sales]` as a character class)."""
     pattern = ".*".join(".".join(re.escape(part) for part in chunk.split("?")) for chunk in glob.split("*"))
     return re.fullmatch(pattern, address) is not None

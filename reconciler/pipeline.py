@@ -2,7 +2,7 @@
 
 When nobody has to look at the whole plan between the read and the writes (a saved, reviewed plan,
 or `--auto-approve`), a vendor's writes start as soon as that vendor's own read is done, so a slow
-vendor (Kalent: one status read per candidate) no longer holds up the others' writes.
+vendor (one status read per person, where no list exists) no longer holds up the others' writes.
 
 What stays global, checked before the first write of any vendor:
 - the safety limits. A saved plan carries its verdict (enforced by the caller before anything is

@@ -40,7 +40,7 @@ class Change:
     precondition: dict[str, Any]
     field_changes: tuple[FieldChange, ...] = ()
     reason: str | None = None
-    loud: bool = False  # Clarky auto_approve: sends within seconds
+    loud: bool = False  # the sequence sends within seconds (VendorSpec.sequences.loud)
     attempt: int = 0
 
     def __post_init__(self) -> None:

@@ -42,7 +42,9 @@ def resolve_members(node: dict[str, Any], ptype: str, contacts: dict[str, Contac
                 continue
             by_candidate[vendor_id] = cid
         out[cid] = (cid, vendor_id if people else None)
-    candidates = (node.get(people.direct_key) or []) if people and people.direct_key else []
+    if people is None or people.direct_key is None:
+        return out if ok else None
+    candidates = node.get(people.direct_key) or []
     for i, cand in enumerate(candidates):
         if not CANDIDATE_ID.match(cand):  # it would be the key of an address, which must read back
             problems.append(problem(candidates, f"{people.noun} {cand!r} holds a space, bracket or control character",

@@ -39,7 +39,7 @@ class LiveMembership:
     since: str | None = None  # ISO time the enrollment was created / entered its status
     observed_at: str | None = None  # ISO time it was read from the vendor (None: from state cache)
     contact_remote_id: str | None = None
-    conflict: str | None = None  # the vendor shows a state that makes enrolling unsafe (Kalent: another sequence)
+    conflict: str | None = None  # the vendor shows a state that makes enrolling unsafe (e.g. another sequence runs)
     # The vendor reports the person must not be contacted: "unsubscribed", "bounced" or "do_not_contact"
     # (contact policy suppresses them in every vendor); None when it reports nothing of the kind.
     opt_out: str | None = None
@@ -48,7 +48,7 @@ class LiveMembership:
 
 @dataclass(frozen=True, slots=True)
 class LiveCard:
-    """One live card (Clarky) or deal (Gary Club) in a managed pipeline."""
+    """One live card (or deal, as some vendors call it) in a managed pipeline."""
 
     address: Address  # key = manifest contact id, else 'remote:<contact id>' for undeclared contacts
     remote_id: str
@@ -67,7 +67,7 @@ class LiveCard:
 
 @dataclass(frozen=True, slots=True)
 class LiveBlueprint:
-    """A live Kalent blueprint."""
+    """A live blueprint (a vendor sequence definition declared as code)."""
 
     address: Address
     remote_id: str

@@ -11,6 +11,7 @@ import click
 
 from reconciler.cli.app import EXIT_ERROR, Exit, handle_errors, main
 from reconciler.errors import ConfigError
+from reconciler.providers import vendors as vendor_specs
 
 if TYPE_CHECKING:  # imported lazily below: the commands stay quick to start
     from reconciler.sandbox.core import FaultPlan, Hub
@@ -163,7 +164,7 @@ def _hub(directory: Path) -> Hub:
 @DIR_OPT
 @handle_errors
 def sandbox_serve(port: int, faults: str | None, rate_limits: bool, directory: Path) -> None:
-    """Serve all three simulators on 127.0.0.1 (/clarky/api/v1, /garyclub/api/public/v1, /kalent/api/v1)."""
+    """Serve every vendor's simulator on 127.0.0.1, each under /<vendor> (its base_url is printed)."""
     from reconciler.sandbox.core import FaultPlan
     from reconciler.sandbox.hub import open_project_hub
     from reconciler.sandbox.server import serve
@@ -173,8 +174,8 @@ def sandbox_serve(port: int, faults: str | None, rate_limits: bool, directory: P
 
     def ready(url: str) -> None:
         click.echo(f"Sandbox serving on {url} (Ctrl-C stops it)")
-        for vendor, root in (("clarky", "/api/v1"), ("garyclub", "/api/public/v1"), ("kalent", "/api/v1")):
-            click.echo(f"  {vendor}: base_url: {url}/{vendor}{root}")
+        for spec in vendor_specs.specs():
+            click.echo(f"  {spec.name}: base_url: {url}/{spec.name}{spec.sandbox_root}")
 
     try:
         serve(hub, port=port, ready=ready)
@@ -203,9 +204,8 @@ def _identities(directory: Path, who: str) -> dict[str, Any]:
     except Exception:  # noqa: BLE001 - events work on sandboxes whose manifests are mid-edit too
         contact = None
     if contact is None:
-        return {"clarky": who, "garyclub": who, "kalent": who}
-    email_or_phone = contact.primary_email or contact.primary_phone
-    return {"clarky": email_or_phone, "garyclub": email_or_phone, "kalent": contact.kalent_candidate_id}
+        return {spec.name: who for spec in vendor_specs.specs()}
+    return {spec.name: spec.sandbox_events.person(contact) for spec in vendor_specs.specs()}
 
 
 def _event(directory: Path, url: str | None, vendors: list[str], name: str,
@@ -259,14 +259,14 @@ def _report_event(done: list[str], failed: list[str], *, every_vendor_asked: boo
 
 URL_OPT = click.option("--url", help="A running `sandbox serve` (e.g. http://127.0.0.1:8799) "
                                      "instead of the directory's sandbox.")
-VENDOR_OPT = click.option("--vendor", type=click.Choice(["clarky", "garyclub", "kalent"]), multiple=True,
+VENDOR_OPT = click.option("--vendor", type=click.Choice(vendor_specs.names()), multiple=True,
                           help="Only this vendor (default: every vendor that knows the contact).")
 
 
 def _contact_event(name: str, directory: Path, url: str | None, vendor: tuple[str, ...], who: str) -> None:
     ids = _identities(directory, who)
-    keys = {"clarky": "contact", "garyclub": "contact", "kalent": "candidate"}
-    vendors = list(vendor) or ["clarky", "garyclub", "kalent"]
+    keys = {spec.name: spec.sandbox_events.person_key for spec in vendor_specs.specs()}
+    vendors = list(vendor) or list(vendor_specs.names())
     done, failed = _event(directory, url, vendors, name, lambda v: {keys[v]: ids[v]} if ids.get(v) else None)
     _report_event(done, failed, every_vendor_asked=bool(vendor), what=who)
 
@@ -278,7 +278,7 @@ def _contact_event(name: str, directory: Path, url: str | None, vendor: tuple[st
 @DIR_OPT
 @handle_errors
 def sandbox_reply(contact: str, vendor: tuple[str, ...], url: str | None, directory: Path) -> None:
-    """CONTACT (manifest id, email, phone or candidate id) replies: Gary pauses, Clarky stops, Kalent marks replied."""
+    """CONTACT (manifest id, email, phone or vendor person id) replies; each simulator reacts as its vendor does."""
     _contact_event("reply", directory, url, vendor, contact)
 
 
@@ -289,8 +289,9 @@ def sandbox_reply(contact: str, vendor: tuple[str, ...], url: str | None, direct
 @DIR_OPT
 @handle_errors
 def sandbox_unsubscribe(contact: str, vendor: tuple[str, ...], url: str | None, directory: Path) -> None:
-    """CONTACT unsubscribes (Clarky suppresses their email/phone)."""
-    _contact_event("unsubscribe", directory, url, vendor or ("clarky",), contact)
+    """CONTACT unsubscribes (by default where the vendor suppresses their email/phone)."""
+    suppressing = tuple(s.name for s in vendor_specs.specs() if s.sandbox_events.unsubscribe)
+    _contact_event("unsubscribe", directory, url, vendor or suppressing, contact)
 
 
 @sandbox.command("move-card")
@@ -300,11 +301,24 @@ def sandbox_unsubscribe(contact: str, vendor: tuple[str, ...], url: str | None, 
 @DIR_OPT
 @handle_errors
 def sandbox_move_card(card_id: str, stage: str, url: str | None, directory: Path) -> None:
-    """A person moves Clarky card CARD_ID (or Gary deal) to STAGE (name or id)."""
-    vendor, name, key = (("clarky", "move_card", "card_id") if card_id.startswith("pc_")
-                         else ("garyclub", "move_deal", "deal_id"))
+    """A person moves card (or deal) CARD_ID to STAGE (name or id)."""
+    vendor, (name, key) = _card_vendor(card_id, "move")
     done, failed = _event(directory, url, [vendor], name, lambda v: {key: card_id, "stage": stage})
     _report_event(done, failed, every_vendor_asked=True, what=card_id)
+
+
+def _card_vendor(card_id: str, what: str) -> tuple[str, tuple[str, str]]:
+    """The vendor whose simulator holds CARD_ID (by its id prefix, else the one without a prefix) and
+    its (event, keyword) to `what` a card (VendorSpec.sandbox_events)."""
+    able = [(s.name, s.sandbox_events) for s in vendor_specs.specs()
+            if (s.sandbox_events.move_card if what == "move" else s.sandbox_events.archive_card)]
+    chosen = (next((v for v in able if v[1].card_prefix and card_id.startswith(v[1].card_prefix)), None)
+              or next((v for v in able if not v[1].card_prefix), None) or (able[0] if able else None))
+    if chosen is None:
+        raise ConfigError(f"no sandbox vendor can {what} a card")
+    event = chosen[1].move_card if what == "move" else chosen[1].archive_card
+    assert event is not None
+    return chosen[0], event
 
 
 @sandbox.command("archive-card")
@@ -313,8 +327,9 @@ def sandbox_move_card(card_id: str, stage: str, url: str | None, directory: Path
 @DIR_OPT
 @handle_errors
 def sandbox_archive_card(card_id: str, url: str | None, directory: Path) -> None:
-    """A person archives Clarky card CARD_ID."""
-    done, failed = _event(directory, url, ["clarky"], "archive_card", lambda v: {"card_id": card_id})
+    """A person archives card CARD_ID (where the vendor's cards can be archived)."""
+    vendor, (name, key) = _card_vendor(card_id, "archive")
+    done, failed = _event(directory, url, [vendor], name, lambda v: {key: card_id})
     _report_event(done, failed, every_vendor_asked=True, what=card_id)
 
 

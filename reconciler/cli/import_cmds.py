@@ -45,8 +45,8 @@ def _existing(directory: Path, out: Path | None) -> DesiredState:
 @main.command("import")
 @click.argument("provider_name", metavar="PROVIDER")
 @click.option("--pipeline", help="A pipeline (name or id): its cards/deals and their contacts.")
-@click.option("--sequence", help="A sequence (Gary Club name or id, Kalent blueprint, Clarky template): its members.")
-@click.option("--sourcing", help="A Kalent sourcing (name or id): its blueprints and their candidates.")
+@click.option("--sequence", help="A sequence (the vendor sequence, template or blueprint, by name or id): its members.")
+@click.option("--sourcing", help="A sourcing (name or id), where the vendor has them: its blueprints and candidates.")
 @click.option("--out", type=click.Path(path_type=Path), help="Write to FILE instead of stdout.")
 @click.option("--force", is_flag=True, help="Overwrite --out FILE if it exists.")
 @click.option("--dir", "directory", default="campaigns", show_default=True, type=click.Path(path_type=Path),

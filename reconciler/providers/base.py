@@ -51,7 +51,7 @@ class Capabilities:
     can_archive_cards: bool = True
     can_delete_cards: bool = True
     supports_blueprints: bool = False
-    enroll_batch_size: int = 1  # members one enroll request can carry (Kalent: 100)
+    enroll_batch_size: int = 1  # members one enroll request can carry (some vendors start up to 100 at once)
 
 
 class StatusReading(NamedTuple):
@@ -124,9 +124,9 @@ class Provider(Protocol):
                            seen: Any = None) -> LiveMembership | None:
         """The enrollment that exists now for this member (None: certainly none); resolves in-doubt writes.
 
-        Reads where the vendor can list; Clarky replays the start with the same idempotency key (and
+        Reads where the vendor can list; a vendor without a list replays the start with the same idempotency key (and
         without notes), which returns the original and cannot send twice. Raises OutcomeUnknown when
-        the vendor cannot tell yet (Kalent starts are asynchronous: absent shortly after `sent_at`
+        the vendor cannot tell yet (asynchronous starts: absent shortly after `sent_at`
         proves nothing)."""
 
     def stop_membership(self, live: LiveMembership) -> LiveMembership:

@@ -28,13 +28,16 @@ def plain_envelope(body: Any) -> Envelope:
         return None, "no error body", {}, None
     err = body.get("error")
     if isinstance(err, Mapping):
-        details = err.get("details") if isinstance(err.get("details"), Mapping) else {}
         message = str(err.get("message") or err.get("code") or "error")
-        return err.get("code"), message, dict(details), err.get("debugTrackingCode")
-    details = body.get("details") if isinstance(body.get("details"), Mapping) else {}
+        return err.get("code"), message, _details(err), None
     if isinstance(err, str):
-        return err, str(body.get("message") or err), dict(details), None
-    return None, str(body.get("message") or "error"), dict(details), None
+        return err, str(body.get("message") or err), _details(body), None
+    return None, str(body.get("message") or "error"), _details(body), None
+
+
+def _details(envelope: Mapping[str, Any]) -> dict[str, Any]:
+    details = envelope.get("details")
+    return dict(details) if isinstance(details, Mapping) else {}
 
 
 @dataclass(frozen=True)
@@ -117,11 +120,16 @@ class Stall:
 
 @dataclass(frozen=True)
 class SandboxEvents:
-    """How `campaignctl sandbox <event>` names a person to this vendor's simulator: the event's
-    keyword (`person_key`) and the value for a manifest contact (None: the vendor does not know it)."""
+    """How `campaignctl sandbox <event>` talks to this vendor's simulator: a person is named by the
+    event keyword `person_key`, with the value `person(contact)` for a manifest contact (None: the
+    vendor does not know them); cards by the events below."""
 
     person_key: str = "contact"
     person: Callable[[Any], str | None] = lambda contact: contact.primary_email or contact.primary_phone
+    unsubscribe: bool = False  # `sandbox unsubscribe` without --vendor asks this vendor
+    move_card: tuple[str, str] | None = None  # (event, keyword) that moves one of its cards
+    archive_card: tuple[str, str] | None = None  # (event, keyword) that archives one of its cards
+    card_prefix: str | None = None  # its card ids start so (None: a card id no other vendor claims)
 
 
 @dataclass(frozen=True)

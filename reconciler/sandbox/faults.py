@@ -12,7 +12,7 @@ Kinds of `Fault`:
 - 'strip': done, then the dotted key `key` (e.g. 'data', 'data.sequence') is removed from the JSON
   answer: a 2xx that lacks the documented list or status key.
 - 'repeat_page': a read that ignores its page or cursor parameter: a list that never ends.
-- 'dispatch_delay': done, with an asynchronous start (Kalent) becoming visible `seconds` after the
+- 'dispatch_delay': done, with an asynchronous start becoming visible `seconds` after the
   call instead of the seed's configured delay.
 
 A scripted fault applies to the next `times` matching requests (None: every one, until cleared).

@@ -1,7 +1,7 @@
 """`sandbox serve`: the three simulators over HTTP on 127.0.0.1, plus the control API.
 
 Routing: `/<vendor>/...` goes to that vendor's simulator with the prefix stripped (so
-`/clarky/api/v1/contacts` arrives as `/api/v1/contacts`, exactly as the in-process transport
+`/<vendor>/api/v1/contacts` arrives as `/api/v1/contacts`, exactly as the in-process transport
 delivers it); `/_sandbox/...` is the control API (control.py); anything else is a JSON 404.
 
 Choices where nothing else decides:

@@ -90,7 +90,7 @@ class Store:
         self._pending_log: list[tuple[Any, ...]] = []
 
     def collection(self, name: str) -> Collection:
-        """The named collection (e.g. 'clarky.cards'), loaded once in insertion order."""
+        """The named collection (e.g. '<vendor>.cards'), loaded once in insertion order."""
         coll = self._collections.get(name)
         if coll is None:
             stored = self._db.execute("SELECT key, body FROM objects WHERE coll = ? ORDER BY rowid", (name,)).fetchall()

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from reconciler.model import ProviderConfig
-from reconciler.providers.spec import ConfigKey, SequenceRules, Stall, VendorSpec
+from reconciler.providers.spec import ConfigKey, SandboxEvents, SequenceRules, Stall, VendorSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +66,8 @@ SPEC = VendorSpec(
     ),
     pipelines=True,
     replays_starts=True,
+    sandbox_events=SandboxEvents(unsubscribe=True, move_card=("move_card", "card_id"),
+                                 archive_card=("archive_card", "card_id"), card_prefix="pc_"),
     stalls={
         "generating": Stall("stuck_generating", timedelta(minutes=15), "stuck in generating"),
         "pending_approval": Stall("pending_approval", timedelta(hours=24), "pending approval"),

@@ -60,5 +60,5 @@ SPEC = VendorSpec(
     ),
     pipelines=True,
     reply_reasons=frozenset({"reply_received"}),
-    sandbox_events=SandboxEvents(),
+    sandbox_events=SandboxEvents(move_card=("move_deal", "deal_id")),
 )

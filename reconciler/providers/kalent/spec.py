@@ -10,8 +10,16 @@ from reconciler.errors import Problem
 from reconciler.located_yaml import problem
 from reconciler.model import Blueprint, ProviderConfig
 from reconciler.providers.kalent.rules import compared_steps, step_problems
-from reconciler.providers.spec import (BlueprintRules, ConfigKey, Envelope, PersonIds, SandboxEvents, SequenceRules,
-                                       VendorSpec, plain_envelope)
+from reconciler.providers.spec import (
+    BlueprintRules,
+    ConfigKey,
+    Envelope,
+    PersonIds,
+    SandboxEvents,
+    SequenceRules,
+    VendorSpec,
+    plain_envelope,
+)
 
 CANDIDATE_KEY = "kalent_candidate_id"
 
@@ -26,10 +34,12 @@ class KalentConfig(ProviderConfig):
 def envelope(body: Any) -> Envelope:
     """`{"success": false, "error": {"code", "message", "debugTrackingCode", "details"}}`, or the older
     `{"success": false, "error": "Rate limit exceeded: ..."}` whose string is the message, not a code."""
-    if isinstance(body, Mapping) and isinstance(body.get("error"), str) and "message" not in body:
-        details = body.get("details") if isinstance(body.get("details"), Mapping) else {}
-        return None, body["error"], dict(details), None
-    return plain_envelope(body)
+    err = body.get("error") if isinstance(body, Mapping) else None
+    if isinstance(err, str) and "message" not in body:
+        details = body.get("details")
+        return None, err, dict(details) if isinstance(details, Mapping) else {}, None
+    code, message, details, _ = plain_envelope(body)
+    return code, message, details, err.get("debugTrackingCode") if isinstance(err, Mapping) else None
 
 
 def sourcing_of(node: dict[str, Any], blueprints: Mapping[str, Blueprint],
