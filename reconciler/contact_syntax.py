@@ -9,7 +9,7 @@ from typing import Any
 from reconciler.errors import Problem
 from reconciler.identity import canonical_email, canonical_phone, clean, is_e164
 from reconciler.located_yaml import problem
-from reconciler.model import Contact, Loc
+from reconciler.model import Contact, Loc, person_id_key_nouns
 
 # Characters an address (`provider.kind[group][key]`, where a default contact id is its email) or a
 # mail header cannot carry, besides '@' and whitespace: brackets, angle brackets, quotes, list
@@ -42,7 +42,7 @@ def contact_from(raw: dict[str, Any], loc: Loc, problems: list[Problem], node: A
         report("a contact needs at least one email or phone number")
         ok = False
     person_ids = {}
-    for key, noun in person_id_nouns_by_key().items():
+    for key, noun in person_id_key_nouns().items():
         value = raw.get(key)
         if value and not CANDIDATE_ID.match(str(value)):
             report(f"{noun} {value!r} holds a space, bracket or control character", key)
@@ -66,14 +66,6 @@ def contact_from(raw: dict[str, Any], loc: Loc, problems: list[Problem], node: A
         fields=tuple(sorted((k, str(v)) for k, v in (raw.get("fields") or {}).items())),
         loc=loc,
     )
-
-
-def person_id_nouns_by_key() -> dict[str, str]:
-    """Contact key of each vendor person id -> how messages name it ('candidate id')."""
-    from reconciler.providers.vendors import person_id_keys, person_id_nouns  # the registry imports the model
-
-    nouns = person_id_nouns()
-    return {key: nouns[scheme] for key, scheme in person_id_keys().items()}
 
 
 def _unique(values: Iterable[str]) -> tuple[str, ...]:

@@ -156,6 +156,13 @@ def person_id_schemes() -> dict[str, str]:
     return person_id_keys()
 
 
+def person_id_key_nouns() -> dict[str, str]:
+    """Contact key -> how messages name that vendor person id ('candidate id')."""
+    from reconciler.providers.vendors import person_id_key_nouns as nouns  # the registry imports this module
+
+    return nouns()
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderConfig:
     """One configured vendor account from campaignctl.yaml: the settings every vendor has.

@@ -81,6 +81,7 @@ def _views() -> dict[str, Any]:
     return {
         "person_id_keys": {p.contact_key: p.scheme for p in people},
         "person_id_nouns": {p.scheme: p.noun for p in people},
+        "person_id_key_nouns": {p.contact_key: p.noun for p in people},
         "stalls": {word: stall for s in _specs().values() for word, stall in s.stalls.items()},
         "reply_reasons": frozenset(r for s in _specs().values() for r in s.reply_reasons),
     }
@@ -89,6 +90,11 @@ def _views() -> dict[str, Any]:
 def person_id_keys() -> dict[str, str]:
     """Contact key -> identifier scheme, for every vendor that knows people by its own id."""
     return _views()["person_id_keys"]  # type: ignore[no-any-return]
+
+
+def person_id_key_nouns() -> dict[str, str]:
+    """Contact key -> how messages name the vendor person id it holds."""
+    return _views()["person_id_key_nouns"]  # type: ignore[no-any-return]
 
 
 def person_id_nouns() -> dict[str, str]:
