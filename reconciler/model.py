@@ -91,7 +91,7 @@ class Contact:
     fields: tuple[tuple[str, str], ...] = ()
     loc: Loc = field(default=NOWHERE, compare=False)
 
-    def __init__(self, id: str, first_name: str | None = None, last_name: str | None = None,
+    def __init__(self, id: str, first_name: str | None = None, last_name: str | None = None,  # noqa: A002 (the field)
                  emails: tuple[str, ...] = (), phone_numbers: tuple[str, ...] = (), company: str | None = None,
                  job_title: str | None = None, notes: str | None = None, tags: tuple[str, ...] = (),
                  person_ids: tuple[tuple[str, str], ...] = (), fields: tuple[tuple[str, str], ...] = (),
@@ -185,7 +185,7 @@ class ProviderConfig:
         return dict(self.rate_limit)
 
     @classmethod
-    def of(cls, config: "ProviderConfig") -> Self:
+    def of(cls, config: ProviderConfig) -> Self:
         """`config` as this (vendor's) config type; keys it does not carry take their defaults."""
         if isinstance(config, cls):
             return config

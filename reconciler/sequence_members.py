@@ -32,8 +32,8 @@ def resolve_members(node: dict[str, Any], ptype: str, contacts: dict[str, Contac
     by_candidate: dict[str, str] = {}
     people = vendors.spec(ptype).person_ids
     for cid, contact in chosen.items():
+        vendor_id = contact.person_id(people.contact_key) if people else None
         if people:  # this vendor enrolls people by its own id: a contact needs one
-            vendor_id = contact.person_id(people.contact_key)
             if not vendor_id:
                 key = "members" if cid in members else "members_where"
                 problems.append(problem(node, f"contact {cid!r} has no {people.contact_key}, so it cannot join "
@@ -41,7 +41,7 @@ def resolve_members(node: dict[str, Any], ptype: str, contacts: dict[str, Contac
                 ok = False
                 continue
             by_candidate[vendor_id] = cid
-        out[cid] = (cid, vendor_id if people else None)
+        out[cid] = (cid, vendor_id)
     if people is None or people.direct_key is None:
         return out if ok else None
     candidates = node.get(people.direct_key) or []

@@ -10,9 +10,10 @@ import it on demand, so loading a spec stays cheap and free of import cycles.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from reconciler.errors import Problem
 from reconciler.model import Blueprint, ProviderConfig

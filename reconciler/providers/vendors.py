@@ -8,8 +8,9 @@ The built-in vendors are registered on first use; `register` adds another (a tes
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import cache
-from typing import Any, Iterator
 
 from reconciler.providers.spec import Stall, VendorSpec
 
@@ -75,38 +76,49 @@ def specs() -> Iterator[VendorSpec]:
     return iter(tuple(_specs().values()))
 
 
+@dataclass(frozen=True)
+class _Views:
+    """Lookups over every registered vendor, rebuilt when a vendor is registered or removed."""
+
+    person_id_keys: dict[str, str]
+    person_id_nouns: dict[str, str]
+    person_id_key_nouns: dict[str, str]
+    stalls: dict[str, Stall]
+    reply_reasons: frozenset[str]
+
+
 @cache
-def _views() -> dict[str, Any]:
+def _views() -> _Views:
     people = [s.person_ids for s in _specs().values() if s.person_ids]
-    return {
-        "person_id_keys": {p.contact_key: p.scheme for p in people},
-        "person_id_nouns": {p.scheme: p.noun for p in people},
-        "person_id_key_nouns": {p.contact_key: p.noun for p in people},
-        "stalls": {word: stall for s in _specs().values() for word, stall in s.stalls.items()},
-        "reply_reasons": frozenset(r for s in _specs().values() for r in s.reply_reasons),
-    }
+    return _Views(
+        person_id_keys={p.contact_key: p.scheme for p in people},
+        person_id_nouns={p.scheme: p.noun for p in people},
+        person_id_key_nouns={p.contact_key: p.noun for p in people},
+        stalls={word: stall for s in _specs().values() for word, stall in s.stalls.items()},
+        reply_reasons=frozenset(r for s in _specs().values() for r in s.reply_reasons),
+    )
 
 
 def person_id_keys() -> dict[str, str]:
     """Contact key -> identifier scheme, for every vendor that knows people by its own id."""
-    return _views()["person_id_keys"]  # type: ignore[no-any-return]
+    return _views().person_id_keys
 
 
 def person_id_key_nouns() -> dict[str, str]:
     """Contact key -> how messages name the vendor person id it holds."""
-    return _views()["person_id_key_nouns"]  # type: ignore[no-any-return]
+    return _views().person_id_key_nouns
 
 
 def person_id_nouns() -> dict[str, str]:
     """Identifier scheme -> how messages name it ('candidate id')."""
-    return _views()["person_id_nouns"]  # type: ignore[no-any-return]
+    return _views().person_id_nouns
 
 
 def stalls() -> dict[str, Stall]:
     """Active vendor status -> when drift reports it as a health problem, over every vendor."""
-    return _views()["stalls"]  # type: ignore[no-any-return]
+    return _views().stalls
 
 
 def reply_reasons() -> frozenset[str]:
     """Pause reasons that mean the person replied, over every vendor."""
-    return _views()["reply_reasons"]  # type: ignore[no-any-return]
+    return _views().reply_reasons

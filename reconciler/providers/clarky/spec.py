@@ -54,7 +54,8 @@ SPEC = VendorSpec(
         target_key="template",
         target_noun="template",
         keys={
-            "template": {"description": "Clarky: the sequence template id (tpl_...).", "type": "string", "minLength": 1},
+            "template": {"description": "Clarky: the sequence template id (tpl_...).", "type": "string",
+                         "minLength": 1},
             "bot_id": {"description": "Clarky: bot for this sequence when the template has none (overrides the "
                                       "provider's bot_id).", "type": "string"},
             "name": {"description": "Clarky: display name of the generated sequence.", "type": "string"},

@@ -3,8 +3,9 @@ candidate ids), its error envelope, and how to build its parts."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from reconciler.errors import Problem
 from reconciler.located_yaml import problem
