@@ -1,7 +1,7 @@
 """Timestamps as campaignctl stores them (ISO 8601 UTC with microseconds and a Z), and the clock.
 
-Every decision by wall time (Kalent's settle window, cache staleness, the sends of the last 24 h,
-a plan's created_at, drift ages) reads it from one `Clock`, the session's: `SystemClock` in use,
+Every decision by wall time (the settle window of asynchronous starts, cache staleness, the sends of
+the last 24 h, a plan's created_at, drift ages) reads it from one `Clock`, the session's: `SystemClock` in use,
 `SteppedClock` in tests, which move time forward instead of sleeping. Monotonic timers (rate
 pacing, timeouts) are not wall time and stay on `time.monotonic`.
 """
