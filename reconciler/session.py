@@ -2,8 +2,8 @@
 
 `plan`, `apply` and `drift` open one, work inside it and close it. Its `clock` is where wall time
 comes from (reconciler/timeutil.py): the store stamps the journal, cache and lock with it and
-counts the sends of the last 24 h by it; the plan is dated by it; the providers measure Kalent's
-settle window and the staleness of cached statuses on it.
+counts the sends of the last 24 h by it; the plan is dated by it; the providers measure the
+settle window of asynchronous starts and the staleness of cached statuses on it.
 A hub passed to open_session belongs to the caller and is not closed with the session.
 """
 

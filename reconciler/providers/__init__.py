@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 from reconciler.errors import ConfigError
@@ -15,12 +15,23 @@ from reconciler.providers.base import Provider
 from reconciler.secrets import clean_key
 
 
-def __getattr__(name: str) -> Any:
-    """`SANDBOX_KEYS`: vendor type -> the key its in-process sandbox accepts (computed on use, so
-    importing this package loads no vendor)."""
-    if name == "SANDBOX_KEYS":
-        return {spec.name: spec.sandbox_key for spec in vendors.specs()}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+class _SandboxKeys(Mapping[str, str]):
+    """Vendor type -> the key its in-process sandbox accepts (reaches no vendor); follows the registry."""
+
+    def __getitem__(self, vendor_type: str) -> str:
+        spec = vendors.find(vendor_type)
+        if spec is None:
+            raise KeyError(vendor_type)
+        return spec.sandbox_key
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(vendors.names())
+
+    def __len__(self) -> int:
+        return len(vendors.names())
+
+
+SANDBOX_KEYS: Mapping[str, str] = _SandboxKeys()
 
 
 def registry() -> dict[str, type]:
