@@ -139,7 +139,7 @@ class Applier:
             self._run_provider(name, executable)
 
     def _now(self) -> str:
-        """Now on the session's clock: a start's send time is judged against Kalent's settle window on it."""
+        """Now on the session's clock: a start's send time is judged against the settle window of asynchronous starts on it."""
         return utcnow(self.session.clock)
 
     def finish(self) -> ApplyReport:
