@@ -30,7 +30,7 @@ from reconciler.contact_policy.planning import dispatch_refusal
 from reconciler.engine import Session, membership_identity, remember_membership
 from reconciler.errors import Interrupted, OutcomeUnknown, ProviderError
 from reconciler.live_merge import Identity
-from reconciler.model import DEFAULT_RATE_LIMITS, Address
+from reconciler.model import Address
 from reconciler.plan import check_precondition
 from reconciler.plan_types import Change, Plan
 from reconciler.providers import vendors

@@ -111,8 +111,8 @@ def contact_policy_pass(session: Session, live: LiveSnapshot, plan: Plan, desire
 
 def settle_in_doubt(session: Session, live: LiveSnapshot, *, only: str | None = None) -> list[Address]:
     """Apply, after it was confirmed: settle the in-doubt writes its read-only read left pending (a
-    Clarky start by its keyed replay), and record the outcomes and the enrollments found. Returns the
-    addresses settled as present."""
+    start by its keyed replay, where the vendor cannot list enrollments), and record the outcomes and
+    the enrollments found. Returns the addresses settled as present."""
     settled = settle_pending(session, live, only=only)
     identities = {m.address: membership_identity(seq, m, session.desired.contacts)
                   for seq, m in session.desired.memberships() if m.address in settled}

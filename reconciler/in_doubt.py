@@ -51,7 +51,7 @@ def resolve_in_doubt(session: Session, live: LiveSnapshot, *, read_only: bool = 
                                  f"{addr.provider!r} is no longer configured; check the vendor by hand")
             continue
         if read_only and entry.operation == Operation.ENROLL and not provider.capabilities.can_list_memberships:
-            # Only a keyed replay of the start can settle this (Clarky), and a replay of a start that
+            # Only a keyed replay of the start can settle this, and a replay of a start that
             # never arrived IS the start: plan and drift must never send, so it stays pending.
             lm = live.memberships.get(addr)
             if not (lm is not None and lm.attempt >= entry.attempt):
@@ -76,8 +76,9 @@ def resolve_in_doubt(session: Session, live: LiveSnapshot, *, read_only: bool = 
 def settle_pending(session: Session, live: LiveSnapshot, *, only: str | None = None) -> list[Address]:
     """After an apply was confirmed: settle the in-doubt writes its read-only read left pending.
 
-    A Clarky start is settled only by replaying its idempotency key, which sends if the first attempt
-    never arrived; that is why apply reads read-only first and replays only after the user said yes.
+    A start on a vendor that cannot list enrollments is settled only by replaying its idempotency key,
+    which sends if the first attempt never arrived; that is why apply reads read-only first and
+    replays only after the user said yes.
     Returns the addresses settled as present (their enrollment now exists)."""
     if not live.pending:
         return []

@@ -17,6 +17,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from reconciler.model import Address, Contact, DesiredState, Membership, Sequence
+from reconciler.providers import vendors
 from reconciler.snapshot import STATUSES, LiveSnapshot
 from reconciler.state_record import StateRecord
 from reconciler.vocabulary import Kind
@@ -38,7 +39,8 @@ def membership_identity(seq: Sequence, member: Membership, contacts: Mapping[str
     contact = contacts.get(member.contact_id or "")
     if contact is not None:
         return Identity(tuple(contact.identifiers), seq.target)
-    person = (f"kalent:{member.candidate_id}",) if member.candidate_id else ()
+    people = vendors.spec(seq.provider_type).person_ids
+    person = (f"{people.scheme}:{member.candidate_id}",) if people and member.candidate_id else ()
     return Identity(person, seq.target)
 
 
@@ -49,7 +51,7 @@ def carry_renames(desired: DesiredState, live: LiveSnapshot, known: Mapping[Addr
     the plan neither enrolls the person again nor asks to stop their only enrollment.
 
     The same person: a shared identifier, or (rows written before identifiers were recorded) the
-    vendor's own id of the person (Clarky / Gary contact id, Kalent candidate id)."""
+    vendor's own id of the person (its contact id, or the person id a VendorSpec declares)."""
     declared: dict[tuple[str, str], list[tuple[Address, set[str], set[str]]]] = {}
     targets = {(seq.provider, seq.id): seq.target for seq in desired.sequences}
     for seq in desired.sequences:
@@ -85,7 +87,7 @@ def carry_renames(desired: DesiredState, live: LiveSnapshot, known: Mapping[Addr
         new = matches[0]
         was, now = live.memberships.get(old) or live.renames_from.get(old), live.memberships.get(new)
         if was is not None and now is not None and was.remote_id and now.remote_id and was.remote_id != now.remote_id:
-            continue  # two different enrollments: not a rename (None: a start not yet seen, e.g. Kalent's)
+            continue  # two different enrollments: not a rename (None: an asynchronous start not yet seen)
         if was is None and now is None:
             continue
         if now is None:

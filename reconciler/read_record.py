@@ -3,7 +3,7 @@
 Only apply writes to the state. `plan` and `drift` read the same way and write nothing, so a plan
 beside a running apply cannot overwrite a fresher row or settle an intent the apply still has in
 flight, and a plan run leaves the state byte-identical. The cost: a read that only a plan made is
-not remembered (the next apply reads it again), and a Kalent candidate's first absent read is
+not remembered (the next apply reads it again), and a member's first absent read (asynchronous starts) is
 recorded by the first apply that sees it absent, not by a plan.
 """
 

@@ -52,7 +52,8 @@ def test_a_status_word_means_one_thing_across_vendors():
 
 
 def test_a_vendor_person_id_becomes_a_contact_key_and_an_identifier():
-    people = PersonIds(contact_key="relay_person_id", scheme="relay", noun="relay id", contact_schema={"type": "string"})
+    people = PersonIds(contact_key="relay_person_id", scheme="relay", noun="relay id",
+                       contact_schema={"type": "string"})
     spec = dataclasses.replace(SPEC, name="relay-people", person_ids=people)
     with pytest.raises(TypeError, match="relay_person_id"):
         Contact("ana", emails=("ana@example.com",), relay_person_id="r1")

@@ -1,4 +1,5 @@
-"""Relay's adapter: one list of deliveries per campaign, one POST per enrollment (never retried blind)."""
+"""Relay's adapter: one list of deliveries per campaign, one POST per enrollment (never retried blind).
+It keeps nothing between its read and its writes, so `seen` (what a read hands back) is unused."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ class RelayProvider:
         snap.requests[self.config.name] = sum(self._client.counts.values()) - before
         return snap
 
-    def enroll(self, sequence: Sequence, batch: list[EnrollRequest]) -> list[EnrollResult]:
+    def enroll(self, sequence: Sequence, batch: list[EnrollRequest], *, seen: Any = None) -> list[EnrollResult]:
         results = []
         for request in batch:
             address = request.membership.address
@@ -64,8 +65,8 @@ class RelayProvider:
                                         request_id=reply.request_id))
         return results
 
-    def resolve_enrollment(self, sequence: Sequence, request: EnrollRequest, *,
-                           sent_at: str | None = None) -> LiveMembership | None:
+    def resolve_enrollment(self, sequence: Sequence, request: EnrollRequest, *, sent_at: str | None = None,
+                           seen: Any = None) -> LiveMembership | None:
         email = request.contact.primary_email if request.contact else None
         delivery = self._by_address(sequence).get(email or "")
         return self._member(request.membership.address, delivery) if delivery else None
@@ -73,13 +74,14 @@ class RelayProvider:
     def _no(self, what: str) -> ProviderError:
         return ValidationFailed(self.config.name, "-", "-", None, f"Relay has no {what}")
 
-    def create_card(self, pipeline: Pipeline, card: Card, contact: Contact, ownership_tag: str) -> LiveCard:
+    def create_card(self, pipeline: Pipeline, card: Card, contact: Contact, ownership_tag: str, *,
+                    seen: Any = None) -> LiveCard:
         raise self._no("cards")
 
-    def find_card(self, pipeline: Pipeline, card: Card, contact: Contact) -> LiveCard | None:
+    def find_card(self, pipeline: Pipeline, card: Card, contact: Contact, *, seen: Any = None) -> LiveCard | None:
         raise self._no("cards")
 
-    def update_card(self, pipeline: Pipeline, live: LiveCard, update: CardUpdate) -> LiveCard:
+    def update_card(self, pipeline: Pipeline, live: LiveCard, update: CardUpdate, *, seen: Any = None) -> LiveCard:
         raise self._no("cards")
 
     def delete_card(self, pipeline: Pipeline, live: LiveCard) -> None:
