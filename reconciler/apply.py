@@ -450,7 +450,7 @@ class Applier:
 class Handler:
     """How apply executes the changes of one (kind, action): `run(applier, provider, changes)`. When
     `batched`, consecutive changes of one group go in one call, up to the provider's enroll_batch_size
-    (Kalent enrolls 100 candidates per request); otherwise one change per call."""
+    (some vendors start up to 100 people per request); otherwise one change per call."""
 
     run: Callable[[Applier, Provider, list[Change]], None]
     batched: bool = False

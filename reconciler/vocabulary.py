@@ -51,8 +51,8 @@ class Kind(Word):
     """The kind part of an address (`provider.kind[group][key]`)."""
 
     MEMBERSHIP = "membership"  # a member of a sequence: an enrollment
-    CARD = "card"  # a card (Clarky) or deal (Gary Club) in a pipeline
-    BLUEPRINT = "blueprint"  # a Kalent blueprint
+    CARD = "card"  # a card (or deal, as some vendors call it) in a pipeline
+    BLUEPRINT = "blueprint"  # a vendor sequence definition declared as code
     CONTACT = "contact"  # a state row only: the vendor's own id of a declared person
 
 
