@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from reconciler.identity import identifiers
 from reconciler.model import Address, DesiredState
+from reconciler.providers import vendors
 from reconciler.snapshot import ACTIVE, FINISHED, PAUSED, STATUSES, LiveSnapshot
 from reconciler.state_record import StateRecord
 
@@ -44,9 +45,12 @@ class Enrollment:
         return (self.ended_at or self.since) if self.status == FINISHED else None
 
 
-def candidate_identifier(candidate_id: str | None) -> str:
-    """The identifier a candidate-only member has (the identity module's form of a candidate id)."""
-    return identifiers((), (), candidate_id or "?")[0]
+def candidate_identifier(candidate_id: str | None, vendor_type: str | None) -> str:
+    """The identifier a member known only by its vendor's own person id has (the identity module's
+    form, with the scheme of the vendor's VendorSpec.person_ids)."""
+    spec = vendors.find(vendor_type or "")
+    scheme = spec.person_ids.scheme if spec and spec.person_ids else vendor_type or "?"
+    return identifiers((), (), [(scheme, candidate_id or "?")])[0]
 
 
 class People:
@@ -54,13 +58,15 @@ class People:
 
     def __init__(self, desired: DesiredState, live: LiveSnapshot, ledger: Mapping[Address, StateRecord]) -> None:
         self._contacts = desired.contacts
+        self._types = {name: cfg.type for name, cfg in desired.project.providers.items()}
         self._owner: dict[str, str] = {}
         for contact in desired.contacts.values():
             for ident in contact.identifiers:
                 self._owner.setdefault(ident, contact.id)
         self._declared: dict[Address, str] = {}
-        for _seq, member in desired.memberships():
-            self._declared[member.address] = self._key_of_member(member.contact_id, member.candidate_id)
+        for seq, member in desired.memberships():
+            self._declared[member.address] = self._key_of_member(member.contact_id, member.candidate_id,
+                                                                 seq.provider_type)
         self._ledger = ledger
         self.enrollments: dict[str, list[Enrollment]] = {}
         for address, lm in live.memberships.items():
@@ -79,10 +85,10 @@ class People:
                 continue
             self._add(address, Enrollment(address, str(entry.status), entry.since, entry.ended_at, entry.opt_out))
 
-    def _key_of_member(self, contact_id: str | None, candidate_id: str | None) -> str:
+    def _key_of_member(self, contact_id: str | None, candidate_id: str | None, vendor_type: str) -> str:
         if contact_id:
             return contact_id
-        ident = candidate_identifier(candidate_id)
+        ident = candidate_identifier(candidate_id, vendor_type)
         return self._owner.get(ident, ident)
 
     def _add(self, address: Address, enrollment: Enrollment) -> None:
@@ -101,7 +107,8 @@ class People:
             return address.key
         if person:
             return str(person[0])
-        return self._owner.get(candidate_identifier(address.key), f"{address.provider}:{address.key}")
+        ident = candidate_identifier(address.key, self._types.get(address.provider))
+        return self._owner.get(ident, f"{address.provider}:{address.key}")
 
     def identifiers(self, person: str) -> tuple[str, ...]:
         contact = self._contacts.get(person)
