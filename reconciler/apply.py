@@ -34,7 +34,6 @@ from reconciler.model import Address
 from reconciler.plan import check_precondition
 from reconciler.plan_types import Change, Plan
 from reconciler.providers import vendors
-from reconciler.providers._limits import default_limits
 from reconciler.providers.base import CardUpdate, EnrollRequest, EnrollResult, Provider
 from reconciler.snapshot import FAILED, LiveSnapshot
 from reconciler.state import utcnow
@@ -139,7 +138,7 @@ class Applier:
             self._run_provider(name, executable)
 
     def _now(self) -> str:
-        """Now on the session's clock: a start's send time is judged against the settle window of asynchronous starts on it."""
+        """Now on the session's clock: a start's send time is judged against an asynchronous start's settle window on it."""
         return utcnow(self.session.clock)
 
     def finish(self) -> ApplyReport:
@@ -506,7 +505,7 @@ def least_seconds(changes: list[Change], providers: dict[str, Provider]) -> floa
     worst = 0.0
     for name, count in per_provider.items():
         config = providers[name].config
-        limits = {**default_limits(config.type), **config.limits()}
+        limits = {**vendors.rate_limits(config.type), **config.limits()}
         per_minute = limits.get("writes_per_minute") or limits.get("requests_per_minute") or 60
         worst = max(worst, 60.0 * max(0, math.ceil(count / per_minute) - 1))
     return worst

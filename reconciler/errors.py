@@ -140,8 +140,8 @@ class MalformedResponse(ProviderError):
 
 
 class UnsupportedOperation(ProviderError, ConfigError):
-    """The vendor has no API for this operation (Clarky and Gary Club have no blueprints, Kalent no
-    cards, Gary Club no deal archive or delete); nothing was sent. A ProviderError, so apply reports
+    """The vendor has no API for this operation (blueprints, cards, or a card archive or delete, on a
+    vendor without them); nothing was sent. A ProviderError, so apply reports
     the one change `failed` and goes on; also a ConfigError, since the fix is in the project (declare
     it on a provider whose vendor can do it)."""
 

@@ -141,5 +141,4 @@ def default_limits(vendor_type: str) -> dict[str, int]:
     """The rate limits a vendor's spec sets by default ({} for a type no vendor has)."""
     from reconciler.providers import vendors  # imported on use: vendor packages import this module
 
-    spec = vendors.find(vendor_type)
-    return dict(spec.rate_limits) if spec else {}
+    return vendors.rate_limits(vendor_type)

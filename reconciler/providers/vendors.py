@@ -67,6 +67,12 @@ def find(vendor_type: str) -> VendorSpec | None:
     return _specs().get(vendor_type)
 
 
+def rate_limits(vendor_type: str) -> dict[str, int]:
+    """The rate limits a vendor's spec sets by default ({} for a type no vendor has)."""
+    found = find(vendor_type)
+    return dict(found.rate_limits) if found else {}
+
+
 def names() -> tuple[str, ...]:
     """Every registered provider type, built-in ones first."""
     return tuple(_specs())

@@ -40,7 +40,8 @@ from reconciler.timeutil import Clock, utcnow
 class ClarkyReader(Protocol):
     """What the read uses of ClarkyProvider (typed here, so this module does not import provider.py)."""
 
-    config: ProviderConfig
+    @property
+    def config(self) -> ProviderConfig: ...
     clock: Clock  # the session's: staleness and the times the read records
     client: VendorClient
     catalog: Catalog

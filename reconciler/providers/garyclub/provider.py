@@ -70,8 +70,9 @@ class GaryClubProvider(BaseProvider):
     def auth_headers(self, config: ProviderConfig, api_key: str) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {api_key}"}
         # Agency keys act as one client via the header; a client key with the header is a 400.
-        if config.client_id and not api_key.startswith(CLIENT_KEY_PREFIXES):
-            headers["X-Gary-Client-Id"] = config.client_id
+        client_id = GaryClubConfig.of(config).client_id
+        if client_id and not api_key.startswith(CLIENT_KEY_PREFIXES):
+            headers["X-Gary-Client-Id"] = client_id
         return headers
 
     # -- reading ------------------------------------------------------------------------------

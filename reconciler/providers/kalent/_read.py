@@ -23,7 +23,8 @@ from reconciler.timeutil import Clock, age_seconds, stamp, utcnow
 class KalentReader(Protocol):
     """What the read uses of KalentProvider (typed here, so this module does not import provider.py)."""
 
-    config: ProviderConfig
+    @property
+    def config(self) -> ProviderConfig: ...
     clock: Clock  # the session's: the settle window, staleness and the times the read records
     catalog: Catalog
     settle_seconds: float

@@ -72,7 +72,7 @@ class KalentProvider(BaseProvider):
     def __init__(self, config: ProviderConfig, api_key: str, **options: Any) -> None:
         super().__init__(KalentConfig.of(config), api_key, **options)
         self.config: KalentConfig = KalentConfig.of(config)
-        self.settle_seconds = config.start_settle_minutes * 60  # asynchronous starts: absence proves nothing before
+        self.settle_seconds = self.config.start_settle_minutes * 60  # absence proves nothing before
         self.catalog = Catalog(self.client)
         self._created: dict[tuple[str, str], str] = {}  # (sourcing id, name) -> blueprint id created here
         self._sent: dict[str, tuple[Address, int]] = {}  # candidate -> (member, attempt) a start (maybe) went out for
