@@ -138,7 +138,7 @@ class Applier:
             self._run_provider(name, executable)
 
     def _now(self) -> str:
-        """Now on the session's clock: a start's send time is judged against an asynchronous start's settle window on it."""
+        """Now on the session's clock: a start's send time is judged against its settle window on it."""
         return utcnow(self.session.clock)
 
     def finish(self) -> ApplyReport:
