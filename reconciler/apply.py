@@ -153,6 +153,10 @@ class Applier:
         """What this provider's read saw for its writes (LiveSnapshot.seen), handed back explicitly."""
         return self._live(provider.config.name).seen.get(provider.config.name)
 
+    def record(self, result: ChangeResult) -> None:
+        """Report a change this applier did not run (held back before dispatch by its caller)."""
+        self._record(result)
+
     def _record(self, result: ChangeResult) -> None:
         with self._lock:
             self.report.results.append(result)

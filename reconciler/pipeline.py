@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from reconciler.apply import Applier, ApplyReport, ChangeResult
-from reconciler.contact_policy.planning import needs_whole_plan
+from reconciler.contact_policy.planning import needs_ledger, needs_whole_plan, policy_now, with_contact_policy
 from reconciler.engine import Session, contact_policy_pass, policies_for, read_context, read_provider, settle_in_doubt
 from reconciler.model import Address, DesiredState
 from reconciler.plan import check_precondition, compute_plan, safety_violations
@@ -37,6 +37,7 @@ from reconciler.plan_types import Change, Plan
 from reconciler.providers.base import ReadContext
 from reconciler.snapshot import LiveSnapshot
 from reconciler.state import utcnow
+from reconciler.vocabulary import ApplyStatus
 
 
 @dataclass
@@ -165,10 +166,21 @@ class FixedPlanApply:
 
     # -- the global gate ----------------------------------------------------------------------
     def _may_write(self, name: str) -> bool:
-        """Wait until the safety limits allow this vendor's writes (at once for a saved plan)."""
-        if self.plan is not None:
+        """Wait until the safety limits allow this vendor's writes (at once for a saved plan, unless a
+        contact policy is declared: then once every vendor is read, see `_recheck_saved`)."""
+        if self.plan is not None and not self.session.desired.project.policy.declared:
             return True
         with self._cond:
+            while self.plan is not None:
+                if self._verdict is not None:
+                    return not self._verdict
+                if len(self._parts) == len(self._names):
+                    self._verdict = self._recheck_saved()
+                    self._cond.notify_all()
+                    continue
+                if len(self._parts) + len(self._failed) == len(self._names):
+                    return False  # a vendor could not be read: who opted out there is unknown, nobody is enrolled
+                self._cond.wait()
             while True:
                 if self._verdict is not None:
                     return not self._verdict and self._shown(name)
@@ -220,6 +232,32 @@ class FixedPlanApply:
                                                    safety=[], policy=whole.policy))
         self._verdicts = list(whole.safety)
         return self._allow(whole)
+
+    def _recheck_saved(self) -> list[str]:
+        """A saved plan under a contact policy, once every vendor is read: the policy again over its
+        changes against these reads, as a fresh plan would see them. A person who opted out, started
+        elsewhere or ended an enrollment since the plan was saved is held back (reported skipped,
+        nothing sent); the plan's other changes go ahead. Called with `_cond` held."""
+        live = LiveSnapshot()
+        for name in self._names:
+            live.merge(self._parts[name][0])
+        saved = [c for name in self._names for c in self._parts[name][1].changes]
+        desired = self.session.desired
+        ledger = self.session.store.cache() if needs_ledger(desired) else {}
+        checked = with_contact_policy(Plan(changes=list(saved)), desired, live, ledger, policy_now(self.session))
+        decisions = {d["address"]: d for d in (checked.policy or {}).get("decisions", ())}
+        for change in saved:
+            decision = decisions.get(str(change.address))
+            if change.executable and decision is not None:
+                held = "deferred" if decision["action"] == "defer" else "held back"
+                later = "; a later apply enrolls it" if decision["action"] == "defer" else ""
+                self.applier.record(ChangeResult(str(change.address), change.action, ApplyStatus.SKIPPED,
+                                                 f"{held} by the contact policy, nothing sent: {decision['reason']}"
+                                                 f"{later}"))
+        for name in self._names:
+            snap, part = self._parts[name]
+            self._parts[name] = (snap, replace(part, changes=[c for c in checked.changes if c.provider == name]))
+        return []
 
     def _bound_holds(self) -> bool:
         """Whether the limits hold for the whole plan whatever the vendors not yet read hold."""

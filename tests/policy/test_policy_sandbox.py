@@ -4,6 +4,7 @@ windows, driven by the simulators' reply and completion events and their clock (
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,7 +12,8 @@ import jsonschema
 
 from reconciler.apply import apply_plan
 from reconciler.engine import make_plan, open_session, read_live
-from tests.apply._support import open_hub
+from reconciler.orchestrate import ApplyRun
+from tests.apply._support import UNCHECKED, open_hub
 from tests.conftest import REPO
 from tests.policy._support import SandboxTime, apply_now, by_address, clock_to, plan_now, policy_project, sandbox_now
 
@@ -319,5 +321,41 @@ def test_a_cooldown_outlives_the_sequence_leaving_the_manifests(tmp_path):
                          .replace("members_where:\n      tags_all: [inbound, es]", "members: []"))
         action, reason = by_address(plan_now(root, hub))["gary.membership[nurture][maria-garcia]"]
         assert action == "defer" and reason.startswith("cooldown_days 3: an enrollment in clarky/inbound-es ended ")
+    finally:
+        hub.store.close()
+
+
+def test_a_saved_plan_does_not_enroll_a_person_who_opted_out_after_it_was_saved(tmp_path):
+    """A plan saved before Maria unsubscribed in Clarky enrolls her in Gary Club's nurture; applied
+    after the unsubscribe (`apply PLAN`, each vendor read afresh), the policy holds that enrollment
+    back as a fresh plan would: reported skipped, nothing sent to her in Gary Club."""
+    root = policy_project(tmp_path, "  vendor_opt_outs: true\n")
+    hub = open_hub(root)
+    try:
+        saved = plan_now(root, hub)
+        maria_gary = "gary.membership[nurture][maria-garcia]"
+        assert by_address(saved)[maria_gary][0] == "enroll"
+        # Maria's Clarky enrollment is applied first (from the same plan), so she can unsubscribe there.
+        clarky_first = replace(saved, changes=[c for c in saved.changes
+                                               if str(c.address) == "clarky.membership[inbound-es][maria-garcia]"])
+        with open_session(root, env={}, hub=hub, clock=SandboxTime(hub)) as session, \
+                ApplyRun(session, replace(UNCHECKED, plan=clarky_first, review=False)) as run:
+            run.prepare()
+            run.execute()
+        assert "maria@example.com unsubscribed" in hub.event("clarky", "unsubscribe", contact="maria@example.com")
+        clock_to(hub, sandbox_now(hub) + timedelta(minutes=16))  # past status_refresh_minutes: apply reads it
+        gary_only = replace(saved, changes=[c for c in saved.changes if c.provider == "gary"])
+        request = replace(UNCHECKED, plan=gary_only, review=False)  # `apply PLAN`: each vendor read afresh
+        with open_session(root, env={}, hub=hub, clock=SandboxTime(hub)) as session, ApplyRun(session, request) as run:
+            run.prepare()
+            report = run.execute().report
+        results = {r.address: r for r in report.results}
+        assert results[maria_gary].status == "skipped", results[maria_gary]
+        assert "unsubscribed in clarky" in results[maria_gary].message
+        gary_sends = [key for key in hub.store.sends() if key[0] == "garyclub"]
+        planned = [c for c in gary_only.changes if c.action == "enroll"]
+        assert len(gary_sends) == len(planned) - 1  # everyone the saved plan enrolls there, but Maria
+        assert any(r.status == "ok" and r.action == "enroll" for r in report.results)
+        assert all(n == 1 for n in hub.store.sends().values())
     finally:
         hub.store.close()
