@@ -217,11 +217,16 @@ class FixedPlanApply:
                     warnings=sorted({w for p in parts for w in p.warnings}),
                     safety=list(self._verdicts))
 
-    def _exact(self) -> list[str]:
-        """Every vendor read: the safety limits over the whole plan, as a single plan would see them."""
+    def _merged_live(self) -> LiveSnapshot:
+        """Every vendor's read as one snapshot, in name order (as a single plan merges them)."""
         live = LiveSnapshot()
         for name in self._names:
             live.merge(self._parts[name][0])
+        return live
+
+    def _exact(self) -> list[str]:
+        """Every vendor read: the safety limits over the whole plan, as a single plan would see them."""
+        live = self._merged_live()
         whole = self.whole()
         whole.safety = safety_violations(self.session.desired, live, whole)
         if needs_whole_plan(self.session.desired):  # the contact policy sees every vendor's read at once
@@ -238,9 +243,7 @@ class FixedPlanApply:
         changes against these reads, as a fresh plan would see them. A person who opted out, started
         elsewhere or ended an enrollment since the plan was saved is held back (reported skipped,
         nothing sent); the plan's other changes go ahead. Called with `_cond` held."""
-        live = LiveSnapshot()
-        for name in self._names:
-            live.merge(self._parts[name][0])
+        live = self._merged_live()
         saved = [c for name in self._names for c in self._parts[name][1].changes]
         desired = self.session.desired
         ledger = self.session.store.cache() if needs_ledger(desired) else {}
