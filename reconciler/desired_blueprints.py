@@ -7,35 +7,28 @@ from typing import Any
 
 from reconciler.errors import Problem
 from reconciler.located_yaml import problem
-from reconciler.manifest_refs import check_provider, loc_of
-from reconciler.model import Address, Blueprint, Loc, Project, slug
+from reconciler.manifest_refs import check_provider, declared_once, loc_of
+from reconciler.model import Address, Blueprint, Project, slug
 from reconciler.providers import vendors
 
 
 def build_blueprints(docs: list[Any], project: Project, problems: list[Problem]) -> list[Blueprint]:
     out: list[Blueprint] = []
-    seen: dict[str, Loc] = {}
-    for data in docs:
-        for node in data.get("blueprints") or []:
-            if node["id"] in seen:
-                problems.append(problem(node, f"duplicate blueprint id {node['id']!r} "
-                                              f"(also declared at {seen[node['id']]})", "id"))
-                continue
-            seen[node["id"]] = loc_of(node)
-            ptype = check_provider(node, project, [s.name for s in vendors.specs() if s.blueprints], "blueprints",
-                                   problems)
-            if ptype is None:
-                continue
-            rules = vendors.spec(ptype).blueprints
-            assert rules is not None
-            steps = node["steps"]
-            for index, fld, message in rules.step_problems(steps):
-                problems.append(problem(steps[index], f"step {index + 1}: {message}", fld))
-            out.append(Blueprint(
-                address=Address(node["provider"], "blueprint", slug(node["sourcing"]), node["id"]),
-                id=node["id"], provider=node["provider"], sourcing=node["sourcing"], name=node["name"],
-                steps=tuple(_plain(s) for s in steps), loc=loc_of(node),
-            ))
+    for node in declared_once(docs, "blueprints", "blueprint", problems):
+        ptype = check_provider(node, project, [s.name for s in vendors.specs() if s.blueprints], "blueprints",
+                               problems)
+        if ptype is None:
+            continue
+        rules = vendors.spec(ptype).blueprints
+        assert rules is not None
+        steps = node["steps"]
+        for index, fld, message in rules.step_problems(steps):
+            problems.append(problem(steps[index], f"step {index + 1}: {message}", fld))
+        out.append(Blueprint(
+            address=Address(node["provider"], "blueprint", slug(node["sourcing"]), node["id"]),
+            id=node["id"], provider=node["provider"], sourcing=node["sourcing"], name=node["name"],
+            steps=tuple(_plain(s) for s in steps), loc=loc_of(node),
+        ))
     return out
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from reconciler.errors import Problem
@@ -12,6 +12,20 @@ from reconciler.model import Loc, Project
 
 def loc_of(node: Any, key: Any = None) -> Loc:
     return Loc(*where(node, key))
+
+def declared_once(docs: list[Any], section: str, noun: str, problems: list[Problem]) -> Iterator[dict[str, Any]]:
+    """Each node of `section` across the manifest documents, in order; a second node with an id
+    already declared is reported (naming where the first one is) and skipped."""
+    seen: dict[str, Loc] = {}
+    for data in docs:
+        for node in data.get(section) or []:
+            if node["id"] in seen:
+                problems.append(problem(node, f"duplicate {noun} id {node['id']!r} "
+                                              f"(also declared at {seen[node['id']]})", "id"))
+                continue
+            seen[node["id"]] = loc_of(node)
+            yield node
+
 
 def check_provider(node: dict[str, Any], project: Project, allowed: Iterable[str], what: str,
                     problems: list[Problem]) -> str | None:
