@@ -27,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from reconciler.apply import ApplyReport, ChangeResult, apply_plan
+from reconciler.apply import apply_plan
+from reconciler.apply_report import ApplyReport, ChangeResult
 from reconciler.contact_policy.violations import violations
 from reconciler.drift import DriftReport, build_report
 from reconciler.engine import make_plan, read_live, settle_in_doubt

@@ -28,7 +28,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from reconciler.apply import Applier, ApplyReport, ChangeResult
+from reconciler.apply import Applier
+from reconciler.apply_report import ApplyReport, ChangeResult
 from reconciler.contact_policy.planning import needs_ledger, needs_whole_plan, policy_now, with_contact_policy
 from reconciler.engine import Session, contact_policy_pass, policies_for, read_context, read_provider, settle_in_doubt
 from reconciler.model import Address, DesiredState

@@ -33,7 +33,7 @@ from reconciler.plan_types import Plan
 from reconciler.render import render_json, render_markdown, render_text
 
 if TYPE_CHECKING:  # the apply sequence is imported when a command runs: `--help` and `validate` stay quick
-    from reconciler.apply import ApplyReport
+    from reconciler.apply_report import ApplyReport
     from reconciler.model import DesiredState
     from reconciler.orchestrate import ApplyRequest, ApplyRun
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
-from reconciler.apply import ApplyReport
+from reconciler.apply_report import ApplyReport
 from reconciler.engine import open_session, read_live
 from reconciler.errors import ProviderError
 from reconciler.orchestrate import ApplyRequest, ApplyRun, run_plan

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reconciler.apply import ApplyReport
+from reconciler.apply_report import ApplyReport
 from reconciler.engine import make_plan, open_session, read_live
 from reconciler.orchestrate import ApplyRun
 from reconciler.plan_types import Plan
