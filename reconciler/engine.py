@@ -25,7 +25,8 @@ from reconciler.live_merge import carry_renames, known_now_absent, membership_id
 from reconciler.model import Address, DesiredState
 from reconciler.plan import Policies, compute_plan, safety_violations
 from reconciler.plan_types import Plan
-from reconciler.providers.base import ReadContext
+from reconciler.providers.base import Provider
+from reconciler.read_input import ReadContext, ReadInput, read_inputs, status_max_age
 from reconciler.read_record import record_outcomes, record_read, remember_membership
 from reconciler.session import Session, open_session, providers_in_use  # noqa: F401  (re-exported)
 from reconciler.snapshot import LiveBlueprint, LiveCard, LiveSnapshot
@@ -51,13 +52,14 @@ def read_live(session: Session, *, refresh: bool = False, progress: Callable[[st
     only apply makes) writes what was read and settled to the state; plan and drift write nothing."""
     started = utcnow(session.clock)  # rows written after this (by a concurrent writer) are newer than our read
     ctx = read_context(session, refresh=refresh)
+    given = provider_inputs(session, ctx)
     live = LiveSnapshot()
     # Providers are independent accounts with their own rate budgets: read them side by side, so a
     # slow or throttled vendor does not hold up the others. Merged in name order (deterministic).
     names = sorted(session.providers)
     snaps: dict[str, LiveSnapshot] = {}
     with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
-        futures = {pool.submit(session.providers[name].read, session.desired, ctx): name for name in names}
+        futures = {pool.submit(session.providers[name].read, session.desired, given[name]): name for name in names}
         for future in as_completed(futures):
             snaps[futures[future]] = future.result()
             if progress:
@@ -79,13 +81,25 @@ def read_provider(session: Session, name: str, ctx: ReadContext, *, read_started
     """One provider's part of `read_live`, for an apply whose plan is already fixed, where each vendor
     goes on to its writes on its own: read it, merge, settle its in-doubt writes, and (`record`, an
     apply's read) record what was read."""
-    snap = session.providers[name].read(session.desired, ctx)
+    snap = session.providers[name].read(session.desired, provider_inputs(session, ctx, only=name)[name])
     carry_renames(session.desired, snap, {a: e for a, e in ctx.cache.items() if a.provider == name})
     resolve_in_doubt(session, snap, read_only=read_only, only=name)
     known_now_absent(ctx.cache, snap, provider=name)
     if record:
         record_read(session.store, snap, read_started=read_started, desired=session.desired, known=ctx.cache)
     return snap
+
+
+def provider_inputs(session: Session, ctx: ReadContext, *, only: str | None = None) -> dict[str, ReadInput]:
+    """What each provider's read is given (reconciler/read_input.py): the core decides here, on the
+    session's clock, which remembered statuses stand in for the vendor; providers never see the state."""
+    names = [only] if only is not None else sorted(session.providers)
+    return read_inputs(ctx, {name: max_age(session.providers[name]) for name in names}, session.clock.now())
+
+
+def max_age(provider: Provider) -> float:
+    """How long a remembered status that is not final answers for this provider's vendor."""
+    return status_max_age(provider.capabilities.can_list_memberships, provider.config.status_refresh_minutes)
 
 
 def read_context(session: Session, *, refresh: bool = False) -> ReadContext:
@@ -130,6 +144,7 @@ __all__ = [
     "make_plan",
     "membership_identity",
     "open_session",
+    "provider_inputs",
     "read_context",
     "read_live",
     "read_provider",

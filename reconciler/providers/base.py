@@ -2,9 +2,10 @@
 BaseProvider, the part every adapter shares.
 
 Contract every adapter keeps:
-- `read` returns a LiveSnapshot for exactly what the desired state (and the state cache) touches,
-  with list endpoints at maximum page size; per-object reads only where no list exists and the
-  object is not already known to be final.
+- `read` returns a LiveSnapshot for exactly what the desired state and its `ReadInput` touch, with
+  list endpoints at maximum page size; per-object reads only where no list exists, and only for the
+  remembered enrollments the core put in `ReadInput.to_read` (the ones in `standing` answer as
+  remembered). An adapter never sees the state's records, and decides no freshness of its own.
 - Writes are never retried blind. A write whose answer is lost raises OutcomeUnknown; the caller
   resolves it with the matching read-only `find_*` / `resolve_enrollment` before anything else.
 - Vendor JSON never leaves the adapter; statuses are mapped to the neutral ones of snapshot.py.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, Protocol
 
 import httpx
@@ -33,8 +34,8 @@ from reconciler.model import (
     Sequence,
 )
 from reconciler.providers._http import VendorClient
+from reconciler.read_input import ReadContext, ReadInput, read_input, status_max_age
 from reconciler.snapshot import LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
-from reconciler.state_record import StateRecord
 from reconciler.timeutil import SYSTEM_CLOCK, Clock
 
 
@@ -94,16 +95,6 @@ class CardUpdate:
     archived: bool | None = None
 
 
-@dataclass
-class ReadContext:
-    """Inputs of a read besides the desired state: the state's records and read options."""
-
-    cache: Mapping[Address, StateRecord] = field(default_factory=dict)
-    ownership_tag: str = "campaignctl"
-    refresh: bool = False  # re-read every non-final status, ignoring cache freshness
-    adopted: frozenset[Address] = frozenset()  # cards `import` recorded for adoption
-
-
 class Provider(Protocol):
     """A configured vendor account."""
 
@@ -111,8 +102,9 @@ class Provider(Protocol):
     capabilities: Capabilities
     clock: Clock  # wall time (the session's): windows, staleness and the times it records
 
-    def read(self, desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
-        """Live state of everything `desired` and the cache touch for this provider."""
+    def read(self, desired: DesiredState, given: ReadInput) -> LiveSnapshot:
+        """Live state of everything `desired` and `given` (what the core decided from the state's
+        records, reconciler/read_input.py) touch for this provider."""
 
     def enroll(self, sequence: Sequence, batch: list[EnrollRequest], *, seen: Any = None) -> list[EnrollResult]:
         """Enroll members (at most capabilities.enroll_batch_size); never re-sends on its own.
@@ -188,6 +180,21 @@ class BaseProvider:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config.name!r}, base_url={self.config.base_url!r})"
+
+    # -- read -------------------------------------------------------------------------------------
+    def read(self, desired: DesiredState, given: ReadInput | ReadContext) -> LiveSnapshot:
+        """The adapter's `read_given`. `given` is what the core decided (reconciler/engine.py); a
+        ReadContext (the state's records, as a test or bench holds them) is first decided by the same
+        core rule (reconciler/read_input.py), on this provider's clock."""
+        if isinstance(given, ReadContext):
+            given = read_input(given, self.config.name, now=self.clock.now(),
+                               max_age_seconds=status_max_age(self.capabilities.can_list_memberships,
+                                                              self.config.status_refresh_minutes))
+        return self.read_given(desired, given)
+
+    def read_given(self, desired: DesiredState, given: ReadInput) -> LiveSnapshot:
+        """What the vendor holds of what `desired` and `given` touch (each adapter implements it)."""
+        raise NotImplementedError
 
     # -- housekeeping -----------------------------------------------------------------------------
     def requests_made(self) -> int:

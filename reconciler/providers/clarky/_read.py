@@ -4,15 +4,16 @@ from the pipeline-card list.
 Choices where the seed documents are silent:
 - No cache entry means absent. After a lost state file the planner enrolls again, and the start's
   deterministic idempotency key makes that a replay that returns the original enrollment.
-- Final statuses (finished, failed) are taken from the cache without a request. Other statuses
-  are re-read (GET /sequences/enrollments/{id}) only when older than `status_refresh_minutes`,
-  or on `refresh`. A cached enrollment Clarky no longer knows (404) keeps its cached status, with
-  a warning: calling it absent could plan a second enrollment.
+- Which remembered statuses answer without a request is the core's decision (reconciler/read_input.py:
+  final ones, others younger than `status_refresh_minutes`, none on `--refresh`): the enrollments in
+  `given.to_read` are re-read (GET /sequences/enrollments/{id}), those in `given.standing` are not.
+  A cached enrollment Clarky no longer knows (404) keeps its cached status, with a warning: calling
+  it absent could plan a second enrollment.
 - Cached memberships the manifests no longer declare (orphans) are read the same way, so the
   planner can report the still-active ones as `manual`.
-- Contact ids come from the state (the `contact` of any card or membership record), so a
-  warm read needs no contact lookups; the rest are resolved only when some card's contact is not
-  known yet (if every card is accounted for, the other declared contacts have no card).
+- Contact ids come from the state (`given.people`: a contact match, or the `contact` of a card or
+  membership record), so a warm read needs no contact lookups; the rest are resolved only when some
+  card's contact is not known yet (if every card is accounted for, the other declared contacts have no card).
 - Snapshot cards: every managed card, plus unmanaged ones of declared or adopted addresses (the
   planner turns those into `manual` / `adopt`). `unmanaged_cards` counts active untagged cards.
 - Two cards for one contact in one pipeline: the managed, active, most recent one stands for it,
@@ -29,11 +30,11 @@ from reconciler.errors import NotFoundError
 from reconciler.model import Address, DesiredState, Pipeline, ProviderConfig
 from reconciler.providers._http import VendorClient
 from reconciler.providers._paging import pages_numbered
-from reconciler.providers.base import ReadContext
 from reconciler.providers.clarky._client import PAGE, Catalog, enrollment_data, enrollment_path
 from reconciler.providers.clarky._mapping import best_card, listed_total, more_pages, to_card, to_membership
+from reconciler.read_input import ReadInput
 from reconciler.snapshot import LiveMembership, LiveSnapshot
-from reconciler.state_record import StateRecord, stands_in
+from reconciler.state_record import StateRecord
 from reconciler.timeutil import Clock, utcnow
 
 
@@ -58,40 +59,43 @@ class ClarkySeen:
     ownership_tag: str
 
 
-def read(provider: ClarkyReader, desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
+def read(provider: ClarkyReader, desired: DesiredState, given: ReadInput) -> LiveSnapshot:
     """Everything `desired` and the state touch for this provider; what the writes need goes into
     `snap.seen` (ClarkySeen), not onto the provider."""
     before = provider.requests_made()
     snap = LiveSnapshot()
-    read_memberships(provider, desired, ctx, snap)
-    cards = read_cards(provider, desired, ctx, snap)
-    snap.seen[provider.config.name] = ClarkySeen(cards, ctx.ownership_tag)
+    read_memberships(provider, desired, given, snap)
+    cards = read_cards(provider, desired, given, snap)
+    snap.seen[provider.config.name] = ClarkySeen(cards, given.ownership_tag)
     _people(provider, desired, snap)
     snap.requests[provider.config.name] = provider.requests_made() - before
     return snap
 
 
 # -- memberships ------------------------------------------------------------------------------------
-def read_memberships(provider: ClarkyReader, desired: DesiredState, ctx: ReadContext, snap: LiveSnapshot) -> None:
+def read_memberships(provider: ClarkyReader, desired: DesiredState, given: ReadInput, snap: LiveSnapshot) -> None:
     name = provider.config.name
     declared = {m.address for seq in desired.sequences if seq.provider == name for m in seq.members}
-    orphans = {a for a in ctx.cache if a.provider == name and a.kind == "membership" and a not in declared}
+    orphans = {a for a in given.enrollments() if a not in declared}
     for address in sorted(declared) + sorted(orphans):
-        entry = ctx.cache.get(address)
+        entry = given.remembered(address)
         if entry is None or not entry.remote_id:
             continue
-        snap.memberships[address] = _membership(provider, address, entry, ctx, snap)
-    _match_pending(provider, desired, ctx, snap, [a for a in sorted(declared) if a not in snap.memberships])
+        if address in given.standing:  # the core's decision: its remembered status answers
+            snap.memberships[address] = entry.membership(address)
+        else:
+            snap.memberships[address] = _membership(provider, address, entry, snap)
+    _match_pending(provider, desired, given, snap, [a for a in sorted(declared) if a not in snap.memberships])
 
 
-def _match_pending(provider: ClarkyReader, desired: DesiredState, ctx: ReadContext, snap: LiveSnapshot,
+def _match_pending(provider: ClarkyReader, desired: DesiredState, given: ReadInput, snap: LiveSnapshot,
                    pending: list[Address]) -> None:
     """Members the plan would enroll: match their Clarky contact now, on every email and phone, so a
     person Clarky holds twice (or one Clarky contact two manifest contacts point at) plans `manual`
     instead of a start. Matches are remembered in the state, so this costs reads once per person."""
     if not pending:
         return
-    known_contacts(provider, desired, ctx)
+    known_contacts(provider, desired, given)
     members = {m.address: m.contact_id for seq in desired.sequences if seq.provider == provider.config.name
                for m in seq.members}
     people = sorted({cid for a in pending if (cid := members.get(a)) in desired.contacts})
@@ -109,12 +113,9 @@ def _people(provider: ClarkyReader, desired: DesiredState, snap: LiveSnapshot) -
             snap.people[Address(provider.config.name, "contact", "contacts", cid)] = remote
 
 
-def _membership(provider: ClarkyReader, address: Address, entry: StateRecord, ctx: ReadContext,
-                snap: LiveSnapshot) -> LiveMembership:
+def _membership(provider: ClarkyReader, address: Address, entry: StateRecord, snap: LiveSnapshot) -> LiveMembership:
+    """A remembered enrollment read again (GET by its id)."""
     cached = entry.membership(address)
-    if stands_in(entry, refresh=ctx.refresh, max_age_seconds=provider.config.status_refresh_minutes * 60,
-                 now=provider.clock.now()):
-        return cached
     path = enrollment_path(entry.remote_id or "")
     try:
         reply = provider.client.get(path)
@@ -128,11 +129,11 @@ def _membership(provider: ClarkyReader, address: Address, entry: StateRecord, ct
 
 
 # -- cards ------------------------------------------------------------------------------------------
-def known_contacts(provider: ClarkyReader, desired: DesiredState, ctx: ReadContext) -> None:
-    """Seed the catalog with the contact ids the cache remembers for declared contacts: a remembered
+def known_contacts(provider: ClarkyReader, desired: DesiredState, given: ReadInput) -> None:
+    """Seed the catalog with the contact ids the state remembers for declared contacts: a remembered
     match is trusted while the contact still has one of the identifiers it was matched on."""
-    for address, entry in ctx.cache.items():
-        if address.provider != provider.config.name or address.key not in desired.contacts:
+    for address, entry in given.people.items():
+        if address.key not in desired.contacts:
             continue
         remote = entry.remote_id if address.kind == "contact" else entry.contact
         # A row that says whom it was for must still be this person: a contact id reused for someone
@@ -143,7 +144,7 @@ def known_contacts(provider: ClarkyReader, desired: DesiredState, ctx: ReadConte
             provider.catalog.contact_ids.setdefault(address.key, str(remote))
 
 
-def read_cards(provider: ClarkyReader, desired: DesiredState, ctx: ReadContext,
+def read_cards(provider: ClarkyReader, desired: DesiredState, given: ReadInput,
                snap: LiveSnapshot) -> dict[str, dict[str, tuple[dict[str, Any], ...]]]:
     """The managed pipelines' cards into `snap`; returns every listed card by pipeline and contact id."""
     pipes = [p for p in desired.pipelines if p.provider == provider.config.name]
@@ -151,7 +152,7 @@ def read_cards(provider: ClarkyReader, desired: DesiredState, ctx: ReadContext,
     if not pipes:
         return by_pipeline
     catalog = provider.catalog
-    known_contacts(provider, desired, ctx)
+    known_contacts(provider, desired, given)
     listed: list[tuple[Pipeline, dict[str, Any], list[dict[str, Any]]]] = []
     for pipe in pipes:
         remote = catalog.pipeline(pipe)
@@ -168,7 +169,7 @@ def read_cards(provider: ClarkyReader, desired: DesiredState, ctx: ReadContext,
         catalog.resolve_many([desired.contacts[cid] for cid in wanted if cid in desired.contacts],
                              bot_id=bots.pop() if len(bots) == 1 else None, card_contacts=len(card_contacts))
     for pipe, remote, cards in listed:
-        _snapshot_cards(provider, desired, ctx, snap, pipe, remote, cards)
+        _snapshot_cards(provider, desired, given, snap, pipe, remote, cards)
     return by_pipeline
 
 
@@ -180,9 +181,9 @@ def _by_contact(cards: list[dict[str, Any]]) -> dict[str, tuple[dict[str, Any], 
     return {contact: tuple(group) for contact, group in grouped.items()}
 
 
-def _snapshot_cards(provider: ClarkyReader, desired: DesiredState, ctx: ReadContext, snap: LiveSnapshot,
+def _snapshot_cards(provider: ClarkyReader, desired: DesiredState, given: ReadInput, snap: LiveSnapshot,
                     pipe: Pipeline, remote: dict[str, Any], cards: list[dict[str, Any]]) -> None:
-    tag = ctx.ownership_tag
+    tag = given.ownership_tag
     by_remote = {r: m for m, r in provider.catalog.contact_ids.items() if m in desired.contacts}
     declared = {c.contact_id for c in pipe.cards}
     stage_names = provider.catalog.stage_names(remote["id"])
@@ -202,7 +203,7 @@ def _snapshot_cards(provider: ClarkyReader, desired: DesiredState, ctx: ReadCont
         managed = tag in (card.get("tags") or ())
         if not managed and card.get("archived_at") is None:
             unmanaged += 1
-        if managed or manifest_id in declared or address in ctx.adopted:
+        if managed or manifest_id in declared or address in given.adopted:
             groups.setdefault(address, []).append(card)
     snap.unmanaged_cards[(provider.config.name, pipe.id)] = unmanaged
     for address, group in sorted(groups.items()):

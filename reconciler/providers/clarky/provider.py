@@ -32,7 +32,7 @@ from reconciler.errors import ConflictError, NotFoundError, OutcomeUnknown, Prov
 from reconciler.model import Card, Contact, DesiredState, Pipeline, ProviderConfig, Sequence
 from reconciler.providers._http import Reply
 from reconciler.providers._paging import pages_numbered
-from reconciler.providers.base import BaseProvider, Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
+from reconciler.providers.base import BaseProvider, Capabilities, CardUpdate, EnrollRequest, EnrollResult
 from reconciler.providers.clarky import _read
 from reconciler.providers.clarky._client import CARDS, PAGE, START, Catalog, card_path, enrollment_data, enrollment_path
 from reconciler.providers.clarky._mapping import (
@@ -45,6 +45,7 @@ from reconciler.providers.clarky._mapping import (
     to_membership,
 )
 from reconciler.providers.clarky.spec import ClarkyConfig
+from reconciler.read_input import ReadInput
 from reconciler.snapshot import LiveCard, LiveMembership, LiveSnapshot
 from reconciler.timeutil import utcnow
 
@@ -75,9 +76,9 @@ class ClarkyProvider(BaseProvider):
         return {"Authorization": f"Bearer {api_key}"}
 
     # -- read -----------------------------------------------------------------------------------
-    def read(self, desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
+    def read_given(self, desired: DesiredState, given: ReadInput) -> LiveSnapshot:
         """Memberships from the state (re-read when stale), cards from the pipeline-card lists."""
-        return _read.read(self, desired, ctx)
+        return _read.read(self, desired, given)
 
     # -- enrollments ----------------------------------------------------------------------------
     def enroll(self, sequence: Sequence, batch: list[EnrollRequest], *, seen: Any = None) -> list[EnrollResult]:

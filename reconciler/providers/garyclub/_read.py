@@ -4,6 +4,8 @@ Request budget of a read (N contacts, E enrollments per sequence, D deals per pi
   1 sequences list (when the provider has sequences) + 1 pipelines list (when it has pipelines)
   + ceil(N/200) contact pages, only when some needed contact has no cached remote id
   + ceil(E/200) per sequence, skipped when every member (and cached orphan) is known finished
+Which remembered statuses stand in is the core's decision (reconciler/read_input.py): for a vendor
+that lists every enrollment, only final ones (`given.standing`).
   + ceil(D/200) per pipeline.
 """
 
@@ -11,16 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from reconciler.errors import PlanError
 from reconciler.model import Address, DesiredState, Pipeline, Sequence
-from reconciler.providers.base import ReadContext
 from reconciler.providers.garyclub import _mapping
 from reconciler.providers.garyclub._client import Catalog
+from reconciler.read_input import ReadInput
 from reconciler.snapshot import FINISHED, LiveSnapshot
-from reconciler.state_record import StateRecord, stands_in
 from reconciler.timeutil import Clock, utcnow
 
 
@@ -34,29 +34,27 @@ class GarySeen:
     ownership_tag: str
 
 
-def read(name: str, catalog: Catalog, clock: Clock, desired: DesiredState,
-                  ctx: ReadContext) -> LiveSnapshot:
+def read(name: str, catalog: Catalog, clock: Clock, desired: DesiredState, given: ReadInput) -> LiveSnapshot:
     """Everything `desired` and the state touch for this provider, through a catalog of this read's own;
     what the writes need goes into `snap.seen` (GarySeen), not onto the provider."""
     before = sum(catalog.client.counts.values())
     snap = LiveSnapshot()
     seqs = [s for s in desired.sequences if s.provider == name]
     pipes = [p for p in desired.pipelines if p.provider == name]
-    cache = {a: e for a, e in ctx.cache.items() if a.provider == name}
-    cached_contact = {a.key: e.contact for a, e in cache.items() if e.contact}
+    cached_contact = {a.key: e.contact for a, e in given.people.items() if e.contact}
     # Matches remembered by an earlier run (provider.contact[contacts][id]), trusted while the contact
     # keeps one identifier it was matched on: a member waiting for its enrollment is not matched again.
-    cached_contact.update({a.key: e.remote_id for a, e in cache.items()
+    cached_contact.update({a.key: e.remote_id for a, e in given.people.items()
                            if a.kind == "contact" and e.remote_id and a.key in desired.contacts
                            and set(e.person or ()) & set(desired.contacts[a.key].identifiers)})
 
     seq_ids = {s.id: resolve_sequence(name, catalog, s, snap) for s in seqs}
     pipe_rows = {p.id: resolve_pipeline(name, catalog, p, snap) for p in pipes}
 
-    to_list = [s for s in seqs if not _all_finished(s, cache, ctx, clock.now())]
+    to_list = [s for s in seqs if not _all_finished(s, given)]
     for seq in seqs:
         if seq not in to_list:
-            _from_cache(seq, cache, snap)
+            _from_cache(seq, given, snap)
 
     needed = {m.contact_id for s in to_list for m in s.members if m.contact_id}
     needed |= {c.contact_id for p in pipes for c in p.cards}
@@ -86,7 +84,7 @@ def read(name: str, catalog: Catalog, clock: Clock, desired: DesiredState,
     now = utcnow(clock)
     for seq in to_list:
         roster = catalog.roster(seq_ids[seq.id], max_age=0.0)
-        wanted = {m.address for m in seq.members} | {a for a in cache if a.kind == "membership" and a.group == seq.id}
+        wanted = {m.address for m in seq.members} | {a for a in given.enrollments() if a.group == seq.id}
         for remote, history in roster.items():
             key = to_key.get(remote)
             addr = Address(name, "membership", seq.id, key) if key else None
@@ -97,9 +95,9 @@ def read(name: str, catalog: Catalog, clock: Clock, desired: DesiredState,
                                          "treated as active (never re-enrolled)")
 
     for pipe in pipes:
-        _read_deals(name, catalog, pipe, pipe_rows[pipe.id], to_key, ctx, snap)
+        _read_deals(name, catalog, pipe, pipe_rows[pipe.id], to_key, given, snap)
 
-    snap.seen[name] = GarySeen(catalog, ctx.ownership_tag)
+    snap.seen[name] = GarySeen(catalog, given.ownership_tag)
     snap.requests[name] = sum(catalog.client.counts.values()) - before
     return snap
 
@@ -149,25 +147,25 @@ def resolve_pipeline(name: str, catalog: Catalog, pipe: Pipeline, snap: LiveSnap
     return row
 
 
-def _all_finished(seq: Sequence, cache: Mapping[Address, StateRecord], ctx: ReadContext, now: datetime) -> bool:
+def _all_finished(seq: Sequence, given: ReadInput) -> bool:
     """Every member and remembered orphan is known finished, so the list need not be read (docs/state.md:
-    finished statuses are not read again). A list answers for every member at once, so a status that is
-    not final is always listed again (max age 0), and --refresh lists it anyway."""
-    if ctx.refresh or seq.reenroll != "never":
+    finished statuses are not read again). A list answers for every member at once, so the core lets
+    only final statuses stand in (`given.standing`), and --refresh lists anyway."""
+    if given.refresh or seq.reenroll != "never":
         return False
-    addrs = {m.address for m in seq.members} | {a for a in cache if a.kind == "membership" and a.group == seq.id}
-    return all(cache.get(a) is not None and cache[a].status == FINISHED
-               and stands_in(cache[a], refresh=ctx.refresh, max_age_seconds=0, now=now) for a in addrs)
+    addrs = {m.address for m in seq.members} | {a for a in given.enrollments() if a.group == seq.id}
+    return all(a in given.standing and given.standing[a].status == FINISHED for a in addrs)
 
 
-def _from_cache(seq: Sequence, cache: Mapping[Address, StateRecord], snap: LiveSnapshot) -> None:
-    for addr, entry in cache.items():
-        if addr.kind == "membership" and addr.group == seq.id:
+def _from_cache(seq: Sequence, given: ReadInput, snap: LiveSnapshot) -> None:
+    """A sequence not listed (every enrollment in it stands in as finished): as the state remembers it."""
+    for addr, entry in given.standing.items():
+        if addr.group == seq.id:
             snap.memberships[addr] = entry.membership(addr)
 
 
 def _read_deals(name: str, catalog: Catalog, pipe: Pipeline, row: Mapping[str, Any], to_key: Mapping[str, str],
-                ctx: ReadContext, snap: LiveSnapshot) -> None:
+                given: ReadInput, snap: LiveSnapshot) -> None:
     """Deals of one pipeline as cards: managed ones, and any deal where a declared or adopted card is."""
     names = dict(_mapping.stages_of(row))
     declared = {c.address for c in pipe.cards}
@@ -176,16 +174,16 @@ def _read_deals(name: str, catalog: Catalog, pipe: Pipeline, row: Mapping[str, A
         contact = _mapping.deal_contact(deal)
         key = to_key.get(contact) if contact else None
         addr = Address(name, "card", pipe.id, key or f"remote:{contact or deal.get('id')}")
-        card = _mapping.to_card(addr, deal, names, ctx.ownership_tag)
+        card = _mapping.to_card(addr, deal, names, given.ownership_tag)
         if not card.managed:
             unmanaged += 1
-            if addr not in declared and addr not in ctx.adopted:
+            if addr not in declared and addr not in given.adopted:
                 continue
         have = snap.cards.get(addr)
         if have is None or (card.managed and not have.managed):
             snap.cards[addr] = card
         elif card.managed and have.managed:
-            snap.warnings.append(f"{addr}: more than one deal carries the {ctx.ownership_tag!r} tag "
+            snap.warnings.append(f"{addr}: more than one deal carries the {given.ownership_tag!r} tag "
                                  f"({have.remote_id}, {card.remote_id}); managing {have.remote_id}")
     snap.unmanaged_cards[(name, pipe.id)] = unmanaged
 

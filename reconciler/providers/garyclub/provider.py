@@ -32,11 +32,12 @@ from typing import Any, ClassVar
 
 from reconciler.errors import ConflictError, NotFoundError, OutcomeUnknown, ProviderError, ValidationFailed
 from reconciler.model import Card, Contact, DesiredState, Pipeline, ProviderConfig, Sequence
-from reconciler.providers.base import BaseProvider, Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
+from reconciler.providers.base import BaseProvider, Capabilities, CardUpdate, EnrollRequest, EnrollResult
 from reconciler.providers.garyclub import _mapping, _read
 from reconciler.providers.garyclub._client import Catalog, deal_path, enrollments_path
 from reconciler.providers.garyclub._read import GarySeen
 from reconciler.providers.garyclub.spec import GaryClubConfig
+from reconciler.read_input import ReadInput
 from reconciler.snapshot import FAILED, FINISHED, LiveCard, LiveMembership, LiveSnapshot
 from reconciler.timeutil import utcnow
 
@@ -76,9 +77,9 @@ class GaryClubProvider(BaseProvider):
         return headers
 
     # -- reading ------------------------------------------------------------------------------
-    def read(self, desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
+    def read_given(self, desired: DesiredState, given: ReadInput) -> LiveSnapshot:
         """Through a catalog of the read's own: what the writes need goes into `snap.seen` (GarySeen)."""
-        return _read.read(self.config.name, Catalog(self.client), self.clock, desired, ctx)
+        return _read.read(self.config.name, Catalog(self.client), self.clock, desired, given)
 
     def _catalog(self, seen: GarySeen | None) -> Catalog:
         """The read's catalog when apply hands it back, else this provider's own (filled on demand)."""

@@ -1,6 +1,6 @@
-"""KalentProvider.read: blueprints by sourcing, memberships one status GET per candidate, and only
-where the state cache cannot answer; whether a status answer can be about our own recorded start
-yet (the settle window after it).
+"""KalentProvider.read: blueprints by sourcing, memberships one status GET per candidate, except where
+the core decided that a remembered status answers (`given.standing`); whether a status answer can be
+about our own recorded start yet (the settle window after it).
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any, Protocol
 
 from reconciler.errors import NotFoundError
 from reconciler.model import Address, DesiredState, ProviderConfig, Sequence
-from reconciler.providers.base import ReadContext
 from reconciler.providers.kalent import _mapping, _window
 from reconciler.providers.kalent._client import Catalog, Target
-from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, UNSEEN, LiveMembership, LiveSnapshot
-from reconciler.state_record import StateRecord, stands_in
+from reconciler.read_input import ReadInput
+from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, LiveMembership, LiveSnapshot
+from reconciler.state_record import StateRecord
 from reconciler.timeutil import Clock, age_seconds, stamp, utcnow
 
 
@@ -41,8 +41,8 @@ class KalentSeen:
     previous: Mapping[Address, str | None]  # member address -> the sequence id read (None: none)
 
 
-def read(kp: KalentReader, desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
-    """Blueprints and memberships of this provider; status reads only where the cache cannot answer.
+def read(kp: KalentReader, desired: DesiredState, given: ReadInput) -> LiveSnapshot:
+    """Blueprints and memberships of this provider; status reads only for what is not in `given.standing`.
     Keeps nothing on the provider: what the writes need goes into `snap.seen` (KalentSeen)."""
     before = kp.requests_made()
     snap = LiveSnapshot()
@@ -55,7 +55,7 @@ def read(kp: KalentReader, desired: DesiredState, ctx: ReadContext) -> LiveSnaps
         if found is not None:
             snap.blueprints[bp.address] = found
     declared: set[Address] = set()
-    rows = _window.CandidateRows(ctx.cache, name)
+    rows = _window.CandidateRows(given)
     for seq in (s for s in desired.sequences if s.provider == name):
         target = targets[seq.id] = kp.catalog.target(seq, desired)
         steps = _blueprint_steps(kp, seq, desired, target)
@@ -63,12 +63,11 @@ def read(kp: KalentReader, desired: DesiredState, ctx: ReadContext) -> LiveSnaps
             snap.cadences[(name, seq.id)] = _mapping.cadence(steps)
         for member in seq.members:
             declared.add(member.address)
-            lm = _member(kp, member.address, member.candidate_id, target, ctx.cache.get(member.address), ctx, snap,
-                         rows=rows)
+            lm = _member(kp, member.address, member.candidate_id, target, given, snap, rows=rows)
             previous[member.address] = lm.remote_id if lm is not None else None
             if lm is not None:
                 snap.memberships[member.address] = lm
-    _read_orphans(kp, ctx, declared, targets, snap)
+    _read_orphans(kp, given, declared, targets, snap)
     snap.seen[name] = KalentSeen(targets, previous)
     snap.requests[name] = kp.requests_made() - before
     return snap
@@ -85,33 +84,29 @@ def _blueprint_steps(kp: KalentReader, seq: Sequence, desired: DesiredState, tar
     return item.get("steps") if item is not None else None
 
 
-def _read_orphans(kp: KalentReader, ctx: ReadContext, declared: set[Address], targets: Mapping[str, Target],
+def _read_orphans(kp: KalentReader, given: ReadInput, declared: set[Address], targets: Mapping[str, Target],
                   snap: LiveSnapshot) -> None:
-    """Cached memberships no longer declared: kept so the planner can report them (re-read when stale)."""
-    mine = ((a, e) for a, e in ctx.cache.items()
-            if a.provider == kp.config.name and a.kind == "membership" and a not in declared)
+    """Remembered memberships no longer declared: kept so the planner can report them (re-read when the
+    core says so). First absent reads (`unseen` rows) are not among them: nothing to report."""
+    mine = ((a, e) for part in (given.standing, given.to_read) for a, e in part.items() if a not in declared)
     for address, entry in sorted(mine):  # the few orphans only: sorting the whole cache cost seconds at 100k
-        if entry.status == UNSEEN:  # only ever read as absent: nothing to report
-            continue
         target = targets.get(address.group)
         candidate = entry.contact
-        if target is None or not candidate or not needs_read(entry, ctx, kp.config.status_refresh_minutes,
-                                                             kp.clock.now()):
+        if target is None or not candidate or address in given.standing:
             snap.memberships[address] = entry.membership(address)
             continue
-        lm = _member(kp, address, candidate, target, entry, ctx, snap, orphan=True)
+        lm = _member(kp, address, candidate, target, given, snap, orphan=True)
         if lm is not None:
             snap.memberships[address] = lm
 
 
-def _member(kp: KalentReader, address: Address, candidate_id: str | None, target: Target,
-            cached: StateRecord | None, ctx: ReadContext, snap: LiveSnapshot, *,
-            orphan: bool = False, rows: _window.CandidateRows | None = None) -> LiveMembership | None:
-    """The live membership of one candidate, from the cache when it is final or fresh enough."""
-    watch = cached if cached is not None and cached.status == UNSEEN else None
-    cached = None if watch is not None else cached
-    if cached is not None and not needs_read(cached, ctx, kp.config.status_refresh_minutes, kp.clock.now()):
-        return cached.membership(address)
+def _member(kp: KalentReader, address: Address, candidate_id: str | None, target: Target, given: ReadInput,
+            snap: LiveSnapshot, *, orphan: bool = False,
+            rows: _window.CandidateRows | None = None) -> LiveMembership | None:
+    """The live membership of one candidate, as remembered when the core says that stands in."""
+    if address in given.standing:
+        return given.standing[address].membership(address)
+    watch, cached = given.unseen.get(address), given.to_read.get(address)
     if not candidate_id:
         snap.warnings.append(f"{address}: no Kalent candidate id; cannot read its status")
         return None
@@ -144,7 +139,7 @@ def _member(kp: KalentReader, address: Address, candidate_id: str | None, target
         return None
     if sequence is None:
         if cached is None and not orphan:
-            _judge_absence(kp, address, candidate_id, watch, ctx, snap, rows)
+            _judge_absence(kp, address, candidate_id, watch, given, snap, rows)
         return None  # with a cached enrollment: known, now absent, which the engine reports
     if _mapping.belongs_to(sequence, target.blueprint_id, target.blueprint_name):
         return _mapping.to_membership(address, sequence, candidate_id=candidate_id, attempt=attempt,
@@ -157,9 +152,9 @@ def _member(kp: KalentReader, address: Address, candidate_id: str | None, target
 
 
 def _judge_absence(kp: KalentReader, address: Address, candidate_id: str, watch: StateRecord | None,
-                   ctx: ReadContext, snap: LiveSnapshot, rows: _window.CandidateRows | None = None) -> None:
+                   given: ReadInput, snap: LiveSnapshot, rows: _window.CandidateRows | None = None) -> None:
     """"No sequence" is proof only across the dispatch window (see _window.py)."""
-    others = (rows or _window.CandidateRows(ctx.cache, kp.config.name)).same_candidate(address, candidate_id)
+    others = (rows or _window.CandidateRows(given)).same_candidate(address, candidate_id)
     verdict = _window.judge_absence(address, candidate_id, watch, others, settle_seconds=kp.settle_seconds,
                                     now=utcnow(kp.clock))
     if verdict.action == "wait":
@@ -168,11 +163,6 @@ def _judge_absence(kp: KalentReader, address: Address, candidate_id: str, watch:
             snap.absent_seen[address] = (candidate_id, verdict.first_seen)
     elif verdict.action == "manual":
         snap.unproven[address] = verdict.reason
-
-
-def needs_read(cached: StateRecord, ctx: ReadContext, refresh_minutes: float, now: datetime) -> bool:
-    """The core's one freshness rule (state_record.stands_in)."""
-    return not stands_in(cached, refresh=ctx.refresh, max_age_seconds=refresh_minutes * 60, now=now)
 
 
 def dispatching(cached: StateRecord | None, sequence: Mapping[str, Any] | None, settle_seconds: float,

@@ -16,11 +16,12 @@ another checkout with its own state file, or a run whose state was lost. The rul
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 
 from reconciler.model import Address
+from reconciler.read_input import ReadInput
 from reconciler.snapshot import STATUSES, UNSEEN
 from reconciler.state_record import StateRecord
 from reconciler.timeutil import age_seconds, parse_time
@@ -47,18 +48,16 @@ class CandidateRows:
     indexed in one pass over the cache at the first question (a scan of the whole cache per absent
     candidate made 500 absent candidates x 250,000 rows most of a warm 100k plan)."""
 
-    def __init__(self, cache: Mapping[Address, StateRecord], provider: str) -> None:
-        self._cache = cache
-        self._provider = provider
+    def __init__(self, given: ReadInput) -> None:
+        self._given = given
         self._rows: dict[str, list[tuple[Address, StateRecord]]] | None = None
 
     def same_candidate(self, address: Address, candidate: str) -> list[tuple[Address, StateRecord]]:
         """Membership rows this state holds for the same candidate under other addresses."""
         if self._rows is None:
             self._rows = {}
-            for a, e in self._cache.items():
-                if a.provider == self._provider and a.kind == "membership" and e.status in STATUSES \
-                        and e.contact is not None:
+            for a, e in chain(self._given.standing.items(), self._given.to_read.items()):
+                if e.status in STATUSES and e.contact is not None:
                     self._rows.setdefault(e.contact, []).append((a, e))
         return sorted(((a, e) for a, e in self._rows.get(candidate, ()) if a != address), key=lambda ae: str(ae[0]))
 

@@ -35,7 +35,7 @@ from reconciler.model import (
     ProviderConfig,
     Sequence,
 )
-from reconciler.providers.base import BaseProvider, Capabilities, EnrollRequest, EnrollResult, ReadContext
+from reconciler.providers.base import BaseProvider, Capabilities, EnrollRequest, EnrollResult
 from reconciler.providers.kalent import _mapping, _read
 from reconciler.providers.kalent._client import (
     Catalog,
@@ -47,6 +47,7 @@ from reconciler.providers.kalent._client import (
 )
 from reconciler.providers.kalent._read import KalentSeen, older_than
 from reconciler.providers.kalent.spec import KalentConfig
+from reconciler.read_input import ReadInput
 from reconciler.snapshot import (
     ACTIVE,
     LiveBlueprint,
@@ -81,9 +82,9 @@ class KalentProvider(BaseProvider):
         return {"x-api-key": api_key}
 
     # -- read -------------------------------------------------------------------------------------
-    def read(self, desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
-        """Blueprints and memberships of this provider; status reads only where the cache cannot answer."""
-        return _read.read(self, desired, ctx)
+    def read_given(self, desired: DesiredState, given: ReadInput) -> LiveSnapshot:
+        """Blueprints and memberships of this provider; status reads only for what the core put in `given.to_read`."""
+        return _read.read(self, desired, given)
 
     # -- names -> ids -----------------------------------------------------------------------------
     def _target_for(self, seq: Sequence, seen: KalentSeen | None) -> Target:

@@ -1,0 +1,42 @@
+"""The core decides which remembered statuses stand in for a vendor read (reconciler/read_input.py):
+an adapter reads what its `ReadInput` tells it to and never applies the freshness rule, nor sees the
+state's records (`ReadContext`), itself."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from reconciler.providers import registry
+
+PROVIDERS = Path(__file__).resolve().parents[2] / "reconciler" / "providers"
+# the core's own: the freshness rule, and the state's records it is applied to
+CORE_ONLY = {"stands_in", "ReadContext", "read_inputs", "read_input"}
+
+
+def _uses(path: Path) -> set[str]:
+    """Names of CORE_ONLY a module imports or reaches as an attribute."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            found |= {alias.name for alias in node.names} & CORE_ONLY
+        elif isinstance(node, ast.Attribute) and node.attr in CORE_ONLY:
+            found.add(node.attr)
+        elif isinstance(node, ast.Name) and node.id in CORE_ONLY:
+            found.add(node.id)
+    return found
+
+
+@pytest.mark.parametrize("vendor", sorted(registry()))
+def test_no_vendor_package_decides_which_remembered_statuses_stand_in(vendor: str) -> None:
+    modules = sorted((PROVIDERS / vendor).rglob("*.py"))
+    assert modules
+    hits = {p.relative_to(PROVIDERS).as_posix(): sorted(_uses(p)) for p in modules if _uses(p)}
+    assert not hits, f"the core decides stand-ins (reconciler/read_input.py); a vendor package may not: {hits}"
+
+
+def test_the_scan_finds_what_it_looks_for() -> None:
+    """Not vacuous: the core module that decides is found by the same scan."""
+    assert _uses(PROVIDERS.parent / "read_input.py") >= {"stands_in", "ReadContext"}
