@@ -11,6 +11,9 @@ What stays global, checked before the first write of any vendor:
   theirs a new enrollment, within its daily cap; any vendor with pipelines or an empty sequence not
   yet read holds everyone back); otherwise every vendor waits for the last read, exactly as before.
 - the apply lock, held by the caller for the whole run.
+The gate's verdict is computed once, by the thread that finds every vendor read; if that step raises,
+the verdict is a refusal for every vendor still waiting, and the error (a PlanError naming the step)
+is that vendor's failure. An exception anywhere in a vendor's thread is recorded as its failure.
 
 What is unchanged, per vendor: its journal intents are resolved by its own read before its first
 write (read-only first, then settled once the plan is fixed, as in an interactive apply), every
@@ -27,11 +30,13 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from reconciler.apply import Applier
 from reconciler.apply_report import ApplyReport, ChangeResult
 from reconciler.contact_policy.planning import needs_ledger, needs_whole_plan, policy_now, with_contact_policy
 from reconciler.engine import Session, contact_policy_pass, policies_for, read_context, read_provider, settle_in_doubt
+from reconciler.errors import PlanError
 from reconciler.model import Address, DesiredState
 from reconciler.plan import check_precondition, compute_plan, safety_violations
 from reconciler.plan_types import Change, Plan
@@ -39,6 +44,8 @@ from reconciler.providers.base import ReadContext
 from reconciler.snapshot import LiveSnapshot
 from reconciler.state import utcnow
 from reconciler.vocabulary import ApplyStatus
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -98,6 +105,7 @@ class FixedPlanApply:
         self._cond = threading.Condition()
         self._parts: dict[str, tuple[LiveSnapshot, Plan]] = {}
         self._failed: set[str] = set()
+        self._passed: set[str] = set()  # vendors the gate let write
         self._verdict: list[str] | None = None  # None: not decided; []: allowed; else the refusal
         self._verdicts: list[tuple[str, str]] = []  # every limit the whole plan exceeds (flags aside)
 
@@ -113,13 +121,21 @@ class FixedPlanApply:
     def _vendor(self, name: str, ctx: ReadContext, started: str) -> None:
         try:
             live = read_provider(self.session, name, ctx, read_started=started, read_only=True)
-            part = self._part(name, live)
+            self._part(name, live)
         except BaseException as exc:  # noqa: BLE001 - recorded, given to the caller once every vendor is done
             with self._cond:
                 self.result.errors[name] = exc
                 self._failed.add(name)
                 self._cond.notify_all()
             return
+        try:
+            self._write(name, live)
+        except BaseException as exc:  # noqa: BLE001 - a worker thread: the caller raises it after the others finish
+            with self._cond:
+                self.result.errors.setdefault(name, exc)
+
+    def _write(self, name: str, live: LiveSnapshot) -> None:
+        """This vendor's writes, once the gate lets them start."""
         if not self._may_write(name):
             return
         part = self._parts[name][1]  # the contact policy may have held some of its changes back
@@ -139,14 +155,11 @@ class FixedPlanApply:
             return
         if self._writing:
             self._writing()
-        try:
-            if not self.session.stop.is_set():  # once stopped, run_provider only reports what was not started
-                for addr in settle_in_doubt(self.session, live, only=name):
-                    if self._settled:
-                        self._settled(addr)
-            self.applier.run_provider(name, todo, live)
-        except BaseException as exc:  # noqa: BLE001 - a worker thread: the caller raises it after the others finish
-            self.result.errors[name] = exc
+        if not self.session.stop.is_set():  # once stopped, run_provider only reports what was not started
+            for addr in settle_in_doubt(self.session, live, only=name):
+                if self._settled:
+                    self._settled(addr)
+        self.applier.run_provider(name, todo, live)
 
     def _part(self, name: str, live: LiveSnapshot) -> Plan:
         """This vendor's changes: from the saved plan, or planned from its own read."""
@@ -174,9 +187,9 @@ class FixedPlanApply:
         with self._cond:
             while self.plan is not None:
                 if self._verdict is not None:
-                    return not self._verdict
+                    return self._passes(name, not self._verdict)
                 if len(self._parts) == len(self._names):
-                    self._verdict = self._recheck_saved()
+                    self._verdict = self._gate("the contact policy's re-check of the saved plan", self._recheck_saved)
                     self._cond.notify_all()
                     continue
                 if len(self._parts) + len(self._failed) == len(self._names):
@@ -184,17 +197,40 @@ class FixedPlanApply:
                 self._cond.wait()
             while True:
                 if self._verdict is not None:
-                    return not self._verdict and self._shown(name)
+                    return self._passes(name, not self._verdict and self._shown(name))
                 if len(self._parts) == len(self._names):
-                    self._verdict = self._exact()
+                    self._verdict = self._gate("the safety check of the whole plan", self._exact)
                     self.result.refused = list(self._verdict)
                     self._cond.notify_all()
                     continue
-                if not needs_whole_plan(self.session.desired) and self._bound_holds():
-                    return self._shown(name)
+                if not needs_whole_plan(self.session.desired) and self._gate("the safety bound of an early start",
+                                                                             self._bound_holds):
+                    return self._passes(name, self._shown(name))
                 if len(self._parts) + len(self._failed) == len(self._names):
                     return False  # a vendor could not be read: the whole plan is unknown, its bound does not hold
                 self._cond.wait()
+
+    def _gate(self, what: str, step: Callable[[], _T]) -> _T:
+        """One step of the global gate, called with `_cond` held. If it raises, no vendor still at the
+        gate may write (the verdict becomes a refusal, and every waiting thread wakes to it); the
+        error names the step and what was sent. The step is never run again by another thread."""
+        try:
+            return step()
+        except BaseException as exc:
+            self._verdict = [f"{what} failed"]
+            self._cond.notify_all()
+            if not isinstance(exc, Exception):
+                raise
+            writing = ", ".join(sorted(self._passed))
+            outcome = (f": no vendor still waiting writes; only {writing}, which had already started, may have sent"
+                       if writing else ", so no vendor writes; nothing was sent")
+            raise PlanError(f"{what} failed{outcome}: {type(exc).__name__}: {exc}") from exc
+
+    def _passes(self, name: str, allowed: bool) -> bool:
+        """Note a vendor the gate let through (its writes may start); called with `_cond` held."""
+        if allowed:
+            self._passed.add(name)
+        return allowed
 
     def _shown(self, name: str) -> bool:
         self._show(name)
