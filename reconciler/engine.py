@@ -1,7 +1,9 @@
 """Read the live state for a campaigns directory: providers, state records, in-doubt resolution.
 
-`plan`, `apply` and `drift` all start here, in a session (reconciler/session.py): read live, merge it
-with what the state knows (reconciler/live_merge.py), resolve every write whose
+`plan`, `apply` and `drift` all start here, in a session (reconciler/session.py): decide what each
+provider is given to read (reconciler/read_input.py), read live, merge it with what the state knows
+(the settle window of asynchronous starts, reconciler/settle_window.py; renames and known enrollments
+now absent, reconciler/live_merge.py), resolve every write whose
 outcome the journal leaves in doubt (reconciler/in_doubt.py: by reading, or by an idempotency-keyed
 replay that cannot send twice), and only then compute the plan. Only apply records what it read
 (reconciler/read_record.py); `plan` and `drift` write nothing to the state.
@@ -29,6 +31,7 @@ from reconciler.providers.base import Provider
 from reconciler.read_input import ReadContext, ReadInput, read_inputs, status_max_age
 from reconciler.read_record import record_outcomes, record_read, remember_membership
 from reconciler.session import Session, open_session, providers_in_use  # noqa: F401  (re-exported)
+from reconciler.settle_window import judge_absences, settle_windows
 from reconciler.snapshot import LiveBlueprint, LiveCard, LiveSnapshot
 from reconciler.state import utcnow
 
@@ -66,6 +69,7 @@ def read_live(session: Session, *, refresh: bool = False, progress: Callable[[st
                 progress(f"read {futures[future]} ({len(snaps)}/{len(names)} providers)")
     for name in names:
         live.merge(snaps[name])
+    judge_absences(ctx.cache, live, settle_windows({n: p.config for n, p in session.providers.items()}))
     carry_renames(session.desired, live, ctx.cache)
     resolve_in_doubt(session, live, read_only=read_only)
     known_now_absent(ctx.cache, live)
@@ -81,7 +85,9 @@ def read_provider(session: Session, name: str, ctx: ReadContext, *, read_started
     """One provider's part of `read_live`, for an apply whose plan is already fixed, where each vendor
     goes on to its writes on its own: read it, merge, settle its in-doubt writes, and (`record`, an
     apply's read) record what was read."""
-    snap = session.providers[name].read(session.desired, provider_inputs(session, ctx, only=name)[name])
+    provider = session.providers[name]
+    snap = provider.read(session.desired, provider_inputs(session, ctx, only=name)[name])
+    judge_absences(ctx.cache, snap, settle_windows({name: provider.config}))
     carry_renames(session.desired, snap, {a: e for a, e in ctx.cache.items() if a.provider == name})
     resolve_in_doubt(session, snap, read_only=read_only, only=name)
     known_now_absent(ctx.cache, snap, provider=name)

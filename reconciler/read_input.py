@@ -43,8 +43,6 @@ class ReadInput:
     standing: Mapping[Address, StateRecord] = field(default_factory=dict)
     # this provider's remembered enrollments the vendor is asked about again (not final, too old, --refresh)
     to_read: Mapping[Address, StateRecord] = field(default_factory=dict)
-    # the first reads that found no enrollment (`unseen` rows), by address
-    unseen: Mapping[Address, StateRecord] = field(default_factory=dict)
     # this provider's rows that name the vendor's id of a person: a recorded contact match (`remote_id`,
     # with the identifiers it was matched on) or the person of an enrollment or card (`contact`), in
     # the state's order
@@ -58,10 +56,10 @@ class ReadInput:
         return self.standing.get(address) or self.to_read.get(address)
 
     def enrollments(self) -> Iterator[Address]:
-        """Every address the state remembers an enrollment of, or a first absent read at."""
+        """Every address the state remembers an enrollment of (first absent reads, `unseen` rows, are the
+        core's own: reconciler/settle_window.py)."""
         yield from self.standing
         yield from self.to_read
-        yield from self.unseen
 
 
 def status_max_age(can_list_memberships: bool, status_refresh_minutes: float) -> float:
@@ -74,24 +72,22 @@ def status_max_age(can_list_memberships: bool, status_refresh_minutes: float) ->
 def read_inputs(ctx: ReadContext, max_ages: Mapping[str, float], now: datetime) -> dict[str, ReadInput]:
     """Each provider's ReadInput (provider name -> the max age of its statuses, see `status_max_age`),
     in one pass over the state's records: `now` is the session's clock, read once for all."""
-    parts: dict[str, tuple[dict[Address, StateRecord], ...]] = {name: ({}, {}, {}, {}) for name in max_ages}
+    parts: dict[str, tuple[dict[Address, StateRecord], ...]] = {name: ({}, {}, {}) for name in max_ages}
     for address, record in ctx.cache.items():
         part = parts.get(address.provider)
         if part is None:
             continue
-        standing, to_read, unseen, people = part
-        if address.kind == Kind.MEMBERSHIP:
-            if record.status == UNSEEN:
-                unseen[address] = record
-            elif stands_in(record, refresh=ctx.refresh, max_age_seconds=max_ages[address.provider], now=now):
+        standing, to_read, people = part
+        if address.kind == Kind.MEMBERSHIP and record.status != UNSEEN:
+            if stands_in(record, refresh=ctx.refresh, max_age_seconds=max_ages[address.provider], now=now):
                 standing[address] = record
             else:
                 to_read[address] = record
         if record.contact or (address.kind == Kind.CONTACT and record.remote_id):
             people[address] = record
-    return {name: ReadInput(name, standing, to_read, unseen, people, ownership_tag=ctx.ownership_tag,
+    return {name: ReadInput(name, standing, to_read, people, ownership_tag=ctx.ownership_tag,
                             refresh=ctx.refresh, adopted=ctx.adopted)
-            for name, (standing, to_read, unseen, people) in parts.items()}
+            for name, (standing, to_read, people) in parts.items()}
 
 
 def read_input(ctx: ReadContext, provider: str, *, max_age_seconds: float, now: datetime) -> ReadInput:

@@ -21,8 +21,8 @@ STATUSES = tuple(MemberStatus)
 # person may be in only one at a time): re-read on every run, never taken as final. The word is the
 # one states have always stored.
 CONFLICT_REASON = "another_blueprint"
-__all__ = ["ACTIVE", "CONFLICT_REASON", "FAILED", "FINISHED", "PAUSED", "STATUSES", "UNSEEN", "LiveBlueprint",
-           "LiveCard", "LiveMembership", "LiveSnapshot", "MemberStatus"]
+__all__ = ["ACTIVE", "CONFLICT_REASON", "FAILED", "FINISHED", "PAUSED", "STATUSES", "UNSEEN", "Absence",
+           "LiveBlueprint", "LiveCard", "LiveMembership", "LiveSnapshot", "MemberStatus"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,14 @@ class LiveBlueprint:
     sourcing_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Absence:
+    """What a vendor with asynchronous starts said of a member: no enrollment, for this person, at this time."""
+
+    person: str  # the vendor's id of the person read
+    read_at: str  # when it was read (the session's clock)
+
+
 @dataclass
 class LiveSnapshot:
     """Everything read from the vendors for one plan. Mutable only while providers fill it."""
@@ -101,6 +109,9 @@ class LiveSnapshot:
     # Members read as absent whose absence is not proven yet (an asynchronous start of another run
     # may still be dispatching): the plan defers them with the reason.
     settling: dict[Address, str] = field(default_factory=dict)
+    # Members a vendor with asynchronous starts read as having no enrollment: the fact, which the core's
+    # merge judges against the settle window (reconciler/settle_window.py) into `settling` or `unproven`.
+    absent: dict[Address, Absence] = field(default_factory=dict)
     # Members read as absent whose first absent read must be remembered: address -> (contact, since).
     absent_seen: dict[Address, tuple[str, str]] = field(default_factory=dict)
     # In-doubt journal intents this read settled: journal seq -> resolved_present | resolved_absent.
@@ -128,6 +139,7 @@ class LiveSnapshot:
         self.people.update(other.people)
         self.unproven.update(other.unproven)
         self.settling.update(other.settling)
+        self.absent.update(other.absent)
         self.absent_seen.update(other.absent_seen)
         self.resolved.update(other.resolved)
         self.seen.update(other.seen)

@@ -35,6 +35,7 @@ from reconciler.model import (
 )
 from reconciler.providers._http import VendorClient
 from reconciler.read_input import ReadContext, ReadInput, read_input, status_max_age
+from reconciler.settle_window import judge_absences, settle_windows
 from reconciler.snapshot import LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
 from reconciler.timeutil import SYSTEM_CLOCK, Clock
 
@@ -183,14 +184,18 @@ class BaseProvider:
 
     # -- read -------------------------------------------------------------------------------------
     def read(self, desired: DesiredState, given: ReadInput | ReadContext) -> LiveSnapshot:
-        """The adapter's `read_given`. `given` is what the core decided (reconciler/engine.py); a
-        ReadContext (the state's records, as a test or bench holds them) is first decided by the same
-        core rule (reconciler/read_input.py), on this provider's clock."""
-        if isinstance(given, ReadContext):
-            given = read_input(given, self.config.name, now=self.clock.now(),
-                               max_age_seconds=status_max_age(self.capabilities.can_list_memberships,
-                                                              self.config.status_refresh_minutes))
-        return self.read_given(desired, given)
+        """The adapter's `read_given`. `given` is what the core decided (reconciler/engine.py), which
+        also merges the result. A ReadContext (the state's records, as a test holds them) gets the
+        core's part around the read here, by the same rules: the stand-ins decided before
+        (reconciler/read_input.py, on this provider's clock), the settle window judged after
+        (reconciler/settle_window.py)."""
+        if isinstance(given, ReadInput):
+            return self.read_given(desired, given)
+        snap = self.read_given(desired, read_input(
+            given, self.config.name, now=self.clock.now(),
+            max_age_seconds=status_max_age(self.capabilities.can_list_memberships, self.config.status_refresh_minutes)))
+        judge_absences(given.cache, snap, settle_windows({self.config.name: self.config}))
+        return snap
 
     def read_given(self, desired: DesiredState, given: ReadInput) -> LiveSnapshot:
         """What the vendor holds of what `desired` and `given` touch (each adapter implements it)."""

@@ -134,6 +134,19 @@ class SandboxEvents:
 
 
 @dataclass(frozen=True)
+class AsyncStarts:
+    """A vendor whose starts show on its status read only once it dispatched them, so a read of "none"
+    proves nothing for a while: the core's merge holds such reads to a settle window
+    (reconciler/settle_window.py). `minutes`: the window of one configured provider; the rest is how
+    messages name the setting, the person and the vendor's "none"."""
+
+    setting: str  # the provider key that sets the window, in minutes
+    minutes: Callable[[ProviderConfig], float]
+    person: str  # "candidate"
+    none: str  # "no sequence"
+
+
+@dataclass(frozen=True)
 class VendorSpec:
     """One vendor: its defaults, what its manifests may say, and how to build its parts."""
 
@@ -153,6 +166,7 @@ class VendorSpec:
     person_ids: PersonIds | None = None
     envelope: Callable[[Any], Envelope] = plain_envelope
     replays_starts: bool = False  # a start in doubt is settled by replaying it with its idempotency key
+    async_starts: AsyncStarts | None = None  # starts show late: "none" is proof only across a settle window
     stalls: Mapping[str, Stall] = field(default_factory=dict)  # active vendor status -> when it is a problem
     reply_reasons: frozenset[str] = frozenset()  # pause reasons meaning "the person replied"
     importer: Callable[[], Any] | None = None  # module with import_pipeline/import_sequence/import_sourcing

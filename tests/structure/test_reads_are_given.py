@@ -40,3 +40,17 @@ def test_no_vendor_package_decides_which_remembered_statuses_stand_in(vendor: st
 def test_the_scan_finds_what_it_looks_for() -> None:
     """Not vacuous: the core module that decides is found by the same scan."""
     assert _uses(PROVIDERS.parent / "read_input.py") >= {"stands_in", "ReadContext"}
+
+
+# what the core's merge decides of a read of "none" (reconciler/settle_window.py): an adapter reports the
+# fact (`LiveSnapshot.absent`) and never fills these itself
+MERGE_ONLY = {"settling", "absent_seen"}
+
+
+@pytest.mark.parametrize("vendor", sorted(registry()))
+def test_no_vendor_package_judges_a_read_of_none(vendor: str) -> None:
+    hits = sorted(f"{p.relative_to(PROVIDERS).as_posix()}:{node.lineno}"
+                  for p in sorted((PROVIDERS / vendor).rglob("*.py"))
+                  for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+                  if isinstance(node, ast.Attribute) and node.attr in MERGE_ONLY)
+    assert not hits, f"the settle window is the core's merge (reconciler/settle_window.py), not a vendor's: {hits}"

@@ -12,12 +12,12 @@ from typing import Any, Protocol
 
 from reconciler.errors import NotFoundError
 from reconciler.model import Address, DesiredState, ProviderConfig, Sequence
-from reconciler.providers.kalent import _mapping, _window
+from reconciler.providers.kalent import _mapping
 from reconciler.providers.kalent._client import Catalog, Target
 from reconciler.read_input import ReadInput
-from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, LiveMembership, LiveSnapshot
+from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, Absence, LiveMembership, LiveSnapshot
 from reconciler.state_record import StateRecord
-from reconciler.timeutil import Clock, age_seconds, stamp, utcnow
+from reconciler.timeutil import Clock, age_seconds, stamp
 
 
 class KalentReader(Protocol):
@@ -55,7 +55,6 @@ def read(kp: KalentReader, desired: DesiredState, given: ReadInput) -> LiveSnaps
         if found is not None:
             snap.blueprints[bp.address] = found
     declared: set[Address] = set()
-    rows = _window.CandidateRows(given)
     for seq in (s for s in desired.sequences if s.provider == name):
         target = targets[seq.id] = kp.catalog.target(seq, desired)
         steps = _blueprint_steps(kp, seq, desired, target)
@@ -63,7 +62,7 @@ def read(kp: KalentReader, desired: DesiredState, given: ReadInput) -> LiveSnaps
             snap.cadences[(name, seq.id)] = _mapping.cadence(steps)
         for member in seq.members:
             declared.add(member.address)
-            lm = _member(kp, member.address, member.candidate_id, target, given, snap, rows=rows)
+            lm = _member(kp, member.address, member.candidate_id, target, given, snap)
             previous[member.address] = lm.remote_id if lm is not None else None
             if lm is not None:
                 snap.memberships[member.address] = lm
@@ -101,12 +100,11 @@ def _read_orphans(kp: KalentReader, given: ReadInput, declared: set[Address], ta
 
 
 def _member(kp: KalentReader, address: Address, candidate_id: str | None, target: Target, given: ReadInput,
-            snap: LiveSnapshot, *, orphan: bool = False,
-            rows: _window.CandidateRows | None = None) -> LiveMembership | None:
+            snap: LiveSnapshot, *, orphan: bool = False) -> LiveMembership | None:
     """The live membership of one candidate, as remembered when the core says that stands in."""
     if address in given.standing:
         return given.standing[address].membership(address)
-    watch, cached = given.unseen.get(address), given.to_read.get(address)
+    cached = given.to_read.get(address)
     if not candidate_id:
         snap.warnings.append(f"{address}: no Kalent candidate id; cannot read its status")
         return None
@@ -138,9 +136,9 @@ def _member(kp: KalentReader, address: Address, candidate_id: str | None, target
             "Kalent; nothing is started again while the state remembers that start")
         return None
     if sequence is None:
-        if cached is None and not orphan:
-            _judge_absence(kp, address, candidate_id, watch, given, snap, rows)
-        return None  # with a cached enrollment: known, now absent, which the engine reports
+        if not orphan:  # the fact only: the core's merge judges it (reconciler/settle_window.py)
+            snap.absent[address] = Absence(candidate_id, observed)
+        return None  # with a remembered enrollment: known, now absent, which the core's merge reports
     if _mapping.belongs_to(sequence, target.blueprint_id, target.blueprint_name):
         return _mapping.to_membership(address, sequence, candidate_id=candidate_id, attempt=attempt,
                                       observed_at=observed)
@@ -149,20 +147,6 @@ def _member(kp: KalentReader, address: Address, candidate_id: str | None, target
     conflict = _mapping.conflict_text(candidate_id, sequence, target.label)
     return _mapping.to_membership(address, sequence, candidate_id=candidate_id, attempt=attempt, observed_at=observed,
                                         conflict=conflict)
-
-
-def _judge_absence(kp: KalentReader, address: Address, candidate_id: str, watch: StateRecord | None,
-                   given: ReadInput, snap: LiveSnapshot, rows: _window.CandidateRows | None = None) -> None:
-    """"No sequence" is proof only across the dispatch window (see _window.py)."""
-    others = (rows or _window.CandidateRows(given)).same_candidate(address, candidate_id)
-    verdict = _window.judge_absence(address, candidate_id, watch, others, settle_seconds=kp.settle_seconds,
-                                    now=utcnow(kp.clock))
-    if verdict.action == "wait":
-        snap.settling[address] = verdict.reason
-        if verdict.first_seen:
-            snap.absent_seen[address] = (candidate_id, verdict.first_seen)
-    elif verdict.action == "manual":
-        snap.unproven[address] = verdict.reason
 
 
 def dispatching(cached: StateRecord | None, sequence: Mapping[str, Any] | None, settle_seconds: float,

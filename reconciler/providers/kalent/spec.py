@@ -12,6 +12,7 @@ from reconciler.located_yaml import problem
 from reconciler.model import Blueprint, ProviderConfig
 from reconciler.providers.kalent.rules import compared_steps, step_problems
 from reconciler.providers.spec import (
+    AsyncStarts,
     BlueprintRules,
     ConfigKey,
     Envelope,
@@ -113,5 +114,7 @@ SPEC = VendorSpec(
         contact_schema={"description": "Kalent candidate id of this person (Kalent has no email matching).",
                         "type": "string", "minLength": 1}),
     envelope=envelope,
+    async_starts=AsyncStarts(setting="start_settle_minutes", minutes=lambda c: KalentConfig.of(c).start_settle_minutes,
+                             person="candidate", none="no sequence"),
     sandbox_events=SandboxEvents(person_key="candidate", person=lambda contact: contact.person_id(CANDIDATE_KEY)),
 )

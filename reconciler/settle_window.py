@@ -1,0 +1,152 @@
+"""The settle window of asynchronous starts: when a read of "none" proves that a person may be started.
+
+A vendor whose spec declares `async_starts` shows a start on its status read only once it dispatched
+it, so "none" read now is not proof that nobody started the person a moment ago: this run before a
+crash, this state under another address (a renamed contact or sequence, a member moved between
+lists), another checkout with its own state file, or a run whose state was lost. Its adapter reports
+only the fact (`LiveSnapshot.absent`: this person, none, read at this time); the core's merge judges
+it here, on the state's records and the provider's window:
+
+- A start recorded in this state for the same person (any address) within the settle window is
+  in flight: wait. One recorded earlier that the vendor no longer shows is unproven: `manual`.
+- Otherwise absence is proven only across the window: the first read that finds none is recorded
+  (an `unseen` row of that person's id, `since` = that read), and the person is started only by a
+  run that finds them still absent at least the window later. A start by anyone before the first
+  read has had the whole window to show by the second.
+- A window of 0 trusts a single read (for a project with one checkout and one state).
+
+Nothing here writes: apply records the `unseen` rows with the rest of its read (read_record.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from reconciler.model import Address, ProviderConfig
+from reconciler.snapshot import STATUSES, UNSEEN, LiveSnapshot
+from reconciler.state_record import StateRecord
+from reconciler.timeutil import age_seconds, parse_time
+from reconciler.vocabulary import Kind
+
+if TYPE_CHECKING:  # providers/base.py merges a read through this module: it imports no provider module
+    from reconciler.providers.spec import AsyncStarts
+
+__all__ = ["SettleWindow", "Verdict", "judge_absence", "judge_absences", "settle_windows"]
+
+
+@dataclass(frozen=True)
+class SettleWindow:
+    """One provider's window: how long a read of "none" proves nothing, and how its vendor says things."""
+
+    seconds: float
+    starts: AsyncStarts  # how messages name the setting, the person and the vendor's "none"
+    title: str  # the vendor, in messages
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a read of "none" allows: start (proven), wait (defer with `reason`) or a person decides."""
+
+    action: str  # "start" | "wait" | "manual"
+    reason: str = ""
+    first_seen: str | None = None  # the first read that found none (recorded while waiting)
+
+
+def settle_windows(configs: Mapping[str, ProviderConfig]) -> dict[str, SettleWindow]:
+    """The window of every provider (name -> config) whose vendor starts asynchronously."""
+    from reconciler.providers import vendors  # on demand: the registry's package imports providers/base.py
+
+    windows = {}
+    for name, config in configs.items():
+        spec = vendors.spec(config.type)
+        if spec.async_starts is not None:
+            windows[name] = SettleWindow(spec.async_starts.minutes(config) * 60, spec.async_starts, spec.title)
+    return windows
+
+
+def _hhmm(iso: str | None, plus: float = 0.0) -> str:
+    if not iso:
+        return "?"
+    when = datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC) + timedelta(seconds=plus)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+class PersonRows:
+    """The membership rows one state holds per person (the vendor's id), to ask `same_person` of many
+    members: indexed in one pass over the state at the first question (a scan of the whole state per
+    absent person made 500 absent people x 250,000 rows most of a warm 100k plan)."""
+
+    def __init__(self, known: Mapping[Address, StateRecord], provider: str) -> None:
+        self._known = known
+        self._provider = provider
+        self._rows: dict[str, list[tuple[Address, StateRecord]]] | None = None
+
+    def same_person(self, address: Address, person: str) -> list[tuple[Address, StateRecord]]:
+        """Membership rows this state holds for the same person under other addresses."""
+        if self._rows is None:
+            self._rows = {}
+            for a, e in self._known.items():
+                if a.provider == self._provider and a.kind == Kind.MEMBERSHIP and e.status in STATUSES \
+                        and e.contact is not None:
+                    self._rows.setdefault(e.contact, []).append((a, e))
+        return sorted(((a, e) for a, e in self._rows.get(person, ()) if a != address), key=lambda ae: str(ae[0]))
+
+
+def judge_absence(person: str, watch: StateRecord | None, others: list[tuple[Address, StateRecord]], *,
+                  window: SettleWindow, now: str) -> Verdict:
+    """The verdict on a person read as having no enrollment (see the module docstring)."""
+    settle_seconds, words = window.seconds, window.starts
+    minutes = settle_seconds / 60
+    at = parse_time(now)  # the time of the read: every age below is measured at this instant
+    for other, entry in others:
+        since = entry.since
+        age = age_seconds(since, at)
+        if age is not None and age < settle_seconds:
+            return Verdict("wait", f"{words.person} {person} was started at {_hhmm(since)} under {other} "
+                                   f"(this state); {window.title} may still be dispatching it, so nothing is started "
+                                   f"before {_hhmm(since, settle_seconds)} ({words.setting}: {minutes:g})")
+        status = entry.vendor_status or entry.status
+        return Verdict("manual", f"this state recorded {words.person} {person} as {status} "
+                                 f"under {other}, but {window.title} shows {words.none} for it: check it in "
+                                 f"{window.title}; nothing is started while the state remembers it")
+    if settle_seconds <= 0:
+        return Verdict("start")
+    # The first absent read of THIS person: a row recorded for another id (the member's id was
+    # corrected since) proves nothing about this one, which has never had its window.
+    first = watch.since if watch is not None and watch.status == UNSEEN and watch.contact == person else None
+    age = age_seconds(first, at)
+    if first is not None and age is not None and age >= settle_seconds:
+        return Verdict("start")
+    first = first or now
+    return Verdict("wait", f"{window.title} starts asynchronously: {words.none} for {words.person} {person} since "
+                           f"{_hhmm(first)}; started from {_hhmm(first, settle_seconds)} if still absent "
+                           f"({words.setting}: {minutes:g}), so another run's start has time to show",
+                   first_seen=first)
+
+
+def judge_absences(known: Mapping[Address, StateRecord], live: LiveSnapshot,
+                   windows: Mapping[str, SettleWindow]) -> None:
+    """Judge every "none" a provider with asynchronous starts read (`live.absent`): wait (`settling`,
+    and `absent_seen` for the first absent read apply records), `manual` (`unproven`), or start (nothing
+    to note: the member is absent). An enrollment the state recorded at the address itself is left to
+    `live_merge.known_now_absent` (unproven, never absent)."""
+    rows: dict[str, PersonRows] = {}
+    for address, absence in live.absent.items():
+        window = windows.get(address.provider)
+        if window is None:
+            continue  # a vendor that starts synchronously: its "none" is proof
+        record = known.get(address)
+        if record is not None and record.status != UNSEEN:
+            continue
+        others = rows.setdefault(address.provider, PersonRows(known, address.provider)).same_person(
+            address, absence.person)
+        verdict = judge_absence(absence.person, record, others, window=window, now=absence.read_at)
+        if verdict.action == "wait":
+            live.settling[address] = verdict.reason
+            if verdict.first_seen:
+                live.absent_seen[address] = (absence.person, verdict.first_seen)
+        elif verdict.action == "manual":
+            live.unproven[address] = verdict.reason
