@@ -307,8 +307,8 @@ def _print_report(signals: ApplySignals, report: ApplyReport, report_path: Path 
 
 def _apply_reviewed(signals: ApplySignals, run: ApplyRun) -> ApplyReport | None:
     """Read every vendor, show the whole plan, ask (unless --auto-approve), then write."""
-    from reconciler.apply import least_seconds
     from reconciler.errors import StaleChangeError
+    from reconciler.providers import least_seconds
 
     with reading() as progress:
         run.hooks.reading = progress
@@ -343,7 +343,7 @@ def _apply_reviewed(signals: ApplySignals, run: ApplyRun) -> ApplyReport | None:
 def _apply_fixed(signals: ApplySignals, run: ApplyRun, report_path: Path | None) -> ApplyReport | None:
     """A saved plan, or --auto-approve: nobody looks at the whole plan between the read and the writes,
     so each vendor writes as soon as its own read is done (reconciler/pipeline.py)."""
-    from reconciler.apply import least_seconds
+    from reconciler.providers import least_seconds
 
     prepared = run.prepare()  # a saved plan: digest, --target and safety, before anything is read
     floor = least_seconds(prepared.todo, run.session.providers) if prepared.plan is not None else 0.0

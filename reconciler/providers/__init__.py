@@ -11,6 +11,7 @@ from typing import Any
 from reconciler.errors import ConfigError
 from reconciler.model import Project, ProviderConfig
 from reconciler.providers import vendors
+from reconciler.providers._limits import least_seconds as least_seconds  # re-exported: apply's progress floor
 from reconciler.providers.base import Provider
 from reconciler.secrets import clean_key
 

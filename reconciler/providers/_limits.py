@@ -1,4 +1,5 @@
-"""Request pacing: a rolling-window budget per vendor rate limit, and the budgets a provider gets.
+"""Request pacing: a rolling-window budget per vendor rate limit, the budgets a provider gets, and the
+least time they allow for an apply's writes (`least_seconds`, the floor of apply's progress estimate).
 
 Pacing is a rolling 60 s window per budget (read + write, or one shared by both, as the vendor's
 default limits say): never more than the per-minute limit in any 60 s, from the first request on,
@@ -10,12 +11,15 @@ through in the first minute, which a sliding-window vendor answers with 429s.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from reconciler.model import ProviderConfig
+from reconciler.plan_types import Change
 
 STOP_POLL = 0.2  # seconds between looks at the stop event while waiting (budget, back-off)
 
@@ -127,7 +131,7 @@ def header_int(value: str | None) -> int | None:
 def budgets_for(config: ProviderConfig, *, sleep: Callable[[float], None],
                 clock: Callable[[], float]) -> dict[str, RollingWindow]:
     """{'read': bucket, 'write': bucket}; the same bucket twice for vendors with one budget."""
-    limits = {**default_limits(config.type), **config.limits()}
+    limits = limits_of(config)
     paced = config.paced
     if "requests_per_minute" in limits and not ("reads_per_minute" in config.limits()
                                                 or "writes_per_minute" in config.limits()):
@@ -135,6 +139,31 @@ def budgets_for(config: ProviderConfig, *, sleep: Callable[[float], None],
         return {"read": shared, "write": shared}
     return {"read": RollingWindow(limits.get("reads_per_minute", 60), sleep=sleep, clock=clock, adopt_headers=paced),
             "write": RollingWindow(limits.get("writes_per_minute", 60), sleep=sleep, clock=clock, adopt_headers=paced)}
+
+
+def limits_of(config: ProviderConfig) -> dict[str, int]:
+    """A provider's rate limits: its vendor's defaults, each overridden by its own `rate_limit` key."""
+    return {**default_limits(config.type), **config.limits()}
+
+
+class _Configured(Protocol):
+    config: ProviderConfig
+
+
+def least_seconds(changes: list[Change], providers: Mapping[str, _Configured]) -> float:
+    """The shortest time the providers' write budgets allow for these changes: a budget lets its
+    per-minute limit through in any rolling 60 s (the first minute's worth at once), so N writes need
+    60 s x (ceil(N / limit) - 1); providers run side by side, so the slowest one decides."""
+    per_provider: dict[str, int] = {}
+    for change in changes:
+        if change.executable:
+            per_provider[change.provider] = per_provider.get(change.provider, 0) + 1
+    worst = 0.0
+    for name, count in per_provider.items():
+        limits = limits_of(providers[name].config)
+        per_minute = limits.get("writes_per_minute") or limits.get("requests_per_minute") or 60
+        worst = max(worst, 60.0 * max(0, math.ceil(count / per_minute) - 1))
+    return worst
 
 
 def default_limits(vendor_type: str) -> dict[str, int]:

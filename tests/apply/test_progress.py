@@ -70,9 +70,9 @@ def test_eta_never_promises_more_than_the_rate_limits_allow(monkeypatch):
 
 
 def test_least_seconds_is_the_slowest_provider_after_its_first_minute(tmp_path):
-    from reconciler.apply import least_seconds
     from reconciler.model import Address, ProviderConfig
     from reconciler.plan_types import Change
+    from reconciler.providers import least_seconds
 
     class Named:
         def __init__(self, config):
