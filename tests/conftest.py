@@ -1,11 +1,16 @@
-"""Shared fixtures: a scratch campaigns directory builder."""
+"""Shared fixtures: a scratch campaigns directory builder; a sandbox served on 127.0.0.1 (`served`) and a
+webhook receiver (`receiver`) for the tests that drive the CLI over loopback HTTP (tests/drift/_support.py).
+A module that needs another kind of served sandbox defines its own `served` (pytest's override)."""
 
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.drift._support import Receiver, Served, serve_sandbox
 
 PROJECT = """\
 version: 1
@@ -39,3 +44,19 @@ def make_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         return root
 
     return make
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    """The example's three simulators served on 127.0.0.1; `served.write(files)` makes a project on them."""
+    s = serve_sandbox(tmp_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on 127.0.0.1 that records what `drift --notify` posts."""
+    r = Receiver()
+    yield r
+    r.close()

@@ -26,8 +26,8 @@ from reconciler.errors import PlanError
 from reconciler.orchestrate import ApplyHooks, ApplyRun, run_apply
 from reconciler.pipeline import FixedPlanApply
 from reconciler.plan_types import Plan
-from tests.apply._support import UNCHECKED, open_hub, writes
-from tests.policy._support import SandboxTime, clock_to, plan_now, policy_project, sandbox_now
+from tests.apply._support import UNCHECKED, writes
+from tests.policy._support import SandboxTime, clock_to, plan_now, policy_sandbox, sandbox_now
 
 BOUND_SECONDS = 90  # an apply of the example takes a few seconds; a hang waits forever
 
@@ -61,8 +61,6 @@ def test_a_whole_plan_check_that_raises_once_refuses_every_vendor(tmp_path):
     """`apply --auto-approve` under a cross-vendor rule: every vendor waits for the whole plan. The
     check over it fails once (it would pass if run again): the verdict is a refusal for every vendor,
     the check is not run again by another thread, nothing is sent."""
-    root = policy_project(tmp_path, "  exclusive: true\n")
-    hub = open_hub(root)
     calls: list[int] = []
 
     def failing_check(plan: Plan) -> list[str]:
@@ -71,7 +69,7 @@ def test_a_whole_plan_check_that_raises_once_refuses_every_vendor(tmp_path):
             raise RuntimeError("the safety check broke")
         return []
 
-    try:
+    with policy_sandbox(tmp_path, "  exclusive: true\n") as (root, hub):
         with open_session(root, env={}, hub=hub, clock=SandboxTime(hub)) as session:
             run = FixedPlanApply(session, plan=None, allow=failing_check, partial=False)
             raised = bounded(run.run, lambda: run)
@@ -84,17 +82,13 @@ def test_a_whole_plan_check_that_raises_once_refuses_every_vendor(tmp_path):
         assert str(error) == ("the safety check of the whole plan failed, so no vendor writes; nothing was sent: "
                               "RuntimeError: the safety check broke")
         assert run.result.report.results == []
-    finally:
-        hub.store.close()
 
 
 def test_a_saved_plan_recheck_that_raises_once_refuses_every_vendor_and_reaches_the_caller(tmp_path):
     """`apply PLAN` under a contact policy: every vendor waits for the policy's re-check of the saved
     plan. Reporting the enrollment it holds back fails once (the caller's progress hook raises): no
     vendor enrolls anyone, and the apply raises a clear error."""
-    root = policy_project(tmp_path, "  vendor_opt_outs: true\n")
-    hub = open_hub(root)
-    try:
+    with policy_sandbox(tmp_path, "  vendor_opt_outs: true\n") as (root, hub):
         saved = plan_now(root, hub)
         maria = "clarky.membership[inbound-es][maria-garcia]"
         with open_session(root, env={}, hub=hub, clock=SandboxTime(hub)) as session, \
@@ -138,5 +132,3 @@ def test_a_saved_plan_recheck_that_raises_once_refuses_every_vendor_and_reaches_
             report = run_apply(session, replace(UNCHECKED, plan=gary_only, review=False)).report
         assert any(r.status == "ok" and r.action == "enroll" for r in report.results)
         assert all(n == 1 for n in hub.store.sends().values())
-    finally:
-        hub.store.close()

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from reconciler.model import Address
 from reconciler.state import StateStore
-from tests.drift._support import serve_sandbox
 
 CONTACTS = """\
 contacts:
@@ -40,13 +37,6 @@ pipelines:
       - {{contact: ana, stage: Lead, title: Ana card}}
       - {{contact: ben, stage: Qualified, title: Ben card}}
 """
-
-
-@pytest.fixture
-def served(tmp_path):
-    s = serve_sandbox(tmp_path)
-    yield s
-    s.close()
 
 
 def card_id(served, title: str) -> str:

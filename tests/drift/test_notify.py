@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from tests.drift._support import Receiver, serve_sandbox
+from tests.drift._support import Receiver
 
 FILES = {
     "contacts.yaml": """\
@@ -26,20 +24,6 @@ pipelines:
       - {contact: ben, stage: Lead, title: Ben card}
 """,
 }
-
-
-@pytest.fixture
-def served(tmp_path):
-    s = serve_sandbox(tmp_path)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()
 
 
 def card_id(served, title: str) -> str:

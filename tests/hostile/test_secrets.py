@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.secrets import redact, register, renderings
-from tests.drift._support import EXAMPLE, KEYS, serve_sandbox
+from tests.drift._support import EXAMPLE, KEYS
 
 CONTACTS = {"contacts.yaml": "contacts:\n  - {id: ana, first_name: Ana, emails: [ana@example.com]}\n",
             "seq.yaml": "sequences:\n  - {id: s, provider: gary, sequence: Post-call nurture, members: [ana]}\n"}
@@ -19,13 +19,6 @@ USING = {"CLARKY_API_KEY": "sequences:\n  - {id: s, provider: clarky, template: 
          "GARY_API_KEY": CONTACTS["seq.yaml"],
          "KALENT_API_KEY": "sequences:\n  - {id: s, provider: kalent, blueprint: bp_example, "
                            "sourcing: Senior Backend Engineer, candidates: [cand_123]}\n"}
-
-
-@pytest.fixture
-def served(tmp_path):
-    s = serve_sandbox(tmp_path)
-    yield s
-    s.close()
 
 
 def example_manifests(served) -> Path:

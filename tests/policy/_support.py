@@ -1,8 +1,10 @@
 """Shared set-up for the contact policy tests: the example project with a `policy:` section, on a
-sandbox the test owns, and the sandbox clock moved to a chosen instant (nobody sleeps)."""
+sandbox the test owns (`policy_sandbox`), and the sandbox clock moved to a chosen instant (nobody sleeps)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from reconciler.engine import make_plan, open_session, read_live
 from reconciler.orchestrate import ApplyRun
 from reconciler.plan_types import Plan
 from reconciler.sandbox.core import Hub
-from tests.apply._support import UNCHECKED, copy_example
+from tests.apply._support import UNCHECKED, copy_example, open_hub
 
 
 def policy_project(tmp_path: Path, policy: str, *, safety: str = "", files: dict[str, str] | None = None) -> Path:
@@ -25,6 +27,18 @@ def policy_project(tmp_path: Path, policy: str, *, safety: str = "", files: dict
     for name, content in (files or {}).items():
         (root / name).write_text(content)
     return root
+
+
+@contextmanager
+def policy_sandbox(tmp_path: Path, policy: str, *, safety: str = "",
+                   files: dict[str, str] | None = None) -> Iterator[tuple[Path, Hub]]:
+    """`policy_project` and its persisted in-process sandbox, closed on the way out."""
+    root = policy_project(tmp_path, policy, safety=safety, files=files)
+    hub = open_hub(root)
+    try:
+        yield root, hub
+    finally:
+        hub.store.close()
 
 
 class SandboxTime:

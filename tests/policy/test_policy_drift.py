@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 
 import jsonschema
-import pytest
 
 from tests.conftest import REPO
-from tests.drift._support import Receiver, project_yaml, serve_sandbox
+from tests.drift._support import project_yaml
 
 FILES = {
     "contacts.yaml": """\
@@ -23,20 +22,6 @@ sequences:
   - {id: nurture, provider: gary, sequence: "Post-call nurture", members: [ana]}
 """,
 }
-
-
-@pytest.fixture
-def served(tmp_path):
-    s = serve_sandbox(tmp_path)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()
 
 
 def test_violations_found_live_are_reported_and_notified_on_transitions(served, receiver):

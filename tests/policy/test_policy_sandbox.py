@@ -15,7 +15,8 @@ from reconciler.engine import make_plan, open_session, read_live
 from reconciler.orchestrate import ApplyRun
 from tests.apply._support import UNCHECKED, open_hub
 from tests.conftest import REPO
-from tests.policy._support import SandboxTime, apply_now, by_address, clock_to, plan_now, policy_project, sandbox_now
+from tests.policy._support import (
+    SandboxTime, apply_now, by_address, clock_to, plan_now, policy_project, policy_sandbox, sandbox_now)
 
 OVERLAP = ["maria-garcia", "carlos-ruiz", "lucia-fernandez", "john-smith", "emma-jones"]  # in Clarky and Gary
 MADRID = ZoneInfo("Europe/Madrid")
@@ -26,14 +27,12 @@ def sent_addresses(report) -> set[str]:
 
 
 def test_suppressed_people_are_skipped_everywhere_with_where_the_entry_is(tmp_path):
-    root = policy_project(tmp_path, """\
+    with policy_sandbox(tmp_path, """\
   suppress:
     emails: [MARIA@example.com]
     domains: [jones-analytics.example]
     csv: [dnc.csv]
-""", files={"dnc.csv": "phone,email\n+1 415 555 0123,\n"})
-    hub = open_hub(root)
-    try:
+""", files={"dnc.csv": "phone,email\n+1 415 555 0123,\n"}) as (root, hub):
         plan = by_address(plan_now(root, hub))
         assert plan["clarky.membership[inbound-es][maria-garcia]"] == (
             "skip", f"suppressed: email 'maria@example.com' is listed in {root}/campaignctl.yaml:29 (policy.suppress)")
@@ -53,14 +52,10 @@ def test_suppressed_people_are_skipped_everywhere_with_where_the_entry_is(tmp_pa
                 ("clarky", "inbound-es", "maria-garcia"), ("gary", "nurture", "maria-garcia"),
                 ("gary", "nurture", "emma-jones"), ("clarky", "inbound-en", "emma-jones"),
                 ("clarky", "inbound-en", "john-smith"), ("gary", "nurture", "john-smith")]}
-    finally:
-        hub.store.close()
 
 
 def test_one_outreach_at_a_time_until_the_person_replies_or_the_sequence_completes(tmp_path):
-    root = policy_project(tmp_path, "  exclusive: true\n")
-    hub = open_hub(root)
-    try:
+    with policy_sandbox(tmp_path, "  exclusive: true\n") as (root, hub):
         first = plan_now(root, hub)
         plan = by_address(first)
         for person in OVERLAP:
@@ -95,26 +90,19 @@ def test_one_outreach_at_a_time_until_the_person_replies_or_the_sequence_complet
         sent = sent_addresses(apply_now(root, hub))
         assert {"gary.membership[nurture][maria-garcia]", "gary.membership[nurture][john-smith]"} <= sent
         assert hub.store.sends() and all(n == 1 for n in hub.store.sends().values())
-    finally:
-        hub.store.close()
 
 
 def test_exclusive_groups_hold_only_their_own_sequences(tmp_path):
-    root = policy_project(tmp_path, "  exclusive:\n    - {group: spanish, sequences: [inbound-es, nurture]}\n")
-    hub = open_hub(root)
-    try:
+    spanish = "  exclusive:\n    - {group: spanish, sequences: [inbound-es, nurture]}\n"
+    with policy_sandbox(tmp_path, spanish) as (root, hub):
         plan = by_address(plan_now(root, hub))
         assert plan["gary.membership[nurture][maria-garcia]"][0] == "defer"
         assert plan["gary.membership[nurture][maria-garcia]"][1].startswith("exclusive (spanish): ")
         assert plan["gary.membership[nurture][john-smith]"][0] == "enroll"  # inbound-en is in no group
-    finally:
-        hub.store.close()
 
 
 def test_a_cooldown_defers_the_next_enrollment_until_the_days_have_passed(tmp_path):
-    root = policy_project(tmp_path, "  exclusive: true\n  cooldown_days: 3\n")
-    hub = open_hub(root)
-    try:
+    with policy_sandbox(tmp_path, "  exclusive: true\n  cooldown_days: 3\n") as (root, hub):
         apply_now(root, hub)
         hub.event("clarky", "reply", contact="maria@example.com")
         action, reason = by_address(plan_now(root, hub))["gary.membership[nurture][maria-garcia]"]
@@ -129,8 +117,6 @@ def test_a_cooldown_defers_the_next_enrollment_until_the_days_have_passed(tmp_pa
         assert by_address(plan_now(root, hub))["gary.membership[nurture][maria-garcia]"][0] == "defer"
         clock_to(hub, until + timedelta(seconds=1))
         assert by_address(plan_now(root, hub))["gary.membership[nurture][maria-garcia]"][0] == "enroll"
-    finally:
-        hub.store.close()
 
 
 def _next(weekday: int, hour: int, after: datetime) -> datetime:
@@ -146,9 +132,7 @@ WEEKDAYS = "  send_windows:\n    - {days: [mon, tue, wed, thu, fri], hours: \"09
 
 
 def test_outside_the_send_windows_enrollments_wait_and_cards_do_not(tmp_path):
-    root = policy_project(tmp_path, WEEKDAYS)
-    hub = open_hub(root)
-    try:
+    with policy_sandbox(tmp_path, WEEKDAYS) as (root, hub):
         saturday = _next(5, 12, sandbox_now(hub))
         clock_to(hub, saturday)
         plan = plan_now(root, hub)
@@ -167,27 +151,19 @@ def test_outside_the_send_windows_enrollments_wait_and_cards_do_not(tmp_path):
         clock_to(hub, monday + timedelta(hours=1))
         now_enrolled = {c.address for c in plan_now(root, hub).changes if c.action == "enroll"}
         assert {c.address for c in held} <= now_enrolled  # (Kalent's settle window has passed too)
-    finally:
-        hub.store.close()
 
 
 def test_a_window_per_sequence(tmp_path):
-    root = policy_project(tmp_path, "  send_windows:\n    - {days: [sun], hours: \"00:00-24:00\", timezone: UTC, "
-                                    "sequences: [nurture]}\n")
-    hub = open_hub(root)
-    try:
+    with policy_sandbox(tmp_path, "  send_windows:\n    - {days: [sun], hours: \"00:00-24:00\", timezone: UTC, "
+                                    "sequences: [nurture]}\n") as (root, hub):
         clock_to(hub, _next(2, 12, sandbox_now(hub)))  # a Wednesday
         plan = plan_now(root, hub)
         assert {c.address.group for c in plan.changes if c.action == "enroll"} == {"inbound-es", "inbound-en"}
         assert all(c.action == "defer" for c in plan.changes if c.address.group == "nurture")
-    finally:
-        hub.store.close()
 
 
 def test_a_saved_plan_applied_after_its_window_closed_sends_nothing(tmp_path):
-    root = policy_project(tmp_path, WEEKDAYS)
-    hub = open_hub(root)
-    try:
+    with policy_sandbox(tmp_path, WEEKDAYS) as (root, hub):
         clock_to(hub, _next(4, 16, sandbox_now(hub)).replace(minute=50))  # Friday 16:50 Madrid
         with open_session(root, env={}, hub=hub, clock=SandboxTime(hub)) as session:
             live = read_live(session, read_only=True)
@@ -200,14 +176,10 @@ def test_a_saved_plan_applied_after_its_window_closed_sends_nothing(tmp_path):
         assert enrolls[0].message.startswith("deferred, nothing sent: outside the send windows")
         assert not hub.store.sends()
         assert any(r.action == "create" and r.status == "ok" for r in report.results)
-    finally:
-        hub.store.close()
 
 
 def test_the_plan_json_carries_the_decisions_in_the_documented_shape(tmp_path):
-    root = policy_project(tmp_path, "  exclusive: true\n  suppress: {emails: [carlos.ruiz@example.es]}\n")
-    hub = open_hub(root)
-    try:
+    with policy_sandbox(tmp_path, "  exclusive: true\n  suppress: {emails: [carlos.ruiz@example.es]}\n") as (root, hub):
         data = plan_now(root, hub).to_dict()
         jsonschema.validate(data, json.loads((REPO / "schemas" / "plan.schema.json").read_text()))
         rules = {d["rule"] for d in data["policy"]["decisions"]}
@@ -218,8 +190,6 @@ def test_the_plan_json_carries_the_decisions_in_the_documented_shape(tmp_path):
             assert changes[decision["address"]]["action"] == decision["action"]
             assert changes[decision["address"]]["reason"] == decision["reason"]
             assert changes[decision["address"]]["irreversible"] is False
-    finally:
-        hub.store.close()
 
 
 def test_apply_auto_approve_sees_every_vendor_before_any_writes(tmp_path):
@@ -264,9 +234,7 @@ def test_an_unsubscribe_in_one_vendor_suppresses_the_person_in_every_other_and_i
     """Clarky's unsubscribe event (its contact's email and phone suppressed, the enrollment stopped):
     Maria's Gary Club membership is skipped with where and when; once recorded, a plan that reads
     Clarky's final status from the state's cache (not from Clarky) still knows it."""
-    root = policy_project(tmp_path, "  exclusive: true\n")
-    hub = open_hub(root)
-    try:
+    with policy_sandbox(tmp_path, "  exclusive: true\n") as (root, hub):
         apply_now(root, hub)
         assert "maria@example.com unsubscribed" in hub.event("clarky", "unsubscribe", contact="maria@example.com")
         today = sandbox_now(hub).strftime("%Y-%m-%d")
@@ -282,8 +250,6 @@ def test_an_unsubscribe_in_one_vendor_suppresses_the_person_in_every_other_and_i
         assert maria_status == []  # no Clarky status was read: the state's record answered
         assert by_address(plan)["gary.membership[nurture][maria-garcia]"] == expected
         assert all(n == 1 for n in hub.store.sends().values())
-    finally:
-        hub.store.close()
 
 
 def test_max_messages_per_day_refuses_a_plan_whose_forecast_exceeds_it(tmp_path):
@@ -310,9 +276,7 @@ def test_max_messages_per_day_refuses_a_plan_whose_forecast_exceeds_it(tmp_path)
 
 def test_a_cooldown_outlives_the_sequence_leaving_the_manifests(tmp_path):
     """The state's record of an ended enrollment counts, even once its sequence is no longer declared."""
-    root = policy_project(tmp_path, "  exclusive: true\n  cooldown_days: 3\n")
-    hub = open_hub(root)
-    try:
+    with policy_sandbox(tmp_path, "  exclusive: true\n  cooldown_days: 3\n") as (root, hub):
         apply_now(root, hub)
         hub.event("clarky", "reply", contact="maria@example.com")
         apply_now(root, hub)  # records her ended Clarky enrollment
@@ -321,17 +285,13 @@ def test_a_cooldown_outlives_the_sequence_leaving_the_manifests(tmp_path):
                          .replace("members_where:\n      tags_all: [inbound, es]", "members: []"))
         action, reason = by_address(plan_now(root, hub))["gary.membership[nurture][maria-garcia]"]
         assert action == "defer" and reason.startswith("cooldown_days 3: an enrollment in clarky/inbound-es ended ")
-    finally:
-        hub.store.close()
 
 
 def test_a_saved_plan_does_not_enroll_a_person_who_opted_out_after_it_was_saved(tmp_path):
     """A plan saved before Maria unsubscribed in Clarky enrolls her in Gary Club's nurture; applied
     after the unsubscribe (`apply PLAN`, each vendor read afresh), the policy holds that enrollment
     back as a fresh plan would: reported skipped, nothing sent to her in Gary Club."""
-    root = policy_project(tmp_path, "  vendor_opt_outs: true\n")
-    hub = open_hub(root)
-    try:
+    with policy_sandbox(tmp_path, "  vendor_opt_outs: true\n") as (root, hub):
         saved = plan_now(root, hub)
         maria_gary = "gary.membership[nurture][maria-garcia]"
         assert by_address(saved)[maria_gary][0] == "enroll"
@@ -357,5 +317,3 @@ def test_a_saved_plan_does_not_enroll_a_person_who_opted_out_after_it_was_saved(
         assert len(gary_sends) == len(planned) - 1  # everyone the saved plan enrolls there, but Maria
         assert any(r.status == "ok" and r.action == "enroll" for r in report.results)
         assert all(n == 1 for n in hub.store.sends().values())
-    finally:
-        hub.store.close()
