@@ -1,14 +1,15 @@
 """SQLite persistence of the sandbox: simulator collections, metadata, the request log and the send ledger.
 
-Every collection is an insertion-ordered dict in memory, written through to SQLite at the end of
-each request (one transaction), so a process killed mid-run loses nothing the vendor had
-acknowledged, and `plan` -> `apply` -> `plan` in three processes sees one account.
+Every collection is an insertion-ordered id -> object map kept in SQLite (rows are decoded when
+asked for, not held), written in one transaction per request, so a process killed mid-run loses
+nothing the vendor had acknowledged, and `plan` -> `apply` -> `plan` in three processes sees one account.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,48 +18,113 @@ if TYPE_CHECKING:
     from reconciler.sandbox.request import SimRequest
 
 
-class Collection:
-    """An insertion-ordered id -> JSON object map, written through to the store on commit."""
+class Row(dict[str, Any]):
+    """A stored object as the simulators see it: a dict that a weak reference can point at."""
 
-    def __init__(self, store: Store, name: str, rows: dict[str, Any]) -> None:
+    __slots__ = ("__weakref__",)
+
+
+class Collection:
+    """An insertion-ordered id -> JSON object map whose rows live in SQLite, not in memory.
+
+    A row is decoded when asked for and kept only while someone holds it (a weak cache), so the
+    same id gives the same object to everyone holding it, as a dict would, while a 150k-contact
+    account no longer sits in memory whole (issue 17: it was half the CLI's peak RSS). put and
+    delete write through at once in the open transaction, so order (SQLite rowid: a replaced row
+    keeps its place, a deleted one re-inserted goes last) and every later query match a dict's;
+    Store.commit re-encodes what was put, so a row mutated after its put is saved as it ends up.
+    """
+
+    def __init__(self, store: Store, name: str) -> None:
         self._store = store
+        self._db = store._db
         self.name = name
-        self._rows = rows
+        self._live: weakref.WeakValueDictionary[str, Row] = weakref.WeakValueDictionary()
+        self._dirty: dict[str, Any] = {}  # put since the last commit: held until written
         self.version = 0  # bumped on every put/delete: simulators memoise filtered lists against it
 
+    def _row(self, key: str, body: str) -> Any:
+        obj = self._live.get(key)
+        if obj is None:
+            decoded = json.loads(body)
+            if not isinstance(decoded, dict):
+                return decoded
+            obj = self._live[key] = Row(decoded)
+        return obj
 
     def get(self, key: str) -> Any | None:
-        return self._rows.get(key)
+        obj = self._dirty.get(key)
+        if obj is None:
+            obj = self._live.get(key)
+        if obj is not None:
+            return obj
+        found = self._db.execute("SELECT body FROM objects WHERE coll = ? AND key = ?", (self.name, key)).fetchone()
+        return None if found is None else self._row(key, found[0])
 
     def __getitem__(self, key: str) -> Any:
         """A row the caller knows is there (KeyError if not)."""
-        return self._rows[key]
+        obj = self.get(key)
+        if obj is None:
+            raise KeyError(key)
+        return obj
 
     def put(self, key: str, obj: Any) -> None:
         """Insert or replace; call again after mutating an object in place."""
-        self._rows[key] = obj
+        self._write(key, obj)
+        self._dirty[key] = obj
+        if isinstance(obj, Row):
+            self._live[key] = obj
+        else:
+            self._live.pop(key, None)
         self.version += 1
-        self._store.mark_dirty(self.name, key)
+        self._store.mark_dirty(self.name)
+
+    def _write(self, key: str, obj: Any) -> None:
+        self._db.execute(
+            "INSERT INTO objects (coll, key, body) VALUES (?, ?, ?) "
+            "ON CONFLICT(coll, key) DO UPDATE SET body = excluded.body",
+            (self.name, key, json.dumps(obj)),
+        )
 
     def delete(self, key: str) -> None:
-        if self._rows.pop(key, None) is not None:
+        self._dirty.pop(key, None)
+        self._live.pop(key, None)
+        if self._db.execute("DELETE FROM objects WHERE coll = ? AND key = ?", (self.name, key)).rowcount:
             self.version += 1
-            self._store.mark_dirty(self.name, key)
+
+    def flush(self) -> None:
+        """Write every row put since the last flush as it is now (called by Store.commit)."""
+        for key, obj in self._dirty.items():
+            self._write(key, obj)
+        self._dirty.clear()
+
+    def scan(self) -> Iterator[tuple[str, Any]]:
+        """(id, row) in insertion order, decoded one at a time (a filter over 50k rows keeps only
+        what it keeps). The rows are read before the first is yielded, so writes while scanning are safe."""
+        sql = "SELECT key, body FROM objects WHERE coll = ? ORDER BY rowid"
+        stored = self._db.execute(sql, (self.name,)).fetchall()
+        for key, body in stored:
+            obj = self._dirty.get(key)
+            yield key, (obj if obj is not None else self._row(key, body))
 
     def values(self) -> list[Any]:
-        return list(self._rows.values())
+        return [obj for _, obj in self.scan()]
 
     def items(self) -> list[tuple[str, Any]]:
-        return list(self._rows.items())
+        return list(self.scan())
 
     def __contains__(self, key: object) -> bool:
-        return key in self._rows
+        if key in self._dirty or key in self._live:
+            return True
+        found = self._db.execute("SELECT 1 FROM objects WHERE coll = ? AND key = ?", (self.name, key)).fetchone()
+        return found is not None
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return int(self._db.execute("SELECT COUNT(*) FROM objects WHERE coll = ?", (self.name,)).fetchone()[0])
 
     def __iter__(self) -> Iterator[str]:
-        return iter(list(self._rows))
+        keys = self._db.execute("SELECT key FROM objects WHERE coll = ? ORDER BY rowid", (self.name,)).fetchall()
+        return iter([key for (key,) in keys])
 
 
 class Store:
@@ -86,20 +152,14 @@ class Store:
             """
         )
         self._collections: dict[str, Collection] = {}
-        self._dirty: set[tuple[str, str]] = set()
+        self._dirty: set[str] = set()  # collections with rows put since the last commit
         self._pending_log: list[tuple[Any, ...]] = []
 
     def collection(self, name: str) -> Collection:
-        """The named collection (e.g. '<vendor>.cards'), loaded once in insertion order."""
+        """The named collection (e.g. '<vendor>.cards'); its rows stay in SQLite until asked for."""
         coll = self._collections.get(name)
         if coll is None:
-            stored = self._db.execute("SELECT key, body FROM objects WHERE coll = ? ORDER BY rowid", (name,)).fetchall()
-            # One JSON document for the whole collection: the decoder then keeps one copy of each
-            # object key, not one per object (at 150k contacts, 290 MB less and a third faster).
-            bodies = json.loads("[" + ",".join(body for _, body in stored) + "]")
-            rows = dict(zip((key for key, _ in stored), bodies, strict=True))
-            del stored
-            coll = self._collections[name] = Collection(self, name, rows)
+            coll = self._collections[name] = Collection(self, name)
         return coll
 
     def meta_get(self, key: str, default: Any = None) -> Any:
@@ -124,22 +184,14 @@ class Store:
             (vendor, sequence_id, contact, enrollment_id, at),
         )
 
-    def mark_dirty(self, collection: str, key: str) -> None:
-        """A row of `collection` changed: written at the next flush."""
-        self._dirty.add((collection, key))
+    def mark_dirty(self, collection: str) -> None:
+        """A row of `collection` was put: re-encoded at the next commit."""
+        self._dirty.add(collection)
 
     def commit(self) -> None:
         """Write dirty objects and the request log in one transaction."""
-        for coll_name, key in self._dirty:
-            obj = self._collections[coll_name].get(key)
-            if obj is None:
-                self._db.execute("DELETE FROM objects WHERE coll = ? AND key = ?", (coll_name, key))
-            else:
-                self._db.execute(
-                    "INSERT INTO objects (coll, key, body) VALUES (?, ?, ?) "
-                    "ON CONFLICT(coll, key) DO UPDATE SET body = excluded.body",
-                    (coll_name, key, json.dumps(obj)),
-                )
+        for coll_name in self._dirty:
+            self._collections[coll_name].flush()
         self._dirty.clear()
         if self._pending_log:
             self._db.executemany(

@@ -188,13 +188,18 @@ class ClarkyBase(Simulator):
         items = memo[key] = (versions, build())
         return items[1]
 
-    def paginate(self, req: SimRequest, items: list[Any]) -> SimResponse:
-        """One page of `items` in the documented list envelope."""
+    def paginate(self, req: SimRequest, items: list[Any], coll: str | None = None) -> SimResponse:
+        """One page of `items` in the documented list envelope; with `coll`, `items` are ids in that
+        collection (a memoised list of ids keeps 50k rows out of memory) and the page is loaded."""
         page, size = self.page_params(req)
         total = len(items)
         start = (page - 1) * size
+        data = items[start:start + size]
+        if coll is not None:
+            rows = self.coll(coll)
+            data = [rows[key] for key in data]
         return SimResponse(200, {
-            "data": items[start:start + size],
+            "data": data,
             "pagination": {"page": page, "page_size": size, "total": total, "total_pages": math.ceil(total / size)},
         })
 

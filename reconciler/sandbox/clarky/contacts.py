@@ -127,7 +127,7 @@ class ContactsMixin(ClarkyBase):
         idx = self._contact_idx
         if idx is None:
             idx = self._contact_idx = ({}, {}, {})
-            for contact in self.coll("contacts").values():
+            for _, contact in self.coll("contacts").scan():
                 self._index_contact(contact)
         return idx
 
@@ -236,13 +236,14 @@ class ContactsMixin(ClarkyBase):
         key = ("contacts", search, tuple(tags), tuple(sorted(exact.items())), created_after, created_before,
                updated_after)
         return self.paginate(req, self.listed(("contacts",), key, lambda: self._filter_contacts(
-            search, tags, exact, created_after, created_before, updated_after)))
+            search, tags, exact, created_after, created_before, updated_after)), "contacts")
 
     def _filter_contacts(self, search: str, tags: list[str], exact: dict[str, Any], created_after: float | None,
-                         created_before: float | None, updated_after: float | None) -> list[dict[str, Any]]:
+                         created_before: float | None, updated_after: float | None) -> list[str]:
+        """The ids of the contacts these filters keep."""
         out = []
         wanted = set(tags)
-        for contact in self.coll("contacts").values():
+        for key, contact in self.coll("contacts").scan():
             if exact and any(contact.get(name) != value for name, value in exact.items()):
                 continue
             if wanted and not wanted.issubset(contact["tags"]):
@@ -257,7 +258,7 @@ class ContactsMixin(ClarkyBase):
                     continue
             if updated_after is not None and parse_iso(contact["updated_at"]) <= updated_after:
                 continue
-            out.append(contact)
+            out.append(key)
         return out
 
     def get_contact(self, req: SimRequest, contact_id: str) -> SimResponse:

@@ -61,13 +61,14 @@ class PipelinesMixin(ClarkyBase):
         pipeline_id, bot_id = req.q("pipeline_id"), req.q("bot_id")
         key = ("cards", include_archived, stage_id, contact_id, pipeline_id, bot_id)
         return self.paginate(req, self.listed(("cards", "stages"), key, lambda: self._filter_cards(
-            include_archived, stage_id, contact_id, pipeline_id, bot_id)))
+            include_archived, stage_id, contact_id, pipeline_id, bot_id)), "cards")
 
     def _filter_cards(self, include_archived: bool, stage_id: str | None, contact_id: str | None,
-                      pipeline_id: str | None, bot_id: str | None) -> list[dict[str, Any]]:
+                      pipeline_id: str | None, bot_id: str | None) -> list[str]:
+        """The ids of the cards these filters keep."""
         stages = self.coll("stages")
         out = []
-        for card in self.coll("cards").values():
+        for key, card in self.coll("cards").scan():
             if card["archived_at"] and not include_archived:
                 continue
             if stage_id and card["pipeline_stage_id"] != stage_id:
@@ -80,7 +81,7 @@ class PipelinesMixin(ClarkyBase):
                     continue
                 if bot_id and stage.get("bot_id") != bot_id:
                     continue
-            out.append(card)
+            out.append(key)
         return out
 
     def card(self, card_id: str) -> dict[str, Any]:

@@ -58,17 +58,17 @@ class Indexes:
         self.enr_latest: dict[tuple[str, str], str] = {}                   # (seq, contact) -> id
         self.enr_by_contact: dict[str, list[str]] = defaultdict(list)      # contact -> ids
         self.due: list[tuple[float, str]] = []                             # heap of active steps
-        for row in store.collection("garyclub.contacts").values():
+        for _, row in store.collection("garyclub.contacts").scan():
             self.add_contact(row)
-        for row in store.collection("garyclub.companies").values():
+        for _, row in store.collection("garyclub.companies").scan():
             self.add_company(row)
-        for row in store.collection("garyclub.pipelines").values():
+        for _, row in store.collection("garyclub.pipelines").scan():
             self.pipelines[row["_tenant"]].append(row["id"])
-        for row in store.collection("garyclub.deals").values():
+        for _, row in store.collection("garyclub.deals").scan():
             self.deals[row["_tenant"]].append(row["id"])
-        for row in store.collection("garyclub.sequences").values():
+        for _, row in store.collection("garyclub.sequences").scan():
             self.sequences[row["_tenant"]].append(row["id"])
-        for row in store.collection("garyclub.enrollments").values():
+        for _, row in store.collection("garyclub.enrollments").scan():
             self.add_enrollment(row, heap=False)
         heapq.heapify(self.due)
 

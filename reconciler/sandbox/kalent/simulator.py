@@ -133,7 +133,7 @@ class KalentSimulator(BlueprintHandlers, KalentEvents):
             return cached[1]
         talents = self.store.collection("kalent.talents")
         rows = []
-        for cand in self.store.collection("kalent.candidates").values():
+        for _, cand in self.store.collection("kalent.candidates").scan():
             if cand["sourcingId"] != sourcing_id:
                 continue
             # Documented: without statusHandle, every status except NOT_RETAINED is listed.
