@@ -35,9 +35,9 @@ class Collection:
     Store.commit re-encodes what was put, so a row mutated after its put is saved as it ends up.
     """
 
-    def __init__(self, store: Store, name: str) -> None:
+    def __init__(self, store: Store, db: sqlite3.Connection, name: str) -> None:
         self._store = store
-        self._db = store._db
+        self._db = db
         self.name = name
         self._live: weakref.WeakValueDictionary[str, Row] = weakref.WeakValueDictionary()
         self._dirty: dict[str, Any] = {}  # put since the last commit: held until written
@@ -142,7 +142,7 @@ class Store:
         self._db.executescript(
             """
             PRAGMA journal_mode=WAL;
-            PRAGMA synchronous=NORMAL;
+            PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8000;
             CREATE TABLE IF NOT EXISTS objects (coll TEXT, key TEXT, body TEXT, PRIMARY KEY (coll, key));
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
             CREATE TABLE IF NOT EXISTS requests (seq INTEGER PRIMARY KEY AUTOINCREMENT, vendor TEXT,
@@ -159,7 +159,7 @@ class Store:
         """The named collection (e.g. '<vendor>.cards'); its rows stay in SQLite until asked for."""
         coll = self._collections.get(name)
         if coll is None:
-            coll = self._collections[name] = Collection(self, name)
+            coll = self._collections[name] = Collection(self, self._db, name)
         return coll
 
     def meta_get(self, key: str, default: Any = None) -> Any:
