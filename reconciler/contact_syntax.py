@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from reconciler.errors import Problem
@@ -18,8 +18,10 @@ _NOT_IN_EMAIL = r"@\s\[\]<>()\",;:\\\x00-\x1f\x7f-\x9f"
 EMAIL = re.compile(rf"^[^{_NOT_IN_EMAIL}]+@[^{_NOT_IN_EMAIL}]+\.[^{_NOT_IN_EMAIL}.]+$")
 CANDIDATE_ID = re.compile(r"^[^\s\[\]\x00-\x1f\x7f-\x9f]+$")
 
-def contact_from(raw: dict[str, Any], loc: Loc, problems: list[Problem], node: Any = None) -> Contact | None:
-    """Check emails/phones and build a Contact; problems are located at `loc` or `node`."""
+def contact_from(raw: dict[str, Any], loc: Loc, problems: list[Problem], node: Any = None,
+                 nouns: Mapping[str, str] | None = None) -> Contact | None:
+    """Check emails/phones and build a Contact; problems are located at `loc` or `node`. `nouns`: the
+    vendor person-id keys and their nouns (person_id_key_nouns()), which a caller building many passes once."""
 
     def report(message: str, key: str | None = None) -> None:
         problems.append(problem(node, message, key) if node is not None
@@ -27,8 +29,8 @@ def contact_from(raw: dict[str, Any], loc: Loc, problems: list[Problem], node: A
 
     # Zero-width characters, surrounding space and Unicode forms never make two addresses of one;
     # phones are kept in E.164 whatever separators were typed.
-    emails = _unique(clean(e) for e in raw.get("emails") or () if clean(str(e)))
-    phones = _unique(canonical_phone(p) for p in raw.get("phone_numbers") or () if clean(str(p)))
+    emails = _unique(e for e in map(clean, raw.get("emails") or ()) if e)
+    phones = _unique(canonical_phone(p) for p in raw.get("phone_numbers") or () if clean(p))
     ok = True
     for email in emails:
         if not EMAIL.match(email):
@@ -42,16 +44,20 @@ def contact_from(raw: dict[str, Any], loc: Loc, problems: list[Problem], node: A
         report("a contact needs at least one email or phone number")
         ok = False
     person_ids = {}
-    for key, noun in person_id_key_nouns().items():
+    for key, noun in (person_id_key_nouns() if nouns is None else nouns).items():
         value = raw.get(key)
-        if value and not CANDIDATE_ID.match(str(value)):
+        if not value:
+            continue
+        if not CANDIDATE_ID.match(str(value)):
             report(f"{noun} {value!r} holds a space, bracket or control character", key)
             ok = False
-        elif value and clean(str(value)):
+        elif clean(str(value)):
             person_ids[key] = clean(str(value))
     if not ok:
         return None
     cid = raw.get("id") or (emails[0].lower() if emails else phones[0])
+    tags = raw.get("tags")
+    fields = raw.get("fields")
     return Contact(
         id=cid,
         first_name=raw.get("first_name") or None,
@@ -61,9 +67,9 @@ def contact_from(raw: dict[str, Any], loc: Loc, problems: list[Problem], node: A
         company=raw.get("company") or None,
         job_title=raw.get("job_title") or None,
         notes=raw.get("notes") or None,
-        tags=tuple(sorted(set(raw.get("tags") or ()))),
+        tags=tuple(sorted(set(tags))) if tags else (),
         person_ids=tuple(sorted(person_ids.items())),
-        fields=tuple(sorted((k, str(v)) for k, v in (raw.get("fields") or {}).items())),
+        fields=tuple(sorted((k, str(v)) for k, v in fields.items())) if fields else (),
         loc=loc,
     )
 

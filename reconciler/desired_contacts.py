@@ -4,24 +4,26 @@ from __future__ import annotations
 
 from reconciler.contact_csv_row import csv_contact
 from reconciler.contact_syntax import contact_from
+from reconciler.contacts_csv import csv_columns
 from reconciler.errors import Problem
 from reconciler.identity import shown
 from reconciler.manifest import Loaded
 from reconciler.manifest_refs import loc_of
-from reconciler.model import Contact
+from reconciler.model import Contact, person_id_key_nouns
 
 
 def build_contacts(loaded: Loaded, problems: list[Problem]) -> dict[str, Contact]:
     found: list[Contact] = []
+    nouns, columns = person_id_key_nouns(), csv_columns()  # looked up once, not per contact
     for doc in loaded.manifests:
         if isinstance(doc.data, dict):
             for raw in doc.data.get("contacts") or []:
-                contact = contact_from(raw, loc_of(raw), problems, raw)
+                contact = contact_from(raw, loc_of(raw), problems, raw, nouns)
                 if contact:
                     found.append(contact)
     for _doc, source, rows in loaded.csv_rows:
         for row in rows:
-            contact = csv_contact(row, source, problems)
+            contact = csv_contact(row, source, problems, columns, nouns)
             if contact:
                 found.append(contact)
     by_id: dict[str, Contact] = {}

@@ -67,11 +67,14 @@ def identifiers(emails: Iterable[str], phones: Iterable[str],
                 person_ids: Iterable[tuple[str, str]] | None = None) -> tuple[str, ...]:
     """Every identifier of one person, canonical, in declaration order, without repeats.
     `person_ids`: (scheme, id) of each vendor's own id of the person."""
-    out: list[str] = []
-    for ident in [*(f"email:{canonical_email(e)}" for e in emails), *(f"phone:{canonical_phone(p)}" for p in phones),
-                  *(f"{scheme}:{clean(pid)}" for scheme, pid in person_ids or () if pid)]:
-        if ident not in out:
-            out.append(ident)
+    out: dict[str, None] = {}  # insertion-ordered: the first of repeats keeps its place
+    for email in emails:
+        out["email:" + canonical_email(email)] = None
+    for phone in phones:
+        out["phone:" + canonical_phone(phone)] = None
+    for scheme, pid in person_ids or ():
+        if pid:
+            out[f"{scheme}:{clean(pid)}"] = None
     return tuple(out)
 
 

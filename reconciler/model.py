@@ -101,13 +101,15 @@ class Contact:
             for key in vendor_ids:
                 if key not in known:
                     raise TypeError(f"Contact() got an unexpected keyword argument {key!r}")
-        ids = dict(person_ids)
-        ids.update({k: v for k, v in vendor_ids.items() if v})
-        values = dict(id=id, first_name=first_name, last_name=last_name, emails=emails, phone_numbers=phone_numbers,
-                      company=company, job_title=job_title, notes=notes, tags=tags,
-                      person_ids=tuple(sorted(ids.items())), fields=fields, loc=loc)
-        for name, value in values.items():
-            object.__setattr__(self, name, value)
+        if vendor_ids or person_ids:  # most contacts have none: 150,000 of them are built per command
+            ids = dict(person_ids)
+            ids.update({k: v for k, v in vendor_ids.items() if v})
+            person_ids = tuple(sorted(ids.items()))
+        else:
+            person_ids = ()
+        for name, value in zip(_CONTACT_FIELDS, (id, first_name, last_name, emails, phone_numbers, company, job_title,
+                                                 notes, tags, person_ids, fields, loc), strict=True):
+            object.__setattr__(self, name, value)  # frozen
 
     def person_id(self, key: str) -> str | None:
         """The id a vendor knows this person by, under its contact key (None: not declared)."""
@@ -147,6 +149,9 @@ class Contact:
         if name in person_id_schemes():
             return self.person_id(name)
         return dict(self.fields).get(name)
+
+
+_CONTACT_FIELDS = tuple(f.name for f in fields(Contact))
 
 
 def person_id_schemes() -> dict[str, str]:
