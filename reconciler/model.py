@@ -35,6 +35,8 @@ NOWHERE = Loc("?", 0, 0)
 # The key is last and taken greedily, so a key holding ']' (stored before validate refused such
 # emails, or a vendor id) still reads back; provider, kind and group never hold brackets.
 _ADDRESS = re.compile(r"^([a-z][a-z0-9_-]*)\.([a-z]+)\[([^\]]+)\]\[(.+)\]$", re.DOTALL)
+_HEADS: dict[str, tuple[str, str, str]] = {}  # 'provider.kind[group][' -> its parts, as _ADDRESS read them
+_MAX_HEADS = 10_000  # a state with more groups than this parses the rest with _ADDRESS alone
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -52,12 +54,20 @@ class Address:
     @classmethod
     def parse(cls, text: str) -> Address:
         """Inverse of str(); raises ValueError."""
+        # A state holds 100,000s of addresses over a few providers, kinds and groups: the head
+        # `provider.kind[group][` (the group holds no ']') is parsed once, and each part kept once.
+        cut = text.find("]") + 2
+        head = _HEADS.get(text[:cut]) if cut > 1 and len(text) > cut + 1 and text[-1] == "]" else None
+        if head is not None:
+            return cls(*head, text[cut:-1])
         m = _ADDRESS.match(text)
         if not m:
             raise ValueError(f"not an address: {text!r} (expected provider.kind[group][key])")
         provider, kind, group, key = m.groups()
-        # A state holds 100,000s of addresses over a few providers, kinds and groups: one copy of each.
-        return cls(sys.intern(provider), sys.intern(kind), sys.intern(group), key)
+        parts = (sys.intern(provider), sys.intern(kind), sys.intern(group))
+        if len(_HEADS) < _MAX_HEADS and text == f"{provider}.{kind}[{group}][{key}]":
+            _HEADS[f"{provider}.{kind}[{group}]["] = parts
+        return cls(*parts, key)
 
 
 def slug(text: str) -> str:
