@@ -32,6 +32,7 @@ from reconciler.providers.spec import plain_envelope
 from reconciler.urls import url_problem
 
 log = logging.getLogger("campaignctl.http")
+_HTTPX_LOG = logging.getLogger("httpx")  # an in-process request logs what httpx logs for any other
 
 READ_METHODS = ("GET", "HEAD")
 ERRORS_BY_STATUS: dict[int, type[errors.ProviderError]] = {
@@ -89,6 +90,8 @@ class VendorClient:
         self._rng = rng or random.Random()
         self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=dict(headers), transport=transport,
                                   timeout=timeout, follow_redirects=False)
+        # An in-process transport (the embedded sandbox) says so: it is handed each request directly.
+        self._in_process = transport if getattr(transport, "in_process", False) else None
         self._prefix = str(self._http.base_url).rstrip("/") + "/"  # what every request path is joined to
         self._lock = threading.Lock()
         self.counts = {"read": 0, "write": 0}
@@ -192,7 +195,10 @@ class VendorClient:
             self._check_stop(method, path, maybe_committed)
         url, rest = self._url(path, params)
         try:
-            resp = self._http.request(method, url, params=rest, json=json)
+            if self._in_process is None:
+                resp = self._http.request(method, url, params=rest, json=json)
+            else:
+                resp = self._send_in_process(self._in_process, method, url, rest, json)
         except httpx.TransportError as exc:
             return None, exc
         else:
@@ -200,6 +206,22 @@ class VendorClient:
             return resp, None
         finally:
             budget.release()
+
+    def _send_in_process(self, transport: httpx.BaseTransport, method: str, url: httpx.URL | str,
+                         params: Mapping[str, Any] | None, json: Any) -> httpx.Response:
+        """The request the client builds (same URL, headers, body), handed to an in-process transport and
+        read whole, as `Client.request` does. Left out is only what has no meaning in process: a
+        connection and its timeouts, redirects (never followed here) and the cookie jar (vendors
+        authenticate by header; the sandbox sets no cookie), which cost a sandbox read 40% of its own time."""
+        if self._http.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        request = self._http.build_request(method, url, params=params, json=json)
+        response = transport.handle_request(request)
+        response.request = request
+        response.read()
+        _HTTPX_LOG.info('HTTP Request: %s %s "%s %d %s"', request.method, request.url, response.http_version,
+                        response.status_code, response.reason_phrase)  # the line httpx logs (-v)
+        return response
 
     def _url(self, path: str, params: Mapping[str, Any]) -> tuple[httpx.URL | str, Mapping[str, Any] | None]:
         """The request's whole URL, parsed once: httpx would parse the path, the joined URL and the URL

@@ -10,6 +10,8 @@ from reconciler.sandbox.core import Hub, SimDrop, SimRequest
 class SandboxTransport(httpx.BaseTransport):
     """Routes every request to one vendor's simulator; faults surface as real httpx errors."""
 
+    in_process = True  # VendorClient hands it each request directly (no connection, cookies or redirects)
+
     def __init__(self, hub: Hub, vendor: str) -> None:
         self._hub = hub
         self._vendor = vendor
