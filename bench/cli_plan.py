@@ -11,6 +11,8 @@ process (rate limits off: this measures campaignctl, not the vendors' limits):
   apply    `apply DIR --auto-approve` (the 1% changes; the state cache is filled by its read)
   warm     `plan DIR` again
   refresh  `plan DIR --refresh` (every non-final status read again, as if the state cache were stale)
+The apply starts from the state the cold plan left, which is none (plan writes nothing), so its read
+bound is the cold read's; its requests are reads and writes together.
 Wall time, CPU time (user + system: load inflates it far less than wall time) and the process's
 peak RSS (os.wait4), all including the in-process sandbox, which
 answers from its own SQLite file like a vendor would over the network. Requests are the sandbox's
@@ -100,7 +102,8 @@ def render(results: list[dict[str, Any]]) -> str:
             reads = "" if step == "apply" else " / ".join(f"{run['served'][v]:,}/{run['bound'][v]:,}" for v in m.VENDORS)
             rows.append([f"{r['memberships']:,}", f"{r['contacts']:,}", step, run["exit"], run["s"], run.get("cpu_s", 0.0),
                          run["rss_mb"],
-                         reads or "(reads + writes) " + " / ".join(f"{run['served'][v]:,}" for v in m.VENDORS)])
+                         reads or "(reads + writes) " + " / ".join(f"{run['served'][v]:,}" for v in m.VENDORS)
+                         + "; read bound " + " / ".join(f"{run['bound'][v]:,}" for v in m.VENDORS)])
     text = m.table(["memberships", "contacts", "command", "exit", "wall s", "cpu s", "peak RSS MB",
                     "requests clarky / gary / kalent (served/bound)"], rows)
     errors = [f"{r['memberships']} {s}: {run['stderr']}" for r in results for s, run in r["runs"].items() if run["stderr"]]

@@ -177,6 +177,13 @@ NOTES = """\
   50,000 requests at 100,000 memberships; at the documented 60 requests/min that is 13.9 hours
   whatever campaignctl does. With the state cache a warm plan reads Kalent's 2 lists and the status
   of each candidate not known started (500 at 100,000 memberships: the 1% the plan still defers).
+- An `apply` right after a cold `plan` reads every Kalent status again (50,002 requests at 100,000
+  memberships, not the warm 502): `plan` records nothing in the state (issue 15: a plan is a read
+  that nobody applied), so the apply starts from the same empty state and has to read what it
+  writes against. That is the lower bound of a standalone apply (`cli_plan` prints its read bound
+  beside it), but plan-then-apply on a new project costs twice the cold read (100,004 Kalent
+  requests, 27.8 hours at 60/min instead of 13.9). On a first run, `apply` alone (it shows the plan
+  and asks before writing) reads once; every later plan or apply starts from what that apply recorded.
 - `pacing` sizes each budget a few requests past a whole number of windows (the worst case: one
   more window), so its wall time is the slowest budget's least time plus about a minute's margin
   per window (campaignctl holds a slot until 61 s after its answer) and start-up.
