@@ -2,7 +2,8 @@
 
     providers/<vendor>/__init__.py   re-exports the public names, nothing else
     providers/<vendor>/provider.py   the adapter class, on providers/base.py's BaseProvider
-    providers/<vendor>/_client.py    the vendor's HTTP lookups and every request path, through _paths.seg
+    providers/<vendor>/_client.py    every request the vendor gets (Catalog: lookups, Writer: writes) and every
+                                     request path, through _paths.seg; provider.py never uses the HTTP client
     providers/<vendor>/_mapping.py   vendor JSON -> neutral records: to_status, to_membership, to_card...
     providers/<vendor>/_read.py      the read of one run
     providers/<vendor>/discover.py   read-only discovery for `campaignctl import`
@@ -124,6 +125,45 @@ def test_every_request_path_is_built_in_a_client_module_escaping_each_value_thro
     assert paths >= 8  # the walk does see the adapters' paths
     assert unescaped == []
     assert elsewhere == []
+
+
+SENDERS = ("reconciler.providers._http", "reconciler.providers._paging")  # what sends with a client in hand
+
+
+def _client_calls(source: str, vendor: str) -> list[str]:
+    """Where an adapter module sends a request itself: any use of a `.client` attribute other than
+    handing it to a class of its vendor's `_client.py` (`Catalog(self.client)`), and any import of the
+    modules that send with a client in hand."""
+    tree = ast.parse(source)
+    own = f"reconciler.providers.{vendor}._client"
+    makers = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+              and node.module == own for alias in node.names if alias.name[:1].isupper()}
+    handed = {id(arg) for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+              and node.func.id in makers for arg in node.args}
+    found = [f"{node.lineno}: {ast.unparse(node)}" for node in ast.walk(tree)
+             if isinstance(node, ast.Attribute) and node.attr == "client" and id(node) not in handed]
+    found += [f"{node.lineno}: from {node.module}" for node in ast.walk(tree)
+              if isinstance(node, ast.ImportFrom) and node.module in SENDERS and
+              any(alias.name != "Reply" for alias in node.names)]
+    return found
+
+
+def test_the_client_check_finds_a_request_sent_from_an_adapter() -> None:
+    head = "from reconciler.providers.v._client import Catalog, Writer\n"
+    fine = head + "self.catalog = Catalog(self.client)\nself.writer = Writer(self.client)\n"
+    assert _client_calls(fine, "v") == []
+    sends = [head + 'self.client.write("POST", "/x", json={}, idempotent=False)\n',
+             head + 'reply = self.client.get("/x")\n',
+             head + "pages = list(pages_numbered(self.client, CARDS, {}))\n",
+             head + "from reconciler.providers._paging import pages_numbered\n",
+             "from reconciler.providers.w._client import Catalog\nself.catalog = Catalog(self.client)\n"]
+    assert [len(_client_calls(src, "v")) for src in sends] == [1, 1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_the_adapter_sends_no_request_itself_its_client_module_does(vendor: str) -> None:
+    path = PROVIDERS / vendor / "provider.py"
+    assert _client_calls(path.read_text(), vendor) == [], f"{path.relative_to(REPO)} uses the HTTP client"
 
 
 ALLOWED = {"os._exit"}  # the standard library's documented exit without cleanup (cli/signals.py)

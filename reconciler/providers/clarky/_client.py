@@ -1,4 +1,5 @@
-"""Clarky's HTTP lookups, shared by one provider instance between its read and its writes.
+"""Clarky's HTTP requests: the lookups one provider instance shares between its read and its writes
+(`Catalog`), and the writes (`Writer`), which only send and say what came back.
 
 Pipelines, stages and contact ids are fetched once per instance and kept, so an apply that
 follows a read sends no lookup the read already made. Choices where the docs are silent:
@@ -20,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from reconciler.errors import ConflictError, NotFoundError, PlanError, ValidationFailed
+from reconciler.errors import ConflictError, NotFoundError, OutcomeUnknown, PlanError, ServerError, ValidationFailed
 from reconciler.model import Contact, Pipeline
 from reconciler.providers._http import Reply, VendorClient
 from reconciler.providers._paging import list_at, object_at, pages_numbered
@@ -36,6 +37,7 @@ from reconciler.providers.clarky._mapping import (
 PAGE = 100
 START = "/sequences/start"
 CARDS = "/pipeline-cards"
+CONTACTS = "/contacts"
 
 
 def stages_path(pipeline_id: str) -> str:
@@ -52,6 +54,8 @@ def enrollment_path(enrollment_id: str) -> str:
 
 def card_path(card_id: str) -> str:
     return f"{CARDS}/{seg(card_id)}"
+
+
 BY_EMAIL_MIN = 5  # up to this many unknown contacts are always looked up one by one
 
 
@@ -120,6 +124,16 @@ class Catalog:
         raise ValidationFailed(self.client.vendor, method, path, None,
                                f"pipeline {pipe.pipeline!r} has no stage {name!r} (its stages: {names})",
                                code="unknown_stage")
+
+    def cards_of(self, pipeline_id: str, contact_id: str) -> list[dict[str, Any]]:
+        """Every card (archived too) of one contact in one pipeline, asked now."""
+        params = {"pipeline_id": pipeline_id, "contact_id": contact_id, "include_archived": "true"}
+        return list(pages_numbered(self.client, CARDS, params, size=PAGE, more=more_pages, total=listed_total))
+
+    def enrollment(self, enrollment_id: str) -> dict[str, Any]:
+        """One enrollment's status, read now (`enrollment_data`)."""
+        path = enrollment_path(enrollment_id)
+        return enrollment_data(self.client, path, self.client.get(path))
 
     # -- contacts -------------------------------------------------------------------------------
     def lookup(self, contact: Contact) -> str | None:
@@ -296,3 +310,40 @@ def enrollment_data(client: VendorClient, path: str, reply: Reply) -> dict[str, 
     if not isinstance(data.get("status"), str):
         raise client.malformed(path, reply, "the documented 'data.status'")
     return dict(data)
+
+
+class Writer:
+    """Clarky's writes: each sends one request and returns the answer; what to send and what the
+    answer means is the provider's business. Retries follow `VendorClient.write`."""
+
+    def __init__(self, client: VendorClient) -> None:
+        self.client = client
+
+    def start(self, body: dict[str, Any]) -> Reply:
+        """POST /sequences/start, keyed (retried). A keyed start whose retries ran out on 5xx or lost
+        answers may still have been committed: say so (OutcomeUnknown, settled by a replay) instead of
+        'failed', which daily_cap would not count."""
+        try:
+            return self.client.write("POST", START, json=body, idempotent=True)
+        except ServerError as exc:
+            raise OutcomeUnknown(exc.vendor, exc.method, exc.path, exc.status, exc.vendor_message, code=exc.code,
+                                 request_id=exc.request_id, details=exc.details) from None
+
+    def create_contact(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /contacts (not idempotent: a lost answer is OutcomeUnknown); the answer's `data`."""
+        return (self.client.write("POST", CONTACTS, json=body, idempotent=False).json or {}).get("data") or {}
+
+    def create_card(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /pipeline-cards (not idempotent: a lost answer is OutcomeUnknown); the answer's `data`."""
+        return (self.client.write("POST", CARDS, json=body, idempotent=False).json or {}).get("data") or {}
+
+    def update_card(self, card_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """PATCH to target values (idempotent, retried); the answer's `data`."""
+        return (self.client.write("PATCH", card_path(card_id), json=body, idempotent=True).json or {}).get("data") or {}
+
+    def delete_card(self, card_id: str) -> None:
+        """DELETE (retried); a card that is already gone counts as deleted."""
+        try:
+            self.client.write("DELETE", card_path(card_id), idempotent=True)
+        except NotFoundError:
+            return

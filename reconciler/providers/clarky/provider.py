@@ -28,18 +28,15 @@ import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from reconciler.errors import ConflictError, NotFoundError, OutcomeUnknown, ProviderError, ServerError, ValidationFailed
+from reconciler.errors import ConflictError, NotFoundError, OutcomeUnknown, ProviderError, ValidationFailed
 from reconciler.model import Card, Contact, DesiredState, Pipeline, ProviderConfig, Sequence
 from reconciler.providers._http import Reply
-from reconciler.providers._paging import pages_numbered
 from reconciler.providers.base import BaseProvider, Capabilities, CardUpdate, EnrollRequest, EnrollResult
 from reconciler.providers.clarky import _read
-from reconciler.providers.clarky._client import CARDS, PAGE, START, Catalog, card_path, enrollment_data, enrollment_path
+from reconciler.providers.clarky._client import CARDS, CONTACTS, START, Catalog, Writer, card_path
 from reconciler.providers.clarky._mapping import (
     best_card,
     contact_fields,
-    listed_total,
-    more_pages,
     start_body,
     to_card,
     to_membership,
@@ -67,6 +64,7 @@ class ClarkyProvider(BaseProvider):
         super().__init__(ClarkyConfig.of(config), api_key, **options)
         self.config: ClarkyConfig = ClarkyConfig.of(config)
         self.catalog = Catalog(self.client)
+        self.writer = Writer(self.client)
         self.ownership_tag = "campaignctl"
         self._needs_bot: set[str] = set()  # templates that answered "no bot_id"
         # (pipeline id, contact id) -> cards created by this process, so a second create sees the first
@@ -108,8 +106,7 @@ class ClarkyProvider(BaseProvider):
             # The start answer carries no generation_error; a failed enrollment is final and never
             # re-read, so read its reason now (no_usable_channels must plan `skip`, not `retry`).
             try:
-                path = enrollment_path(enrollment_id)
-                data = {**data, **enrollment_data(self.client, path, self.client.get(path))}
+                data = {**data, **self.catalog.enrollment(enrollment_id)}
             except ProviderError:
                 pass  # the enrollment exists either way; the reason stays unknown
         live = to_membership(address, data, attempt=request.attempt, observed_at=utcnow(self.clock),
@@ -130,8 +127,7 @@ class ClarkyProvider(BaseProvider):
         if not enrollment_id:
             raise OutcomeUnknown(self.config.name, "POST", START, reply.status, "the replay named no enrollment",
                                  request_id=reply.request_id)
-        path = enrollment_path(enrollment_id)
-        status = enrollment_data(self.client, path, self.client.get(path))
+        status = self.catalog.enrollment(enrollment_id)
         return to_membership(request.membership.address, status, attempt=request.attempt,
                                    observed_at=utcnow(self.clock), since=sent_at)
 
@@ -168,23 +164,14 @@ class ClarkyProvider(BaseProvider):
         body = start_body(sequence, contact, attempt, notes=False, bot_id=bot_id, contact_remote_id=remote_id,
                           vendor_email=vendor_email)
         try:
-            return self._send_start(body, idempotent=True)
+            return self.writer.start(body)
         except ValidationFailed as exc:
             if bot_id or not self.config.bot_id or not _asks_for_bot(exc):
                 raise
         # A 400 is a refusal before anything happened; the same key with a bot_id is the first real start.
         self._needs_bot.add(sequence.target)
         body["bot_id"] = self.config.bot_id
-        return self._send_start(body, idempotent=True)
-
-    def _send_start(self, body: dict[str, Any], *, idempotent: bool) -> Reply:
-        """A keyed start whose retries ran out on 5xx or lost answers may still have been committed:
-        say so (OutcomeUnknown, settled by a replay) instead of 'failed', which daily_cap would not count."""
-        try:
-            return self.client.write("POST", START, json=body, idempotent=idempotent)
-        except ServerError as exc:
-            raise OutcomeUnknown(exc.vendor, exc.method, exc.path, exc.status, exc.vendor_message, code=exc.code,
-                                 request_id=exc.request_id, details=exc.details) from None
+        return self.writer.start(body)
 
     # -- cards ----------------------------------------------------------------------------------
     def create_card(self, pipeline: Pipeline, card: Card, contact: Contact, ownership_tag: str, *,
@@ -206,7 +193,7 @@ class ClarkyProvider(BaseProvider):
                                 "tags": sorted(set(card.tags) | {ownership_tag})}
         if card.description:
             body["description"] = card.description
-        data = (self.client.write("POST", CARDS, json=body, idempotent=False).json or {}).get("data") or {}
+        data = self.writer.create_card(body)
         self._created_cards.setdefault((remote["id"], contact_id), []).append(data)
         return to_card(card.address, data, self.catalog.stage_names(remote["id"]), ownership_tag)
 
@@ -215,13 +202,13 @@ class ClarkyProvider(BaseProvider):
         if found:
             return found
         if not bot_id:
-            raise ValidationFailed(self.config.name, "POST", "/contacts", None,
+            raise ValidationFailed(self.config.name, "POST", CONTACTS, None,
                                    f"contact {contact.id!r} is not in Clarky yet and creating it needs a bot_id: "
                                    "set bot_id on the provider (campaignctl creates a contact before its first start, "
                                    "so the start can be keyed on Clarky's own contact id)", code="no_bot_id")
         body = {**contact_fields(contact, notes=True), "bot_id": bot_id}
         try:
-            data = (self.client.write("POST", "/contacts", json=body, idempotent=False).json or {}).get("data") or {}
+            data = self.writer.create_contact(body)
         except ConflictError as exc:  # someone created it since we looked
             data = {"id": exc.details.get("contact_id")}
             if not data["id"]:
@@ -240,11 +227,7 @@ class ClarkyProvider(BaseProvider):
         if seen is not None and pipeline_id in seen.cards:
             created = self._created_cards.get((pipeline_id, contact_id), [])
             return [*seen.cards[pipeline_id].get(contact_id, ()), *created]
-        return self._list_cards(pipeline_id, contact_id)
-
-    def _list_cards(self, pipeline_id: str, contact_id: str) -> list[dict[str, Any]]:
-        params = {"pipeline_id": pipeline_id, "contact_id": contact_id, "include_archived": "true"}
-        return list(pages_numbered(self.client, CARDS, params, size=PAGE, more=more_pages, total=listed_total))
+        return self.catalog.cards_of(pipeline_id, contact_id)
 
     def find_card(self, pipeline: Pipeline, card: Card, contact: Contact, *,
                   seen: _read.ClarkySeen | None = None) -> LiveCard | None:
@@ -254,7 +237,7 @@ class ClarkyProvider(BaseProvider):
         contact_id = self.catalog.lookup(contact)
         if not contact_id:
             return None
-        cards = self._list_cards(remote["id"], contact_id)
+        cards = self.catalog.cards_of(remote["id"], contact_id)
         if not cards:
             return None
         tag = seen.ownership_tag if seen is not None else self.ownership_tag
@@ -278,16 +261,13 @@ class ClarkyProvider(BaseProvider):
             body["archived_at"] = utcnow(self.clock) if update.archived else None
         if not body:
             return live
-        data = (self.client.write("PATCH", path, json=body, idempotent=True).json or {}).get("data") or {}
+        data = self.writer.update_card(live.remote_id, body)
         tag = seen.ownership_tag if seen is not None else self.ownership_tag
         return _merged(live, {**body, **data}, self.catalog.stage_names(remote["id"]), tag)
 
     def delete_card(self, pipeline: Pipeline, live: LiveCard) -> None:
         """DELETE; a card that is already gone counts as deleted."""
-        try:
-            self.client.write("DELETE", card_path(live.remote_id), idempotent=True)
-        except NotFoundError:
-            return
+        self.writer.delete_card(live.remote_id)
 
 
 def _asks_for_bot(exc: ProviderError) -> bool:

@@ -1,4 +1,5 @@
-"""Gary Club's HTTP lookups, shared by one provider instance between its read and its writes.
+"""Gary Club's HTTP requests: the lookups one provider instance shares between its read and its writes
+(`Catalog`), and the writes (`Writer`), which only send and return the answer.
 
 Every list is cursor-paged at the documented maximum (200). Sequences and pipelines are listed
 once per read; contacts are listed (never looked up one by one: the documented filters cannot
@@ -15,12 +16,14 @@ from typing import Any
 
 from reconciler.errors import ConflictError, PlanError
 from reconciler.model import Contact, Pipeline
-from reconciler.providers._http import VendorClient
+from reconciler.providers._http import Reply, VendorClient
 from reconciler.providers._paging import pages_cursor
 from reconciler.providers._paths import seg
 from reconciler.providers.garyclub._mapping import ContactIndex, listed_total, order_enrollments, pick_by_name_or_id
 
 PAGE = 200  # the documented maximum `limit` of every Gary Club list
+CONTACTS = "/crm/contacts"
+DEALS = "/crm/deals"
 
 
 def enrollments_path(sequence_id: str) -> str:
@@ -28,7 +31,7 @@ def enrollments_path(sequence_id: str) -> str:
 
 
 def deal_path(deal_id: str) -> str:
-    return f"/crm/deals/{seg(deal_id)}"
+    return f"{DEALS}/{seg(deal_id)}"
 
 
 @dataclass
@@ -133,3 +136,28 @@ class Catalog:
         by_contact = {cid: order_enrollments(rows) for cid, rows in grouped.items()}
         self.rosters[sequence_id] = Roster(by_contact, time.monotonic(), max(1, -(-count // PAGE)))
         return by_contact
+
+
+class Writer:
+    """Gary Club's writes: each sends one request and returns the answer; what to send and what the
+    answer means is the provider's business. Retries follow `VendorClient.write`."""
+
+    def __init__(self, client: VendorClient) -> None:
+        self.client = client
+
+    def upsert_contact(self, body: dict[str, Any]) -> Reply:
+        """POST /crm/contacts: a documented idempotent upsert by email or phone, so it is retried."""
+        return self.client.write("POST", CONTACTS, json=body, idempotent=True)
+
+    def enroll(self, sequence_id: str, body: dict[str, Any]) -> Reply:
+        """POST an enrollment. Gary dedupes only ACTIVE enrollments, so it is not idempotent: a lost
+        answer is OutcomeUnknown, never re-sent."""
+        return self.client.write("POST", enrollments_path(sequence_id), json=body, idempotent=False)
+
+    def create_deal(self, body: dict[str, Any]) -> Reply:
+        """POST /crm/deals: no idempotency key, so a lost answer is OutcomeUnknown (settled by find_card)."""
+        return self.client.write("POST", DEALS, json=body, idempotent=False)
+
+    def update_deal(self, deal_id: str, body: dict[str, Any]) -> Reply:
+        """PATCH to target values: idempotent by construction, so it is retried."""
+        return self.client.write("PATCH", deal_path(deal_id), json=body, idempotent=True)

@@ -34,7 +34,7 @@ from reconciler.errors import ConflictError, NotFoundError, OutcomeUnknown, Prov
 from reconciler.model import Card, Contact, DesiredState, Pipeline, ProviderConfig, Sequence
 from reconciler.providers.base import BaseProvider, Capabilities, CardUpdate, EnrollRequest, EnrollResult
 from reconciler.providers.garyclub import _mapping, _read
-from reconciler.providers.garyclub._client import Catalog, deal_path, enrollments_path
+from reconciler.providers.garyclub._client import CONTACTS, Catalog, Writer, deal_path, enrollments_path
 from reconciler.providers.garyclub._read import GarySeen
 from reconciler.providers.garyclub.spec import GaryClubConfig
 from reconciler.read_input import ReadInput
@@ -64,6 +64,7 @@ class GaryClubProvider(BaseProvider):
         super().__init__(GaryClubConfig.of(config), api_key, **options)
         self.config: GaryClubConfig = GaryClubConfig.of(config)
         self.catalog = Catalog(self.client)
+        self.writer = Writer(self.client)
         self._in_doubt: set[tuple[str, str]] = set()  # (sequence id, contact id) with a lost POST answer
         # find_card/update_card get no ownership tag; the one the last read or create used says "managed".
         self.ownership_tag = "campaignctl"
@@ -94,10 +95,10 @@ class GaryClubProvider(BaseProvider):
         if contact.id in cat.contact_ids:
             return cat.contact_ids[contact.id]
         # POST /v1/crm/contacts is a documented idempotent upsert by email or phone: safe to retry.
-        reply = self.client.write("POST", "/crm/contacts", json=_mapping.contact_body(contact), idempotent=True)
+        reply = self.writer.upsert_contact(_mapping.contact_body(contact))
         row = _mapping.unwrap(reply.json, "contact", "data")
         if not row.get("id"):
-            raise ProviderError(self.config.name, "POST", "/crm/contacts", reply.status,
+            raise ProviderError(self.config.name, "POST", CONTACTS, reply.status,
                                 "the contact upsert answered without an id", request_id=reply.request_id)
         cat.contact_ids[contact.id] = str(row["id"])
         return cat.contact_ids[contact.id]
@@ -131,7 +132,7 @@ class GaryClubProvider(BaseProvider):
             if seq.metadata:
                 body["metadata"] = dict(seq.metadata)
             try:
-                reply = self.client.write("POST", path, json=body, idempotent=False)
+                reply = self.writer.enroll(str(seq_row["id"]), body)
             except OutcomeUnknown:
                 self._in_doubt.add((str(seq_row["id"]), contact_id))
                 raise
@@ -200,7 +201,7 @@ class GaryClubProvider(BaseProvider):
         if card.description:
             body["description"] = card.description
         # Deal creation has no idempotency key: a lost answer is OutcomeUnknown, resolved by find_card.
-        reply = self.client.write("POST", "/crm/deals", json=body, idempotent=False)
+        reply = self.writer.create_deal(body)
         return _mapping.to_card(card.address, _mapping.unwrap(reply.json, "deal", "data"), dict(stages), ownership_tag)
 
     def find_card(self, pipeline: Pipeline, card: Card, contact: Contact, *,
@@ -236,7 +237,7 @@ class GaryClubProvider(BaseProvider):
         if not body:
             return live
         # A PATCH to target values is idempotent by construction: safe to retry.
-        reply = self.client.write("PATCH", path, json=body, idempotent=True)
+        reply = self.writer.update_deal(live.remote_id, body)
         return _mapping.to_card(live.address, _mapping.unwrap(reply.json, "deal", "data"), dict(stages),
                                 self._tag_of(seen))
 

@@ -1,4 +1,5 @@
-"""Kalent's HTTP lookups, shared by one provider instance between its read and its writes.
+"""Kalent's HTTP requests: the lookups one provider instance shares between its read and its writes
+(`Catalog`), and the writes (`Writer`), which only send and return the answer.
 
 Sourcings are listed once per instance (the vendor's default filters: the key owner's in-progress
 sourcings) and named by id or by name; a sourcing's blueprints are listed once per read; a
@@ -14,7 +15,7 @@ from typing import Any
 
 from reconciler.errors import PlanError
 from reconciler.model import Blueprint, DesiredState, Sequence
-from reconciler.providers._http import VendorClient
+from reconciler.providers._http import Reply, VendorClient
 from reconciler.providers._paging import field_at, pages_numbered
 from reconciler.providers._paths import seg
 from reconciler.providers.kalent._mapping import PAGE_SIZE, listed_total, match_blueprint, more_pages
@@ -120,3 +121,24 @@ class Catalog:
         if sequence is not None and not (sequence.get("sequenceId") and sequence.get("displayStatus")):
             raise self.client.malformed(path, reply, "the sequence's documented 'sequenceId' and 'displayStatus'")
         return dict(sequence) if sequence is not None else None
+
+
+class Writer:
+    """Kalent's writes: each sends one request and returns the answer; what to send and what the
+    answer means is the provider's business. Retries follow `VendorClient.write`."""
+
+    def __init__(self, client: VendorClient) -> None:
+        self.client = client
+
+    def start(self, blueprint_id: str, candidate_ids: list[str | None]) -> Reply:
+        """POST a start: Kalent has no idempotency key, so a lost answer is OutcomeUnknown, never re-sent."""
+        return self.client.write("POST", start_path(blueprint_id), json={"candidateIds": candidate_ids},
+                                 idempotent=False)
+
+    def create_blueprint(self, sourcing_id: str, body: dict[str, Any]) -> Reply:
+        """POST a blueprint (not idempotent: a lost answer is settled by find_blueprint)."""
+        return self.client.write("POST", blueprints_path(sourcing_id), json=body, idempotent=False)
+
+    def update_blueprint(self, blueprint_id: str, body: dict[str, Any]) -> Reply:
+        """PATCH name and every step: a full replacement, so repeating it changes nothing (retried)."""
+        return self.client.write("PATCH", blueprint_path(blueprint_id), json=body, idempotent=True)

@@ -40,7 +40,7 @@ from reconciler.providers.kalent import _mapping, _read
 from reconciler.providers.kalent._client import (
     Catalog,
     Target,
-    blueprint_path,
+    Writer,
     blueprints_path,
     sequence_path,
     start_path,
@@ -75,6 +75,7 @@ class KalentProvider(BaseProvider):
         self.config: KalentConfig = KalentConfig.of(config)
         self.settle_seconds = self.config.start_settle_minutes * 60  # absence proves nothing before
         self.catalog = Catalog(self.client)
+        self.writer = Writer(self.client)
         self._created: dict[tuple[str, str], str] = {}  # (sourcing id, name) -> blueprint id created here
         self._sent: dict[str, tuple[Address, int]] = {}  # candidate -> (member, attempt) a start (maybe) went out for
 
@@ -120,8 +121,7 @@ class KalentProvider(BaseProvider):
                                 "Nothing was sent")
             return [EnrollResult(r.membership.address, error=err) for r in batch]
         refused = self._already_started(batch)
-        started = iter(self._start(start_path(target.blueprint_id),
-                                   [r for i, r in enumerate(batch) if i not in refused]))
+        started = iter(self._start(target.blueprint_id, [r for i, r in enumerate(batch) if i not in refused]))
         return [refused[i] if i in refused else next(started) for i in range(len(batch))]  # in the order asked
 
     def _already_started(self, batch: list[EnrollRequest]) -> dict[int, EnrollResult]:
@@ -145,28 +145,27 @@ class KalentProvider(BaseProvider):
                 code="already_started"))
         return refused
 
-    def _start(self, path: str, batch: list[EnrollRequest]) -> list[EnrollResult]:
+    def _start(self, blueprint_id: str, batch: list[EnrollRequest]) -> list[EnrollResult]:
         """One start call. A refusal naming candidates (404, or a 400 about candidates) sent nothing, as
         every 4xx: the batch is split in halves and each half tried, so one bad candidate id does not
         block the other 99 on every run (a few extra calls, never a repeated one for a started member)."""
         if not batch:
             return []
-        body = {"candidateIds": [r.membership.candidate_id for r in batch]}
         try:
-            reply = self.client.write("POST", path, json=body, idempotent=False)
+            reply = self.writer.start(blueprint_id, [r.membership.candidate_id for r in batch])
         except OutcomeUnknown as exc:
             self._sent.update({r.membership.candidate_id or "": (r.membership.address, r.attempt) for r in batch})
             return [EnrollResult(r.membership.address, error=exc) for r in batch]
         except ProviderError as exc:
             if len(batch) > 1 and _mapping.about_candidates(exc):
                 half = len(batch) // 2
-                return self._start(path, batch[:half]) + self._start(path, batch[half:])
+                return self._start(blueprint_id, batch[:half]) + self._start(blueprint_id, batch[half:])
             err = _mapping.explain_start_error(exc)
             return [EnrollResult(r.membership.address, error=err, request_id=exc.request_id) for r in batch]
         self._sent.update({r.membership.candidate_id or "": (r.membership.address, r.attempt) for r in batch})
         data = _mapping.data_of(reply.json) or {}
         if not data.get("started"):
-            err = OutcomeUnknown(self.config.name, "POST", path, reply.status,
+            err = OutcomeUnknown(self.config.name, "POST", start_path(blueprint_id), reply.status,
                                  "Kalent answered started=false; whether anything was dispatched is resolved "
                                  "by reading",
                                  request_id=reply.request_id)
@@ -208,8 +207,7 @@ class KalentProvider(BaseProvider):
     def create_blueprint(self, blueprint: Blueprint) -> LiveBlueprint:
         """POST the blueprint with its steps (not idempotent: a lost answer is resolved by find_blueprint)."""
         sourcing_id = self.catalog.blueprint_sourcing(blueprint)
-        reply = self.client.write("POST", blueprints_path(sourcing_id),
-                                  json=_mapping.blueprint_body(blueprint.name, blueprint.steps), idempotent=False)
+        reply = self.writer.create_blueprint(sourcing_id, _mapping.blueprint_body(blueprint.name, blueprint.steps))
         item = {"sourcingId": sourcing_id, **(_mapping.data_of(reply.json) or {})}
         live = _mapping.to_blueprint(blueprint.address, item, fallback_steps=blueprint.steps)
         self._created[(sourcing_id, blueprint.name)] = live.remote_id
@@ -223,8 +221,7 @@ class KalentProvider(BaseProvider):
 
     def update_blueprint(self, blueprint: Blueprint, live: LiveBlueprint) -> LiveBlueprint:
         """PATCH name and the whole step list (a full replacement, so repeating it changes nothing)."""
-        reply = self.client.write("PATCH", blueprint_path(live.remote_id),
-                                  json=_mapping.blueprint_body(blueprint.name, blueprint.steps), idempotent=True)
+        reply = self.writer.update_blueprint(live.remote_id, _mapping.blueprint_body(blueprint.name, blueprint.steps))
         item = {"blueprintId": live.remote_id, "sourcingId": live.sourcing_id, **(_mapping.data_of(reply.json) or {})}
         if live.sourcing_id:
             self.catalog.listings.pop(live.sourcing_id, None)
