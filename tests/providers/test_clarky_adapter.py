@@ -192,7 +192,7 @@ def test_resolve_without_a_clarky_contact_is_certainly_absent_and_sends_nothing(
 def test_resolve_of_a_start_that_never_arrived_is_the_one_start(hub, desired):
     provider, _ = make_provider(hub, clarky_config(desired))
     seq, req = seq_and_request(desired, "es", "maria")
-    provider._person(req.contact, None, create=True)  # the contact was created, the start then lost
+    provider._person(req.contact, None, create=True, cat=provider.catalog)  # the contact was created, the start then lost
     found = provider.resolve_enrollment(seq, req)
     assert found is not None and found.status == ACTIVE
     again = provider.resolve_enrollment(seq, req)
@@ -378,7 +378,7 @@ def test_5xx_on_a_read_after_retries_is_a_server_error_and_on_a_write_outcome_un
         provider.read(desired, ReadContext(cache={addr: cache_entry("enr_x", ACTIVE, "running", observed=ago(60))}))
     assert_context(caught.value, errors.ServerError, 500, "injected_fault", "GET", "/sequences/enrollments/enr_x")
     seq, req = seq_and_request(desired, "es", "maria")
-    provider._person(req.contact, None, create=True)
+    provider._person(req.contact, None, create=True, cat=provider.catalog)
     hub.faults.script.extend([Fault("status", status=503, method="POST")] * 5)
     [result] = provider.enroll(seq, [req])
     assert_context(result.error, errors.OutcomeUnknown, 503, "injected_fault", "POST", START)

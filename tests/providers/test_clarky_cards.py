@@ -283,10 +283,10 @@ def test_a_long_contact_list_switches_to_lookups_by_email(make_project):
     hub = make_hub(bulk={"contacts": 1000})
     try:
         provider, _ = make_provider(hub, clarky_config(desired))
-        provider.read(desired, ReadContext())  # Ada's card has a contact nobody knows yet: resolve
+        snap = provider.read(desired, ReadContext())  # Ada's card has a contact nobody knows yet: resolve
         contact_reads = [q for m, p, q in log(hub) if p.startswith("/contacts")]
         assert contact_reads[0] == "bot_id=b_01HDEF&page=1&page_size=100"  # 8 > 5: try the list first ...
         assert contact_reads[1:] == [f"email=bulk-{i:08d}@example.com" for i in range(900, 908)]  # ... 10 more pages > 8
-        assert provider.catalog.contact_ids == {f"b{i}": f"c_B{i:08d}" for i in range(900, 908)}
+        assert snap.seen["clarky"].known.contact_ids == {f"b{i}": f"c_B{i:08d}" for i in range(900, 908)}
     finally:
         hub.store.close()

@@ -1,8 +1,10 @@
-"""Clarky's HTTP requests: the lookups one provider instance shares between its read and its writes
-(`Catalog`), and the writes (`Writer`), which only send and say what came back.
+"""Clarky's HTTP requests: the lookups (`Catalog`) and the writes (`Writer`, which only send and say
+what came back).
 
-Pipelines, stages and contact ids are fetched once per instance and kept, so an apply that
-follows a read sends no lookup the read already made. Choices where the docs are silent:
+What the lookups found (pipelines, stages, contact ids, who is held ambiguously, primary emails) is
+data, `Known`: a read's travels to the writes in `ClarkySeen.known`, so an apply that follows a read
+sends no lookup the read already made, and a write learns nothing from a read it was not handed.
+Choices where the docs are silent:
 - A pipeline is named by id or by name (exact, then case-insensitive); two pipelines with the
   same name are an error asking for the id.
 - A contact is looked up on every identifier it has: each email (by-email) and each phone (a
@@ -19,6 +21,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.errors import ConflictError, NotFoundError, OutcomeUnknown, PlanError, ServerError, ValidationFailed
@@ -59,25 +62,41 @@ def card_path(card_id: str) -> str:
 BY_EMAIL_MIN = 5  # up to this many unknown contacts are always looked up one by one
 
 
-class Catalog:
-    """Pipelines, stages and contact ids of one account, fetched on demand and kept."""
+@dataclass
+class Known:
+    """What one account's lookups found, kept as data. A read's goes into its `seen`; the writes handed
+    that read work on it (and add what they learn, such as a contact they created), so two writes of
+    one apply never create one person twice, whichever provider instance runs them."""
 
-    def __init__(self, client: VendorClient) -> None:
+    pipelines: list[dict[str, Any]] | None = None
+    stages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # pipeline id -> stages in order
+    contact_ids: dict[str, str] = field(default_factory=dict)  # manifest contact id -> Clarky contact id
+    absent: set[str] = field(default_factory=set)  # manifest contact ids Clarky had no contact for when asked
+    ambiguous: dict[str, str] = field(default_factory=dict)  # manifest contact id -> why it is not one contact
+    primaries: dict[str, str | None] = field(default_factory=dict)  # Clarky contact id -> its primary email
+    contested: set[str] = field(default_factory=set)  # Clarky contact ids involved in an ambiguous match
+    # (pipeline id, contact id) -> cards the writes created since the read, so a second create sees the first
+    created_cards: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+
+
+class Catalog:
+    """Lookups of one account through `client`, kept in `known` (a fresh `Known` unless given one)."""
+
+    def __init__(self, client: VendorClient, known: Known | None = None) -> None:
         self.client = client
-        self._pipelines: list[dict[str, Any]] | None = None
-        self._stages: dict[str, list[dict[str, Any]]] = {}
-        self.contact_ids: dict[str, str] = {}  # manifest contact id -> Clarky contact id
-        self.absent: set[str] = set()  # manifest contact ids Clarky had no contact for when asked
-        self.ambiguous: dict[str, str] = {}  # manifest contact id -> why it is not one Clarky contact
-        self.primaries: dict[str, str | None] = {}  # Clarky contact id -> its primary email there
-        self.contested: set[str] = set()  # Clarky contact ids involved in an ambiguous match
+        self.known = known if known is not None else Known()
+        self.contact_ids = self.known.contact_ids
+        self.absent = self.known.absent
+        self.ambiguous = self.known.ambiguous
+        self.primaries = self.known.primaries
+        self.contested = self.known.contested
 
     # -- pipelines and stages -------------------------------------------------------------------
     def pipelines(self) -> list[dict[str, Any]]:
-        if self._pipelines is None:
-            self._pipelines = list(pages_numbered(self.client, "/pipelines", {}, size=PAGE, more=more_pages,
-                                                  total=listed_total))
-        return self._pipelines
+        if self.known.pipelines is None:
+            self.known.pipelines = list(pages_numbered(self.client, "/pipelines", {}, size=PAGE, more=more_pages,
+                                                       total=listed_total))
+        return self.known.pipelines
 
     def pipeline(self, pipe: Pipeline) -> dict[str, Any]:
         """The live pipeline `pipe` names; PlanError naming the available ones when there is none."""
@@ -105,11 +124,11 @@ class Catalog:
 
     def stages(self, pipeline_id: str) -> list[dict[str, Any]]:
         """Stages in order (not paginated, per the docs)."""
-        if pipeline_id not in self._stages:
+        if pipeline_id not in self.known.stages:
             path = stages_path(pipeline_id)
             items = list_at(self.client, path, self.client.get(path), "data")
-            self._stages[pipeline_id] = sorted(items, key=lambda s: s.get("order_index", 0))
-        return self._stages[pipeline_id]
+            self.known.stages[pipeline_id] = sorted(items, key=lambda s: s.get("order_index", 0))
+        return self.known.stages[pipeline_id]
 
     def stage_names(self, pipeline_id: str) -> dict[str, str]:
         """stage id -> name."""

@@ -30,7 +30,7 @@ from reconciler.errors import NotFoundError
 from reconciler.model import Address, DesiredState, Pipeline, ProviderConfig
 from reconciler.providers._http import VendorClient
 from reconciler.providers._paging import pages_numbered
-from reconciler.providers.clarky._client import PAGE, Catalog, enrollment_data, enrollment_path
+from reconciler.providers.clarky._client import PAGE, Catalog, Known, enrollment_data, enrollment_path
 from reconciler.providers.clarky._mapping import best_card, listed_total, more_pages, to_card, to_membership
 from reconciler.read_input import ReadInput
 from reconciler.snapshot import LiveMembership, LiveSnapshot
@@ -43,9 +43,12 @@ class ClarkyReader(Protocol):
 
     @property
     def config(self) -> ProviderConfig: ...
-    clock: Clock  # the session's: staleness and the times the read records
-    client: VendorClient
-    catalog: Catalog
+    @property
+    def clock(self) -> Clock: ...  # the session's: staleness and the times the read records
+    @property
+    def client(self) -> VendorClient: ...
+    @property
+    def catalog(self) -> Catalog: ...
 
     def requests_made(self) -> int: ...
 
@@ -53,20 +56,48 @@ class ClarkyReader(Protocol):
 @dataclass(frozen=True)
 class ClarkySeen:
     """What a read saw that the writes need (LiveSnapshot.seen): the cards each listed pipeline holds,
-    by Clarky contact id (create_card checks them instead of asking again), and the ownership tag."""
+    by Clarky contact id (create_card checks them instead of asking again), the ownership tag, and what
+    its lookups found (`Known`: contact ids, who is held ambiguously, primary emails, pipelines and
+    stages), which the writes handed this value work on and add to."""
 
     cards: Mapping[str, Mapping[str, tuple[dict[str, Any], ...]]]  # pipeline id -> contact id -> cards
     ownership_tag: str
+    known: Known
 
 
-def read(provider: ClarkyReader, desired: DesiredState, given: ReadInput) -> LiveSnapshot:
+@dataclass(frozen=True)
+class _Reading:
+    """The provider as one read sees it: its config, clock and client, with a catalog of the read's own
+    (what it finds goes into `seen`, never onto the provider)."""
+
+    provider: ClarkyReader
+    catalog: Catalog
+
+    @property
+    def config(self) -> ProviderConfig:
+        return self.provider.config
+
+    @property
+    def clock(self) -> Clock:
+        return self.provider.clock
+
+    @property
+    def client(self) -> VendorClient:
+        return self.provider.client
+
+    def requests_made(self) -> int:
+        return self.provider.requests_made()
+
+
+def read(owner: ClarkyReader, desired: DesiredState, given: ReadInput) -> LiveSnapshot:
     """Everything `desired` and the state touch for this provider; what the writes need goes into
     `snap.seen` (ClarkySeen), not onto the provider."""
+    provider = _Reading(owner, Catalog(owner.client))
     before = provider.requests_made()
     snap = LiveSnapshot()
     read_memberships(provider, desired, given, snap)
     cards = read_cards(provider, desired, given, snap)
-    snap.seen[provider.config.name] = ClarkySeen(cards, given.ownership_tag)
+    snap.seen[provider.config.name] = ClarkySeen(cards, given.ownership_tag, provider.catalog.known)
     _people(provider, desired, snap)
     snap.requests[provider.config.name] = provider.requests_made() - before
     return snap

@@ -20,6 +20,10 @@ Choices where the seed documents are silent:
   listed (or, without a read, a list filtered by contact) are checked, so a card the read could
   not attribute is never duplicated: a managed one is returned, an untagged one is a conflict.
 - PATCH and DELETE set target values, so they are retried; DELETE of a gone card is done.
+- A write matches people on what the read it is handed found (`ClarkySeen.known`: contact ids,
+  who is held ambiguously, primary emails) and adds what it learns there (a contact it created), so
+  every write of one apply, on any provider instance, sees one person as one Clarky contact. Without
+  a read it asks Clarky on this instance's own catalog; it never relies on a read it was not handed.
 """
 
 from __future__ import annotations
@@ -67,8 +71,6 @@ class ClarkyProvider(BaseProvider):
         self.writer = Writer(self.client)
         self.ownership_tag = "campaignctl"
         self._needs_bot: set[str] = set()  # templates that answered "no bot_id"
-        # (pipeline id, contact id) -> cards created by this process, so a second create sees the first
-        self._created_cards: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
     def auth_headers(self, config: ProviderConfig, api_key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {api_key}"}
@@ -78,16 +80,23 @@ class ClarkyProvider(BaseProvider):
         """Memberships from the state (re-read when stale), cards from the pipeline-card lists."""
         return _read.read(self, desired, given)
 
-    # -- enrollments ----------------------------------------------------------------------------
-    def enroll(self, sequence: Sequence, batch: list[EnrollRequest], *, seen: Any = None) -> list[EnrollResult]:
-        """One keyed start per member; errors (OutcomeUnknown included) are returned, not raised."""
-        return [self._enroll_one(sequence, request) for request in batch]
+    def _catalog(self, seen: _read.ClarkySeen | None) -> Catalog:
+        """Lookups for a write: on what the read handed back found (and the writes since added), else on
+        this provider's own catalog, which asks the vendor what it does not know yet."""
+        return Catalog(self.client, seen.known) if seen is not None else self.catalog
 
-    def _enroll_one(self, sequence: Sequence, request: EnrollRequest) -> EnrollResult:
+    # -- enrollments ----------------------------------------------------------------------------
+    def enroll(self, sequence: Sequence, batch: list[EnrollRequest], *,
+               seen: _read.ClarkySeen | None = None) -> list[EnrollResult]:
+        """One keyed start per member; errors (OutcomeUnknown included) are returned, not raised."""
+        cat = self._catalog(seen)
+        return [self._enroll_one(sequence, request, cat) for request in batch]
+
+    def _enroll_one(self, sequence: Sequence, request: EnrollRequest, cat: Catalog) -> EnrollResult:
         address = request.membership.address
         try:
             contact = self._member_contact(request)
-            remote_id, vendor_email = self._person(contact, sequence.setting("bot_id"), create=True)
+            remote_id, vendor_email = self._person(contact, sequence.setting("bot_id"), create=True, cat=cat)
             assert remote_id is not None  # create=True finds or creates the contact
             reply = self._start(sequence, contact, request.attempt, remote_id, vendor_email)
         except ProviderError as exc:
@@ -106,7 +115,7 @@ class ClarkyProvider(BaseProvider):
             # The start answer carries no generation_error; a failed enrollment is final and never
             # re-read, so read its reason now (no_usable_channels must plan `skip`, not `retry`).
             try:
-                data = {**data, **self.catalog.enrollment(enrollment_id)}
+                data = {**data, **cat.enrollment(enrollment_id)}
             except ProviderError:
                 pass  # the enrollment exists either way; the reason stays unknown
         live = to_membership(address, data, attempt=request.attempt, observed_at=utcnow(self.clock),
@@ -114,11 +123,12 @@ class ClarkyProvider(BaseProvider):
         return EnrollResult(address, live=live, request_id=reply.request_id)
 
     def resolve_enrollment(self, sequence: Sequence, request: EnrollRequest, *, sent_at: str | None = None,
-                           seen: Any = None) -> LiveMembership | None:
+                           seen: _read.ClarkySeen | None = None) -> LiveMembership | None:
         """Replay the keyed start (returns the original; cannot send twice), then read it. No Clarky
         contact means no start ever arrived: the contact is created before its first start."""
+        cat = self._catalog(seen)
         contact = self._member_contact(request)
-        remote_id, vendor_email = self._person(contact, sequence.setting("bot_id"), create=False)
+        remote_id, vendor_email = self._person(contact, sequence.setting("bot_id"), create=False, cat=cat)
         if remote_id is None:
             return None
         reply = self._start(sequence, contact, request.attempt, remote_id, vendor_email)
@@ -127,7 +137,7 @@ class ClarkyProvider(BaseProvider):
         if not enrollment_id:
             raise OutcomeUnknown(self.config.name, "POST", START, reply.status, "the replay named no enrollment",
                                  request_id=reply.request_id)
-        status = self.catalog.enrollment(enrollment_id)
+        status = cat.enrollment(enrollment_id)
         return to_membership(request.membership.address, status, attempt=request.attempt,
                                    observed_at=utcnow(self.clock), since=sent_at)
 
@@ -138,23 +148,24 @@ class ClarkyProvider(BaseProvider):
                                    "email or a phone number", code="no_contact")
         return request.contact
 
-    def _person(self, contact: Contact, bot_id: str | None, *, create: bool) -> tuple[str | None, str | None]:
+    def _person(self, contact: Contact, bot_id: str | None, *, create: bool,
+                cat: Catalog) -> tuple[str | None, str | None]:
         """(Clarky's id of this person, the primary email Clarky holds for them), resolved before a start
         because the start's key is that id. With `create`, a person Clarky does not know yet is created
         first (a contact sends nothing) and carries the contact's notes; otherwise (None, None)."""
-        remote_id = self.catalog.lookup(contact)
+        remote_id = cat.lookup(contact)
         if remote_id is not None:
             try:
-                return remote_id, self.catalog.vendor_email(remote_id)
+                return remote_id, cat.vendor_email(remote_id)
             except NotFoundError:  # a remembered id Clarky no longer has (deleted or merged): match afresh
-                self.catalog.forget(contact.id)
-                remote_id = self.catalog.lookup(contact)
+                cat.forget(contact.id)
+                remote_id = cat.lookup(contact)
                 if remote_id is not None:
-                    return remote_id, self.catalog.vendor_email(remote_id)
+                    return remote_id, cat.vendor_email(remote_id)
         if not create:
             return None, None
-        remote_id = self._contact_for_card(contact, bot_id or self.config.bot_id)
-        return remote_id, self.catalog.vendor_email(remote_id)
+        remote_id = self._contact_for_card(contact, bot_id or self.config.bot_id, cat)
+        return remote_id, cat.vendor_email(remote_id)
 
     def _start(self, sequence: Sequence, contact: Contact, attempt: int, remote_id: str,
                vendor_email: str | None) -> Reply:
@@ -178,14 +189,15 @@ class ClarkyProvider(BaseProvider):
                     seen: _read.ClarkySeen | None = None) -> LiveCard:
         """Create the card (and the Clarky contact first, if there is none) with the ownership tag."""
         self.ownership_tag = ownership_tag
-        remote = self.catalog.pipeline_for_write(pipeline, "POST", CARDS)
-        stage_id = self.catalog.stage_id(remote["id"], pipeline, card.stage, "POST", CARDS)
-        contact_id = self._contact_for_card(contact, remote.get("bot_id") or self.config.bot_id)
-        existing = self._cards_of(remote["id"], contact_id, seen)
+        cat = self._catalog(seen)
+        remote = cat.pipeline_for_write(pipeline, "POST", CARDS)
+        stage_id = cat.stage_id(remote["id"], pipeline, card.stage, "POST", CARDS)
+        contact_id = self._contact_for_card(contact, remote.get("bot_id") or self.config.bot_id, cat)
+        existing = self._cards_of(remote["id"], contact_id, seen, cat)
         if existing:
             chosen = best_card(existing, ownership_tag)
             if ownership_tag in (chosen.get("tags") or ()):
-                return to_card(card.address, chosen, self.catalog.stage_names(remote["id"]), ownership_tag)
+                return to_card(card.address, chosen, cat.stage_names(remote["id"]), ownership_tag)
             raise ConflictError(self.config.name, "POST", CARDS, None,
                                 f"{card.address}: contact {contact_id} already has card {chosen.get('id')} without the "
                                 f"{ownership_tag!r} tag; adopt it with `campaignctl import`", code="card_exists")
@@ -194,11 +206,11 @@ class ClarkyProvider(BaseProvider):
         if card.description:
             body["description"] = card.description
         data = self.writer.create_card(body)
-        self._created_cards.setdefault((remote["id"], contact_id), []).append(data)
-        return to_card(card.address, data, self.catalog.stage_names(remote["id"]), ownership_tag)
+        cat.known.created_cards.setdefault((remote["id"], contact_id), []).append(data)
+        return to_card(card.address, data, cat.stage_names(remote["id"]), ownership_tag)
 
-    def _contact_for_card(self, contact: Contact, bot_id: str | None) -> str:
-        found = self.catalog.lookup(contact)
+    def _contact_for_card(self, contact: Contact, bot_id: str | None, cat: Catalog) -> str:
+        found = cat.lookup(contact)
         if found:
             return found
         if not bot_id:
@@ -214,40 +226,43 @@ class ClarkyProvider(BaseProvider):
             if not data["id"]:
                 raise
         except OutcomeUnknown:
-            self.catalog.absent.discard(contact.id)
-            if not self.catalog.lookup(contact):  # a contact is no send: reading settles it at once
+            cat.absent.discard(contact.id)
+            if not cat.lookup(contact):  # a contact is no send: reading settles it at once
                 raise
-            data = {"id": self.catalog.contact_ids[contact.id]}
-        self.catalog.remember(contact.id, data.get("id"), data if data.get("emails") else None)
+            data = {"id": cat.contact_ids[contact.id]}
+        cat.remember(contact.id, data.get("id"), data if data.get("emails") else None)
         return str(data["id"])
 
-    def _cards_of(self, pipeline_id: str, contact_id: str, seen: _read.ClarkySeen | None) -> list[dict[str, Any]]:
+    def _cards_of(self, pipeline_id: str, contact_id: str, seen: _read.ClarkySeen | None,
+                  cat: Catalog) -> list[dict[str, Any]]:
         """Cards of this contact in this pipeline: from the read's list (and what this process created
         since), else asked."""
         if seen is not None and pipeline_id in seen.cards:
-            created = self._created_cards.get((pipeline_id, contact_id), [])
+            created = cat.known.created_cards.get((pipeline_id, contact_id), [])
             return [*seen.cards[pipeline_id].get(contact_id, ()), *created]
-        return self.catalog.cards_of(pipeline_id, contact_id)
+        return cat.cards_of(pipeline_id, contact_id)
 
     def find_card(self, pipeline: Pipeline, card: Card, contact: Contact, *,
                   seen: _read.ClarkySeen | None = None) -> LiveCard | None:
         """Read-only: this contact's card in this pipeline, asked afresh (it settles in-doubt creates)."""
-        remote = self.catalog.pipeline_for_write(pipeline, "GET", CARDS)
-        self.catalog.absent.discard(contact.id)  # the in-doubt write may have created it
-        contact_id = self.catalog.lookup(contact)
+        cat = self._catalog(seen)
+        remote = cat.pipeline_for_write(pipeline, "GET", CARDS)
+        cat.absent.discard(contact.id)  # the in-doubt write may have created it
+        contact_id = cat.lookup(contact)
         if not contact_id:
             return None
-        cards = self.catalog.cards_of(remote["id"], contact_id)
+        cards = cat.cards_of(remote["id"], contact_id)
         if not cards:
             return None
         tag = seen.ownership_tag if seen is not None else self.ownership_tag
-        return to_card(card.address, best_card(cards, tag), self.catalog.stage_names(remote["id"]), tag)
+        return to_card(card.address, best_card(cards, tag), cat.stage_names(remote["id"]), tag)
 
     def update_card(self, pipeline: Pipeline, live: LiveCard, update: CardUpdate, *,
                     seen: _read.ClarkySeen | None = None) -> LiveCard:
         """PATCH only what changes; stage names become ids, `archived` becomes archived_at."""
         path = card_path(live.remote_id)
-        remote = self.catalog.pipeline_for_write(pipeline, "PATCH", path)
+        cat = self._catalog(seen)
+        remote = cat.pipeline_for_write(pipeline, "PATCH", path)
         body: dict[str, Any] = {}
         if update.title is not None:
             body["title"] = update.title
@@ -256,14 +271,14 @@ class ClarkyProvider(BaseProvider):
         if update.tags is not None:
             body["tags"] = list(update.tags)
         if update.stage is not None:
-            body["pipeline_stage_id"] = self.catalog.stage_id(remote["id"], pipeline, update.stage, "PATCH", path)
+            body["pipeline_stage_id"] = cat.stage_id(remote["id"], pipeline, update.stage, "PATCH", path)
         if update.archived is not None:
             body["archived_at"] = utcnow(self.clock) if update.archived else None
         if not body:
             return live
         data = self.writer.update_card(live.remote_id, body)
         tag = seen.ownership_tag if seen is not None else self.ownership_tag
-        return _merged(live, {**body, **data}, self.catalog.stage_names(remote["id"]), tag)
+        return _merged(live, {**body, **data}, cat.stage_names(remote["id"]), tag)
 
     def delete_card(self, pipeline: Pipeline, live: LiveCard) -> None:
         """DELETE; a card that is already gone counts as deleted."""
