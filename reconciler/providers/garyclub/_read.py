@@ -4,9 +4,9 @@ Request budget of a read (N contacts, E enrollments per sequence, D deals per pi
   1 sequences list (when the provider has sequences) + 1 pipelines list (when it has pipelines)
   + ceil(N/200) contact pages, only when some needed contact has no cached remote id
   + ceil(E/200) per sequence, skipped when every member (and cached orphan) is known finished
+  + ceil(D/200) per pipeline.
 Which remembered statuses stand in is the core's decision (reconciler/read_input.py): for a vendor
 that lists every enrollment, only final ones (`given.standing`).
-  + ceil(D/200) per pipeline.
 """
 
 from __future__ import annotations
