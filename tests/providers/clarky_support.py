@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from reconciler.model import DesiredState, ProviderConfig
 from reconciler.providers.clarky import ClarkyProvider
@@ -97,6 +98,14 @@ def make_hub(*, rate_limits: bool = False, **clarky: Any) -> Hub:
     seed = load_seed(EXAMPLE)
     seed["clarky"] = {**(seed.get("clarky") or {}), **clarky}
     return build_hub(None, seed, rate_limits=rate_limits)
+
+
+@pytest.fixture
+def hub():
+    """A Clarky sandbox for one test, closed after it."""
+    hub = make_hub()
+    yield hub
+    hub.store.close()
 
 
 def make_provider(hub: Hub, config: ProviderConfig, key: str = KEY, **overrides: Any) -> tuple[ClarkyProvider, Recording]:

@@ -1,5 +1,6 @@
 """The Clarky adapter against the in-process Clarky simulator: keyed starts, resolves that cannot send
 twice, membership reads from the state cache, typed errors. Cards: test_clarky_cards.py."""
+# ruff: noqa: F811 - `hub` is the fixture imported from clarky_support
 
 from __future__ import annotations
 
@@ -16,16 +17,10 @@ from reconciler.providers.clarky import ClarkyProvider, idempotency_key
 from reconciler.sandbox.core import Fault
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED
 from reconciler.state_record import StateRecord
-from tests.providers.clarky_support import CONTACTS, KEY, SEQUENCES, clarky_config, log, make_hub, make_provider, sim_contact
+from tests.providers.clarky_support import (  # noqa: F401 - hub is a fixture
+    CONTACTS, KEY, SEQUENCES, clarky_config, hub, log, make_hub, make_provider, sim_contact)
 
 START = "/sequences/start"
-
-
-@pytest.fixture
-def hub():
-    hub = make_hub()
-    yield hub
-    hub.store.close()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The Clarky adapter's pipeline cards against the in-process simulator: exact reads and their
 counts, contact resolution, create / find / update / delete, unknown pipelines and stages."""
+# ruff: noqa: F811 - `hub` is the fixture imported from clarky_support
 
 from __future__ import annotations
 
@@ -14,19 +15,12 @@ from reconciler.model import Address, Blueprint
 from reconciler.providers.base import CardUpdate, ReadContext
 from reconciler.snapshot import LiveSnapshot
 from reconciler.state_record import StateRecord
-from tests.providers.clarky_support import CONTACTS, PIPELINES, clarky_config, log, make_hub, make_provider
+from tests.providers.clarky_support import CONTACTS, PIPELINES, clarky_config, hub, log, make_hub, make_provider  # noqa: F401 - hub is a fixture
 
 CARDS_QUERY = "include_archived=true&page={}&page_size=100&pipeline_id=p_01HPLA"
 HEAD = [("GET", "/pipelines", "page=1&page_size=100"), ("GET", "/pipelines/p_01HPLA/stages", "")]
 MARIA = Address("clarky", "card", "sales", "maria")
 ADA = Address("clarky", "card", "sales", "ada")
-
-
-@pytest.fixture
-def hub():
-    hub = make_hub()
-    yield hub
-    hub.store.close()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 (contact ids, who is held ambiguously, primary emails, pipelines and stages), never from the
 provider instance that read: with a read's `seen`, with none on a fresh provider, and on a fresh
 provider given another instance's read, one person gets one Clarky contact and one start."""
+# ruff: noqa: F811 - `hub` is the fixture imported from clarky_support
 
 from __future__ import annotations
 
@@ -10,24 +11,17 @@ import pytest
 from reconciler import errors
 from reconciler.desired import load_desired
 from reconciler.providers.base import EnrollRequest, ReadContext
-from tests.providers.clarky_support import (
+from tests.providers.clarky_support import (  # noqa: F401 - hub is a fixture
     CONTACTS,
     PIPELINES,
     SEQUENCES,
     clarky_config,
+    hub,
     log,
-    make_hub,
     make_provider,
 )
 
 MARIA_EMAIL = "maria.t@example.com"
-
-
-@pytest.fixture
-def hub():
-    hub = make_hub()
-    yield hub
-    hub.store.close()
 
 
 @pytest.fixture
