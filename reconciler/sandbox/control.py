@@ -112,14 +112,13 @@ def _clock(hub: Hub) -> Clock:
 
 
 def _faults(hub: Hub, method: str, body: bytes) -> ControlReply:
-    if method in ("PUT", "POST"):
-        data = _object(body)
+    if method in ("PUT", "POST", "DELETE"):
         try:
-            hub.faults = FaultPlan.from_dict(data)
+            new = FaultPlan.from_dict(_object(body)) if method != "DELETE" else FaultPlan()
         except (TypeError, ValueError) as exc:
             raise _Refused(400, f"not a fault plan: {exc}") from exc
-    elif method == "DELETE":
-        hub.faults = FaultPlan()
+        hub.faults.release()  # answers the old plan holds go out: it no longer applies
+        hub.faults = new
     plan = hub.faults
     return ControlReply(200, {
         "error_rate": plan.error_rate, "drop_rate": plan.drop_rate,

@@ -239,7 +239,8 @@ class Hub:
         sim = self.simulators[vendor]
         with self.lock:
             at = sim.clock.now()
-            fault = self.faults.pick(vendor, req)
+            plan = self.faults
+            fault = plan.pick(vendor, req)
             if fault and fault.kind == "drop":
                 self.store.log_request(vendor, req, None, at, "dropped")
                 self.store.commit()
@@ -268,6 +269,8 @@ class Hub:
             self.store.commit()
         if fault and fault.kind == "latency":
             time.sleep(fault.seconds)
+        if fault and fault.kind == "hold":  # outside the lock: other requests are served meanwhile
+            plan.hold(fault)
         return resp
 
     def event(self, vendor: str, name: str, **kwargs: Any) -> Any:

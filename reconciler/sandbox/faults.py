@@ -6,6 +6,9 @@ Kinds of `Fault`:
 - 'drop': no answer, nothing done.
 - 'commit_timeout': done, but the answer is lost.
 - 'latency': sleep `seconds`, then answer.
+- 'hold': done, then the answer waits until the fault plan is replaced or cleared, at most `seconds`
+  (60 when 0): a write held in flight, so a test can act while a run is mid-apply, however slow
+  the machine.
 - 'body': done, then the answer's body is replaced: by `body` (any JSON value, e.g. {}) or by the raw
   text `raw` (an HTML maintenance page, sent with `content_type`), with status `status` when given
   (a 2xx) or else the real one. What a proxy, a maintenance page or a half-deployed vendor returns.
@@ -22,13 +25,14 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from reconciler.sandbox.request import SimRequest
 
-KINDS = ("status", "drop", "commit_timeout", "latency", "repeat_page", "body", "strip", "dispatch_delay")
+KINDS = ("status", "drop", "commit_timeout", "latency", "hold", "repeat_page", "body", "strip", "dispatch_delay")
 
 
 @dataclass
@@ -83,6 +87,15 @@ class FaultPlan:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
+        self._released = threading.Event()
+
+    def hold(self, fault: Fault) -> None:
+        """Keep a 'hold' fault's answer until this plan is replaced or cleared (`release`)."""
+        self._released.wait(fault.seconds or 60)
+
+    def release(self) -> None:
+        """This plan is being replaced: answers it holds go out now."""
+        self._released.set()
 
     def pick(self, vendor: str, req: SimRequest) -> Fault | None:
         """The fault to apply to this request, if any (scripted faults first)."""

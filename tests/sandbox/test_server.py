@@ -348,3 +348,30 @@ def test_serve_blocks_until_stopped_then_frees_the_port(hub):
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
+
+
+def test_a_held_write_is_done_at_once_and_answered_only_when_the_fault_plan_changes(server, control):
+    control.set_faults({"script": [{"kind": "hold", "method": "WRITE", "seconds": 30}]})
+    answers: list[int] = []
+    with httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as c:
+        held = threading.Thread(target=lambda: answers.append(enroll(c, "clarky", "held@example.com").status_code))
+        held.start()
+        deadline = time.monotonic() + 10
+        while not control.sends() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sum(control.sends().values()) == 1    # done: the vendor holds the enrollment
+        assert enroll(c, "clarky", "next@example.com").status_code == 201    # the hold was for one request
+        held.join(timeout=0.5)
+        assert held.is_alive() and answers == []     # but its answer waits
+        control.set_faults(None)
+        held.join(timeout=10)
+    assert answers == [201]
+    assert sum(control.sends().values()) == 2
+
+
+def test_a_hold_lasts_at_most_its_seconds(server, control):
+    control.set_faults({"script": [{"kind": "hold", "seconds": 0.3}]})
+    with httpx.Client(base_url=server.url, headers=AUTH, timeout=10) as c:
+        start = time.monotonic()
+        assert c.get("/clarky/api/v1/echo").status_code == 200
+    assert time.monotonic() - start >= 0.3
