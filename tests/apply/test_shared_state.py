@@ -89,28 +89,36 @@ def test_two_checkouts_one_database_one_apply_runs_the_other_is_refused(tmp_path
     ci, laptop = _checkout(tmp_path / "ci", url, schema), _checkout(tmp_path / "laptop", url, schema)
     env = _pg_env(dsn)
     _sighted(ci, env, dsn, schema)
-    control.set_faults({"latency": 0.05, "only": {"kind": "latency", "method": "WRITE"}})
+    # every write is done and its answer held until the plan changes: the first apply keeps the lock
+    # mid-apply, one write in flight per vendor, for as long as the other checkout takes
+    control.set_faults({"script": [{"kind": "hold", "method": "WRITE", "seconds": 120, "times": None}]})
     first = subprocess.Popen(_campaignctl("apply", str(ci), "--auto-approve"), stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True, env=env)
+    waited = None
     try:
         _wait_for_sends(control, first, 1)
+        assert first.poll() is None, first.stderr.read()
         started = time.monotonic()
         second = subprocess.run(_campaignctl("apply", str(laptop), "--auto-approve"), capture_output=True, text=True,
                                 env=env, timeout=60)
-        assert second.returncode == 1 and time.monotonic() - started < 10, second.stderr
+        assert second.returncode == 1 and time.monotonic() - started < 30, second.stderr
         assert "locked by campaignctl apply" in second.stderr
         assert f"(pid {first.pid} on {socket.gethostname()}, apply " in second.stderr
         assert dsn not in second.stderr + second.stdout
-        waited = subprocess.run(_campaignctl("apply", str(laptop), "--auto-approve", "--lock-timeout", "120"),
-                                capture_output=True, text=True, env=env, timeout=180)
+        waited = subprocess.Popen(_campaignctl("apply", str(laptop), "--auto-approve", "--lock-timeout", "120"),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        time.sleep(1)
+        assert first.poll() is None and waited.poll() is None, "the held apply or the waiting one ended"
+        control.set_faults(None)  # the held answer goes out; the first apply finishes, then the waiting one runs
         assert first.wait(timeout=120) == 0, first.stderr.read()
-        assert waited.returncode == 0, waited.stderr
+        out, err = waited.communicate(timeout=180)
+        assert waited.returncode == 0, err
     finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
+        for proc in (first, waited):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
         first.stderr.close()
-    control.set_faults(None)
     _converge(laptop, control, env)
     # the laptop's plan comes from the shared state: Clarky enrollments it never made are known there
     planned = subprocess.run(_campaignctl("plan", str(laptop), "--detailed-exitcode"), capture_output=True, text=True,
