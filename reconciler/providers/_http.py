@@ -170,7 +170,8 @@ class VendorClient:
             return resp.json()
         except ValueError:
             kind = resp.headers.get("content-type", "no content type").split(";")[0]
-            snippet = " ".join(resp.text[:80].split())
+            # Redacted whole, then cut: a key cut in two is no longer a rendering redact can find.
+            snippet = " ".join(redact(resp.text, self._secret)[:80].split())
             text = redact(f"answered {resp.status_code} with a body that is not JSON ({kind}: {snippet!r})",
                           self._secret)
             if method in READ_METHODS:
@@ -274,7 +275,7 @@ class VendorClient:
 
     def _error(self, method: str, path: str, resp: httpx.Response, request_id: str | None,
                idempotent: bool) -> errors.ProviderError:
-        code, message, details, tracking = parse_envelope(self.vendor_type, _json(resp))
+        code, message, details, tracking = parse_envelope(self.vendor_type, _json(resp, self._secret))
         status = resp.status_code
         cls = ERRORS_BY_STATUS.get(status)
         if cls is None:
@@ -289,14 +290,15 @@ class VendorClient:
         return cls(self.vendor, method, path, status, redact(message, self._secret), **kwargs)
 
 
-def _json(resp: httpx.Response) -> Any:
-    """An error answer's body for parse_envelope (a non-JSON error page becomes its message)."""
+def _json(resp: httpx.Response, secret: str | None) -> Any:
+    """An error answer's body for parse_envelope (a non-JSON error page becomes its message, redacted
+    before it is cut: a key cut in two is no longer a rendering redact can find)."""
     if not resp.content:
         return None
     try:
         return resp.json()
     except ValueError:
-        return {"error": {"code": None, "message": resp.text[:200]}}
+        return {"error": {"code": None, "message": redact(resp.text, secret)[:200]}}
 
 
 def describe(body: Any) -> str:

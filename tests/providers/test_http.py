@@ -354,3 +354,18 @@ def test_a_retry_cut_short_by_a_stop_is_in_doubt_only_when_the_first_attempt_may
     with pytest.raises(error):
         client.write("POST", "/sequences/start", {}, idempotent=True)
     assert len(seen) == 1
+
+
+@pytest.mark.parametrize("status,method,cut", [(200, "POST", 80), (503, "GET", 200), (502, "POST", 200)])
+def test_a_page_echoing_the_key_across_the_cut_leaks_none_of_it(status, method, cut):
+    """An HTML page (a proxy, a maintenance page) that echoes the Authorization header so that the key
+    straddles where the message cuts the page: redacted whole first, no part of the key shows."""
+    filler = "x" * (cut - 20)
+    page = f"<html>{filler} Bearer {KEY} </html>"
+    assert page.index(KEY) < cut < page.index(KEY) + len(KEY)
+    client, _, _ = make_client(lambda req, n: httpx.Response(status, text=page, headers={"content-type": "text/html"}))
+    client._max_attempts = 1
+    with pytest.raises(errors.ProviderError) as info:
+        client.write(method, "/sequences/start", {}, idempotent=False) if method == "POST" else client.get("/contacts")
+    shown = str(info.value) + repr(info.value.args)
+    assert KEY[:8] not in shown and "[RED" in shown, shown

@@ -1,8 +1,6 @@
-"""Hostile review (rev2): secrets on error paths. A finding each, marked xfail(strict)."""
+"""Hostile review (rev2): secrets on error paths."""
 
 from __future__ import annotations
-
-import pytest
 
 from reconciler.sandbox.faults import Fault, FaultPlan
 from reconciler.session import open_session
@@ -12,11 +10,6 @@ from tests.identity._world import World
 KEY = "ck_live_sandbox_local"  # the key the in-process sandbox's Clarky provider sends (ClarkySpec.sandbox_key)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "providers/_http.VendorClient._success_json cuts a non-JSON 2xx body to 80 characters BEFORE "
-    "redact(): a key the body echoes across that cut is no longer a whole rendering, so its first "
-    "characters reach the OutcomeUnknown message, the journal's outcome detail (the state) and the "
-    "apply report"))
 def test_a_maintenance_page_echoing_the_key_across_the_snippet_cut_leaks_none_of_it(tmp_path) -> None:
     """A proxy's maintenance page answers Clarky's start with 200 text/html and echoes the request's
     Authorization header; the key starts at character 66, so the 80-character snippet holds its
