@@ -1,5 +1,9 @@
-"""Gary Club's HTTP requests: the lookups one provider instance shares between its read and its writes
-(`Catalog`), and the writes (`Writer`), which only send and return the answer.
+"""Gary Club's HTTP requests: the lookups (`Catalog`) and the writes (`Writer`), which only send and
+return the answer.
+
+What the lookups found (sequences, pipelines, contact ids, who is held ambiguously, enrollment rosters)
+is data, `Known`: a read's travels to the writes in `GarySeen.known`, and a write handed it works on it
+through its own provider's client, never through the client of the instance that read.
 
 Every list is cursor-paged at the documented maximum (200). Sequences and pipelines are listed
 once per read; contacts are listed (never looked up one by one: the documented filters cannot
@@ -43,20 +47,32 @@ class Roster:
     pages: int = 1
 
 
-class Catalog:
-    """Sequences, pipelines, contact ids and enrollment rosters of one account, fetched on demand and kept."""
+@dataclass
+class Known:
+    """What one account's lookups found, kept as data (no client). A read's goes into its `seen`; the
+    writes handed that read work on it and add what they learn (a contact they upserted, an enrollment
+    they posted), whichever provider instance runs them."""
 
-    def __init__(self, client: VendorClient) -> None:
+    sequences: list[Mapping[str, Any]] | None = None
+    pipelines: list[Mapping[str, Any]] | None = None
+    contact_ids: dict[str, str] = field(default_factory=dict)  # manifest contact id -> Gary contact id
+    ambiguous: dict[str, str] = field(default_factory=dict)  # manifest contact id -> why it is not one Gary contact
+    rosters: dict[str, Roster] = field(default_factory=dict)  # Gary sequence id -> enrollments
+
+
+class Catalog:
+    """Lookups of one account through `client`, kept in `known` (a fresh `Known` unless given one)."""
+
+    def __init__(self, client: VendorClient, known: Known | None = None) -> None:
         self.client = client
-        self._sequences: list[Mapping[str, Any]] | None = None
-        self._pipelines: list[Mapping[str, Any]] | None = None
-        self.contact_ids: dict[str, str] = {}  # manifest contact id -> Gary contact id
-        self.ambiguous: dict[str, str] = {}  # manifest contact id -> why it is not one Gary contact
-        self.rosters: dict[str, Roster] = {}  # Gary sequence id -> enrollments
+        self.known = known if known is not None else Known()
+        self.contact_ids = self.known.contact_ids
+        self.ambiguous = self.known.ambiguous
+        self.rosters = self.known.rosters
 
     def forget_names(self) -> None:
         """Sequences and pipelines are listed again: their names may have changed since the last read."""
-        self._sequences = self._pipelines = None
+        self.known.sequences = self.known.pipelines = None
 
     def pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[Mapping[str, Any]]:
         """Every row of a cursor-paged list."""
@@ -66,14 +82,14 @@ class Catalog:
 
     # -- sequences and pipelines ------------------------------------------------------------------
     def sequences(self) -> list[Mapping[str, Any]]:
-        if self._sequences is None:
-            self._sequences = list(self.pages("/sequences"))
-        return self._sequences
+        if self.known.sequences is None:
+            self.known.sequences = list(self.pages("/sequences"))
+        return self.known.sequences
 
     def pipelines(self) -> list[Mapping[str, Any]]:
-        if self._pipelines is None:
-            self._pipelines = list(self.pages("/crm/pipelines"))
-        return self._pipelines
+        if self.known.pipelines is None:
+            self.known.pipelines = list(self.pages("/crm/pipelines"))
+        return self.known.pipelines
 
     def pipeline(self, pipe: Pipeline) -> Mapping[str, Any]:
         """The live pipeline `pipe` names (id or name); PlanError naming the available ones."""

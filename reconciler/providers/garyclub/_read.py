@@ -18,7 +18,7 @@ from typing import Any
 from reconciler.errors import PlanError
 from reconciler.model import Address, DesiredState, Pipeline, Sequence
 from reconciler.providers.garyclub import _mapping
-from reconciler.providers.garyclub._client import Catalog
+from reconciler.providers.garyclub._client import Catalog, Known
 from reconciler.read_input import ReadInput
 from reconciler.snapshot import FINISHED, LiveSnapshot
 from reconciler.timeutil import Clock, utcnow
@@ -26,11 +26,12 @@ from reconciler.timeutil import Clock, utcnow
 
 @dataclass(frozen=True)
 class GarySeen:
-    """What a read saw that the writes need (LiveSnapshot.seen): its catalog (sequence and pipeline rows,
-    the contact ids it matched or the state remembered, who is held ambiguously, the rosters it
-    listed and when) and the ownership tag. Apply hands it back; the writes work on it."""
+    """What a read saw that the writes need (LiveSnapshot.seen), as plain data: what its lookups found
+    (`Known`: sequence and pipeline rows, the contact ids it matched or the state remembered, who is
+    held ambiguously, the rosters it listed and when) and the ownership tag. Apply hands it back; the
+    writes work on it through their own provider's client."""
 
-    catalog: Catalog
+    known: Known
     ownership_tag: str
 
 
@@ -97,7 +98,7 @@ def read(name: str, catalog: Catalog, clock: Clock, desired: DesiredState, given
     for pipe in pipes:
         _read_deals(name, catalog, pipe, pipe_rows[pipe.id], to_key, given, snap)
 
-    snap.seen[name] = GarySeen(catalog, given.ownership_tag)
+    snap.seen[name] = GarySeen(catalog.known, given.ownership_tag)
     snap.requests[name] = sum(catalog.client.counts.values()) - before
     return snap
 

@@ -83,8 +83,9 @@ class GaryClubProvider(BaseProvider):
         return _read.read(self.config.name, Catalog(self.client), self.clock, desired, given)
 
     def _catalog(self, seen: GarySeen | None) -> Catalog:
-        """The read's catalog when apply hands it back, else this provider's own (filled on demand)."""
-        return seen.catalog if seen is not None else self.catalog
+        """Lookups for a write: on what the read handed back found (and the writes since added), through
+        this provider's own client; else this provider's own catalog (filled on demand)."""
+        return Catalog(self.client, seen.known) if seen is not None else self.catalog
 
     def _tag_of(self, seen: GarySeen | None) -> str:
         return seen.ownership_tag if seen is not None else self.ownership_tag
