@@ -40,7 +40,7 @@ from reconciler.errors import PlanError
 from reconciler.model import Address, DesiredState
 from reconciler.plan import check_precondition, compute_plan, safety_violations
 from reconciler.plan_types import Change, Plan
-from reconciler.providers.base import ReadContext
+from reconciler.read_input import ReadContext
 from reconciler.snapshot import LiveSnapshot
 from reconciler.state import utcnow
 from reconciler.vocabulary import ApplyStatus

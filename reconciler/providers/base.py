@@ -34,8 +34,7 @@ from reconciler.model import (
     Sequence,
 )
 from reconciler.providers._http import VendorClient
-from reconciler.read_input import ReadContext, ReadInput, read_input, status_max_age
-from reconciler.settle_window import judge_absences, settle_windows
+from reconciler.read_input import ReadInput
 from reconciler.snapshot import LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
 from reconciler.timeutil import SYSTEM_CLOCK, Clock
 
@@ -183,22 +182,10 @@ class BaseProvider:
         return f"{type(self).__name__}({self.config.name!r}, base_url={self.config.base_url!r})"
 
     # -- read -------------------------------------------------------------------------------------
-    def read(self, desired: DesiredState, given: ReadInput | ReadContext) -> LiveSnapshot:
-        """The adapter's `read_given`. `given` is what the core decided (reconciler/engine.py), which
-        also merges the result. A ReadContext (the state's records, as a test holds them) gets the
-        core's part around the read here, by the same rules: the stand-ins decided before
-        (reconciler/read_input.py, on this provider's clock), the settle window judged after
-        (reconciler/settle_window.py)."""
-        if isinstance(given, ReadInput):
-            return self.read_given(desired, given)
-        snap = self.read_given(desired, read_input(
-            given, self.config.name, now=self.clock.now(),
-            max_age_seconds=status_max_age(self.capabilities.can_list_memberships, self.config.status_refresh_minutes)))
-        judge_absences(given.cache, snap, settle_windows({self.config.name: self.config}))
-        return snap
-
-    def read_given(self, desired: DesiredState, given: ReadInput) -> LiveSnapshot:
-        """What the vendor holds of what `desired` and `given` touch (each adapter implements it)."""
+    def read(self, desired: DesiredState, given: ReadInput) -> LiveSnapshot:
+        """What the vendor holds of what `desired` and `given` touch (each adapter implements it).
+        `given` is what the core decided from the state's records (reconciler/read_input.py, called
+        from reconciler/engine.py, which also merges the result)."""
         raise NotImplementedError
 
     # -- housekeeping -----------------------------------------------------------------------------

@@ -7,8 +7,9 @@ import pytest
 from reconciler.identity import canonical_email, canonical_phone, identifiers
 from reconciler.model import Contact
 from reconciler.model import Address, Membership
-from reconciler.providers.base import EnrollRequest, ReadContext
+from reconciler.providers.base import EnrollRequest
 from tests.providers.kalent_support import desired, hub, kalent_seq, make_provider
+from tests.reading import read_with
 
 __all__ = ["hub", "desired"]  # fixtures
 
@@ -46,7 +47,7 @@ def test_one_candidate_twice_in_one_kalent_start_is_started_once(hub, desired):
     still never puts a candidate into a start twice."""
     provider = make_provider(hub, desired)
     seq = kalent_seq(desired)
-    seen = provider.read(desired, ReadContext()).seen["kalent"]
+    seen = read_with(provider, desired).seen["kalent"]
     provider.create_blueprint(next(b for b in desired.blueprints if b.provider == "kalent"))
     a = Membership(Address("kalent", "membership", seq.id, "one"), seq.id, None, "cand_789")
     b = Membership(Address("kalent", "membership", seq.id, "two"), seq.id, None, "cand_789")

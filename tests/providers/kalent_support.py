@@ -13,11 +13,12 @@ from reconciler import errors
 from reconciler.desired import load_desired
 from reconciler.model import Address, Blueprint, DesiredState, Membership, Sequence
 from reconciler.providers import unpaced
-from reconciler.providers.base import EnrollRequest, ReadContext
+from reconciler.providers.base import EnrollRequest
 from reconciler.providers.kalent import KalentProvider
 from reconciler.sandbox.hub import build_hub, load_seed
 from reconciler.sandbox.transport import SandboxTransport
 from tests.fakes import FakeTime
+from tests.reading import read_with
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "campaigns"
 KEY = "kalent_live_SECRETSECRETSECRET000000"
@@ -99,6 +100,6 @@ def ready(hub, desired) -> tuple[KalentProvider, Sequence, str, Any]:
     """A provider that read the example and created its blueprint; the start path, and what the read
     saw for the writes (LiveSnapshot.seen), which the writes are handed back."""
     provider = make_provider(hub, desired)
-    seen = provider.read(desired, ReadContext()).seen["kalent"]
+    seen = read_with(provider, desired).seen["kalent"]
     live = provider.create_blueprint(desired.blueprints[0])
     return provider, kalent_seq(desired), f"/sequence-blueprints/{live.remote_id}/start", seen

@@ -21,12 +21,14 @@ from reconciler import errors
 from reconciler.desired import load_desired
 from reconciler.model import DesiredState, Sequence
 from reconciler.providers import registry
-from reconciler.providers.base import EnrollRequest, ReadContext
+from reconciler.providers.base import EnrollRequest
+from reconciler.read_input import ReadContext
 from reconciler.sandbox.core import Fault, Hub
 from reconciler.sandbox.hub import build_hub, load_seed
 from reconciler.sandbox.server import SandboxControl, SandboxServer
 from reconciler.snapshot import ACTIVE
 from reconciler.state_record import StateRecord
+from tests.reading import read_with
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "campaigns"
 ROOTS = {"clarky": "/clarky/api/v1", "garyclub": "/garyclub/api/public/v1", "kalent": "/kalent/api/v1"}
@@ -101,7 +103,7 @@ def assert_socket_drop(err: errors.ProviderError | None, vendor: str) -> None:
 def test_clarky_read_enroll_once_and_read_back(served: Served) -> None:
     provider = served.provider("clarky")
     try:
-        snap = provider.read(served.desired, ReadContext())
+        snap = read_with(provider, served.desired)
         assert snap.stages[("clarky", "sales")] == ("Lead", "Qualified", "Closed Won")
         assert snap.memberships == {} and snap.requests["clarky"] > 0
         req = served.request("inbound-es", "maria-garcia")
@@ -110,7 +112,7 @@ def test_clarky_read_enroll_once_and_read_back(served: Served) -> None:
         assert served.sends("clarky") == [1]
         served.advance("clarky", 3600)   # generated; auto_approve: false parks it for review
         cache = {req.membership.address: StateRecord(result.live.remote_id, ACTIVE, "generating", 0, "2000-01-01T00:00:00.000000Z")}
-        live = provider.read(served.desired, ReadContext(cache=cache)).memberships[req.membership.address]
+        live = read_with(provider, served.desired, ReadContext(cache=cache)).memberships[req.membership.address]
         assert (live.remote_id, live.status, live.vendor_status) == (result.live.remote_id, ACTIVE, "pending_approval")
         assert served.sends("clarky") == [1]
     finally:
@@ -140,7 +142,7 @@ def test_clarky_commit_then_timeout_is_replayed_under_its_key_without_a_second_s
 def test_gary_read_enroll_once_and_read_back(served: Served) -> None:
     provider = served.provider("garyclub")
     try:
-        snap = provider.read(served.desired, ReadContext())
+        snap = read_with(provider, served.desired)
         assert snap.memberships == {} and snap.requests["gary"] > 0
         req = served.request("nurture", "maria-garcia")
         [result] = provider.enroll(served.sequence("nurture"), [req])
@@ -148,7 +150,7 @@ def test_gary_read_enroll_once_and_read_back(served: Served) -> None:
         assert served.sends("garyclub") == [1]
         again = served.provider("garyclub")   # a fresh adapter: nothing memoised from the enroll
         try:
-            live = again.read(served.desired, ReadContext()).memberships[req.membership.address]
+            live = read_with(again, served.desired).memberships[req.membership.address]
         finally:
             again.close()
         assert (live.remote_id, live.status) == (result.live.remote_id, ACTIVE)
@@ -161,7 +163,7 @@ def test_gary_commit_then_timeout_resolves_by_listing_without_a_second_send(serv
     provider = served.provider("garyclub")
     try:
         seq, req = served.sequence("nurture"), served.request("nurture", "maria-garcia")
-        provider.read(served.desired, ReadContext())
+        read_with(provider, served.desired)
         drop_after_commit(served, "garyclub")
         [result] = provider.enroll(seq, [req])
         assert_socket_drop(result.error, "garyclub")
@@ -183,7 +185,7 @@ def kalent_requests(served: Served) -> list[EnrollRequest]:
 def test_kalent_read_enroll_once_and_read_back(served: Served) -> None:
     provider = served.provider("kalent")
     try:
-        snap = provider.read(served.desired, ReadContext())
+        snap = read_with(provider, served.desired)
         assert snap.blueprints == {} and snap.memberships == {} and snap.requests["kalent"] > 0
         blueprint = provider.create_blueprint(served.desired.blueprints[0])
         assert blueprint.remote_id
@@ -193,7 +195,7 @@ def test_kalent_read_enroll_once_and_read_back(served: Served) -> None:
         assert served.writes("kalent", "/start") == ["ok"]   # one call carries the whole batch
         assert sorted(served.sends("kalent")) == [1, 1, 1]
         served.advance("kalent", 60)   # starts are dispatched asynchronously
-        snap = provider.read(served.desired, ReadContext())
+        snap = read_with(provider, served.desired)
         assert [a.address for a in snap.blueprints.values()] == [served.desired.blueprints[0].address]
         assert {r.membership.address for r in requests} <= set(snap.memberships)
         assert {snap.memberships[r.membership.address].status for r in requests} == {ACTIVE}
@@ -205,7 +207,7 @@ def test_kalent_read_enroll_once_and_read_back(served: Served) -> None:
 def test_kalent_commit_then_timeout_resolves_once_dispatched_without_a_second_send(served: Served) -> None:
     provider = served.provider("kalent")
     try:
-        seen = provider.read(served.desired, ReadContext()).seen["kalent"]
+        seen = read_with(provider, served.desired).seen["kalent"]
         provider.create_blueprint(served.desired.blueprints[0])
         seq, requests = served.sequence("backend-outreach"), kalent_requests(served)
         drop_after_commit(served, "kalent")
@@ -236,7 +238,7 @@ def test_the_api_key_never_reaches_the_request_log_log_lines_or_error_text(serve
                                     ("kalent", "backend-outreach", "ana-souza")):
         provider = served.provider(vendor)
         try:
-            seen = provider.read(served.desired, ReadContext()).seen[NAMES[vendor]]
+            seen = read_with(provider, served.desired).seen[NAMES[vendor]]
             if vendor == "kalent":
                 provider.create_blueprint(served.desired.blueprints[0])
             drop_after_commit(served, vendor)
@@ -247,14 +249,14 @@ def test_the_api_key_never_reaches_the_request_log_log_lines_or_error_text(serve
             texts += error_texts(result.error)
             served.hub.faults.script.append(Fault("status", status=401, vendor=vendor))
             with pytest.raises(errors.AuthError) as refused:
-                provider.read(served.desired, ReadContext())
+                read_with(provider, served.desired)
             texts += error_texts(refused.value)
         finally:
             provider.close()
     bad = served.provider("clarky", key="sk_live_NotAClarkyKeyS3cret")   # refused by the server itself
     try:
         with pytest.raises(errors.AuthError) as refused:
-            bad.read(served.desired, ReadContext())
+            read_with(bad, served.desired)
         texts += error_texts(refused.value)
     finally:
         bad.close()

@@ -12,13 +12,15 @@ import pytest
 from reconciler import errors
 from reconciler.desired import load_desired
 from reconciler.model import Address, Contact
-from reconciler.providers.base import EnrollRequest, ReadContext
+from reconciler.providers.base import EnrollRequest
+from reconciler.read_input import ReadContext
 from reconciler.providers.clarky import ClarkyProvider, idempotency_key
 from reconciler.sandbox.core import Fault
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED
 from reconciler.state_record import StateRecord
 from tests.providers.clarky_support import (  # noqa: F401 - hub is a fixture
     CONTACTS, KEY, SEQUENCES, clarky_config, hub, log, make_hub, make_provider, sim_contact)
+from tests.reading import read_with
 
 START = "/sequences/start"
 
@@ -219,7 +221,7 @@ def test_read_without_cache_matches_the_members_to_enroll_once_and_remembers_the
     """Members the plan would enroll are matched on every email and phone (so a person Clarky holds twice
     plans `manual`); what was matched is remembered, so a later read asks nothing."""
     provider, _ = make_provider(hub, clarky_config(desired))
-    snap = provider.read(desired, ReadContext())
+    snap = read_with(provider, desired)
     assert snap.memberships == {} and snap.conflicts == {}
     assert log(hub) and all(m == "GET" and p.startswith("/contacts") for m, p, _ in log(hub))
     assert snap.requests == {"clarky": len(log(hub))}
@@ -233,7 +235,7 @@ def test_warm_read_of_final_and_fresh_memberships_sends_no_status_read(hub, desi
         a_otto: cache_entry("enr_2", FAILED, "failed", observed=ago(10_000), reason="no_usable_channels", unreachable=True),
         a_john: cache_entry("enr_3", ACTIVE, "running", observed=ago(1)),
     }
-    snap = provider.read(desired, ReadContext(cache=cache))
+    snap = read_with(provider, desired, ReadContext(cache=cache))
     assert log(hub) == [] and snap.requests == {"clarky": 0}
     assert (snap.memberships[a_maria].status, snap.memberships[a_maria].reason) == (FINISHED, "stopped_reply")
     assert snap.memberships[a_maria].contact_remote_id == "c_9"
@@ -252,14 +254,14 @@ def test_stale_or_refreshed_active_memberships_are_read_once_each(hub, desired):
     others = matched(desired, "john", "otto")
     start = len(log(hub))
     fresh = {addr: cache_entry(result.live.remote_id, ACTIVE, "generating", observed=ago(1), attempt=0), **others}
-    assert provider.read(desired, ReadContext(cache=fresh)).requests == {"clarky": 0}
+    assert read_with(provider, desired, ReadContext(cache=fresh)).requests == {"clarky": 0}
     stale = {addr: cache_entry(result.live.remote_id, ACTIVE, "generating", observed=ago(20)), **others}
     hub.simulators["clarky"].clock.advance(3600)  # generation done, the draft awaits approval
-    snap = provider.read(desired, ReadContext(cache=stale))
+    snap = read_with(provider, desired, ReadContext(cache=stale))
     assert log(hub, start) == [("GET", f"/sequences/enrollments/{result.live.remote_id}", "")]
     assert (snap.memberships[addr].vendor_status, snap.memberships[addr].status) == ("pending_approval", ACTIVE)
     assert snap.memberships[addr].observed_at is not None and snap.memberships[addr].since is not None
-    snap = provider.read(desired, ReadContext(cache=fresh, refresh=True))
+    snap = read_with(provider, desired, ReadContext(cache=fresh, refresh=True))
     assert snap.requests == {"clarky": 1}
 
 
@@ -274,7 +276,7 @@ def test_vendor_statuses_map_to_neutral_ones(hub, desired, event, vendor_status,
     [result] = provider.enroll(seq, [req])
     hub.event("clarky", event, contact="maria.t@example.com")
     cache = {req.membership.address: cache_entry(result.live.remote_id, ACTIVE, "generating", observed=ago(60))}
-    lm = provider.read(desired, ReadContext(cache=cache)).memberships[req.membership.address]
+    lm = read_with(provider, desired, ReadContext(cache=cache)).memberships[req.membership.address]
     assert (lm.vendor_status, lm.status, lm.reason, lm.unreachable) == (vendor_status, status, reason, False)
 
 
@@ -295,7 +297,7 @@ def test_orphaned_cached_memberships_are_reported_for_the_planner(hub, desired):
     other = Address("gary", "membership", "retired-sequence", "maria")
     cache = {orphan: cache_entry(result.live.remote_id, ACTIVE, "generating", observed=ago(60)),
              other: cache_entry("gary-enr", ACTIVE, "active", observed=ago(60))}
-    snap = provider.read(desired, ReadContext(cache=cache))
+    snap = read_with(provider, desired, ReadContext(cache=cache))
     assert set(snap.memberships) == {orphan}
     assert snap.memberships[orphan].remote_id == result.live.remote_id
 
@@ -303,7 +305,7 @@ def test_orphaned_cached_memberships_are_reported_for_the_planner(hub, desired):
 def test_a_cached_enrollment_clarky_no_longer_knows_keeps_its_status_with_a_warning(hub, desired):
     provider, _ = make_provider(hub, clarky_config(desired))
     addr = Address("clarky", "membership", "es", "maria")
-    snap = provider.read(desired, ReadContext(cache={addr: cache_entry("enr_gone", ACTIVE, "running", observed=ago(60))}))
+    snap = read_with(provider, desired, ReadContext(cache={addr: cache_entry("enr_gone", ACTIVE, "running", observed=ago(60))}))
     assert snap.memberships[addr].vendor_status == "running"
     assert "enr_gone" in snap.warnings[0]
 
@@ -356,9 +358,9 @@ def test_429_after_retries_is_rate_limited_with_retry_after(desired):
         provider, _ = make_provider(hub, clarky_config(desired))
         addr = Address("clarky", "membership", "es", "maria")
         cache = {addr: cache_entry("enr_x", ACTIVE, "running", observed=ago(60)), **matched(desired, "john", "otto")}
-        provider.read(desired, ReadContext(cache=cache))  # the one read this minute allows (a 404)
+        read_with(provider, desired, ReadContext(cache=cache))  # the one read this minute allows (a 404)
         with pytest.raises(errors.RateLimitedError) as caught:
-            provider.read(desired, ReadContext(cache=cache))
+            read_with(provider, desired, ReadContext(cache=cache))
         assert_context(caught.value, errors.RateLimitedError, 429, "rate_limited", "GET", "/sequences/enrollments/enr_x")
         assert caught.value.retry_after and caught.value.retry_after > 0
     finally:
@@ -370,7 +372,7 @@ def test_5xx_on_a_read_after_retries_is_a_server_error_and_on_a_write_outcome_un
     addr = Address("clarky", "membership", "es", "maria")
     hub.faults.script.extend([Fault("status", status=500, method="GET")] * 5)
     with pytest.raises(errors.ServerError) as caught:
-        provider.read(desired, ReadContext(cache={addr: cache_entry("enr_x", ACTIVE, "running", observed=ago(60))}))
+        read_with(provider, desired, ReadContext(cache={addr: cache_entry("enr_x", ACTIVE, "running", observed=ago(60))}))
     assert_context(caught.value, errors.ServerError, 500, "injected_fault", "GET", "/sequences/enrollments/enr_x")
     seq, req = seq_and_request(desired, "es", "maria")
     provider._person(req.contact, None, create=True, cat=provider.catalog)

@@ -12,10 +12,12 @@ import pytest
 from reconciler import errors
 from reconciler.desired import load_desired
 from reconciler.model import Address, Blueprint
-from reconciler.providers.base import CardUpdate, ReadContext
+from reconciler.providers.base import CardUpdate
+from reconciler.read_input import ReadContext
 from reconciler.snapshot import LiveSnapshot
 from reconciler.state_record import StateRecord
 from tests.providers.clarky_support import CONTACTS, PIPELINES, clarky_config, hub, log, make_hub, make_provider  # noqa: F401 - hub is a fixture
+from tests.reading import read_with
 
 CARDS_QUERY = "include_archived=true&page={}&page_size=100&pipeline_id=p_01HPLA"
 HEAD = [("GET", "/pipelines", "page=1&page_size=100"), ("GET", "/pipelines/p_01HPLA/stages", "")]
@@ -47,7 +49,7 @@ def card_of(desired, contact_id: str):
 
 def test_cold_read_lists_cards_once_and_looks_up_the_few_declared_contacts(hub, desired):
     provider, _ = make_provider(hub, clarky_config(desired))
-    snap = provider.read(desired, ReadContext())
+    snap = read_with(provider, desired)
     assert log(hub) == HEAD + [("GET", "/pipeline-cards", CARDS_QUERY.format(1)),
                                ("GET", "/contacts/by-email", "email=ada@example.com"),
                                ("GET", "/contacts/by-email", "email=maria.t@example.com"),
@@ -63,10 +65,10 @@ def test_cold_read_lists_cards_once_and_looks_up_the_few_declared_contacts(hub, 
 
 def test_warm_read_needs_no_contact_lookup(hub, desired):
     provider, _ = make_provider(hub, clarky_config(desired))
-    cache = warm_cache(provider.read(desired, ReadContext()))
+    cache = warm_cache(read_with(provider, desired))
     start = len(log(hub))
     again, _ = make_provider(hub, clarky_config(desired))
-    snap = again.read(desired, ReadContext(cache=cache))
+    snap = read_with(again, desired, ReadContext(cache=cache))
     assert log(hub, start) == HEAD + [("GET", "/pipeline-cards", CARDS_QUERY.format(1))]
     assert set(snap.cards) == {ADA}
 
@@ -84,7 +86,7 @@ def test_reading_n_cards_costs_ceil_n_over_100_list_requests(make_project):
     hub = make_hub(bulk={"contacts": 250, "cards": 250, "card_tags": ["campaignctl"]})
     try:
         provider, _ = make_provider(hub, clarky_config(desired))
-        snap = provider.read(desired, ReadContext())
+        snap = read_with(provider, desired)
         pages = math.ceil(sales_cards(hub) / 100)
         assert pages == 3
         assert log(hub) == HEAD + [("GET", "/pipeline-cards", CARDS_QUERY.format(p)) for p in range(1, pages + 1)] + [
@@ -94,7 +96,7 @@ def test_reading_n_cards_costs_ceil_n_over_100_list_requests(make_project):
         assert len(snap.cards) == 250  # the other 130 managed cards: undeclared contacts, for pruning
         start = len(log(hub))
         warm, _ = make_provider(hub, clarky_config(desired))
-        warm.read(desired, ReadContext(cache=warm_cache(snap)))
+        read_with(warm, desired, ReadContext(cache=warm_cache(snap)))
         assert log(hub, start) == HEAD + [("GET", "/pipeline-cards", CARDS_QUERY.format(p)) for p in range(1, pages + 1)]
     finally:
         hub.store.close()
@@ -102,7 +104,7 @@ def test_reading_n_cards_costs_ceil_n_over_100_list_requests(make_project):
 
 def test_create_card_creates_the_contact_then_a_tagged_card(hub, desired):
     provider, rec = make_provider(hub, clarky_config(desired))
-    seen = provider.read(desired, ReadContext()).seen["clarky"]
+    seen = read_with(provider, desired).seen["clarky"]
     start = len(log(hub))
     pipe, card = card_of(desired, "maria")
     live = provider.create_card(pipe, card, desired.contacts["maria"], "campaignctl", seen=seen)
@@ -114,7 +116,7 @@ def test_create_card_creates_the_contact_then_a_tagged_card(hub, desired):
         "tags": ["campaignctl", "inbound"], "description": "Call in the morning"}
     assert (live.address, live.stage, live.managed, live.archived) == (MARIA, "Lead", True, False)
     fresh, _ = make_provider(hub, clarky_config(desired))
-    snap = fresh.read(desired, ReadContext())
+    snap = read_with(fresh, desired)
     assert snap.cards[MARIA].remote_id == live.remote_id and snap.cards[MARIA].managed
 
 
@@ -190,7 +192,7 @@ def test_a_card_moved_by_a_person_reads_back_in_its_new_stage(hub, desired):
     live = provider.create_card(pipe, card, desired.contacts["maria"], "campaignctl")
     hub.event("clarky", "move_card", card_id=live.remote_id, stage="Closed Won")
     fresh, _ = make_provider(hub, clarky_config(desired))
-    assert fresh.read(desired, ReadContext()).cards[MARIA].stage == "Closed Won"
+    assert read_with(fresh, desired).cards[MARIA].stage == "Closed Won"
 
 
 def test_two_cards_for_one_contact_read_as_the_managed_one_with_a_warning(hub, desired):
@@ -199,7 +201,7 @@ def test_two_cards_for_one_contact_read_as_the_managed_one_with_a_warning(hub, d
     sim = hub.simulators["clarky"]
     sim.new_card({"pipeline_stage_id": "ps_01HSTB", "title": "Ada managed", "contact_id": "c_01HXYZ", "tags": ["campaignctl"]})
     sim.store.commit()
-    snap = provider.read(desired, ReadContext())
+    snap = read_with(provider, desired)
     assert snap.cards[ADA].title == "Ada managed" and snap.cards[ADA].stage == "Qualified"
     assert "pc_01HCRD" in snap.warnings[0]
 
@@ -209,7 +211,7 @@ def test_unknown_pipeline_is_a_plan_error_naming_the_available_ones(hub, make_pr
                                          "pipelines.yaml": PIPELINES.replace("Sales Pipeline", "Sales Pipe")}))
     provider, _ = make_provider(hub, clarky_config(desired))
     with pytest.raises(errors.PlanError) as caught:
-        provider.read(desired, ReadContext())
+        read_with(provider, desired)
     assert "'Sales Pipe'" in str(caught.value) and "'Sales Pipeline', 'Partnerships'" in str(caught.value)
     pipe, card = card_of(desired, "maria")
     with pytest.raises(errors.ValidationFailed) as write:
@@ -221,7 +223,7 @@ def test_pipeline_named_by_id_or_other_case_resolves(hub, make_project):
     desired = load_desired(make_project({"contacts.yaml": CONTACTS,
                                          "pipelines.yaml": PIPELINES.replace('"Sales Pipeline"', "sales pipeline")}))
     provider, _ = make_provider(hub, clarky_config(desired))
-    assert provider.read(desired, ReadContext()).stages[("clarky", "sales")][0] == "Lead"
+    assert read_with(provider, desired).stages[("clarky", "sales")][0] == "Lead"
 
 
 def test_unknown_stage_on_create_or_move_is_refused_before_any_write(hub, desired):
@@ -277,7 +279,7 @@ def test_a_long_contact_list_switches_to_lookups_by_email(make_project):
     hub = make_hub(bulk={"contacts": 1000})
     try:
         provider, _ = make_provider(hub, clarky_config(desired))
-        snap = provider.read(desired, ReadContext())  # Ada's card has a contact nobody knows yet: resolve
+        snap = read_with(provider, desired)  # Ada's card has a contact nobody knows yet: resolve
         contact_reads = [q for m, p, q in log(hub) if p.startswith("/contacts")]
         assert contact_reads[0] == "bot_id=b_01HDEF&page=1&page_size=100"  # 8 > 5: try the list first ...
         assert contact_reads[1:] == [f"email=bulk-{i:08d}@example.com" for i in range(900, 908)]  # ... 10 more pages > 8

@@ -10,7 +10,7 @@ import pytest
 
 from reconciler import errors
 from reconciler.desired import load_desired
-from reconciler.providers.base import EnrollRequest, ReadContext
+from reconciler.providers.base import EnrollRequest
 from tests.providers.clarky_support import (  # noqa: F401 - hub is a fixture
     CONTACTS,
     PIPELINES,
@@ -20,6 +20,7 @@ from tests.providers.clarky_support import (  # noqa: F401 - hub is a fixture
     log,
     make_provider,
 )
+from tests.reading import read_with
 
 MARIA_EMAIL = "maria.t@example.com"
 
@@ -53,7 +54,7 @@ def assert_once(hub) -> None:
 
 def test_writes_given_the_read_create_one_contact_and_one_start(hub, desired):
     provider, _ = make_provider(hub, clarky_config(desired))
-    seen = provider.read(desired, ReadContext()).seen["clarky"]
+    seen = read_with(provider, desired).seen["clarky"]
     assert "maria" in seen.known.absent  # the read found no Clarky contact for her
     pipe, card, seq, request = maria_writes(desired)
     provider.create_card(pipe, card, desired.contacts["maria"], "campaignctl", seen=seen)
@@ -77,7 +78,7 @@ def test_writes_without_a_read_ask_clarky_and_create_one_contact_and_one_start(h
 
 def test_fresh_providers_given_another_instances_read_create_one_contact_and_one_start(hub, desired):
     reader, _ = make_provider(hub, clarky_config(desired))
-    seen = reader.read(desired, ReadContext()).seen["clarky"]
+    seen = read_with(reader, desired).seen["clarky"]
     pipe, card, seq, request = maria_writes(desired)
     carder, _ = make_provider(hub, clarky_config(desired))
     carder.create_card(pipe, card, desired.contacts["maria"], "campaignctl", seen=seen)
@@ -106,7 +107,7 @@ def test_a_person_the_read_found_held_ambiguously_is_refused_by_a_fresh_provider
     seq = next(s for s in duo.sequences if s.id == "es")
     member = next(m for m in seq.members if m.contact_id == "mail")
     reader, _ = make_provider(hub, clarky_config(duo))
-    snap = reader.read(duo, ReadContext())
+    snap = read_with(reader, duo)
     assert member.address in snap.conflicts
     writer, _ = make_provider(hub, clarky_config(duo))
     [result] = writer.enroll(seq, [EnrollRequest(member, duo.contacts["mail"])], seen=snap.seen["clarky"])

@@ -26,13 +26,13 @@ from reconciler.model import ProviderConfig
 from reconciler.providers import SANDBOX_KEYS, registry, unpaced
 from reconciler.providers._http import VendorClient
 from reconciler.providers._paging import pages_cursor, pages_numbered
-from reconciler.providers.base import ReadContext
 from reconciler.providers.clarky._mapping import listed_total as clarky_total
 from reconciler.providers.garyclub._mapping import listed_total as gary_total
 from reconciler.providers.kalent._mapping import listed_total as kalent_total
 from reconciler.sandbox.core import Fault, FaultPlan
 from reconciler.sandbox.hub import build_hub, load_seed
 from reconciler.sandbox.transport import SandboxTransport
+from tests.reading import read_with
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "campaigns"
 NAMES = {"clarky": "clarky", "garyclub": "gary", "kalent": "kalent"}
@@ -59,7 +59,7 @@ def read_in_thread(provider: Any, desired: Any) -> BaseException | None:
 
     def run() -> None:
         try:
-            provider.read(desired, ReadContext())
+            read_with(provider, desired)
         except BaseException as exc:  # noqa: BLE001 - handed to the test
             caught[0] = exc
 

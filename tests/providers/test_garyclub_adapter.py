@@ -8,12 +8,13 @@ import pytest
 
 from reconciler import errors
 from reconciler.plan import compute_plan
-from reconciler.providers.base import ReadContext
 from reconciler.providers.garyclub import _mapping as _map
+from reconciler.read_input import ReadContext
 from reconciler.sandbox.core import Fault, FaultPlan
 from reconciler.snapshot import ACTIVE, FINISHED, PAUSED
 from reconciler.state_record import StateRecord
 from tests.providers._gary import CONTACTS, KEY, NURTURE, FakeTime, make_gary, membership
+from tests.reading import read_with
 
 ENROLL = "/sequences/seq_EXAMPLE_aaaa/enrollments"
 EXISTING = {"contacts": [{"email": "maria@example.com", "phone": "+34911234567", "first_name": "Maria"},
@@ -41,7 +42,7 @@ def _enroll_behind_our_back(gary, *emails_or_phones: str) -> None:
 
 def test_read_lists_sequences_contacts_and_enrollments_once_each_at_limit_200(gary):
     _enroll_behind_our_back(gary, "maria@example.com", "+34600000001")
-    snap = gary.provider().read(gary.desired, ReadContext())
+    snap = read_with(gary.provider(), gary.desired)
     assert gary.requests() == [("GET", "/sequences", "limit=200"), ("GET", "/crm/contacts", "limit=200"),
                                ("GET", ENROLL, "limit=200")]
     assert snap.requests == {"gary": 3}
@@ -57,7 +58,7 @@ def test_reading_1000_members_costs_pages_not_objects_and_the_cache_saves_the_re
              "nurture.yaml": NURTURE.replace("[inbound]", "[bulk]")}
     bulk = {"bulk": {"contacts": 1000, "enrollments": [{"sequence": "seq_EXAMPLE_aaaa", "count": 1000}]}}
     gary = make_gary(make_project, files, seed_extra=bulk)
-    snap = gary.provider().read(gary.desired, ReadContext())
+    snap = read_with(gary.provider(), gary.desired)
     paths = [p for _, p, _ in gary.requests()]
     assert (paths.count("/crm/contacts"), paths.count(ENROLL), paths.count("/sequences")) == (5, 5, 1)
     assert snap.requests == {"gary": 11}
@@ -67,21 +68,21 @@ def test_reading_1000_members_costs_pages_not_objects_and_the_cache_saves_the_re
     cache = {a: StateRecord(m.remote_id, m.status, m.vendor_status, m.attempt, contact=m.contact_remote_id)
              for a, m in snap.memberships.items()}
     before = len(gary.requests())
-    again = gary.provider().read(gary.desired, ReadContext(cache=cache))
+    again = read_with(gary.provider(), gary.desired, ReadContext(cache=cache))
     assert [p for _, p, _ in gary.requests(before)] == ["/sequences"] + [ENROLL] * 5
     assert {a: (m.remote_id, m.status) for a, m in again.memberships.items()} == {a: (m.remote_id, m.status) for a, m in snap.memberships.items()}
 
     # every member known finished (reenroll: never): the enrollments are not read again
     done = {a: dataclasses.replace(e, status=FINISHED, vendor_status="completed", attempt=0) for a, e in cache.items()}
     before = len(gary.requests())
-    final = gary.provider().read(gary.desired, ReadContext(cache=done))
+    final = read_with(gary.provider(), gary.desired, ReadContext(cache=done))
     assert gary.requests(before) == [("GET", "/sequences", "limit=200")]
     assert {m.status for m in final.memberships.values()} == {FINISHED} and len(final.memberships) == 1000
 
 
 def test_enroll_upserts_an_unknown_contact_then_posts_the_enrollment_with_metadata(gary):
     provider = gary.provider()
-    seen = provider.read(gary.desired, ReadContext()).seen["gary"]
+    seen = read_with(provider, gary.desired).seen["gary"]
     before = len(gary.requests())
     [res] = provider.enroll(gary.sequence(), [gary.request("john")], seen=seen)
     assert gary.requests(before) == [("POST", "/crm/contacts", ""), ("POST", ENROLL, "")]
@@ -98,12 +99,12 @@ def test_enroll_upserts_an_unknown_contact_then_posts_the_enrollment_with_metada
 
 def test_paused_on_reply_is_satisfied_and_never_posted_again(gary):
     provider = gary.provider()
-    seen = provider.read(gary.desired, ReadContext()).seen["gary"]
+    seen = read_with(provider, gary.desired).seen["gary"]
     provider.enroll(gary.sequence(), [gary.request("maria")], seen=seen)
     gary.hub.event("garyclub", "reply", contact="maria@example.com")
 
     provider = gary.provider()
-    snap = provider.read(gary.desired, ReadContext())
+    snap = read_with(provider, gary.desired)
     seen = snap.seen["gary"]  # the writes work on what this read saw
     lm = snap.memberships[membership("maria")]
     assert (lm.status, lm.vendor_status, lm.reason) == (PAUSED, "paused", "reply_received")
@@ -132,7 +133,7 @@ def test_a_fresh_process_without_a_read_still_checks_before_posting(gary):
 def test_lost_answer_after_commit_is_unknown_then_resolved_by_reading(gary):
     gary.hub.faults.script.append(Fault("commit_timeout", method="POST", path="/enrollments$"))
     provider = gary.provider()
-    seen = provider.read(gary.desired, ReadContext()).seen["gary"]
+    seen = read_with(provider, gary.desired).seen["gary"]
     [res] = provider.enroll(gary.sequence(), [gary.request("maria")], seen=seen)
     assert isinstance(res.error, errors.OutcomeUnknown) and res.live is None
     assert [r["outcome"] for r in gary.log() if r["method"] == "POST"] == ["committed_then_dropped"]
@@ -171,14 +172,14 @@ def test_reenrollment_after_finished_is_a_deliberate_next_attempt(gary):
     provider = gary.provider()
     provider.enroll(gary.sequence(), [gary.request("maria")])
     gary.hub.event("garyclub", "cancel", contact="maria@example.com")
-    snap = provider.read(gary.desired, ReadContext())
+    snap = read_with(provider, gary.desired)
     seen = snap.seen["gary"]  # the writes work on what this read saw
     assert snap.memberships[membership("maria")].status == FINISHED
     [stale] = provider.enroll(gary.sequence(), [gary.request("maria", attempt=2)], seen=seen)
     assert isinstance(stale.error, errors.ConflictError) and "expected 2" in str(stale.error)
     [res] = provider.enroll(gary.sequence(), [gary.request("maria", attempt=1)], seen=seen)
     assert (res.live.status, res.live.attempt) == (ACTIVE, 1)
-    latest = provider.read(gary.desired, ReadContext()).memberships[membership("maria")]
+    latest = read_with(provider, gary.desired).memberships[membership("maria")]
     assert (latest.attempt, latest.remote_id) == (1, res.live.remote_id)
     assert list(gary.sends().values()) == [2]
 
@@ -186,7 +187,7 @@ def test_reenrollment_after_finished_is_a_deliberate_next_attempt(gary):
 def test_unknown_sequence_names_the_available_ones(make_project):
     gary = make_gary(make_project, {"contacts.yaml": CONTACTS, "nurture.yaml": NURTURE.replace("Post-call nurture", "Nope")})
     with pytest.raises(errors.PlanError) as exc:
-        gary.provider().read(gary.desired, ReadContext())
+        read_with(gary.provider(), gary.desired)
     assert "'Nope'" in str(exc.value) and "'Post-call nurture'" in str(exc.value) and "'Webinar follow-up'" in str(exc.value)
     assert "nurture.yaml" in str(exc.value)
 
@@ -195,7 +196,7 @@ def test_sequence_by_id_and_draft_sequence_warns_and_refuses_without_sending(mak
     files = {"contacts.yaml": CONTACTS, "nurture.yaml": NURTURE.replace('"Post-call nurture"', "seq_EXAMPLE_cccc")}
     gary = make_gary(make_project, files)
     provider = gary.provider()
-    snap = provider.read(gary.desired, ReadContext())
+    snap = read_with(provider, gary.desired)
     seen = snap.seen["gary"]  # the writes work on what this read saw
     assert any("'Reactivation (draft)'" in w and "draft" in w for w in snap.warnings)
     before = len(gary.requests())
@@ -215,14 +216,14 @@ def _check(err: errors.ProviderError, cls: type, status: int, code: str, method:
                                        ("gc_live_SECRET", "invalid_api_key")])
 def test_401s_are_auth_errors_without_the_key(gary, key, code):
     with pytest.raises(errors.AuthError) as exc:
-        gary.provider(key).read(gary.desired, ReadContext())
+        read_with(gary.provider(key), gary.desired)
     _check(exc.value, errors.AuthError, 401, code, "GET", "/sequences")
     assert key not in str(exc.value)
 
 
 def test_unknown_client_is_404_not_found(gary):
     with pytest.raises(errors.NotFoundError) as exc:
-        gary.provider(client_id="00000000-0000-0000-0000-000000000000").read(gary.desired, ReadContext())
+        read_with(gary.provider(client_id="00000000-0000-0000-0000-000000000000"), gary.desired)
     _check(exc.value, errors.NotFoundError, 404, "not_found", "GET", "/sequences")
 
 
@@ -248,7 +249,7 @@ def test_429_waits_retry_after_then_succeeds(make_project):
     gary = make_gary(make_project, {"contacts.yaml": CONTACTS, "nurture.yaml": NURTURE},
                      seed_extra={"config": {"rate_limits": {"requests_per_minute": 2}}})
     time = FakeTime(gary.hub)
-    gary.provider(time=time).read(gary.desired, ReadContext())
+    read_with(gary.provider(time=time), gary.desired)
     statuses = [r["status"] for r in gary.log()]
     assert statuses.count(429) >= 1 and statuses[-1] == 200 and len([s for s in statuses if s == 200]) == 3
     assert max(time.slept) >= 1
@@ -259,16 +260,16 @@ def test_429_and_5xx_after_retries_are_typed(make_project):
                      seed_extra={"config": {"rate_limits": {"requests_per_minute": 1}}})
     # a clock that never advances the sandbox: the limit never lifts, so retries run out
     provider = gary.provider(time=_Frozen(gary.hub))
-    gary.provider().read(gary.desired, ReadContext())  # uses the only request of the window
+    read_with(gary.provider(), gary.desired)  # uses the only request of the window
     with pytest.raises(errors.RateLimitedError) as exc:
-        provider.read(gary.desired, ReadContext())
+        read_with(provider, gary.desired)
     _check(exc.value, errors.RateLimitedError, 429, "rate_limited", "GET", "/sequences")
     assert exc.value.retry_after and exc.value.retry_after > 0
 
     faults = FaultPlan(error_rate=1.0, error_status=502, only=Fault("status", method="GET"))
     broken = make_gary(make_project, {"contacts.yaml": CONTACTS, "nurture.yaml": NURTURE}, faults=faults)
     with pytest.raises(errors.ServerError) as exc:
-        broken.provider().read(broken.desired, ReadContext())
+        read_with(broken.provider(), broken.desired)
     _check(exc.value, errors.ServerError, 502, "injected_fault", "GET", "/sequences")
     assert len(broken.requests()) == 5  # retried, then given up
 
@@ -282,9 +283,9 @@ class _Frozen(FakeTime):
 def test_client_key_never_sends_the_client_header_and_agency_key_acts_as_the_client(make_project):
     gary = make_gary(make_project, {"sales.yaml": "pipelines:\n  - {id: sales, provider: gary, pipeline: Sales}\n"})
     client = "5b0c3c9e-6f1a-4a59-9d59-2f6c8e1f0a11"
-    as_client = gary.provider("cl_live_sandbox_acme_dental", client_id=client).read(gary.desired, ReadContext())
-    as_agency = gary.provider(KEY, client_id=client).read(gary.desired, ReadContext())
-    own = gary.provider(KEY).read(gary.desired, ReadContext())
+    as_client = read_with(gary.provider("cl_live_sandbox_acme_dental", client_id=client), gary.desired)
+    as_agency = read_with(gary.provider(KEY, client_id=client), gary.desired)
+    own = read_with(gary.provider(KEY), gary.desired)
     assert as_client.stages == as_agency.stages == {("gary", "sales"): ("New", "Contacted", "Won")}
     assert own.stages == {("gary", "sales"): ("New", "Contacted", "Won")}
     deal_queries = [q for _, p, q in gary.requests() if p == "/crm/deals"]
@@ -297,14 +298,14 @@ def test_a_removed_member_still_enrolled_is_read_from_its_cached_address(gary):
     orphan = membership("someone-removed")
     cache = {orphan: StateRecord("enr_x", ACTIVE, "active", contact=maria_id)}
     # maria is also a declared member: the manifest key wins; the orphan address maps the same remote contact
-    snap = gary.provider().read(gary.desired, ReadContext(cache=cache))
+    snap = read_with(gary.provider(), gary.desired, ReadContext(cache=cache))
     assert membership("maria") in snap.memberships and orphan not in snap.memberships
 
     lonely = {orphan: StateRecord("enr_x", ACTIVE, "active", contact="con_gone")}
     sim = gary.hub.simulators["garyclub"]
     sim.enroll(gary.hub.store.collection("garyclub.sequences").get("seq_EXAMPLE_aaaa"), "con_gone", {})
     gary.hub.store.commit()
-    snap = gary.provider().read(gary.desired, ReadContext(cache=lonely))
+    snap = read_with(gary.provider(), gary.desired, ReadContext(cache=lonely))
     assert snap.memberships[orphan].status == ACTIVE and snap.memberships[orphan].contact_remote_id == "con_gone"
     plan = compute_plan(gary.desired, snap)
     assert [c.action for c in plan.changes if c.address == orphan] == ["manual"]
@@ -312,7 +313,7 @@ def test_a_removed_member_still_enrolled_is_read_from_its_cached_address(gary):
 
 def test_a_stale_copy_is_listed_again_before_posting(gary):
     provider = gary.provider()
-    seen = provider.read(gary.desired, ReadContext()).seen["gary"]
+    seen = read_with(provider, gary.desired).seen["gary"]
     _enroll_behind_our_back(gary, "maria@example.com")  # someone else enrolls her after our read ...
     gary.hub.event("garyclub", "reply", contact="maria@example.com")  # ... and she replies
     provider.RECHECK_SECONDS = 0.0  # the read is now "older" than the re-check window

@@ -9,10 +9,11 @@ from reconciler.engine import open_session
 from reconciler.model import Address
 from reconciler.orchestrate import ApplyRequest, ApplyRun
 from reconciler.plan import compute_plan
-from reconciler.providers.base import CardUpdate, ReadContext
+from reconciler.providers.base import CardUpdate
 from reconciler.sandbox.core import Fault
 from reconciler.sandbox.hub import open_project_hub
 from tests.providers._gary import CONTACTS, NURTURE, PROJECT, REPO, make_gary
+from tests.reading import read_with
 
 SALES = """\
 pipelines:
@@ -48,7 +49,7 @@ def _pipe_and_card(gary, key):
 
 
 def test_read_maps_deals_by_contact_with_the_tag_deciding_managed(gary):
-    snap = gary.provider().read(gary.desired, ReadContext())
+    snap = read_with(gary.provider(), gary.desired)
     assert gary.requests() == [("GET", "/crm/pipelines", "limit=200"), ("GET", "/crm/contacts", "limit=200"),
                                ("GET", "/crm/deals", "limit=200&pipeline_id=gp_sales")]
     assert snap.stages == {("gary", "sales"): ("New", "Contacted", "Won")}
@@ -65,7 +66,7 @@ def test_read_maps_deals_by_contact_with_the_tag_deciding_managed(gary):
 
 def test_create_find_update_a_deal(gary):
     provider = gary.provider()
-    seen = provider.read(gary.desired, ReadContext()).seen["gary"]
+    seen = read_with(provider, gary.desired).seen["gary"]
     pipe, john = _pipe_and_card(gary, "john")
     before = len(gary.requests())
     live = provider.create_card(pipe, john, gary.desired.contacts["john"], "campaignctl", seen=seen)
@@ -88,7 +89,7 @@ def test_create_find_update_a_deal(gary):
 def test_lost_create_answer_is_unknown_and_find_card_sees_the_deal(gary):
     gary.hub.faults.script.append(Fault("commit_timeout", method="POST", path="/crm/deals$"))
     provider = gary.provider()
-    seen = provider.read(gary.desired, ReadContext()).seen["gary"]
+    seen = read_with(provider, gary.desired).seen["gary"]
     pipe, john = _pipe_and_card(gary, "john")
     with pytest.raises(errors.OutcomeUnknown):
         provider.create_card(pipe, john, gary.desired.contacts["john"], "campaignctl", seen=seen)
@@ -100,12 +101,12 @@ def test_lost_create_answer_is_unknown_and_find_card_sees_the_deal(gary):
 def test_unknown_pipeline_and_unknown_stage_are_plan_errors(make_project, gary):
     other = make_gary(make_project, {"contacts.yaml": CONTACTS, "sales.yaml": SALES.replace("pipeline: Sales", "pipeline: Nope")})
     with pytest.raises(errors.PlanError) as exc:
-        other.provider().read(other.desired, ReadContext())
+        read_with(other.provider(), other.desired)
     assert "'Nope'" in str(exc.value) and "available: 'Sales'" in str(exc.value)
 
     bad = make_gary(make_project, {"contacts.yaml": CONTACTS, "sales.yaml": SALES.replace("stage: New", "stage: Lead")})
     provider = bad.provider()
-    snap = provider.read(bad.desired, ReadContext())
+    snap = read_with(provider, bad.desired)
     with pytest.raises(errors.PlanError) as exc:
         compute_plan(bad.desired, snap)
     assert "no stage 'Lead'" in str(exc.value) and "New, Contacted, Won" in str(exc.value)
@@ -117,7 +118,7 @@ def test_unknown_pipeline_and_unknown_stage_are_plan_errors(make_project, gary):
 
 def test_archive_delete_and_blueprints_are_clear_unsupported_errors(gary):
     provider = gary.provider()
-    snap = provider.read(gary.desired, ReadContext())
+    snap = read_with(provider, gary.desired)
     pipe = gary.desired.pipelines[0]
     live = snap.cards[card("maria")]
     before = len(gary.requests())

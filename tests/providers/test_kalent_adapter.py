@@ -13,13 +13,15 @@ from reconciler.read_record import record_read, remember_membership
 from reconciler.model import Address
 from reconciler.orchestrate import ApplyRun, run_plan
 from reconciler.plan import compute_plan
-from reconciler.providers.base import EnrollRequest, ReadContext
+from reconciler.providers.base import EnrollRequest
+from reconciler.read_input import ReadContext
 from reconciler.sandbox.core import Fault
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED
 from reconciler.state import StateStore
 from tests.apply._support import UNCHECKED, time_passes
 from tests.providers.kalent_support import (BULK, DAY, EXAMPLE, STEPS, advance, bulk_state, desired, enroll_all, hub,
                                             kalent_seq, make_provider, ready, sent, stamp)
+from tests.reading import read_with
 
 __all__ = ["hub", "desired"]  # fixtures
 
@@ -27,7 +29,7 @@ __all__ = ["hub", "desired"]  # fixtures
 # -- read ------------------------------------------------------------------------------------------
 def test_cold_read_lists_at_max_page_size_and_reads_each_candidate_once(hub, desired):
     provider = make_provider(hub, desired)
-    snap = provider.read(desired, ReadContext())
+    snap = read_with(provider, desired)
     assert sent(hub) == [
         ("GET", "/api/v1/sourcings", "page=0&pageSize=50"),
         ("GET", "/api/v1/sourcings/src_backend/sequence-blueprints", "page=0&pageSize=50"),
@@ -46,7 +48,7 @@ def test_cold_read_lists_at_max_page_size_and_reads_each_candidate_once(hub, des
 def test_unknown_sourcing_is_a_plan_error_naming_the_ones_that_exist(hub, desired):
     bad = dataclasses.replace(desired, blueprints=(dataclasses.replace(desired.blueprints[0], sourcing="Data Lead"),))
     with pytest.raises(errors.PlanError) as info:
-        make_provider(hub, desired).read(bad, ReadContext())
+        read_with(make_provider(hub, desired), bad)
     assert "'Data Lead'" in str(info.value) and "'Senior Backend Engineer' (src_backend)" in str(info.value)
     assert "'Frontend Lead' (src_frontend)" in str(info.value)
 
@@ -54,7 +56,7 @@ def test_unknown_sourcing_is_a_plan_error_naming_the_ones_that_exist(hub, desire
 def test_unknown_blueprint_target_is_a_plan_error(hub, desired):
     seq = dataclasses.replace(kalent_seq(desired), target="bp_nope")
     with pytest.raises(errors.PlanError, match="blueprint 'bp_nope' is neither declared"):
-        make_provider(hub, desired).read(dataclasses.replace(desired, sequences=(seq,)), ReadContext())
+        read_with(make_provider(hub, desired), dataclasses.replace(desired, sequences=(seq,)))
 
 
 def test_sequence_may_target_a_kalent_blueprint_id(hub, desired):
@@ -65,7 +67,7 @@ def test_sequence_may_target_a_kalent_blueprint_id(hub, desired):
     results = provider.enroll(seq, [EnrollRequest(seq.members[0], None)])
     assert results[0].live is not None and results[0].live.status == ACTIVE
     advance(hub, 600)
-    snap = make_provider(hub, desired).read(state, ReadContext())
+    snap = read_with(make_provider(hub, desired), state)
     assert snap.memberships[seq.members[0].address].remote_id is not None
     assert snap.memberships[seq.members[0].address].conflict is None
 
@@ -74,7 +76,7 @@ def test_sequence_may_target_a_kalent_blueprint_id(hub, desired):
 def test_250_candidates_start_in_three_calls_and_each_is_sent_once(hub, desired):
     state = bulk_state(desired)
     provider = make_provider(hub, desired)
-    seen = provider.read(state, ReadContext()).seen["kalent"]
+    seen = read_with(provider, state).seen["kalent"]
     provider.create_blueprint(state.blueprints[0])
     mark = len(hub.store.requests("kalent"))
     results = enroll_all(provider, state.sequences[0], seen)
@@ -97,13 +99,13 @@ def test_batch_over_100_is_refused_before_sending(hub, desired):
 def test_cold_read_is_one_status_read_per_candidate_and_warm_final_read_is_zero(hub, desired, tmp_path):
     state = bulk_state(desired)
     setup = make_provider(hub, desired)
-    seen = setup.read(state, ReadContext()).seen["kalent"]
+    seen = read_with(setup, state).seen["kalent"]
     setup.create_blueprint(state.blueprints[0])
     enroll_all(setup, state.sequences[0], seen)
     advance(hub, 10 * 60)
 
     mark = len(hub.store.requests("kalent"))
-    snap = make_provider(hub, desired).read(state, ReadContext())
+    snap = read_with(make_provider(hub, desired), state)
     status_reads = [r for r in hub.store.requests("kalent")[mark:] if r["path"].endswith("/dynamic-sequence")]
     assert len(status_reads) == 250 and snap.requests["kalent"] == 250 + 2  # + sourcings + blueprints
     assert {lm.status for lm in snap.memberships.values()} == {ACTIVE}
@@ -112,7 +114,7 @@ def test_cold_read_is_one_status_read_per_candidate_and_warm_final_read_is_zero(
         hub.event("kalent", "reply", candidate=cand)
     advance(hub, 8 * DAY)  # every sequence completes (mail after two days, invite unanswered after seven)
     store = StateStore(tmp_path / "state.db")
-    snap = make_provider(hub, desired).read(state, ReadContext(cache=store.cache(), refresh=True))
+    snap = read_with(make_provider(hub, desired), state, ReadContext(cache=store.cache(), refresh=True))
     record_read(store, snap)
     finished = [lm for lm in snap.memberships.values() if lm.status == FINISHED]
     assert len(finished) == 250
@@ -120,7 +122,7 @@ def test_cold_read_is_one_status_read_per_candidate_and_warm_final_read_is_zero(
     assert sum(lm.reason == "talent_replied" for lm in finished) == 10
 
     mark = len(hub.store.requests("kalent"))
-    warm = make_provider(hub, desired).read(state, ReadContext(cache=store.cache(), refresh=True))
+    warm = read_with(make_provider(hub, desired), state, ReadContext(cache=store.cache(), refresh=True))
     status_reads = [r for r in hub.store.requests("kalent")[mark:] if r["path"].endswith("/dynamic-sequence")]
     assert status_reads == [] and warm.requests["kalent"] == 2
     assert {lm.status for lm in warm.memberships.values()} == {FINISHED}
@@ -130,26 +132,26 @@ def test_cold_read_is_one_status_read_per_candidate_and_warm_final_read_is_zero(
 
 def test_fresh_active_cache_is_not_re_read_but_stale_one_is(hub, desired, tmp_path):
     provider = make_provider(hub, desired)
-    seen = provider.read(desired, ReadContext()).seen["kalent"]
+    seen = read_with(provider, desired).seen["kalent"]
     provider.create_blueprint(desired.blueprints[0])
     enroll_all(provider, kalent_seq(desired), seen)
     advance(hub, 600)
     store = StateStore(tmp_path / "state.db")
-    record_read(store, make_provider(hub, desired).read(desired, ReadContext()))
+    record_read(store, read_with(make_provider(hub, desired), desired))
 
     mark = len(hub.store.requests("kalent"))
-    make_provider(hub, desired).read(desired, ReadContext(cache=store.cache()))
+    read_with(make_provider(hub, desired), desired, ReadContext(cache=store.cache()))
     assert not [r for r in sent(hub, mark) if r[1].endswith("/dynamic-sequence")]
     stale = make_provider(hub, desired, status_refresh_minutes=0.0)
     mark = len(hub.store.requests("kalent"))
-    stale.read(desired, ReadContext(cache=store.cache()))
+    read_with(stale, desired, ReadContext(cache=store.cache()))
     assert len([r for r in sent(hub, mark) if r[1].endswith("/dynamic-sequence")]) == 3
     store.close()
 
 
 def test_statuses_map_to_neutral_ones(hub, desired):
     provider = make_provider(hub, desired)
-    seen = provider.read(desired, ReadContext()).seen["kalent"]
+    seen = read_with(provider, desired).seen["kalent"]
     provider.create_blueprint(desired.blueprints[0])
     seq = kalent_seq(desired)
     enroll_all(provider, seq, seen)
@@ -157,7 +159,7 @@ def test_statuses_map_to_neutral_ones(hub, desired):
     hub.event("kalent", "pause", candidate="cand_123")
     hub.event("kalent", "error", candidate="cand_456", reason="linkedin_profile_unreachable")
     hub.event("kalent", "error", candidate="cand_789", reason="internal_error")
-    snap = make_provider(hub, desired).read(desired, ReadContext())
+    snap = read_with(make_provider(hub, desired), desired)
     by_cand = {lm.contact_remote_id: lm for lm in snap.memberships.values()}
     assert (by_cand["cand_123"].status, by_cand["cand_123"].vendor_status) == (PAUSED, "PAUSED")
     assert (by_cand["cand_456"].status, by_cand["cand_456"].reason, by_cand["cand_456"].unreachable) == \
@@ -178,7 +180,7 @@ def test_candidate_started_on_another_blueprint_is_a_conflict_never_an_enroll(hu
     provider.enroll(other_seq, [EnrollRequest(m, None) for m in other_seq.members if m.candidate_id == "cand_456"])
     advance(hub, 600)
 
-    snap = make_provider(hub, desired).read(desired, ReadContext())
+    snap = read_with(make_provider(hub, desired), desired)
     tom = snap.memberships[Address("kalent", "membership", "backend-outreach", "tom-becker")]
     assert tom.conflict and "'Made in the UI'" in tom.conflict and "cand_456" in tom.conflict
     plan = compute_plan(desired, snap)
@@ -187,7 +189,7 @@ def test_candidate_started_on_another_blueprint_is_a_conflict_never_an_enroll(hu
     # remembered, the conflict survives a warm read within the refresh window
     store = StateStore(tmp_path / "state.db")
     record_read(store, snap)
-    warm = make_provider(hub, desired).read(desired, ReadContext(cache=store.cache()))
+    warm = read_with(make_provider(hub, desired), desired, ReadContext(cache=store.cache()))
     assert warm.memberships[tom.address].conflict
     assert hub.store.sends("kalent") == {("kalent", other_live.remote_id, "cand_456"): 1}
     store.close()
@@ -198,7 +200,7 @@ def test_cached_orphans_are_included(hub, desired, tmp_path):
     gone = Address("kalent", "membership", "old-seq", "cand_790")
     store.remember(gone, "dseq_x", status=ACTIVE, vendor_status="SCHEDULED", extra={"contact": "cand_790"},
                    observed_at="2020-01-01T00:00:00.000000Z")
-    snap = make_provider(hub, desired).read(desired, ReadContext(cache=store.cache()))
+    snap = read_with(make_provider(hub, desired), desired, ReadContext(cache=store.cache()))
     assert snap.memberships[gone].status == ACTIVE and snap.memberships[gone].remote_id == "dseq_x"
     assert any(c.address == gone and c.action == "manual" for c in compute_plan(desired, snap).changes)
     store.close()
@@ -207,7 +209,7 @@ def test_cached_orphans_are_included(hub, desired, tmp_path):
 # -- lost answers ----------------------------------------------------------------------------------
 def test_commit_then_timeout_makes_every_member_unknown_and_reading_resolves_it(hub, desired):
     provider = make_provider(hub, desired)
-    seen = provider.read(desired, ReadContext()).seen["kalent"]
+    seen = read_with(provider, desired).seen["kalent"]
     provider.create_blueprint(desired.blueprints[0])
     seq = kalent_seq(desired)
     hub.faults.script.append(Fault("commit_timeout", method="POST", path=r"/start$"))
@@ -227,7 +229,7 @@ def test_commit_then_timeout_makes_every_member_unknown_and_reading_resolves_it(
 
 def test_resolve_finds_nothing_after_the_settle_window(hub, desired):
     provider = make_provider(hub, desired)
-    seen = provider.read(desired, ReadContext()).seen["kalent"]
+    seen = read_with(provider, desired).seen["kalent"]
     provider.create_blueprint(desired.blueprints[0])
     seq = kalent_seq(desired)
     request = EnrollRequest(seq.members[0], None)  # a start that never reached Kalent
@@ -245,18 +247,18 @@ def test_a_retry_still_dispatching_is_not_mistaken_for_the_failed_attempt(hub, d
     advance(hub, 600)
     hub.event("kalent", "error", candidate="cand_789", reason="internal_error")
     store = StateStore(tmp_path / "state.db")
-    snap = make_provider(hub, desired).read(desired, ReadContext(cache=store.cache()))
+    snap = read_with(make_provider(hub, desired), desired, ReadContext(cache=store.cache()))
     record_read(store, snap)
     retry = next(c for c in compute_plan(desired, snap).changes if c.action == "retry")
     member = next(m for m in seq.members if m.address == retry.address)
     (res,) = provider.enroll(seq, [EnrollRequest(member, None, retry.attempt)], seen=seen)
     remember_membership(store, res.live)
     # the new sequence shows only after the dispatch delay; meanwhile the failed one is the latest
-    again = make_provider(hub, desired).read(desired, ReadContext(cache=store.cache(), refresh=True))
+    again = read_with(make_provider(hub, desired), desired, ReadContext(cache=store.cache(), refresh=True))
     assert (again.memberships[member.address].status, again.memberships[member.address].attempt) == (ACTIVE, 1)
     assert not [c for c in compute_plan(desired, again).changes if c.provider == "kalent"]
     advance(hub, 600)
-    later = make_provider(hub, desired).read(desired, ReadContext(cache=store.cache(), refresh=True))
+    later = read_with(make_provider(hub, desired), desired, ReadContext(cache=store.cache(), refresh=True))
     assert later.memberships[member.address].vendor_status == "SCHEDULED"
     assert later.memberships[member.address].attempt == 1
     blueprint_id = provider.find_blueprint(desired.blueprints[0]).remote_id
@@ -270,7 +272,7 @@ def test_an_in_doubt_retry_is_not_resolved_by_the_failed_attempt(hub, desired):
     enroll_all(provider, seq, seen)
     advance(hub, 600)
     hub.event("kalent", "error", candidate="cand_789", reason="internal_error")
-    read = provider.read(desired, ReadContext())  # the read the retry is planned on: its failed sequence
+    read = read_with(provider, desired)  # the read the retry is planned on: its failed sequence
     failed, seen = read.memberships[member.address], read.seen["kalent"]
     assert failed.status == FAILED and failed.remote_id
     request = EnrollRequest(member, None, 1)
@@ -315,7 +317,7 @@ def test_apply_with_a_lost_start_is_resolved_by_reading_on_the_next_run(hub, tmp
 @pytest.mark.parametrize("settle_minutes,in_doubt", [(10.0, False), (30.0, True)])
 def test_the_settle_window_after_a_lost_start_is_configurable(hub, desired, settle_minutes, in_doubt):
     provider = make_provider(hub, desired, start_settle_minutes=settle_minutes)
-    seen = provider.read(desired, ReadContext()).seen["kalent"]
+    seen = read_with(provider, desired).seen["kalent"]
     provider.create_blueprint(desired.blueprints[0])
     seq = kalent_seq(desired)
     request = EnrollRequest(seq.members[0], None)  # a start that never reached Kalent, 20 minutes ago
@@ -339,7 +341,7 @@ def test_one_unknown_candidate_does_not_block_the_rest_of_its_batch(hub, desired
     ids = BULK[:7]
     state = bulk_state(desired, candidates=[*ids[:3], "cand_ghost", *ids[3:]])
     provider = make_provider(hub, desired)
-    seen = provider.read(state, ReadContext()).seen["kalent"]
+    seen = read_with(provider, state).seen["kalent"]
     provider.create_blueprint(state.blueprints[0])
     before = len(hub.store.requests("kalent"))
     results = enroll_all(provider, state.sequences[0], seen)
@@ -371,6 +373,6 @@ def test_a_candidate_id_is_one_escaped_path_segment(hub, desired):
     or become a query (validate allows them; only spaces, brackets and control characters are refused)."""
     odd = "cand_x?pageIndex=1/../y#z%41"
     provider = make_provider(hub, desired)
-    provider.read(bulk_state(desired, [odd]), ReadContext())
+    read_with(provider, bulk_state(desired, [odd]))
     reads = [(path, query) for method, path, query in sent(hub) if "/candidates/" in path]
     assert reads == [(f"/api/v1/candidates/{odd}/dynamic-sequence", "")]

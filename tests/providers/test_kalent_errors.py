@@ -8,9 +8,10 @@ import pytest
 
 from reconciler import errors
 from reconciler.plan import blueprint_view, compute_plan
-from reconciler.providers.base import EnrollRequest, ReadContext
+from reconciler.providers.base import EnrollRequest
 from reconciler.sandbox.core import Fault
 from tests.providers.kalent_support import STEPS, assert_error, desired, hub, make_provider, ready, sent
+from tests.reading import read_with
 
 __all__ = ["hub", "desired"]  # fixtures
 
@@ -19,7 +20,7 @@ __all__ = ["hub", "desired"]  # fixtures
 def test_401_invalid_key(hub, desired):
     hub.simulators["kalent"].config["api_keys"] = ["kalent_sandbox_local"]
     with pytest.raises(errors.AuthError) as info:
-        make_provider(hub, desired).read(desired, ReadContext())
+        read_with(make_provider(hub, desired), desired)
     assert_error(info.value, errors.AuthError, "GET", "/sourcings", 401, "invalid_api_key")
 
 
@@ -63,7 +64,7 @@ def test_400_invalid_steps_on_create(hub, desired):
 def test_422_injected(hub, desired):
     hub.faults.script.append(Fault("status", status=422, path=r"/sourcings$"))
     with pytest.raises(errors.ValidationFailed) as info:
-        make_provider(hub, desired).read(desired, ReadContext())
+        read_with(make_provider(hub, desired), desired)
     assert_error(info.value, errors.ValidationFailed, "GET", "/sourcings", 422, "injected_fault")
 
 
@@ -71,7 +72,7 @@ def test_429_is_retried_after_retry_after_then_typed(hub, desired):
     hub.faults.script.extend(Fault("status", status=429, path=r"/sourcings$") for _ in range(5))
     provider = make_provider(hub, desired)
     with pytest.raises(errors.RateLimitedError) as info:
-        provider.read(desired, ReadContext())
+        read_with(provider, desired)
     assert_error(info.value, errors.RateLimitedError, "GET", "/sourcings", 429, "injected_fault")
     assert len(sent(hub)) == 5
 
@@ -80,7 +81,7 @@ def test_5xx_read_is_retried_then_server_error(hub, desired):
     hub.faults.script.extend(Fault("status", status=503, path=r"/dynamic-sequence$") for _ in range(5))
     provider = make_provider(hub, desired)
     with pytest.raises(errors.ServerError) as info:
-        provider.read(desired, ReadContext())
+        read_with(provider, desired)
     assert_error(info.value, errors.ServerError, "GET", "/candidates/cand_123/dynamic-sequence", 503, "injected_fault")
     assert len(provider.fake_time.slept) == 4  # type: ignore[attr-defined]
 
@@ -111,7 +112,7 @@ def test_blueprint_create_find_update_round_trip(hub, desired):
     assert again == updated and again.remote_id == created.remote_id
     assert blueprint_view(again.steps, again.name) == blueprint_view(changed.steps, changed.name)
     assert again.steps[0]["content"] == ""  # a plain invitation is stored with empty content
-    snap = make_provider(hub, desired).read(dataclasses.replace(desired, blueprints=(changed,), sequences=()), ReadContext())
+    snap = read_with(make_provider(hub, desired), dataclasses.replace(desired, blueprints=(changed,), sequences=()))
     plan = compute_plan(dataclasses.replace(desired, blueprints=(changed,), sequences=()), snap)
     assert [c for c in plan.changes if c.provider == "kalent"] == []
 
@@ -123,7 +124,7 @@ def test_cards_are_refused_clearly(hub, desired):
 
 def test_request_counts(hub, desired):
     provider = make_provider(hub, desired)
-    provider.read(desired, ReadContext())
+    read_with(provider, desired)
     provider.create_blueprint(desired.blueprints[0])
     assert provider.request_counts() == {"read": 5, "write": 1}
     provider.close()

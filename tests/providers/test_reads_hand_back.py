@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.providers.base import EnrollRequest, ReadContext
+from reconciler.providers.base import EnrollRequest
 from tests.providers._gary import CONTACTS, NURTURE, make_gary
 from tests.providers.kalent_support import desired, hub, kalent_seq, make_provider, sent  # noqa: F401 - fixtures
+from tests.reading import read_with
 
 
 def test_a_kalent_start_uses_the_targets_of_the_read_it_is_handed(hub, desired):  # noqa: F811 - fixtures
     reader = make_provider(hub, desired)
-    seen = reader.read(desired, ReadContext()).seen["kalent"]
+    seen = read_with(reader, desired).seen["kalent"]
     writer = make_provider(hub, desired)  # never read anything
     writer.create_blueprint(desired.blueprints[0])
     seq = kalent_seq(desired)
@@ -25,7 +26,7 @@ def test_a_kalent_start_uses_the_targets_of_the_read_it_is_handed(hub, desired):
 
 def test_a_kalent_start_without_a_read_does_not_borrow_an_earlier_one(hub, desired):  # noqa: F811 - fixtures
     provider = make_provider(hub, desired)
-    provider.read(desired, ReadContext())  # a read in the same process, not handed to the write
+    read_with(provider, desired)  # a read in the same process, not handed to the write
     provider.create_blueprint(desired.blueprints[0])
     seq = kalent_seq(desired)
     results = provider.enroll(seq, [EnrollRequest(m, None) for m in seq.members])
@@ -40,7 +41,7 @@ def gary(make_project):
 
 
 def test_a_gary_enrollment_uses_the_contacts_and_roster_of_the_read_it_is_handed(gary):
-    seen = gary.provider().read(gary.desired, ReadContext()).seen["gary"]
+    seen = read_with(gary.provider(), gary.desired).seen["gary"]
     writer = gary.provider()
     before = len(gary.requests())
     [res] = writer.enroll(gary.sequence(), [gary.request("maria")], seen=seen)
@@ -53,7 +54,7 @@ def test_a_gary_enrollment_uses_the_contacts_and_roster_of_the_read_it_is_handed
 
 def test_a_gary_enrollment_without_a_read_looks_the_person_and_the_roster_up_first(gary):
     provider = gary.provider()
-    provider.read(gary.desired, ReadContext())  # not handed to the write
+    read_with(provider, gary.desired)  # not handed to the write
     before = len(gary.requests())
     [res] = provider.enroll(gary.sequence(), [gary.request("maria")])
     assert res.error is None and res.live is not None

@@ -1,15 +1,19 @@
 """The core decides which remembered statuses stand in for a vendor read (reconciler/read_input.py):
 an adapter reads what its `ReadInput` tells it to and never applies the freshness rule, nor sees the
-state's records (`ReadContext`), itself."""
+state's records (`ReadContext`), itself. Nor does the provider layer they share (`BaseProvider`): a
+read is given a `ReadInput` and nothing else."""
 
 from __future__ import annotations
 
 import ast
+import typing
 from pathlib import Path
 
 import pytest
 
 from reconciler.providers import registry
+from reconciler.providers.base import BaseProvider, Provider
+from reconciler.read_input import ReadInput
 
 PROVIDERS = Path(__file__).resolve().parents[2] / "reconciler" / "providers"
 # the core's own: the freshness rule, and the state's records it is applied to
@@ -35,6 +39,18 @@ def test_no_vendor_package_decides_which_remembered_statuses_stand_in(vendor: st
     assert modules
     hits = {p.relative_to(PROVIDERS).as_posix(): sorted(_uses(p)) for p in modules if _uses(p)}
     assert not hits, f"the core decides stand-ins (reconciler/read_input.py); a vendor package may not: {hits}"
+
+
+def test_the_shared_provider_layer_decides_no_stand_ins_either() -> None:
+    """base.py and the other shared modules of reconciler/providers/ take a ReadInput as given."""
+    hits = {p.name: sorted(_uses(p)) for p in sorted(PROVIDERS.glob("*.py")) if _uses(p)}
+    assert not hits, f"the core decides stand-ins (reconciler/read_input.py), not the provider layer: {hits}"
+
+
+@pytest.mark.parametrize("cls", [Provider, BaseProvider, *(registry()[v] for v in sorted(registry()))],
+                         ids=lambda c: c.__name__)
+def test_a_read_is_given_a_read_input_only(cls: type) -> None:
+    assert typing.get_type_hints(cls.read)["given"] is ReadInput
 
 
 def test_the_scan_finds_what_it_looks_for() -> None:

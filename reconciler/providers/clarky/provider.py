@@ -76,7 +76,7 @@ class ClarkyProvider(BaseProvider):
         return {"Authorization": f"Bearer {api_key}"}
 
     # -- read -----------------------------------------------------------------------------------
-    def read_given(self, desired: DesiredState, given: ReadInput) -> LiveSnapshot:
+    def read(self, desired: DesiredState, given: ReadInput) -> LiveSnapshot:
         """Memberships from the state (re-read when stale), cards from the pipeline-card lists."""
         return _read.read(self, desired, given)
 

@@ -78,7 +78,7 @@ class GaryClubProvider(BaseProvider):
         return headers
 
     # -- reading ------------------------------------------------------------------------------
-    def read_given(self, desired: DesiredState, given: ReadInput) -> LiveSnapshot:
+    def read(self, desired: DesiredState, given: ReadInput) -> LiveSnapshot:
         """Through a catalog of the read's own: what the writes need goes into `snap.seen` (GarySeen)."""
         return _read.read(self.config.name, Catalog(self.client), self.clock, desired, given)
 

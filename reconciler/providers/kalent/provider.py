@@ -83,7 +83,7 @@ class KalentProvider(BaseProvider):
         return {"x-api-key": api_key}
 
     # -- read -------------------------------------------------------------------------------------
-    def read_given(self, desired: DesiredState, given: ReadInput) -> LiveSnapshot:
+    def read(self, desired: DesiredState, given: ReadInput) -> LiveSnapshot:
         """Blueprints and memberships of this provider; status reads only for what the core put in `given.to_read`."""
         return _read.read(self, desired, given)
 

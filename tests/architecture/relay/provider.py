@@ -9,7 +9,8 @@ from reconciler.errors import ProviderError, ValidationFailed
 from reconciler.model import Address, Blueprint, Card, Contact, DesiredState, Pipeline, ProviderConfig, Sequence
 from reconciler.providers._http import VendorClient
 from reconciler.providers._paths import seg
-from reconciler.providers.base import Capabilities, CardUpdate, EnrollRequest, EnrollResult, ReadContext
+from reconciler.providers.base import Capabilities, CardUpdate, EnrollRequest, EnrollResult
+from reconciler.read_input import ReadInput
 from reconciler.snapshot import ACTIVE, FINISHED, LiveBlueprint, LiveCard, LiveMembership, LiveSnapshot
 from tests.architecture.relay.spec import RelayConfig
 
@@ -35,7 +36,7 @@ class RelayProvider:
         return LiveMembership(address=address, remote_id=delivery["id"], vendor_status=delivery["status"],
                               status=STATUSES.get(delivery["status"], ACTIVE), since=delivery["created_at"])
 
-    def read(self, desired: DesiredState, ctx: ReadContext) -> LiveSnapshot:
+    def read(self, desired: DesiredState, given: ReadInput) -> LiveSnapshot:
         snap = LiveSnapshot()
         before = sum(self._client.counts.values())
         for seq in (s for s in desired.sequences if s.provider == self.config.name):
