@@ -1,43 +1,57 @@
-"""Cards (pipeline cards, or deals, as each vendor calls them) as manifest `cards:` entries, written as listed.
+"""`import --pipeline`: a vendor's pipeline of cards (pipeline cards, or deals, as each vendor calls
+them) as a manifest pipeline with `cards:` entries, written as listed, from what the vendor's
+discovery found (providers/discovered.py).
 
-One card per (pipeline, contact) is declared: the first active card listed for a contact wins,
-later ones are commented out (the plan's read warns about such duplicates too).
+The contacts are listed first, so each card's contact is known when the card is written; one a
+card names that the list did not hold is asked for by id. One card per (pipeline, contact) is
+declared: the first active card listed for a contact wins, later ones are commented out (the
+plan's read warns about such duplicates too).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from reconciler.importer import Context
-from reconciler.importer.contacts import Person
+from reconciler.importer import Context, unsupported
+from reconciler.importer.contacts import Person, person
 from reconciler.model import Address
+from reconciler.providers.discovered import CardDiscovery, FoundCard, FoundPipeline
 
 PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
 CARD_INDENT = 6
 
 
-@dataclass(frozen=True)
-class CardRow:
-    """A live card in neutral terms."""
+def import_pipeline(ctx: Context, disc: CardDiscovery, name: str) -> None:
+    """The live pipeline `name` (name or id), its cards and the contacts they name."""
+    remote = disc.pipeline(name)
+    check_not_declared(ctx, remote)
+    people: dict[str, Person] = {}
+    for n, found in enumerate(disc.contacts(remote), 1):
+        people[found.remote_id] = person(found)
+        if n % disc.page == 0:
+            ctx.progress(f"{n:,} contacts")
 
-    remote_id: str
-    contact_remote_id: str | None
-    stage: str
-    title: str
-    description: str | None
-    tags: tuple[str, ...]
-    archived: bool
+    def person_of(contact_id: str) -> Person | None:
+        if contact_id not in people:
+            found = disc.contact(contact_id)
+            if found is None:
+                return None
+            people[contact_id] = person(found)
+        return people[contact_id]
+
+    write_pipeline(ctx, remote, disc.cards(remote), person_of)
+    ctx.write_contacts()
 
 
-def write_pipeline(ctx: Context, head: dict[str, Any], rows: Iterable[CardRow],
+def write_pipeline(ctx: Context, remote: FoundPipeline, rows: Iterable[FoundCard],
                    person_of: Callable[[str], Person | None]) -> None:
     """`pipelines: - {head} cards: [...]`, one card at a time, then the adoption list."""
-    pipe_id = head["id"]
+    pipe_id = ctx.unique_id(remote.label, {p.id for p in ctx.existing.pipelines})
     ctx.writer.section("pipelines")
-    ctx.writer.open_item(head, "cards")
+    ctx.writer.open_item({"id": pipe_id, "provider": ctx.provider_name, "pipeline": remote.label,
+                          "stage_policy": "initial"}, "cards")
     seen: dict[str, str] = {}
     archived = 0
     for n, row in enumerate(rows, 1):
@@ -49,8 +63,8 @@ def write_pipeline(ctx: Context, head: dict[str, Any], rows: Iterable[CardRow],
         if not row.contact_remote_id:
             ctx.skip(f"card {row.remote_id} ({row.title!r}) has no contact")
             continue
-        person = person_of(row.contact_remote_id)
-        cid = ctx.book.add(person) if person is not None else None
+        found = person_of(row.contact_remote_id)
+        cid = ctx.book.add(found) if found is not None else None
         if cid is None:
             ctx.skip(f"card {row.remote_id} ({row.title!r}): its contact has no valid email or E.164 phone")
             continue
@@ -77,10 +91,8 @@ def write_pipeline(ctx: Context, head: dict[str, Any], rows: Iterable[CardRow],
         ctx.writer.comment(f"{archived} archived card(s) not imported", indent=CARD_INDENT)
 
 
-def check_not_declared(ctx: Context, remote_id: str, remote_name: str) -> None:
+def check_not_declared(ctx: Context, remote: FoundPipeline) -> None:
     """A live pipeline the directory already declares cannot be imported a second time."""
-    from reconciler.importer import unsupported
-
     for pipe in ctx.existing.pipelines:
-        if pipe.provider == ctx.provider_name and pipe.pipeline in (remote_id, remote_name):
-            raise unsupported(ctx, f"pipeline {remote_name!r}", f"already declared as {pipe.id!r} at {pipe.loc}")
+        if pipe.provider == ctx.provider_name and pipe.pipeline in (remote.remote_id, remote.name):
+            raise unsupported(ctx, f"pipeline {remote.label!r}", f"already declared as {pipe.id!r} at {pipe.loc}")

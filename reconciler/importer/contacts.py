@@ -22,6 +22,7 @@ from reconciler.contact_syntax import EMAIL
 from reconciler.identity import E164
 from reconciler.model import DesiredState, normalize_email
 from reconciler.model import slug as _slug
+from reconciler.providers.discovered import FoundContact
 
 
 @dataclass
@@ -50,21 +51,20 @@ class Person:
         return data
 
 
-def clean_person(first: Any, last: Any, emails: list[Any], phones: list[Any], company: Any = None,
-                 job_title: Any = None) -> Person:
-    """A Person with only the values that pass `validate`."""
-    good_emails = [e.strip() for e in emails if isinstance(e, str) and EMAIL.match(e.strip())]
+def person(found: FoundContact) -> Person:
+    """A discovered vendor contact as a Person, with only the values that pass `validate`."""
+    good_emails = [e.strip() for e in found.emails if EMAIL.match(e.strip())]
     good_phones = []
-    for phone in phones:
-        digits = re.sub(r"[^\d+]", "", phone or "")
+    for phone in found.phone_numbers:
+        digits = re.sub(r"[^\d+]", "", phone)
         if E164.match(digits):
             good_phones.append(digits)
 
-    def text(value: Any) -> str | None:
-        return str(value).strip() or None if value not in (None, "") else None
+    def text(value: str | None) -> str | None:
+        return value.strip() or None if value else None
 
-    return Person(text(first), text(last), list(dict.fromkeys(good_emails)), list(dict.fromkeys(good_phones)),
-                  text(company), text(job_title))
+    return Person(text(found.first_name), text(found.last_name), list(dict.fromkeys(good_emails)),
+                  list(dict.fromkeys(good_phones)), text(found.company), text(found.job_title))
 
 
 def slug(text: str) -> str:

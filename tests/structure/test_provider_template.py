@@ -6,7 +6,7 @@
                                      request path, through _paths.seg; provider.py never uses the HTTP client
     providers/<vendor>/_mapping.py   vendor JSON -> neutral records: to_status, to_membership, to_card...
     providers/<vendor>/_read.py      the read of one run
-    providers/<vendor>/discover.py   read-only discovery for `campaignctl import`
+    providers/<vendor>/discover.py   read-only discovery for `campaignctl import` (typed: test_import_is_typed.py)
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from reconciler.identity import canonical_email, canonical_phone
 from reconciler.model import Address, Contact, Sequence
 from reconciler.providers._paging import listed_total as _listed
 from reconciler.providers.base import StatusReading
+from reconciler.providers.discovered import FoundCard, FoundContact, FoundPipeline, text
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, LiveCard, LiveMembership
 
 ACTIVE_STATUSES = frozenset({"generating", "pending_approval", "approved", "running"})
@@ -174,6 +175,28 @@ def to_card(address: Address, data: Mapping[str, Any], stage_names: Mapping[str,
         contact_remote_id=data.get("contact_id"),
         updated_at=data.get("updated_at"),
     )
+
+
+# -- discovery (campaignctl import) ---------------------------------------------------------------
+def to_found_contact(data: Mapping[str, Any]) -> FoundContact:
+    """A contact object as import sees it: every email and phone, primary first."""
+    return FoundContact(str(data.get("id")), text(data.get("first_name")), text(data.get("last_name")),
+                        tuple(_channels(data.get("emails"), "email")),
+                        tuple(_channels(data.get("phone_numbers"), "phone_number")),
+                        text(data.get("company")), text(data.get("job_title")))
+
+
+def to_found_pipeline(data: Mapping[str, Any]) -> FoundPipeline:
+    return FoundPipeline(str(data["id"]), text(data.get("name")))
+
+
+def to_found_card(data: Mapping[str, Any], stage_names: Mapping[str, str]) -> FoundCard:
+    """A pipeline card as import sees it: its stage by name ("" for a stage the pipeline does not list)."""
+    contact = data.get("contact_id")
+    return FoundCard(str(data["id"]), str(contact) if contact else None,
+                     stage_names.get(data.get("pipeline_stage_id") or "", ""), str(data.get("title") or ""),
+                     text(data.get("description")) or None, tuple(str(t) for t in data.get("tags") or ()),
+                     data.get("archived_at") is not None)
 
 
 def best_card(cards: list[dict[str, Any]], tag: str) -> dict[str, Any]:

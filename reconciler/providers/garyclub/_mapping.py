@@ -14,6 +14,7 @@ from reconciler.identity import canonical_phone
 from reconciler.model import Address, Contact, normalize_email
 from reconciler.providers._paging import listed_total as _listed
 from reconciler.providers.base import StatusReading
+from reconciler.providers.discovered import FoundCard, FoundContact, FoundEnrollment, FoundPipeline, FoundSequence, text
 from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, LiveCard, LiveMembership
 
 # Documented enrollment statuses (docs/vendors.md: active, paused, completed, cancelled) plus the words a
@@ -246,6 +247,49 @@ def to_card(address: Address, row: Mapping[str, Any], stage_names: Mapping[str, 
         contact_remote_id=deal_contact(row),
         updated_at=row.get("updated_at"),
     )
+
+
+# -- discovery (campaignctl import) ---------------------------------------------------------------
+def _as_listed(value: Any, key: str) -> list[str]:
+    """A string, or the strings of a list of strings or {key: ...} objects, in the vendor's order (import
+    writes them as listed; unlike `_strings`, which puts the primary first for matching)."""
+    if isinstance(value, str):
+        return [value]
+    out = []
+    for item in value or []:
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, Mapping) and isinstance(item.get(key), str):
+            out.append(item[key])
+    return out
+
+
+def to_found_contact(row: Mapping[str, Any]) -> FoundContact:
+    return FoundContact(str(row.get("id")), text(row.get("first_name")), text(row.get("last_name")),
+                        tuple(_as_listed(row.get("email"), "email") + _as_listed(row.get("emails"), "email")),
+                        tuple(_as_listed(row.get("phone"), "phone") + _as_listed(row.get("phones"), "phone")),
+                        text(row.get("company_name") or row.get("company")), text(row.get("title")))
+
+
+def to_found_pipeline(row: Mapping[str, Any]) -> FoundPipeline:
+    return FoundPipeline(str(row["id"]), text(row.get("name")))
+
+
+def to_found_sequence(row: Mapping[str, Any]) -> FoundSequence:
+    """A sequence as import sees it: only an `active` one takes new members."""
+    status = str(row.get("status") or "active")
+    return FoundSequence(str(row["id"]), text(row.get("name")), status, status == "active")
+
+
+def to_found_enrollment(row: Mapping[str, Any]) -> FoundEnrollment:
+    contact = row.get("contact_id")
+    return FoundEnrollment(str(row.get("id")), str(contact) if contact else None)
+
+
+def to_found_card(row: Mapping[str, Any], stage_names: Mapping[str, str]) -> FoundCard:
+    """A deal as import sees it: name -> title, its stage by name ("" for one the pipeline does not list)."""
+    return FoundCard(str(row["id"]), deal_contact(row), stage_names.get(str(row.get("stage_id") or ""), ""),
+                     str(row.get("name") or ""), text(row.get("description")) or None, deal_tags(row), False)
 
 
 def listed_total(body: Any) -> int | None:

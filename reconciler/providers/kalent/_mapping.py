@@ -15,6 +15,7 @@ from reconciler.errors import AuthError, PaymentRequired, ProviderError
 from reconciler.model import Address, Blueprint
 from reconciler.providers._paging import listed_total as _listed
 from reconciler.providers.base import StatusReading
+from reconciler.providers.discovered import FoundBlueprint, FoundSourcing, text
 from reconciler.snapshot import ACTIVE, CONFLICT_REASON, FAILED, FINISHED, PAUSED, LiveBlueprint, LiveMembership
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,22 @@ def match_blueprint(bp: Blueprint, items: list[dict[str, Any]]) -> LiveBlueprint
     if len(named) > 1:
         log.warning("%s: %d Kalent blueprints are named %r; using the first", bp.address, len(named), bp.name)
     return to_blueprint(bp.address, named[0]) if named else None
+
+
+# -- discovery (campaignctl import) ---------------------------------------------------------------
+def to_found_sourcing(item: Mapping[str, Any]) -> FoundSourcing:
+    return FoundSourcing(str(item["sourcingId"]), text(item.get("name")))
+
+
+def to_found_blueprint(item: Mapping[str, Any]) -> FoundBlueprint:
+    """A blueprint as import sees it; its steps as the vendor returns them (the manifests' form)."""
+    return FoundBlueprint(str(item.get("blueprintId")), text(item.get("name")),
+                          tuple(dict(step) for step in item.get("steps") or []))
+
+
+def candidate_id(item: Mapping[str, Any]) -> str:
+    """The id of a sourcing's candidate list item (the talent's id, with or without its `candidate` wrapper)."""
+    return str((item.get("candidate") or item).get("id"))
 
 
 def blueprint_body(name: str, steps: Any) -> dict[str, Any]:
