@@ -144,3 +144,26 @@ def test_large_import_streams_with_progress(tmp_path, monkeypatch):
         assert served.writes() == []
     finally:
         served.close()
+
+
+def test_a_draft_sequence_is_imported_with_a_note_and_a_blueprint_by_name_with_its_members(served):
+    started = httpx.post(f"{served.url}/kalent/api/v1/sequence-blueprints/bp_ui/start",
+                         json={"candidateIds": ["cand_456"]}, headers={"x-api-key": "k"})
+    assert started.status_code == 200, started.text
+    served.advance(120)
+    root = served.write({})
+    writes = len(served.writes())
+    draft = served.run("import", "gary", "--sequence", "Reactivation (draft)", "--dir", str(root))
+    assert draft.code == 0, draft.stderr
+    assert "# sequence 'Reactivation (draft)' is draft: new members wait until it is active\n" in draft.stdout
+    assert yaml.safe_load(draft.stdout)["sequences"] == [
+        {"id": "reactivation-draft", "provider": "gary", "sequence": "Reactivation (draft)", "members": []}]
+
+    one = served.run("import", "kalent", "--sequence", "Made in the UI", "--dir", str(root))
+    assert one.code == 0, one.stderr
+    doc = yaml.safe_load(one.stdout)
+    assert [(b["id"], b["sourcing"], b["name"], b["steps"]) for b in doc["blueprints"]] == [
+        ("made-in-the-ui", "Senior Backend Engineer", "Made in the UI", STEPS)]
+    assert doc["sequences"] == [{"id": "made-in-the-ui", "provider": "kalent", "blueprint": "made-in-the-ui",
+                                 "candidates": ["cand_456"]}]
+    assert len(served.writes()) == writes  # import sent no write request of any kind
