@@ -75,6 +75,10 @@ class Known:
     ambiguous: dict[str, str] = field(default_factory=dict)  # manifest contact id -> why it is not one contact
     primaries: dict[str, str | None] = field(default_factory=dict)  # Clarky contact id -> its primary email
     contested: set[str] = field(default_factory=set)  # Clarky contact ids involved in an ambiguous match
+    # manifest contact ids matched from a contact list read that stopped before its end: a second Clarky
+    # record of the person may sit further on, so they are looked up by every identifier before anything
+    # is keyed on them (`confirm`) and their match is not remembered in the state
+    partial: set[str] = field(default_factory=set)
     # (pipeline id, contact id) -> cards the writes created since the read, so a second create sees the first
     created_cards: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
 
@@ -171,6 +175,15 @@ class Catalog:
                 found[str(item["id"])] = item
         return self._settle(contact, found)
 
+    def confirm(self, contact: Contact) -> None:
+        """Before a start or a card is keyed on `contact`'s Clarky id: a match from a contact list read
+        that stopped early is looked up again by every email and phone, so a second Clarky record of
+        the person is found (ConflictError) instead of one being picked."""
+        if contact.id in self.known.partial:
+            self.known.partial.discard(contact.id)
+            self.contact_ids.pop(contact.id, None)
+            self.lookup(contact)
+
     def _settle(self, contact: Contact, found: Mapping[str, Mapping[str, Any]],
                 owners: dict[str, list[str]] | None = None) -> str | None:
         """Record what matching `contact` found: nothing, one Clarky contact, or a conflict (raised).
@@ -266,9 +279,9 @@ class Catalog:
             pass  # recorded in `ambiguous`; the planner turns it into `manual`
 
     def _match_from_list(self, todo: list[Contact], bot_id: str | None) -> None:
-        """Match from the contact list on every identifier; stops once every contact has a match (a
-        second record of one person later in the list is then found by the per-contact lookup that
-        runs before its first start)."""
+        """Match from the contact list on every identifier; stops once every contact has a match. A
+        second record of one person later in the list is then unseen: such matches are `partial`, and
+        `confirm` looks them up one by one before anything is keyed on them."""
         index = {ident: c for c in todo for ident in c.identifiers if not ident.startswith("kalent:")}
         hits: dict[str, dict[str, Mapping[str, Any]]] = {c.id: {} for c in todo}
         # What the contacts without a match yet would cost one by one, kept as matches come in: a
@@ -276,7 +289,7 @@ class Catalog:
         unmatched = Counter(c.id for c in todo)
         cost = {c.id: _lookups(c) for c in todo}
         unmatched_cost = sum(cost[cid] * n for cid, n in unmatched.items())
-        page = 1
+        page, complete = 1, False
         while True:
             reply = self.client.get("/contacts", {"bot_id": bot_id, "page": page, "page_size": PAGE})
             body = reply.json
@@ -288,7 +301,10 @@ class Catalog:
                         hits[cid][str(item["id"])] = item
                         if cid in unmatched:
                             unmatched_cost -= cost[cid] * unmatched.pop(cid)
-            if not unmatched or not more_pages(body, items, page):
+            if not more_pages(body, items, page):
+                complete = True
+                break
+            if not unmatched:
                 break
             pages_left = int((body.get("pagination") or {}).get("total_pages") or 0) - page
             if pages_left > unmatched_cost:
@@ -313,7 +329,8 @@ class Catalog:
         for contact in todo:
             if contact.id not in self.ambiguous:
                 try:
-                    self._settle(contact, hits[contact.id], settled)
+                    if self._settle(contact, hits[contact.id], settled) is not None and not complete:
+                        self.known.partial.add(contact.id)
                 except ConflictError:
                     pass
 

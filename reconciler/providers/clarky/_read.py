@@ -138,9 +138,11 @@ def _match_pending(provider: ClarkyReader, desired: DesiredState, given: ReadInp
 
 
 def _people(provider: ClarkyReader, desired: DesiredState, snap: LiveSnapshot) -> None:
-    """The Clarky contact ids matched for declared contacts, for the state (no lookup next time)."""
+    """The Clarky contact ids matched for declared contacts, for the state (no lookup next time); not
+    a match from a contact list read that stopped early (another record may follow: `Known.partial`)."""
+    partial = provider.catalog.known.partial
     for cid, remote in provider.catalog.contact_ids.items():
-        if cid in desired.contacts:
+        if cid in desired.contacts and cid not in partial:
             snap.people[Address(provider.config.name, "contact", "contacts", cid)] = remote
 
 

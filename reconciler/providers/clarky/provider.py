@@ -153,6 +153,7 @@ class ClarkyProvider(BaseProvider):
         """(Clarky's id of this person, the primary email Clarky holds for them), resolved before a start
         because the start's key is that id. With `create`, a person Clarky does not know yet is created
         first (a contact sends nothing) and carries the contact's notes; otherwise (None, None)."""
+        cat.confirm(contact)
         remote_id = cat.lookup(contact)
         if remote_id is not None:
             try:
@@ -210,6 +211,7 @@ class ClarkyProvider(BaseProvider):
         return to_card(card.address, data, cat.stage_names(remote["id"]), ownership_tag)
 
     def _contact_for_card(self, contact: Contact, bot_id: str | None, cat: Catalog) -> str:
+        cat.confirm(contact)
         found = cat.lookup(contact)
         if found:
             return found
