@@ -277,7 +277,7 @@ class Applier(CardWrites):
 
         def stop() -> str | None:
             stopped = provider.stop_membership(lm)
-            kept = self.store.cache().get(addr)  # an undeclared member: its row keeps who it was
+            kept = self.store.cache_view().get(addr)  # an undeclared member: its row keeps who it was
             identity = Identity(kept.person, kept.target) if kept and kept.person is not None and kept.target \
                 else None
             remember_membership(self.store, stopped, identity=identity)

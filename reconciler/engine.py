@@ -109,7 +109,7 @@ def max_age(provider: Provider) -> float:
 
 
 def read_context(session: Session, *, refresh: bool = False) -> ReadContext:
-    return ReadContext(cache=session.store.cache(), ownership_tag=session.desired.project.ownership_tag,
+    return ReadContext(cache=session.store.cache_view(), ownership_tag=session.desired.project.ownership_tag,
                        refresh=refresh, adopted=session.store.adopted())
 
 
@@ -122,7 +122,7 @@ def contact_policy_pass(session: Session, live: LiveSnapshot, plan: Plan, desire
     """The contact policy over a computed plan (reconciler/contact_policy): reads the state, writes nothing.
     The safety limits are counted again over what is left to send (held-back enrollments send nothing)."""
     desired = desired or session.desired
-    ledger = session.store.cache() if needs_ledger(desired) else {}
+    ledger = session.store.cache_view() if needs_ledger(desired) else {}
     with_contact_policy(plan, desired, live, ledger, policy_now(session))
     if (plan.policy or {}).get("decisions") or desired.project.safety.max_messages_per_day is not None:
         plan.safety = safety_violations(desired, live, plan) + policy_safety(plan, desired)

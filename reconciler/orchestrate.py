@@ -126,7 +126,7 @@ def run_drift(session: Session) -> DriftResult:
     ours = {row.address for row in session.store.journal() if row.operation == "archive"}
     report = build_report(plan, live, now=drift_now(session), archived_by_us=ours)
     if session.desired.project.policy.declared:  # contact policy violations found live
-        report.policy = violations(session.desired, live, session.store.cache())
+        report.policy = violations(session.desired, live, session.store.cache_view())
     return DriftResult(report, live, session.store.get_meta(FINGERPRINT_KEY),
                        report.fingerprint() if report.drifted else None)
 

@@ -283,7 +283,7 @@ class FixedPlanApply:
         live = self._merged_live()
         saved = [c for name in self._names for c in self._parts[name][1].changes]
         desired = self.session.desired
-        ledger = self.session.store.cache() if needs_ledger(desired) else {}
+        ledger = self.session.store.cache_view() if needs_ledger(desired) else {}
         checked = with_contact_policy(Plan(changes=list(saved)), desired, live, ledger, policy_now(self.session))
         decisions = {d["address"]: d for d in (checked.policy or {}).get("decisions", ())}
         for change in saved:

@@ -81,7 +81,7 @@ def providers_in_use(desired: DesiredState, store: Store) -> set[str]:
     """Providers a manifest declares something on, or the state remembers something of (removed members
     are still read, to report them): only these are built, so only their keys are needed."""
     used = {item.provider for group in (desired.sequences, desired.pipelines, desired.blueprints) for item in group}
-    used.update(addr.provider for addr in store.cache())
+    used.update(addr.provider for addr in store.cache_view())
     # the provider is what precedes the first dot; a row whose address cannot be read is warned about by the read
     used.update(entry.address.split(".", 1)[0] for entry in store.in_doubt())
     used.update(addr.provider for addr in store.adopted())
