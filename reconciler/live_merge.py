@@ -24,6 +24,8 @@ from reconciler.vocabulary import Kind
 
 __all__ = ["Identity", "carry_renames", "known_now_absent", "membership_identity"]
 
+_Declared = tuple[Address, tuple[str, ...], tuple[str, ...]]  # a member, its identifiers, the vendor's ids of it
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Identity:
@@ -52,36 +54,22 @@ def carry_renames(desired: DesiredState, live: LiveSnapshot, known: Mapping[Addr
 
     The same person: a shared identifier, or (rows written before identifiers were recorded) the
     vendor's own id of the person (its contact id, or the person id a VendorSpec declares)."""
-    declared: dict[tuple[str, str], list[tuple[Address, set[str], set[str]]]] = {}
-    targets = {(seq.provider, seq.id): seq.target for seq in desired.sequences}
-    for seq in desired.sequences:
-        for member in seq.members:
-            person = set(membership_identity(seq, member, desired.contacts).person)
-            vendor = {member.candidate_id,
-                      live.people.get(Address(seq.provider, "contact", "contacts", member.contact_id or ""))}
-            declared.setdefault((seq.provider, seq.target), []).append(
-                (member.address, person, {v for v in vendor if v is not None}))
-    names = {a: p for group in declared.values() for a, p, _ in group}
-    # A row recorded for another person than the one its address now names (a contact id reused for
-    # someone else) is not this member's enrollment: the new person is not enrolled by it.
-    reused = set()
-    for old, record in known.items():
-        lm = live.memberships.get(old)
-        if old in names and record.person and not set(record.person) & names[old] \
-                and lm is not None and lm.remote_id == record.remote_id:
-            live.memberships.pop(old)
-            live.renames_from[old] = lm
-            reused.add(old)
-    taken: set[Address] = set()
+    names, reused = _reused_rows(desired, live, known)
     # Only rows that can be someone's old address are sorted: not the whole state (250,000 rows at 100k).
-    undeclared = ((old, record) for old, record in known.items()
-                  if old.kind == Kind.MEMBERSHIP and (old not in names or old in reused))
-    for old, record in sorted(undeclared):
+    undeclared = sorted((old, record) for old, record in known.items()
+                        if old.kind == Kind.MEMBERSHIP and (old not in names or old in reused))
+    if not undeclared:
+        return  # nothing renamed (the usual run): the declared members' index is not built
+    declared = _declared_members(desired, live)
+    targets = {(seq.provider, seq.id): seq.target for seq in desired.sequences}
+    taken: set[Address] = set()
+    for old, record in undeclared:
         target = record.target or targets.get((old.provider, old.group))
         if target is None:
             continue
         person, vendor_id = set(record.person or ()), record.contact
-        matches = [a for a, p, v in declared.get((old.provider, target), []) if p & person or vendor_id in v]
+        matches = [a for a, p, v in declared.get((old.provider, target), [])
+                   if not person.isdisjoint(p) or vendor_id in v]
         if len(matches) != 1 or matches[0] in taken:
             continue  # no one, or not one person: left as it is (reported like any undeclared enrollment)
         new = matches[0]
@@ -96,6 +84,48 @@ def carry_renames(desired: DesiredState, live: LiveSnapshot, known: Mapping[Addr
         live.memberships.pop(old, None)
         live.renames[new] = old
         taken.add(new)
+
+
+def _reused_rows(desired: DesiredState, live: LiveSnapshot,
+                 known: Mapping[Address, StateRecord]) -> tuple[set[Address], set[Address]]:
+    """(every declared membership address, those whose row was recorded for another person than the one
+    the address now names). Such a row (a contact id reused for someone else) is not this member's
+    enrollment: the new person is not enrolled by it, so its enrollment moves to `live.renames_from`.
+    A member's identifiers are computed only when its row and the live enrollment could be that case."""
+    names: set[Address] = set()
+    reused: set[Address] = set()
+    for seq in desired.sequences:
+        for member in seq.members:
+            address = member.address
+            names.add(address)
+            record = known.get(address)
+            if record is None or not record.person:
+                continue
+            lm = live.memberships.get(address)
+            if lm is None or lm.remote_id != record.remote_id:
+                continue
+            person = membership_identity(seq, member, desired.contacts).person
+            if not any(p in person for p in record.person):
+                reused.add(address)
+    if reused:
+        for old in known:  # in the state's order, as always
+            if old in reused:
+                live.renames_from[old] = live.memberships.pop(old)
+    return names, reused
+
+
+def _declared_members(desired: DesiredState, live: LiveSnapshot) -> dict[tuple[str, str], list[_Declared]]:
+    """Declared members by (provider, vendor sequence): address, the person's identifiers, and the
+    vendor's own ids of the person (candidate id, contact id read)."""
+    declared: dict[tuple[str, str], list[_Declared]] = {}
+    for seq in desired.sequences:
+        for member in seq.members:
+            person = membership_identity(seq, member, desired.contacts).person
+            vendor = (member.candidate_id,
+                      live.people.get(Address(seq.provider, "contact", "contacts", member.contact_id or "")))
+            declared.setdefault((seq.provider, seq.target), []).append(
+                (member.address, person, tuple(v for v in vendor if v is not None)))
+    return declared
 
 
 def known_now_absent(known: Mapping[Address, StateRecord], live: LiveSnapshot, *, provider: str | None = None) -> None:
