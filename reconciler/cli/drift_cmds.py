@@ -17,7 +17,16 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.app import DIR_ARG, DIR_OPTION, EXIT_CHANGES, Exit, handle_errors, main, pick_dir
+from reconciler.cli.app import (
+    DIR_ARG,
+    DIR_OPTION,
+    EXIT_CHANGES,
+    Exit,
+    command_session,
+    handle_errors,
+    main,
+    pick_dir,
+)
 from reconciler.cli.plan_cmds import MAX_CHARS
 
 
@@ -36,11 +45,10 @@ def drift(directory: Path | None, dir_option: Path | None, fmt: str, max_chars: 
     from reconciler.drift import notify_payload, render_drift_markdown, render_drift_text
     from reconciler.notify import check_url, post_json
     from reconciler.orchestrate import record_drift, run_drift
-    from reconciler.session import open_session
 
     if notify_url:
         check_url(notify_url)  # before any read: a bad URL is an error of this run, not of the next
-    with open_session(directory) as session:
+    with command_session(directory) as session:
         result = run_drift(session)
         report = result.report
         if fmt == "json":

@@ -20,6 +20,7 @@ from reconciler.cli.app import (
     EXIT_ERROR,
     Exit,
     Progress,
+    command_session,
     handle_errors,
     is_tty,
     main,
@@ -165,12 +166,11 @@ def plan(directory: Path | None, dir_option: Path | None, out: Path | None, fmt:
          text_out: Path | None, refresh: bool, allow_large: bool, force: bool) -> None:
     """Diff the manifests against the live vendor APIs; writes nothing to any vendor."""
     from reconciler.orchestrate import apply_has_work, refusals, run_plan
-    from reconciler.session import open_session
 
     directory = pick_dir(directory, dir_option)
     check_writable(out, "--out")
     check_writable(text_out, "--text-out")
-    with open_session(directory) as session:
+    with command_session(directory) as session:
         with reading() as progress:
             result = run_plan(session, targets=targets, refresh=refresh, progress=progress)
         names = pii_names(session.desired)
@@ -263,9 +263,8 @@ def _apply(signals: ApplySignals, directory: Path, request: ApplyRequest,
     """The apply sequence (reconciler/orchestrate.py) with `signals` installed (see reconciler/cli/signals.py):
     the report, or None when there is nothing to do. The lock is released before the report is printed."""
     from reconciler.orchestrate import ApplyHooks, ApplyRun
-    from reconciler.session import open_session
 
-    with open_session(directory) as session:
+    with command_session(directory) as session:
         signals.stop = session.stop
         hooks = ApplyHooks(settled=lambda addr: click.echo(
             f"settled {addr}: the earlier enrollment exists (outcome was unknown)", err=True))
