@@ -51,15 +51,37 @@ class StateRecord:
         """A row as the stores read it (`extra` the decoded JSON column; unknown keys are ignored).
         `share` (the stores' cache reads) returns one object per distinct text for the facts that repeat
         across rows (statuses, times, the vendor sequence), so 250,000 rows hold each of them once."""
-        get = extra.get if extra else _NOTHING.get
-        person = get("person")
         keep = share or _same
-        # Positional: this runs once per row of the state (250,000 at 100k memberships).
-        return cls(remote_id, keep(status), keep(vendor_status), int(attempt or 0), keep(observed_at),
-                   _text(get("contact")), keep(_text(get("since"))), keep(_text(get("reason"))),
-                   bool(get("unreachable")),
-                   tuple(str(p) for p in person) if isinstance(person, (list, tuple)) else None,
-                   keep(_text(get("target"))), keep(_text(get("opt_out"))), keep(_text(get("ended_at"))))
+        contact = since = reason = target = opt_out = ended_at = person = None
+        unreachable = False
+        if extra:
+            # Only the keys a row has (one to five of them): this runs once per row of the state
+            # (250,000 at 100k memberships).
+            for key, value in extra.items():
+                if value.__class__ is str:
+                    value = value or None  # what _text makes of it, without the call
+                elif key != "person":
+                    value = _text(value)
+                if key == "contact":
+                    contact = value
+                elif key == "person":
+                    person = value
+                elif key == "since":
+                    since = keep(value)
+                elif key == "target":
+                    target = keep(value)
+                elif key == "ended_at":
+                    ended_at = keep(value)
+                elif key == "reason":
+                    reason = keep(value)
+                elif key == "opt_out":
+                    opt_out = keep(value)
+                elif key == "unreachable":
+                    unreachable = bool(extra.get("unreachable"))
+        return cls(remote_id, keep(status), keep(vendor_status), int(attempt or 0), keep(observed_at), contact, since,
+                   reason, unreachable,
+                   tuple(map(str, person)) if isinstance(person, (list, tuple)) else None,
+                   target, opt_out, ended_at)
 
     def stored_extra(self) -> dict[str, Any]:
         """The `extra` JSON column: the keys rows have always had, only those that say something
@@ -134,5 +156,3 @@ def _text(value: Any) -> str | None:
 def _same(text: str | None) -> str | None:
     return text
 
-
-_NOTHING: Mapping[str, Any] = {}
