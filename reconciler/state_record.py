@@ -155,4 +155,3 @@ def _text(value: Any) -> str | None:
 
 def _same(text: str | None) -> str | None:
     return text
-

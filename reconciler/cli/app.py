@@ -95,8 +95,8 @@ def command_session(directory: Path) -> Iterator[Session]:
     gc.disable()
     try:
         session = open_session(directory)
+        gc.freeze()  # only once opened: a session that failed to open leaves nothing frozen
     finally:
-        gc.freeze()
         if enabled:
             gc.enable()
     try:

@@ -196,3 +196,18 @@ def test_colour_only_on_a_tty_and_never_with_no_color(monkeypatch, tty, no_color
     if no_color is not None:
         monkeypatch.setenv("NO_COLOR", no_color)
     assert app.use_color() is expected
+
+
+def test_a_command_leaves_nothing_frozen_from_the_cyclic_gc(project, tmp_path):
+    """plan/apply freeze what their session loaded (cli/app.py command_session) and unfreeze it when
+    the session closes, also when it fails to open: a process running many commands keeps collecting."""
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    assert run("plan", str(project)).exit_code == 0
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+    broken = tmp_path / "broken"
+    shutil.copytree(project, broken)
+    (broken / "campaignctl.yaml").write_text("version: 1\nproviders: {nope: {type: nowhere}}\n")
+    assert run("plan", str(broken)).exit_code == 1
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
