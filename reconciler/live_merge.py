@@ -84,6 +84,27 @@ def carry_renames(desired: DesiredState, live: LiveSnapshot, known: Mapping[Addr
         live.memberships.pop(old, None)
         live.renames[new] = old
         taken.add(new)
+    _hold_unclaimed(reused, live, known, desired)
+
+
+def _hold_unclaimed(reused: set[Address], live: LiveSnapshot, known: Mapping[Address, StateRecord],
+                    desired: DesiredState) -> None:
+    """A row recorded for another person than the one its address names now, whom no declared member
+    claims (the loop above carried it to none): the same person with new details (an edited email) and
+    somebody new under a reused contact id look alike, and enrolling the first sends them a second
+    sequence. Nothing is sent; the plan says `manual` with what to change to tell them apart."""
+    carried = set(live.renames.values())
+    for address in (a for a in known if a in reused and a not in carried):  # in the state's order
+        record = known[address]
+        was = ", ".join(record.person or ())
+        contact = address.key
+        now = desired.contacts.get(contact)
+        shown = ", ".join(now.identifiers) if now is not None else "other identifiers"
+        live.unproven[address] = (
+            f"the state recorded this enrollment for {was}, and {contact!r} now has none of those ({shown}): "
+            f"if it is the same person with new details, they are enrolled already (keep one of the recorded "
+            f"emails or phones on the contact to say so); if {contact!r} is now someone else, give them a "
+            "contact id of their own. Nothing is sent meanwhile")
 
 
 def _reused_rows(desired: DesiredState, live: LiveSnapshot,
