@@ -15,18 +15,32 @@ it here, on the state's records and the provider's window:
   read has had the whole window to show by the second.
 - A window of 0 trusts a single read (for a project with one checkout and one state).
 
+What the vendor read at an address where this state recorded a start of its own (active or paused) is
+judged first (`judge_shown`), on the facts the adapter reports (`LiveSnapshot.shown`, `absent`,
+`unknown`):
+
+- Within the window after that start, "none", an earlier enrollment or a final one whose id the state
+  never saw is the previous attempt (a retry or re-enrollment), not ours: the remembered start stands
+  (reading it as ours would plan the same retry again; at worst a start that failed at once shows as
+  active for a few minutes).
+- Past the window, an enrollment that began well before our start means the vendor accepted the start
+  but never showed it: unproven (`manual`), since starting again could send twice.
+- A vendor that does not know the person (a 404) keeps the last status this state recorded there; with
+  nothing recorded, the 404 proves nothing about an enrollment: unproven.
+
 Nothing here writes: apply records the `unseen` rows with the rest of its read (read_record.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from reconciler.model import Address, ProviderConfig
-from reconciler.snapshot import STATUSES, UNSEEN, LiveSnapshot
+from reconciler.snapshot import ACTIVE, FAILED, FINISHED, PAUSED, STATUSES, UNSEEN, LiveSnapshot, Shown
 from reconciler.state_record import StateRecord
 from reconciler.timeutil import age_seconds, parse_time
 from reconciler.vocabulary import Kind
@@ -34,7 +48,8 @@ from reconciler.vocabulary import Kind
 if TYPE_CHECKING:  # providers/base.py merges a read through this module: it imports no provider module
     from reconciler.providers.spec import AsyncStarts
 
-__all__ = ["SettleWindow", "Verdict", "judge_absence", "judge_absences", "settle_windows"]
+__all__ = ["SettleWindow", "Verdict", "began_before", "judge_absence", "judge_absences", "judge_reads", "judge_shown",
+           "settle_windows"]
 
 
 @dataclass(frozen=True)
@@ -150,3 +165,98 @@ def judge_absences(known: Mapping[Address, StateRecord], live: LiveSnapshot,
                 live.absent_seen[address] = (absence.person, verdict.first_seen)
         elif verdict.action == "manual":
             live.unproven[address] = verdict.reason
+
+
+def judge_reads(known: Mapping[Address, StateRecord], live: LiveSnapshot,
+                windows: Mapping[str, SettleWindow]) -> None:
+    """The merge's part of every read of a vendor with asynchronous starts, right after the providers'
+    snapshots are merged: what it read where this state recorded a start (`judge_shown`), then every
+    read of "none" (`judge_absences`)."""
+    judge_shown(known, live, windows)
+    judge_absences(known, live, windows)
+
+
+def began_before(started_at: str | None, sent_at: str | None, now: datetime) -> bool:
+    """An enrollment that began well before a start we sent (a minute's leeway for clocks) is an
+    earlier attempt, not the one we sent."""
+    started, sent = age_seconds(started_at, now), age_seconds(sent_at, now)
+    return started is not None and sent is not None and started > sent + 60
+
+
+def _ours(record: StateRecord | None) -> StateRecord | None:
+    """The enrollment this state recorded at an address the adapter read (`unseen` rows are not one)."""
+    return record if record is not None and record.status != UNSEEN else None
+
+
+def _other_than(record: StateRecord, shown: Shown) -> bool:
+    """The vendor shows an enrollment that is not the one the state recorded there, by id."""
+    return record.remote_id is None or shown.remote_id != record.remote_id
+
+
+def _in_flight(record: StateRecord, shown: Shown | None, seconds: float, now: datetime) -> bool:
+    """The state's own start (active or paused) is so recent that the vendor's answer (`shown`, None for
+    "none") cannot be about it yet: "none", an enrollment of another id that is final or began well
+    before ours is the previous attempt."""
+    if record.status not in (ACTIVE, PAUSED):
+        return False
+    age = age_seconds(record.since, now)
+    if age is None or age >= seconds:
+        return False
+    if shown is None:
+        return True
+    return _other_than(record, shown) and (shown.status in (FINISHED, FAILED)
+                                           or began_before(shown.started_at, record.since, now))
+
+
+def _never_showed(record: StateRecord, shown: Shown, now: datetime) -> bool:
+    """Past the window: the state recorded a start of ours (active or paused, with its time) that the
+    vendor does not show, its latest enrollment being one that began well before that start."""
+    return record.status in (ACTIVE, PAUSED) and _other_than(record, shown) \
+        and began_before(shown.started_at, record.since, now)
+
+
+def judge_shown(known: Mapping[Address, StateRecord], live: LiveSnapshot,
+                windows: Mapping[str, SettleWindow]) -> None:
+    """Compare what a vendor with asynchronous starts read (`live.shown`, `live.absent`, `live.unknown`)
+    with the enrollment this state recorded at the same address (see the module docstring): the
+    remembered start stands (`memberships`), or the read is unproven (`unproven`), or a 404 keeps the last
+    known status (with a warning). The vendor numbers no attempts: an enrollment it showed keeps the
+    attempt the state recorded."""
+    for address, shown in live.shown.items():
+        window, record = windows.get(address.provider), _ours(known.get(address))
+        if window is None or record is None:
+            continue
+        now = parse_time(shown.read_at)
+        assert now is not None, shown  # the adapter's own stamp
+        if _in_flight(record, shown, window.seconds, now):
+            live.memberships[address] = record.membership(address)
+        elif _never_showed(record, shown, now):
+            live.memberships.pop(address, None)
+            since = str(record.since)[:16].replace("T", " ")
+            live.unproven[address] = (
+                f"{window.title} accepted a start for {window.starts.person} {shown.person} at {since} UTC, but "
+                f"still shows only the earlier sequence {shown.remote_id} ({shown.said}): check it in "
+                f"{window.title}; nothing is started again while the state remembers that start")
+        else:
+            lm = live.memberships.get(address)
+            if lm is not None and lm.observed_at is not None and lm.attempt != record.attempt:
+                live.memberships[address] = dataclasses.replace(lm, attempt=record.attempt)
+    for address, absence in live.absent.items():
+        window, record = windows.get(address.provider), _ours(known.get(address))
+        if window is not None and record is not None:
+            now = parse_time(absence.read_at)
+            assert now is not None, absence
+            if _in_flight(record, None, window.seconds, now):
+                live.memberships[address] = record.membership(address)
+    for address, unknown in live.unknown.items():
+        window = windows.get(address.provider)
+        title, person = (window.title, window.starts.person) if window is not None else (address.provider, "person")
+        record = _ours(known.get(address))
+        if record is not None:  # we started it: calling it absent would plan a second start
+            live.warnings.append(f"{address}: {title} does not know {person} {unknown.person} ({unknown.said}); "
+                                 f"kept its last known status {record.vendor_status or record.status!r}")
+            live.memberships[address] = record.membership(address)
+        else:  # a 404 proves nothing about an enrollment
+            live.unproven[address] = (
+                f"{title} answered 404 for {person} {unknown.person}'s sequence status ({unknown.said}); that "
+                f"does not prove it has none, so nothing is started: check the {person} id in {title}")

@@ -22,7 +22,7 @@ STATUSES = tuple(MemberStatus)
 # one states have always stored.
 CONFLICT_REASON = "another_blueprint"
 __all__ = ["ACTIVE", "CONFLICT_REASON", "FAILED", "FINISHED", "PAUSED", "STATUSES", "UNSEEN", "Absence",
-           "LiveBlueprint", "LiveCard", "LiveMembership", "LiveSnapshot", "MemberStatus"]
+           "LiveBlueprint", "LiveCard", "LiveMembership", "LiveSnapshot", "MemberStatus", "Shown", "Unknown"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +84,27 @@ class Absence:
     read_at: str  # when it was read (the session's clock)
 
 
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What a vendor with asynchronous starts showed for a member: the person's latest enrollment, in
+    whichever sequence (the vendor runs one at a time), as it said it, at this time."""
+
+    person: str  # the vendor's id of the person read
+    remote_id: str | None  # the vendor's id of that enrollment
+    status: str  # a MemberStatus
+    said: str | None  # the vendor's own status word as it gave it (None: it gave none), for messages
+    started_at: str | None  # when that enrollment began, as the vendor says
+    read_at: str  # when it was read (the session's clock)
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """A vendor's answer that it does not know the person whose status was read (a 404)."""
+
+    person: str  # the vendor's id of the person read
+    said: str  # the vendor's own message
+
+
 @dataclass
 class LiveSnapshot:
     """Everything read from the vendors for one plan. Mutable only while providers fill it."""
@@ -112,6 +133,10 @@ class LiveSnapshot:
     # Members a vendor with asynchronous starts read as having no enrollment: the fact, which the core's
     # merge judges against the settle window (reconciler/settle_window.py) into `settling` or `unproven`.
     absent: dict[Address, Absence] = field(default_factory=dict)
+    # What such a vendor showed instead (`shown`), or that it did not know the person (`unknown`): facts
+    # the core's merge compares with the state's own start (reconciler/settle_window.py).
+    shown: dict[Address, Shown] = field(default_factory=dict)
+    unknown: dict[Address, Unknown] = field(default_factory=dict)
     # Members read as absent whose first absent read must be remembered: address -> (contact, since).
     absent_seen: dict[Address, tuple[str, str]] = field(default_factory=dict)
     # In-doubt journal intents this read settled: journal seq -> resolved_present | resolved_absent.
@@ -140,6 +165,8 @@ class LiveSnapshot:
         self.unproven.update(other.unproven)
         self.settling.update(other.settling)
         self.absent.update(other.absent)
+        self.shown.update(other.shown)
+        self.unknown.update(other.unknown)
         self.absent_seen.update(other.absent_seen)
         self.resolved.update(other.resolved)
         self.seen.update(other.seen)

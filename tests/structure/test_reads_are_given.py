@@ -6,14 +6,16 @@ read is given a `ReadInput` and nothing else."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import typing
 from pathlib import Path
 
 import pytest
 
-from reconciler.providers import registry
+from reconciler.providers import registry, vendors
 from reconciler.providers.base import BaseProvider, Provider
 from reconciler.read_input import ReadInput
+from reconciler.state_record import StateRecord
 
 PROVIDERS = Path(__file__).resolve().parents[2] / "reconciler" / "providers"
 # the core's own: the freshness rule, and the state's records it is applied to
@@ -70,3 +72,65 @@ def test_no_vendor_package_judges_a_read_of_none(vendor: str) -> None:
                   for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
                   if isinstance(node, ast.Attribute) and node.attr in MERGE_ONLY)
     assert not hits, f"the settle window is the core's merge (reconciler/settle_window.py), not a vendor's: {hits}"
+
+
+# What the core's merge compares with a vendor's read of an asynchronous-start vendor (reconciler/
+# settle_window.py, judge_shown): the fields of the state's records. Its adapter reports what the vendor
+# said (`shown`, `absent`, `unknown`) and reads of a record it is given only whose person to read
+# (`contact`) and, where the core or the vendor leaves it so, the remembered enrollment (`membership()`).
+RECORD_FIELDS = {f.name for f in dataclasses.fields(StateRecord)} - {"contact"}
+GIVEN_RECORDS = {"to_read", "standing", "remembered", "people"}
+
+
+def _record_reads(path: Path) -> list[str]:
+    """`name.field` reads of StateRecord fields on names bound to the records a read is given (assigned
+    from, or looping over, `given.to_read` / `standing` / `remembered(...)`), or annotated StateRecord."""
+    hits = []
+    for func in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(func, ast.FunctionDef):
+            continue
+        bound = {a.arg for a in func.args.args + func.args.kwonlyargs
+                 if a.annotation is not None and "StateRecord" in ast.unparse(a.annotation)}
+        for node in ast.walk(func):
+            source, targets = None, []
+            if isinstance(node, ast.Assign):
+                source, targets = node.value, node.targets
+            elif isinstance(node, (ast.For, ast.comprehension)):
+                source, targets = node.iter, [node.target]
+            if source is not None and (any(isinstance(n, ast.Attribute) and n.attr in GIVEN_RECORDS
+                                           for n in ast.walk(source))
+                                       or any(isinstance(n, ast.Name) and n.id in bound for n in ast.walk(source))):
+                bound |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        hits += [f"{path.name}:{n.lineno}: {n.value.id}.{n.attr}" for n in ast.walk(func)
+                 if isinstance(n, ast.Attribute) and n.attr in RECORD_FIELDS
+                 and isinstance(n.value, ast.Name) and n.value.id in bound]
+    return sorted(set(hits))
+
+
+ASYNC = sorted(s.name for s in vendors.specs() if s.async_starts is not None)
+
+
+@pytest.mark.parametrize("vendor", ASYNC)
+def test_an_asynchronous_start_vendor_reads_no_state_record_field_to_judge_its_answer(vendor: str) -> None:
+    hits = [h for p in sorted((PROVIDERS / vendor).rglob("*.py")) for h in _record_reads(p)]
+    assert not hits, f"whether a read is about a recorded start is the core's merge (settle_window.judge_shown): {hits}"
+
+
+def test_the_record_scan_finds_what_it_looks_for(tmp_path: Path) -> None:
+    """Not vacuous: the judgement as the Kalent read made it before (commit 7fc0aeb) is found."""
+    old = tmp_path / "_read.py"
+    old.write_text('''
+def _member(kp, address, given):
+    cached = given.to_read.get(address)
+    attempt = cached.attempt if cached is not None else 0
+    if cached is not None and dispatching(cached, sequence, kp.settle_seconds, now):
+        return cached.membership(address)
+
+def _settling(entry: StateRecord, settle_seconds: float, now) -> bool:
+    return age_seconds(entry.since, now) < settle_seconds
+
+def _read_orphans(given):
+    for address, entry in sorted(given.to_read.items()):
+        print(entry.contact, entry.membership(address), entry.status)
+''', encoding="utf-8")
+    assert {hit.split(": ")[1] for hit in _record_reads(old)} == {"cached.attempt", "entry.since", "entry.status"}

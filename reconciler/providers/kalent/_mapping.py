@@ -16,7 +16,7 @@ from reconciler.model import Address, Blueprint
 from reconciler.providers._paging import listed_total as _listed
 from reconciler.providers.base import StatusReading
 from reconciler.providers.discovered import FoundBlueprint, FoundSourcing, text
-from reconciler.snapshot import ACTIVE, CONFLICT_REASON, FAILED, FINISHED, PAUSED, LiveBlueprint, LiveMembership
+from reconciler.snapshot import ACTIVE, CONFLICT_REASON, FAILED, FINISHED, PAUSED, LiveBlueprint, LiveMembership, Shown
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 50  # the documented maximum of every Kalent list
@@ -108,6 +108,12 @@ def to_membership(address: Address, sequence: Mapping[str, Any], *, candidate_id
         since=started_at(sequence), observed_at=observed_at, contact_remote_id=candidate_id, conflict=conflict,
         ended_at=sequence.get("updatedAt") if reading.status == FINISHED else None,
     )
+
+
+def shown(sequence: Mapping[str, Any], candidate_id: str, read_at: str) -> Shown:
+    """What Kalent showed for a candidate, as the core's merge compares it with a recorded start."""
+    return Shown(person=candidate_id, remote_id=sequence.get("sequenceId"), status=to_status(sequence).status,
+                 said=sequence.get("displayStatus"), started_at=started_at(sequence), read_at=read_at)
 
 
 DELAY_SECONDS = {"day": 86400.0, "minute": 60.0, "second": 1.0}

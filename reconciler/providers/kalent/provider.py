@@ -13,10 +13,12 @@ Choices where the vendor documents nothing (docs/vendors.md, Kalent):
 - `start` has no idempotency key: it is never retried blind; a lost answer, a 5xx or
   `started: false` makes every member of the batch OutcomeUnknown, resolved by reading.
 - Starts are asynchronous: "no sequence" within `start_settle_minutes` of a start proves nothing, so
-  resolve_enrollment raises OutcomeUnknown then, and a read keeps a just-started cached enrollment.
+  resolve_enrollment raises OutcomeUnknown then, and a read keeps a just-started cached enrollment
+  (the core's merge does, reconciler/settle_window.py, on what the read reports Kalent showed).
 - A candidate the status endpoint does not know (404) never reads as absent (Kalent documents
   `sequence: null` for that): a cached enrollment keeps its last known status with a warning, an
-  uncached member is `manual` with the reason. A status answer without `data.sequence` is an error.
+  uncached member is `manual` with the reason (the core's merge again, on the 404 the read reports).
+  A status answer without `data.sequence` is an error.
 """
 
 from __future__ import annotations
@@ -45,9 +47,10 @@ from reconciler.providers.kalent._client import (
     sequence_path,
     start_path,
 )
-from reconciler.providers.kalent._read import KalentSeen, older_than
+from reconciler.providers.kalent._read import KalentSeen
 from reconciler.providers.kalent.spec import KalentConfig
 from reconciler.read_input import ReadInput
+from reconciler.settle_window import began_before
 from reconciler.snapshot import (
     ACTIVE,
     LiveBlueprint,
@@ -73,7 +76,7 @@ class KalentProvider(BaseProvider):
     def __init__(self, config: ProviderConfig, api_key: str, **options: Any) -> None:
         super().__init__(KalentConfig.of(config), api_key, **options)
         self.config: KalentConfig = KalentConfig.of(config)
-        self.settle_seconds = self.config.start_settle_minutes * 60  # absence proves nothing before
+        self.settle_seconds = self.config.start_settle_minutes * 60  # a start this recent may not show yet
         self.catalog = Catalog(self.client)
         self.writer = Writer(self.client)
         self._created: dict[tuple[str, str], str] = {}  # (sourcing id, name) -> blueprint id created here
@@ -189,7 +192,7 @@ class KalentProvider(BaseProvider):
         settling = age is not None and age < self.settle_seconds
         previous = seen.previous.get(member.address) if seen is not None else None
         earlier = found is not None and ((previous is not None and found.get("sequenceId") == previous)
-                                         or older_than(found, sent_at, now))
+                                         or began_before(_mapping.started_at(found), sent_at, now))
         if found is not None and _mapping.belongs_to(found, target.blueprint_id, target.blueprint_name) and not earlier:
             return _mapping.to_membership(member.address, found, candidate_id=candidate, attempt=request.attempt,
                                             observed_at=utcnow(self.clock))
