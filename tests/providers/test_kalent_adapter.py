@@ -266,6 +266,27 @@ def test_a_retry_still_dispatching_is_not_mistaken_for_the_failed_attempt(hub, d
     store.close()
 
 
+def test_a_start_still_dispatching_stands_while_kalent_shows_no_sequence(hub, desired, tmp_path):
+    """Kalent shows a start only once dispatched (five minutes here): a read within the settle window
+    that finds no sequence keeps the start the state recorded, neither absent nor unproven."""
+    provider, seq, _, seen = ready(hub, desired)
+    store = StateStore(tmp_path / "state.db")
+    for result in enroll_all(provider, seq, seen):
+        remember_membership(store, result.live)
+    members = [m.address for m in seq.members]
+    again = read_with(make_provider(hub, desired), desired, ReadContext(cache=store.cache(), refresh=True))
+    assert set(again.absent) == set(members)  # what Kalent said
+    assert [(again.memberships[a].status, again.memberships[a].observed_at) for a in members] == \
+        [(ACTIVE, None)] * len(members) and not again.unproven and not again.settling
+    assert not [c for c in compute_plan(desired, again).changes if c.provider == "kalent"]
+    advance(hub, 600)
+    later = read_with(make_provider(hub, desired), desired, ReadContext(cache=store.cache(), refresh=True))
+    assert all(later.memberships[a].vendor_status == "SCHEDULED" and later.memberships[a].observed_at
+               for a in members)
+    assert sorted(hub.store.sends("kalent").values()) == [1] * len(members)
+    store.close()
+
+
 def test_an_in_doubt_retry_is_not_resolved_by_the_failed_attempt(hub, desired):
     provider, seq, _, seen = ready(hub, desired)
     member = next(m for m in seq.members if m.candidate_id == "cand_789")
