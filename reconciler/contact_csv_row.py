@@ -1,43 +1,58 @@
-"""One contacts-CSV row (with its source's tags) -> Contact: `;`-separated lists, extra columns as fields."""
+"""Contacts-CSV rows (with their source's tags) -> Contact: `;`-separated lists, extra columns as fields."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Set
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from reconciler.contact_syntax import contact_from
-from reconciler.contacts_csv import csv_columns
+from reconciler.contacts_csv import CsvRows, csv_columns
 from reconciler.errors import Problem
-from reconciler.model import Contact, Loc
+from reconciler.model import Contact, Loc, person_id_key_nouns
 
 CONTACT_ID = re.compile(r"^[a-z0-9][a-z0-9._@+-]*$")
+# Columns read by name; the person-id keys of vendors (VendorSpec.person_ids) are read by contact_from.
+_NAMED = ("id", "first_name", "last_name", "company", "job_title", "notes")
 
 
-def csv_contact(row: dict[str, Any], source: dict[str, Any], problems: list[Problem],
-                columns: Set[str] | None = None, nouns: Mapping[str, str] | None = None) -> Contact | None:
-    """`columns` (csv_columns()) and `nouns` (person_id_key_nouns()): what a caller building many rows
-    looks up once."""
-    loc = Loc(row["__file__"], row["__line__"], 1)
-    known = csv_columns() if columns is None else columns
-    raw: dict[str, Any] = {}
-    fields: dict[str, Any] = {}
-    for key, value in row.items():
-        if not value:
+def csv_contacts(rows: CsvRows, source: dict[str, Any], problems: list[Problem],
+                 nouns: Mapping[str, str] | None = None) -> Iterator[Contact]:
+    """The contacts of a CSV's rows, in file order; a row with a problem is reported and left out.
+    `nouns`: person_id_key_nouns(), which a caller reading many files looks up once."""
+    nouns = person_id_key_nouns() if nouns is None else nouns
+    known = csv_columns()
+    # The header is the same for every row: where each column is, looked up once per file.
+    at = {name: index for index, name in enumerate(rows.names)}
+    named = [(name, at[name]) for name in (*_NAMED, *nouns) if name in at]
+    extra = [(name, index) for index, name in enumerate(rows.names) if name not in known]
+    emails = [at[name] for name in ("email", "emails") if name in at]
+    phones = [at[name] for name in ("phone", "phone_numbers") if name in at]
+    tag_column = at.get("tags")
+    source_tags = list(source.get("tags") or [])
+    tags_of: dict[str, list[str]] = {}  # a tags cell -> its tags and the source's (cells repeat)
+    sorted_tags: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple for every contact with the same tags
+    display = rows.display
+    for line, values in rows:
+        width = len(values)
+        raw: dict[str, Any] = {name: values[index] for name, index in named if index < width and values[index]}
+        fields = {name: values[index] for name, index in extra if index < width and values[index]}
+        raw["emails"] = _split(*(values[index] for index in emails if index < width))
+        raw["phone_numbers"] = _split(*(values[index] for index in phones if index < width))
+        cell = values[tag_column] if tag_column is not None and tag_column < width else ""
+        tags = tags_of.get(cell)
+        if tags is None:
+            tags = tags_of[cell] = _split(cell) + source_tags
+        raw["tags"] = tags
+        raw["fields"] = fields
+        loc = Loc(display, line, 1)
+        if raw.get("id") and not CONTACT_ID.match(raw["id"]):
+            problems.append(Problem(loc.file, loc.line, 1,
+                                    f"id {raw['id']!r} must be lower-case letters, digits, '-', '_', '.', '@', '+'"))
             continue
-        if key in known:
-            raw[key] = value
-        elif not key.startswith("__"):
-            fields[key] = value
-    raw["emails"] = _split(row.get("email"), row.get("emails"))
-    raw["phone_numbers"] = _split(row.get("phone"), row.get("phone_numbers"))
-    raw["tags"] = _split(row.get("tags")) + list(source.get("tags") or [])
-    raw["fields"] = fields
-    if raw.get("id") and not CONTACT_ID.match(raw["id"]):
-        problems.append(Problem(loc.file, loc.line, 1,
-                                f"id {raw['id']!r} must be lower-case letters, digits, '-', '_', '.', '@', '+'"))
-        return None
-    return contact_from(raw, loc, problems, nouns=nouns)
+        contact = contact_from(raw, loc, problems, nouns=nouns, shared=sorted_tags)
+        if contact:
+            yield contact
 
 
 def _split(*cells: str | None) -> list[str]:

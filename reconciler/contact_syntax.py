@@ -19,9 +19,11 @@ EMAIL = re.compile(rf"^[^{_NOT_IN_EMAIL}]+@[^{_NOT_IN_EMAIL}]+\.[^{_NOT_IN_EMAIL
 CANDIDATE_ID = re.compile(r"^[^\s\[\]\x00-\x1f\x7f-\x9f]+$")
 
 def contact_from(raw: dict[str, Any], loc: Loc, problems: list[Problem], node: Any = None,
-                 nouns: Mapping[str, str] | None = None) -> Contact | None:
+                 nouns: Mapping[str, str] | None = None,
+                 shared: dict[tuple[str, ...], tuple[str, ...]] | None = None) -> Contact | None:
     """Check emails/phones and build a Contact; problems are located at `loc` or `node`. `nouns`: the
-    vendor person-id keys and their nouns (person_id_key_nouns()), which a caller building many passes once."""
+    vendor person-id keys and their nouns (person_id_key_nouns()), which a caller building many passes once;
+    `shared`: where a caller building many keeps one tags tuple for all contacts with the same tags."""
 
     def report(message: str, key: str | None = None) -> None:
         problems.append(problem(node, message, key) if node is not None
@@ -29,8 +31,8 @@ def contact_from(raw: dict[str, Any], loc: Loc, problems: list[Problem], node: A
 
     # Zero-width characters, surrounding space and Unicode forms never make two addresses of one;
     # phones are kept in E.164 whatever separators were typed.
-    emails = _unique(e for e in map(clean, raw.get("emails") or ()) if e)
-    phones = _unique(canonical_phone(p) for p in raw.get("phone_numbers") or () if clean(p))
+    emails = _unique([e for e in map(clean, raw.get("emails") or ()) if e])
+    phones = _unique([canonical_phone(p) for p in raw.get("phone_numbers") or () if clean(p)])
     ok = True
     for email in emails:
         if not EMAIL.match(email):
@@ -67,15 +69,23 @@ def contact_from(raw: dict[str, Any], loc: Loc, problems: list[Problem], node: A
         company=raw.get("company") or None,
         job_title=raw.get("job_title") or None,
         notes=raw.get("notes") or None,
-        tags=tuple(sorted(set(tags))) if tags else (),
+        tags=_tags(tags, shared) if tags else (),
         person_ids=tuple(sorted(person_ids.items())),
         fields=tuple(sorted((k, str(v)) for k, v in fields.items())) if fields else (),
         loc=loc,
     )
 
 
+def _tags(tags: Iterable[str], shared: dict[tuple[str, ...], tuple[str, ...]] | None) -> tuple[str, ...]:
+    """Tags sorted, each once; the tuple in `shared` when one is equal."""
+    out = tuple(sorted(set(tags)))
+    return out if shared is None else shared.setdefault(out, out)
+
+
 def _unique(values: Iterable[str]) -> tuple[str, ...]:
     """Values in order, each once by its canonical form (`A@x.com` after `a@x.com` is the same address)."""
+    if isinstance(values, list) and len(values) == 1:  # one value: nothing to compare it with
+        return (values[0],)
     out: dict[str, str] = {}
     for value in values:
         out.setdefault(canonical_email(value) if "@" in value else value, value)

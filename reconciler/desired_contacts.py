@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from reconciler.contact_csv_row import csv_contact
+from reconciler.contact_csv_row import csv_contacts
 from reconciler.contact_syntax import contact_from
-from reconciler.contacts_csv import csv_columns
 from reconciler.errors import Problem
 from reconciler.identity import shown
 from reconciler.manifest import Loaded
@@ -14,7 +13,7 @@ from reconciler.model import Contact, person_id_key_nouns
 
 def build_contacts(loaded: Loaded, problems: list[Problem]) -> dict[str, Contact]:
     found: list[Contact] = []
-    nouns, columns = person_id_key_nouns(), csv_columns()  # looked up once, not per contact
+    nouns = person_id_key_nouns()  # looked up once, not per contact
     for doc in loaded.manifests:
         if isinstance(doc.data, dict):
             for raw in doc.data.get("contacts") or []:
@@ -22,10 +21,7 @@ def build_contacts(loaded: Loaded, problems: list[Problem]) -> dict[str, Contact
                 if contact:
                     found.append(contact)
     for _doc, source, rows in loaded.csv_rows:
-        for row in rows:
-            contact = csv_contact(row, source, problems, columns, nouns)
-            if contact:
-                found.append(contact)
+        found += csv_contacts(rows, source, problems, nouns)
     by_id: dict[str, Contact] = {}
     by_identifier: dict[str, Contact] = {}
     for contact in sorted(found, key=lambda c: (c.loc.file, c.loc.line)):

@@ -39,6 +39,8 @@ def canonical_email(email: str) -> str:
     A domain that is not valid IDNA keeps its lower-cased Unicode form (validate rejects what is
     not an address at all; this function never raises)."""
     text = clean(email)
+    if text.isascii() and not text.endswith("."):  # no IDN and no trailing dot: only the case changes
+        return text.lower()
     local, at, domain = text.rpartition("@")
     if not at:
         return text.lower()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.confined import RefusedPath, read_confined
-from reconciler.contacts_csv import parse_contacts_csv
+from reconciler.contacts_csv import CsvRows, parse_contacts_csv
 from reconciler.errors import ConfigError, ManifestError, Problem
 from reconciler.located_yaml import load_yaml_file, problem
 from reconciler.schema_check import validate_schema
@@ -60,7 +60,7 @@ class Loaded:
     root: Path
     project: Document | None
     manifests: list[Document]
-    csv_rows: list[tuple[Document, Any, list[dict[str, Any]]]]
+    csv_rows: list[tuple[Document, Any, CsvRows]]
     problems: list[Problem]
     digest: str
 
@@ -112,24 +112,23 @@ def load_directory(root: Path) -> Loaded:
     return Loaded(root, project, manifests, csv_rows, problems, "sha256:" + hasher.hexdigest())
 
 
-def read_csv_source(root: Path, doc: Document, source: Any) -> tuple[list[dict[str, Any]], list[Problem], bytes]:
-    """Rows of a `contact_sources` CSV, each with `__file__`/`__line__` for error messages."""
+def read_csv_source(root: Path, doc: Document, source: Any) -> tuple[CsvRows, list[Problem], bytes]:
+    """Rows of a `contact_sources` CSV, each with its line for error messages."""
     name = str(source["csv"])
-    if Path(name).is_absolute():
-        return [], [problem(source, f"cannot read CSV {name}: an absolute path; write it relative to this "
-                                    "manifest, inside the campaigns directory", "csv")], b""
     display = str(Path(doc.display).parent / name)
+    if Path(name).is_absolute():
+        return CsvRows(display), [problem(source, f"cannot read CSV {name}: an absolute path; write it relative to "
+                                                  "this manifest, inside the campaigns directory", "csv")], b""
     try:
         raw = read_confined(root, doc.path.parent / name)
     except RefusedPath as exc:
-        return [], [problem(source, f"cannot read CSV {name}: {exc}", "csv")], b""
+        return CsvRows(display), [problem(source, f"cannot read CSV {name}: {exc}", "csv")], b""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return [], [Problem(display, 1, 1, "CSV file is not valid UTF-8")], raw
+        return CsvRows(display), [Problem(display, 1, 1, "CSV file is not valid UTF-8")], raw
     rows, problems = parse_contacts_csv(text, display)
     return rows, problems, raw
-
 
 
 def raise_if_problems(problems: list[Problem]) -> None:
