@@ -32,14 +32,15 @@ def csv_contacts(rows: CsvRows, source: dict[str, Any], problems: list[Problem],
     source_tags = list(source.get("tags") or [])
     tags_of: dict[str, list[str]] = {}  # a tags cell -> its tags and the source's (cells repeat)
     sorted_tags: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple for every contact with the same tags
-    display = rows.display
+    display, width = rows.display, len(rows.names)
     for line, values in rows:
-        width = len(values)
-        raw: dict[str, Any] = {name: values[index] for name, index in named if index < width and values[index]}
-        fields = {name: values[index] for name, index in extra if index < width and values[index]}
-        raw["emails"] = _split(*(values[index] for index in emails if index < width))
-        raw["phone_numbers"] = _split(*(values[index] for index in phones if index < width))
-        cell = values[tag_column] if tag_column is not None and tag_column < width else ""
+        if len(values) < width:  # a short row: its last cells are empty
+            values = values + ("",) * (width - len(values))
+        raw: dict[str, Any] = {name: values[index] for name, index in named if values[index]}
+        fields = {name: values[index] for name, index in extra if values[index]}
+        raw["emails"] = _split(*[values[index] for index in emails])
+        raw["phone_numbers"] = _split(*[values[index] for index in phones])
+        cell = values[tag_column] if tag_column is not None else ""
         tags = tags_of.get(cell)
         if tags is None:
             tags = tags_of[cell] = _split(cell) + source_tags

@@ -53,8 +53,8 @@ def contact_from(raw: dict[str, Any], loc: Loc, problems: list[Problem], node: A
         if not CANDIDATE_ID.match(str(value)):
             report(f"{noun} {value!r} holds a space, bracket or control character", key)
             ok = False
-        elif clean(str(value)):
-            person_ids[key] = clean(str(value))
+        elif cleaned := clean(str(value)):
+            person_ids[key] = cleaned
     if not ok:
         return None
     cid = raw.get("id") or (emails[0].lower() if emails else phones[0])
@@ -71,7 +71,7 @@ def contact_from(raw: dict[str, Any], loc: Loc, problems: list[Problem], node: A
         notes=raw.get("notes") or None,
         tags=_tags(tags, shared) if tags else (),
         person_ids=tuple(sorted(person_ids.items())),
-        fields=tuple(sorted((k, str(v)) for k, v in fields.items())) if fields else (),
+        fields=tuple(sorted([(k, str(v)) for k, v in fields.items()])) if fields else (),
         loc=loc,
     )
 

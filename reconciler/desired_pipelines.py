@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from reconciler.contact_select import select_contacts
@@ -16,12 +17,23 @@ PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 def _render(template: str, contact: Contact, node: Any, key: str, problems: list[Problem]) -> str | None:
     """Fill {field} placeholders from the contact; a missing field is a located problem."""
-    missing = [n for n in PLACEHOLDER.findall(template) if not contact.value(n)]
+    names = _placeholders(template)
+    values = [contact.value(n) for n in names]
+    missing = [n for n, v in zip(names, values, strict=True) if not v]
     if missing:
         problems.append(problem(node, f"contact {contact.id!r} has no {missing[0]!r} for placeholder "
                                       f"{{{missing[0]}}} in {key}", key))
         return None
-    return PLACEHOLDER.sub(lambda m: str(contact.value(m.group(1))), template)
+    if len(names) == 1 and template == f"{{{names[0]}}}":  # the field itself: its string, not a copy
+        return str(values[0])
+    filled = iter(values)
+    return PLACEHOLDER.sub(lambda _: str(next(filled)), template)
+
+
+@lru_cache(maxsize=256)
+def _placeholders(template: str) -> tuple[str, ...]:
+    """The field names a title or description template names, in order (templates repeat for every card)."""
+    return tuple(PLACEHOLDER.findall(template))
 
 
 def build_pipelines(docs: list[Any], project: Project, contacts: dict[str, Contact],
@@ -42,13 +54,14 @@ def build_pipelines(docs: list[Any], project: Project, contacts: dict[str, Conta
                 targets = [contacts[spec["contact"]]]
             else:
                 targets = select_contacts(contacts, spec["for_each"])
+            loc = loc_of(spec)  # one for all the cards it declares
+            tags = tuple(sorted(spec.get("tags") or ()))
             for contact in targets:
                 title = _render(spec["title"], contact, spec, "title", problems)
                 desc = (_render(spec["description"], contact, spec, "description", problems)
                         if spec.get("description") else None)
                 if title is None:
                     continue
-                loc = loc_of(spec)
                 if contact.id in cards:
                     problems.append(problem(spec, f"contact {contact.id!r} already has a card in pipeline "
                                                   f"{node['id']!r} (declared at {cards[contact.id].loc})"))
@@ -56,7 +69,7 @@ def build_pipelines(docs: list[Any], project: Project, contacts: dict[str, Conta
                 cards[contact.id] = Card(
                     address=Address(node["provider"], "card", node["id"], contact.id),
                     pipeline_id=node["id"], contact_id=contact.id, stage=spec["stage"], title=title,
-                    description=desc, tags=tuple(sorted(spec.get("tags") or ())), loc=loc,
+                    description=desc, tags=tags, loc=loc,
                 )
         out.append(Pipeline(
             id=node["id"], provider=node["provider"], provider_type=ptype, pipeline=node["pipeline"],

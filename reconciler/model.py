@@ -10,7 +10,9 @@ import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
+from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Self
 
 from reconciler.contact_policy.settings import ContactPolicy
@@ -111,7 +113,9 @@ class Contact:
             for key in vendor_ids:
                 if key not in known:
                     raise TypeError(f"Contact() got an unexpected keyword argument {key!r}")
-        if vendor_ids or person_ids:  # most contacts have none: 150,000 of them are built per command
+        if not vendor_ids and len(person_ids) == 1:  # one id: nothing to merge or sort
+            person_ids = tuple(person_ids)
+        elif vendor_ids or person_ids:  # most contacts have none: 150,000 of them are built per command
             ids = dict(person_ids)
             ids.update({k: v for k, v in vendor_ids.items() if v})
             person_ids = tuple(sorted(ids.items()))
@@ -183,9 +187,15 @@ _set = object.__setattr__
 
 def person_id_schemes() -> dict[str, str]:
     """Contact key -> identifier scheme of every registered vendor that knows people by its own id."""
-    from reconciler.providers.vendors import person_id_keys  # the registry imports this module
+    return _registry().person_id_keys()
 
-    return person_id_keys()
+
+@cache
+def _registry() -> ModuleType:
+    """The vendor registry, imported on first use (it imports this module); once, not per contact."""
+    from reconciler.providers import vendors
+
+    return vendors
 
 
 def person_id_key_nouns() -> dict[str, str]:
