@@ -12,9 +12,13 @@ def select_contacts(contacts: dict[str, Contact], selector: dict[str, Any]) -> l
     all_ = set(selector.get("tags_all") or ())
     any_ = set(selector.get("tags_any") or ())
     none = set(selector.get("tags_none") or ())
+    picked: dict[tuple[str, ...], bool] = {}  # by tags: 150,000 contacts carry a few distinct tag sets
     out = []
     for contact in contacts.values():
-        tags = set(contact.tags)
-        if all_ <= tags and (not any_ or tags & any_) and not (tags & none):
+        chosen = picked.get(contact.tags)
+        if chosen is None:
+            tags = set(contact.tags)
+            chosen = picked[contact.tags] = bool(all_ <= tags and (not any_ or tags & any_) and not (tags & none))
+        if chosen:
             out.append(contact)
     return out

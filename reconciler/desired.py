@@ -65,7 +65,7 @@ def build_desired(loaded: Loaded) -> DesiredState:
     raise_if_problems(problems)
     return DesiredState(
         project=project,
-        contacts=dict(sorted(contacts.items())),
+        contacts={cid: contacts[cid] for cid in sorted(contacts)},  # no (id, contact) pair per contact
         sequences=tuple(sorted(sequences, key=lambda s: s.id)),
         pipelines=tuple(sorted(pipelines, key=lambda p: p.id)),
         blueprints=tuple(sorted(blueprints, key=lambda b: b.id)),
