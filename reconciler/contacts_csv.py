@@ -31,7 +31,9 @@ def csv_columns() -> frozenset[str]:
 # Columns whose values identify one contact (so never repeat) or are free text; the values of any
 # other column (names, companies, tags, fields) repeat from row to row and are shared.
 _UNSHARED = frozenset({"id", "email", "emails", "phone", "phone_numbers", "notes"})
-SHARED_PER_COLUMN = 4096  # distinct values a column shares; later new values are kept as read
+# Distinct values a column shares; later new values are kept as read, and a column that filled its
+# share with fewer repeats than values (titles, last names) is not shared any longer.
+SHARED_PER_COLUMN = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +76,9 @@ def parse_contacts_csv(text: str, display: str) -> tuple[CsvRows, list[Problem]]
         return CsvRows(display), problems
     rows = CsvRows(display, tuple(names))
     unshared = _UNSHARED.union(csv_column_order()[len(NEUTRAL_COLUMNS):])  # and the vendors' person ids
-    shared: list[tuple[int, dict[str, str]]] = [(index, {}) for index, name in enumerate(names)
-                                                if name not in unshared]
+    # column -> its values kept so far, and how often one repeated
+    shared: dict[int, tuple[dict[str, str], list[int]]] = {
+        index: ({}, [0]) for index, name in enumerate(names) if name not in unshared}
     while True:
         start = reader.line_num + 1
         try:
@@ -98,14 +101,17 @@ def parse_contacts_csv(text: str, display: str) -> tuple[CsvRows, list[Problem]]
             if spans:
                 problems.append(Problem(display, start, 1, spans))
                 continue
-        for index, seen in shared:
+        for index, (kept, repeats) in shared.items():
             if index < len(values):
-                value = values[index]
-                kept = seen.get(value)
-                if kept is not None:
-                    values[index] = kept
-                elif len(seen) < SHARED_PER_COLUMN:
-                    seen[value] = value
+                value = kept.get(values[index])
+                if value is not None:
+                    values[index] = value
+                    repeats[0] += 1
+                elif len(kept) < SHARED_PER_COLUMN:
+                    kept[values[index]] = values[index]
+                elif repeats[0] < len(kept):  # as many distinct values as repeats: a column of unique values
+                    del shared[index]
+                    break  # the others are shared from the next row on
         rows.lines.append(start)
         rows.values.append(tuple(values))
     return rows, problems
