@@ -77,8 +77,8 @@ def parse_contacts_csv(text: str, display: str) -> tuple[CsvRows, list[Problem]]
     rows = CsvRows(display, tuple(names))
     unshared = _UNSHARED.union(csv_column_order()[len(NEUTRAL_COLUMNS):])  # and the vendors' person ids
     # column -> its values kept so far, and how often one repeated
-    shared: dict[int, tuple[dict[str, str], list[int]]] = {
-        index: ({}, [0]) for index, name in enumerate(names) if name not in unshared}
+    shared: list[tuple[int, dict[str, str], list[int]]] = [
+        (index, {}, [0]) for index, name in enumerate(names) if name not in unshared]
     while True:
         start = reader.line_num + 1
         try:
@@ -101,7 +101,8 @@ def parse_contacts_csv(text: str, display: str) -> tuple[CsvRows, list[Problem]]
             if spans:
                 problems.append(Problem(display, start, 1, spans))
                 continue
-        for index, (kept, repeats) in shared.items():
+        unique = False
+        for index, kept, repeats in shared:
             if index < len(values):
                 value = kept.get(values[index])
                 if value is not None:
@@ -109,9 +110,10 @@ def parse_contacts_csv(text: str, display: str) -> tuple[CsvRows, list[Problem]]
                     repeats[0] += 1
                 elif len(kept) < SHARED_PER_COLUMN:
                     kept[values[index]] = values[index]
-                elif repeats[0] < len(kept):  # as many distinct values as repeats: a column of unique values
-                    del shared[index]
-                    break  # the others are shared from the next row on
+                elif repeats[0] < len(kept):  # fewer repeats than distinct values: a column of unique values
+                    unique = True
+        if unique:
+            shared = [(i, kept, n) for i, kept, n in shared if len(kept) < SHARED_PER_COLUMN or n[0] >= len(kept)]
         rows.lines.append(start)
         rows.values.append(tuple(values))
     return rows, problems
