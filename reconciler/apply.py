@@ -213,8 +213,9 @@ class Applier(CardWrites):
                        res: EnrollResult) -> None:
         addr = str(change.address)
         if res.live is not None:
-            self.store.outcome(intent, Outcome.OK, remote_id=res.live.remote_id, request_id=res.request_id)
-            remember_membership(self.store, res.live, identity=self._identity(change.address))
+            with self.store.batch():  # one transaction: a crash must not keep the outcome without the row
+                self.store.outcome(intent, Outcome.OK, remote_id=res.live.remote_id, request_id=res.request_id)
+                remember_membership(self.store, res.live, identity=self._identity(change.address))
             if res.live.status == FAILED:  # created, but the vendor failed it at once (e.g. suppressed contact)
                 why = res.live.reason or res.live.vendor_status
                 self._record(ChangeResult(addr, change.action, ApplyStatus.FAILED,
@@ -249,8 +250,9 @@ class Applier(CardWrites):
                                       "is sent"))
             return
         if found is not None:
-            self.store.outcome(intent, Outcome.RESOLVED_PRESENT, remote_id=found.remote_id)
-            remember_membership(self.store, found, identity=self._identity(change.address))
+            with self.store.batch():
+                self.store.outcome(intent, Outcome.RESOLVED_PRESENT, remote_id=found.remote_id)
+                remember_membership(self.store, found, identity=self._identity(change.address))
             status = ApplyStatus.FAILED if found.status == FAILED else ApplyStatus.OK
             what = f"failed: {found.reason or found.vendor_status}" if status == ApplyStatus.FAILED \
                 else found.vendor_status

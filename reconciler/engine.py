@@ -31,7 +31,7 @@ from reconciler.providers.base import Provider
 from reconciler.read_input import ReadContext, ReadInput, read_inputs, status_max_age
 from reconciler.read_record import record_outcomes, record_read, remember_membership
 from reconciler.session import Session, open_session, providers_in_use  # noqa: F401  (re-exported)
-from reconciler.settle_window import judge_reads, settle_windows
+from reconciler.settle_window import journal_starts, judge_reads, settle_windows
 from reconciler.snapshot import LiveBlueprint, LiveCard, LiveSnapshot
 from reconciler.state import utcnow
 
@@ -69,7 +69,8 @@ def read_live(session: Session, *, refresh: bool = False, progress: Callable[[st
                 progress(f"read {futures[future]} ({len(snaps)}/{len(names)} providers)")
     for name in names:
         live.merge(snaps[name])
-    judge_reads(ctx.cache, live, settle_windows({n: p.config for n, p in session.providers.items()}))
+    windows = settle_windows({n: p.config for n, p in session.providers.items()})
+    judge_reads(ctx.cache, live, windows, journal_starts(session.store, windows))
     carry_renames(session.desired, live, ctx.cache)
     resolve_in_doubt(session, live, read_only=read_only)
     known_now_absent(ctx.cache, live)
@@ -87,7 +88,8 @@ def read_provider(session: Session, name: str, ctx: ReadContext, *, read_started
     apply's read) record what was read."""
     provider = session.providers[name]
     snap = provider.read(session.desired, provider_inputs(session, ctx, only=name)[name])
-    judge_reads(ctx.cache, snap, settle_windows({name: provider.config}))
+    windows = settle_windows({name: provider.config})
+    judge_reads(ctx.cache, snap, windows, journal_starts(session.store, windows))
     carry_renames(session.desired, snap, {a: e for a, e in ctx.cache.items() if a.provider == name})
     resolve_in_doubt(session, snap, read_only=read_only, only=name)
     known_now_absent(ctx.cache, snap, provider=name)

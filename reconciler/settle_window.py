@@ -8,7 +8,9 @@ only the fact (`LiveSnapshot.absent`: this person, none, read at this time); the
 it here, on the state's records and the provider's window:
 
 - A start recorded in this state for the same person (any address) within the settle window is
-  in flight: wait. One recorded earlier that the vendor no longer shows is unproven: `manual`.
+  in flight: wait. One recorded earlier that the vendor no longer shows is unproven: `manual`. A
+  start the journal records at the address within the window is in flight too, even when its row
+  was never written (a state written by an earlier version, whose crash fell between the two).
 - Otherwise absence is proven only across the window: the first read that finds none is recorded
   (an `unseen` row of that person's id, `since` = that read), and the person is started only by a
   run that finds them still absent at least the window later. A start by anyone before the first
@@ -47,9 +49,10 @@ from reconciler.vocabulary import Kind
 
 if TYPE_CHECKING:  # providers/base.py merges a read through this module: it imports no provider module
     from reconciler.providers.spec import AsyncStarts
+    from reconciler.state import Store
 
-__all__ = ["SettleWindow", "Verdict", "began_before", "judge_absence", "judge_absences", "judge_reads", "judge_shown",
-           "settle_windows"]
+__all__ = ["SettleWindow", "Verdict", "began_before", "journal_starts", "judge_absence", "judge_absences",
+           "judge_reads", "judge_shown", "settle_windows"]
 
 
 @dataclass(frozen=True)
@@ -142,12 +145,26 @@ def judge_absence(person: str, watch: StateRecord | None, others: list[tuple[Add
                    first_seen=first)
 
 
+def _journal_start(address: Address, started: Mapping[str, str], window: SettleWindow, now: str) -> str | None:
+    """Why a "none" at an address with no start in its row proves nothing: the journal records a start
+    there within the window (a crash between its outcome and its row, in a state an earlier version
+    wrote in two transactions). None when it records none."""
+    at = started.get(str(address))
+    age = age_seconds(at, parse_time(now))
+    if at is None or age is None or age >= window.seconds:
+        return None
+    return (f"the journal records a start of {address} at {_hhmm(at)} that its state row does not hold; "
+            f"{window.title} may still be dispatching it, so nothing is started before "
+            f"{_hhmm(at, window.seconds)} ({window.starts.setting}: {window.seconds / 60:g})")
+
+
 def judge_absences(known: Mapping[Address, StateRecord], live: LiveSnapshot,
-                   windows: Mapping[str, SettleWindow]) -> None:
+                   windows: Mapping[str, SettleWindow], started: Mapping[str, str] | None = None) -> None:
     """Judge every "none" a provider with asynchronous starts read (`live.absent`): wait (`settling`,
     and `absent_seen` for the first absent read apply records), `manual` (`unproven`), or start (nothing
     to note: the member is absent). An enrollment the state recorded at the address itself is left to
-    `live_merge.known_now_absent` (unproven, never absent)."""
+    `live_merge.known_now_absent` (unproven, never absent). `started`: the journal's recent starts
+    (address -> time, `Store.starts_since`), counted as in flight within the window."""
     rows: dict[str, PersonRows] = {}
     for address, absence in live.absent.items():
         window = windows.get(address.provider)
@@ -155,6 +172,10 @@ def judge_absences(known: Mapping[Address, StateRecord], live: LiveSnapshot,
             continue  # a vendor that starts synchronously: its "none" is proof
         record = known.get(address)
         if record is not None and record.status != UNSEEN:
+            continue
+        journal = _journal_start(address, started or {}, window, absence.read_at)
+        if journal is not None:
+            live.settling[address] = journal
             continue
         others = rows.setdefault(address.provider, PersonRows(known, address.provider)).same_person(
             address, absence.person)
@@ -168,12 +189,20 @@ def judge_absences(known: Mapping[Address, StateRecord], live: LiveSnapshot,
 
 
 def judge_reads(known: Mapping[Address, StateRecord], live: LiveSnapshot,
-                windows: Mapping[str, SettleWindow]) -> None:
+                windows: Mapping[str, SettleWindow], started: Mapping[str, str] | None = None) -> None:
     """The merge's part of every read of a vendor with asynchronous starts, right after the providers'
     snapshots are merged: what it read where this state recorded a start (`judge_shown`), then every
-    read of "none" (`judge_absences`)."""
+    read of "none" (`judge_absences`, with the journal's recent starts `started`)."""
     judge_shown(known, live, windows)
-    judge_absences(known, live, windows)
+    judge_absences(known, live, windows, started)
+
+
+def journal_starts(store: Store, windows: Mapping[str, SettleWindow]) -> dict[str, str]:
+    """The journal's starts within the longest window (none to read when no vendor has one)."""
+    longest = max((w.seconds for w in windows.values()), default=0.0)
+    if longest <= 0:
+        return {}
+    return store.starts_since(store.clock.now() - timedelta(seconds=longest))
 
 
 def began_before(started_at: str | None, sent_at: str | None, now: datetime) -> bool:

@@ -120,6 +120,11 @@ class Store(ABC):
     @abstractmethod
     def sends_since(self, since: datetime) -> dict[str, int]: ...
 
+    @abstractmethod
+    def starts_since(self, since: datetime) -> dict[str, str]:
+        """Address -> the time of its latest enrollment intent since `since` that sent or may have sent
+        (any outcome but those that sent nothing): the journal's own record of recent starts."""
+
     def sends_last_24h(self) -> dict[str, int]:
         return self.sends_since(self.clock.now() - timedelta(hours=24))
 

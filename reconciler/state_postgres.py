@@ -259,14 +259,21 @@ class PostgresStore(Store):
 
     def outcome(self, intent_seq: int, result: Outcome, *, remote_id: str | None = None, request_id: str | None = None,
                 detail: dict[str, Any] | None = None) -> None:
-        rows = self._exec(
-            "INSERT INTO {s}.journal (project, apply_id, at, address, operation, attempt, phase, intent_seq, result, "
-            "remote_id, request_id, detail) SELECT project, apply_id, %s, address, operation, attempt, 'outcome', seq, "
-            "%s, %s, %s, %s FROM {s}.journal WHERE project = %s AND seq = %s AND phase = 'intent' RETURNING seq",
-            (utcnow(self.clock), str(result), remote_id, request_id, json.dumps(detail or {}, sort_keys=True),
-             self.project, intent_seq),
-        )
-        if not rows:
+        """Inside a batch() the outcome commits with its cache writes (a start's outcome and the row of what
+        the vendor now holds: a crash between them must not leave one without the other)."""
+        sql = ("INSERT INTO {s}.journal (project, apply_id, at, address, operation, attempt, phase, intent_seq, "
+               "result, remote_id, request_id, detail) SELECT project, apply_id, %s, address, operation, attempt, "
+               "'outcome', seq, %s, %s, %s, %s FROM {s}.journal WHERE project = %s AND seq = %s AND phase = 'intent'")
+        args = (utcnow(self.clock), str(result), remote_id, request_id, json.dumps(detail or {}, sort_keys=True),
+                self.project, intent_seq)
+        with self._lock:
+            if self._buffer is not None:
+                if not self._exec("SELECT 1 FROM {s}.journal WHERE project = %s AND seq = %s AND phase = 'intent'",
+                                  (self.project, intent_seq)):
+                    raise StateError(f"journal has no intent {intent_seq}")
+                self._buffer.append((sql, args))
+                return
+        if not self._exec(sql + " RETURNING seq", args):
             raise StateError(f"journal has no intent {intent_seq}")
 
     def _entries(self, where: str, args: tuple[Any, ...] = ()) -> list[JournalEntry]:
@@ -292,6 +299,16 @@ class PostgresStore(Store):
             (self.project, str(Operation.ENROLL), stamp, list(SENT_NOTHING)),
         )
         return count_sends(text for (text,) in rows)
+
+    def starts_since(self, since: datetime) -> dict[str, str]:
+        stamp = since.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        rows = self._exec(
+            "SELECT i.address, max(i.at) FROM {s}.journal i WHERE i.project = %s AND i.phase = 'intent' "
+            "AND i.operation = %s AND i.at >= %s AND NOT EXISTS (SELECT 1 FROM {s}.journal o "
+            "WHERE o.project = i.project AND o.intent_seq = i.seq AND o.result = ANY(%s)) GROUP BY i.address",
+            (self.project, str(Operation.ENROLL), stamp, list(SENT_NOTHING)),
+        )
+        return {address: at for address, at in rows}
 
     # -- lock -----------------------------------------------------------------------------------
     def _try_lock(self, holder: str) -> str:

@@ -225,6 +225,16 @@ class StateStore(Store):
         ).fetchall()
         return count_sends(text for (text,) in rows)
 
+    def starts_since(self, since: datetime) -> dict[str, str]:
+        stamp = since.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        rows = self._exec(
+            "SELECT i.address, max(i.at) FROM journal i WHERE i.phase = 'intent' AND i.operation = ? AND i.at >= ? "
+            "AND NOT EXISTS (SELECT 1 FROM journal o WHERE o.intent_seq = i.seq "
+            f"AND o.result IN ({', '.join('?' for _ in SENT_NOTHING)})) GROUP BY i.address",
+            (str(Operation.ENROLL), stamp, *SENT_NOTHING),
+        ).fetchall()
+        return {address: at for address, at in rows}
+
     # -- lock -----------------------------------------------------------------------------------
     def _try_lock(self, holder: str) -> str:
         """A row in the file: it outlives a killed process (then `state unlock` clears it)."""

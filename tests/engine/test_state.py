@@ -265,3 +265,22 @@ def test_a_state_killed_mid_transaction_opens_again(tmp_path):
     store = StateStore(path)
     assert store.get_meta("1") is None  # the unfinished transaction was rolled back
     store.close()
+
+
+def test_an_outcome_in_a_batch_commits_with_its_rows_or_not_at_all(store):
+    """A start's journal outcome and the row of what the vendor now holds are one transaction on both
+    backends: a failure before the batch ends keeps neither (the intent stays in doubt, read next run)."""
+    seq = store.intent("a", A, "enroll")
+    with pytest.raises(RuntimeError), store.batch():
+        store.outcome(seq, "ok", remote_id="enr_1")
+        store.remember(A, "enr_1", status="active")
+        raise RuntimeError("crash between the outcome and the end of the batch")
+    assert A not in store.cache()
+    assert [e.seq for e in store.in_doubt()] == [seq]
+    assert [e.phase for e in store.journal(str(A))] == ["intent"]
+    with store.batch():
+        store.outcome(seq, "ok", remote_id="enr_1")
+        store.remember(A, "enr_1", status="active")
+    assert store.cache()[A].remote_id == "enr_1" and store.in_doubt() == []
+    with pytest.raises(StateError, match="no intent"), store.batch():
+        store.outcome(seq + 1000, "ok")

@@ -1,0 +1,119 @@
+"""Paths that could start a Kalent candidate twice (hostile review rev2), each ending with the
+sandbox's send ledger: a start the journal records as sent but whose objects row a crash never wrote."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from tests.apply._support import time_passes
+from tests.identity._world import World
+
+TWO_BLUEPRINTS = """\
+blueprints:
+  - id: bp-a
+    provider: kalent
+    sourcing: "Senior Backend Engineer"
+    name: "Backend outreach A"
+    steps:
+      - {id: invite, name: Invite, type: LINKEDIN, linkedInType: LINKEDIN_INVITATION, content: "",
+         temporalityType: ASAP}
+  - id: bp-b
+    provider: kalent
+    sourcing: "Senior Backend Engineer"
+    name: "Backend outreach B"
+    steps:
+      - {id: mail, name: Mail, type: EMAIL, subject: "Hi", content: "Hi {{firstname}}", temporalityType: ASAP}
+"""
+ADDRESS = "kalent.membership[s-b][tom]"
+
+
+def kalent_sends(world: World, candidate: str) -> int:
+    return sum(n for (vendor, _, cand), n in world.hub.store.sends("kalent").items() if cand == candidate)
+
+
+def _row(world: World) -> tuple | None:
+    db = sqlite3.connect(str(world.root / ".campaignctl" / "state.db"))
+    try:
+        return db.execute("SELECT remote_id, status, vendor_status, attempt, observed_at, extra, updated_at "
+                          "FROM objects WHERE address = ?", (ADDRESS,)).fetchone()
+    finally:
+        db.close()
+
+
+def _started_once(world: World) -> tuple:
+    """tom (cand_456): the first absent read, the window passes, the start. Returns the `unseen` row."""
+    world.write(m_yaml="contacts:\n  - {id: tom, first_name: Tom, emails: [tom@example.org], "
+                       "kalent_candidate_id: cand_456}\n"
+                + TWO_BLUEPRINTS + "sequences:\n  - {id: s-b, provider: kalent, blueprint: bp-b, members: [tom]}\n")
+    world.apply()  # the first absent read is recorded
+    time_passes(world.root, world.hub, 660)
+    unseen = _row(world)
+    assert unseen is not None and unseen[1] == "unseen", unseen
+    world.apply()  # started: journal intent, then outcome ok and the objects row together
+    assert kalent_sends(world, "cand_456") == 1
+    return unseen
+
+
+def test_a_kalent_start_recorded_in_the_journal_but_not_in_the_objects_row_is_not_started_again(tmp_path) -> None:
+    """State as a crash between the journal outcome (ok) and the objects row left it under earlier
+    versions (which wrote them in two transactions): the row is still the first absent read (`unseen`,
+    a window old). The next run, before Kalent shows the start (its dispatch delay), reads 'none': the
+    journal's ok start within the window makes it wait, and nothing is sent a second time."""
+    world = World(tmp_path, "inprocess")  # the state file is edited in place: one mode is enough
+    try:
+        unseen = _started_once(world)
+        db = sqlite3.connect(str(world.root / ".campaignctl" / "state.db"))
+        with db:
+            db.execute("UPDATE objects SET remote_id = ?, status = ?, vendor_status = ?, attempt = ?, observed_at = ?, "
+                       "extra = ?, updated_at = ? WHERE address = ?", (*unseen, ADDRESS))
+        oks = db.execute("SELECT count(*) FROM journal WHERE address = ? AND phase = 'outcome' AND result = 'ok'",
+                         (ADDRESS,)).fetchone()[0]
+        db.close()
+        assert oks == 1
+        planned = {c["address"]: c["action"] for c in world.plan()}
+        assert planned.get(ADDRESS) != "enroll", planned
+        world.apply()
+        assert kalent_sends(world, "cand_456") == 1, planned
+        time_passes(world.root, world.hub, 660)  # past the window Kalent shows the start: still one send
+        world.apply()
+        world.apply()
+        assert kalent_sends(world, "cand_456") == 1
+    finally:
+        world.close()
+
+
+def test_a_start_whose_objects_row_cannot_be_written_leaves_no_ok_outcome(tmp_path) -> None:
+    """The journal outcome (ok) of a start and its objects row commit in one transaction: when the row
+    write fails (a trigger aborts it, standing in for a crash at that point), the outcome is not kept
+    either, so the start stays in doubt and is settled by reading, never by a fresh start."""
+    world = World(tmp_path, "inprocess")
+    try:
+        world.write(m_yaml="contacts:\n  - {id: tom, first_name: Tom, emails: [tom@example.org], "
+                           "kalent_candidate_id: cand_456}\n"
+                    + TWO_BLUEPRINTS + "sequences:\n  - {id: s-b, provider: kalent, blueprint: bp-b, members: [tom]}\n")
+        world.apply()  # the first absent read is recorded
+        time_passes(world.root, world.hub, 660)
+        db = sqlite3.connect(str(world.root / ".campaignctl" / "state.db"))
+        with db:
+            db.execute(f"CREATE TRIGGER no_row BEFORE UPDATE ON objects WHEN NEW.address = '{ADDRESS}' "
+                       "AND NEW.status = 'active' BEGIN SELECT RAISE(ABORT, 'crash before the row'); END")
+        db.close()
+        try:
+            world.apply()
+        except Exception:  # noqa: BLE001 - the state error is the simulated crash; the journal is checked below
+            pass
+        assert kalent_sends(world, "cand_456") == 1
+        db = sqlite3.connect(str(world.root / ".campaignctl" / "state.db"))
+        phases = db.execute("SELECT phase, result FROM journal WHERE address = ? ORDER BY seq", (ADDRESS,)).fetchall()
+        with db:
+            db.execute("DROP TRIGGER no_row")
+        db.close()
+        assert phases == [("intent", None)], phases
+        assert _row(world)[1] == "unseen"
+        for _ in range(2):
+            time_passes(world.root, world.hub, 660)
+            world.apply()
+        assert kalent_sends(world, "cand_456") == 1
+        assert _row(world)[1] in ("active", "finished")  # settled by reading: the start is ours
+    finally:
+        world.close()
