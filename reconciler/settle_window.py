@@ -25,8 +25,10 @@ judged first (`judge_shown`), on the facts the adapter reports (`LiveSnapshot.sh
   never saw is the previous attempt (a retry or re-enrollment), not ours: the remembered start stands
   (reading it as ours would plan the same retry again; at worst a start that failed at once shows as
   active for a few minutes).
-- Past the window, an enrollment that began well before our start means the vendor accepted the start
-  but never showed it: unproven (`manual`), since starting again could send twice.
+- Past the window, a final enrollment that began well before our start means the vendor accepted the
+  start but never showed it: unproven (`manual`), since starting again could send twice. The vendor's
+  start time is on its own clock: "well before" allows half the window (`leeway`), and a running
+  enrollment is never the attempt before ours (that one had ended, or we would not have retried).
 - A vendor that does not know the person (a 404) keeps the last status this state recorded there; with
   nothing recorded, the 404 proves nothing about an enrollment: unproven.
 
@@ -51,8 +53,8 @@ if TYPE_CHECKING:  # providers/base.py merges a read through this module: it imp
     from reconciler.providers.spec import AsyncStarts
     from reconciler.state import Store
 
-__all__ = ["SettleWindow", "Verdict", "began_before", "journal_starts", "judge_absence", "judge_absences",
-           "judge_reads", "judge_shown", "settle_windows"]
+__all__ = ["SettleWindow", "Verdict", "began_before", "earlier_attempt", "journal_starts", "judge_absence",
+           "judge_absences", "judge_reads", "judge_shown", "leeway", "settle_windows"]
 
 
 @dataclass(frozen=True)
@@ -205,11 +207,31 @@ def journal_starts(store: Store, windows: Mapping[str, SettleWindow]) -> dict[st
     return store.starts_since(store.clock.now() - timedelta(seconds=longest))
 
 
-def began_before(started_at: str | None, sent_at: str | None, now: datetime) -> bool:
-    """An enrollment that began well before a start we sent (a minute's leeway for clocks) is an
-    earlier attempt, not the one we sent."""
+def leeway(settle_seconds: float) -> float:
+    """How far apart the vendor's clock and ours may be for `began_before`: half the settle window (a
+    minute at least). An attempt is retried only after the window past its start (within it, its
+    failure is not believed: `_in_flight`), so the attempt before began at least a window earlier."""
+    return max(60.0, settle_seconds / 2)
+
+
+def began_before(started_at: str | None, sent_at: str | None, now: datetime, slack: float) -> bool:
+    """An enrollment that began more than `slack` seconds before a start we sent is an earlier attempt,
+    not the one we sent. It compares the vendor's clock with ours: only for a final enrollment whose id
+    cannot decide (see `earlier_attempt`)."""
     started, sent = age_seconds(started_at, now), age_seconds(sent_at, now)
-    return started is not None and sent is not None and started > sent + 60
+    return started is not None and sent is not None and started > sent + slack
+
+
+def earlier_attempt(shown_id: str | None, status: str, previous: str | None, started_at: str | None,
+                    sent_at: str | None, now: datetime, slack: float) -> bool:
+    """Whether the enrollment a vendor shows after a start we sent is the attempt before it (`previous`:
+    its id as the plan read it, None when unknown), not ours. The id decides when both are known: the
+    previous one is earlier, any other is not. A running enrollment is never the earlier attempt (a
+    start is retried or re-enrolled only after the one before ended), whatever the two clocks say.
+    Only a final enrollment of unknown relation is judged by time (`began_before`)."""
+    if shown_id is not None and previous is not None:
+        return shown_id == previous
+    return status in (FINISHED, FAILED) and began_before(started_at, sent_at, now, slack)
 
 
 def _ours(record: StateRecord | None) -> StateRecord | None:
@@ -234,14 +256,15 @@ def _in_flight(record: StateRecord, shown: Shown | None, seconds: float, now: da
     if shown is None:
         return True
     return _other_than(record, shown) and (shown.status in (FINISHED, FAILED)
-                                           or began_before(shown.started_at, record.since, now))
+                                           or began_before(shown.started_at, record.since, now, 60.0))
 
 
-def _never_showed(record: StateRecord, shown: Shown, now: datetime) -> bool:
+def _never_showed(record: StateRecord, shown: Shown, now: datetime, seconds: float) -> bool:
     """Past the window: the state recorded a start of ours (active or paused, with its time) that the
-    vendor does not show, its latest enrollment being one that began well before that start."""
+    vendor does not show, its latest enrollment being a final one that began well before that start (a
+    running one is ours, or someone's start: never an ended earlier attempt, whatever the clocks say)."""
     return record.status in (ACTIVE, PAUSED) and _other_than(record, shown) \
-        and began_before(shown.started_at, record.since, now)
+        and shown.status in (FINISHED, FAILED) and began_before(shown.started_at, record.since, now, leeway(seconds))
 
 
 def judge_shown(known: Mapping[Address, StateRecord], live: LiveSnapshot,
@@ -259,7 +282,7 @@ def judge_shown(known: Mapping[Address, StateRecord], live: LiveSnapshot,
         assert now is not None, shown  # the adapter's own stamp
         if _in_flight(record, shown, window.seconds, now):
             live.memberships[address] = record.membership(address)
-        elif _never_showed(record, shown, now):
+        elif _never_showed(record, shown, now, window.seconds):
             live.memberships.pop(address, None)
             since = str(record.since)[:16].replace("T", " ")
             live.unproven[address] = (

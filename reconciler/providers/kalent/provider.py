@@ -50,7 +50,7 @@ from reconciler.providers.kalent._client import (
 from reconciler.providers.kalent._read import KalentSeen
 from reconciler.providers.kalent.spec import KalentConfig
 from reconciler.read_input import ReadInput
-from reconciler.settle_window import began_before
+from reconciler.settle_window import earlier_attempt, leeway
 from reconciler.snapshot import (
     ACTIVE,
     LiveBlueprint,
@@ -191,8 +191,9 @@ class KalentProvider(BaseProvider):
         age = age_seconds(sent_at, now)
         settling = age is not None and age < self.settle_seconds
         previous = seen.previous.get(member.address) if seen is not None else None
-        earlier = found is not None and ((previous is not None and found.get("sequenceId") == previous)
-                                         or began_before(_mapping.started_at(found), sent_at, now))
+        earlier = found is not None and earlier_attempt(found.get("sequenceId"), _mapping.to_status(found).status,
+                                                        previous, _mapping.started_at(found), sent_at, now,
+                                                        leeway(self.settle_seconds))
         if found is not None and _mapping.belongs_to(found, target.blueprint_id, target.blueprint_name) and not earlier:
             return _mapping.to_membership(member.address, found, candidate_id=candidate, attempt=request.attempt,
                                             observed_at=utcnow(self.clock))
