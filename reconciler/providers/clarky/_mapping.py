@@ -16,6 +16,7 @@ Choices where the seed documents are silent:
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -197,6 +198,25 @@ def to_found_card(data: Mapping[str, Any], stage_names: Mapping[str, str]) -> Fo
                      stage_names.get(data.get("pipeline_stage_id") or "", ""), str(data.get("title") or ""),
                      text(data.get("description")) or None, tuple(str(t) for t in data.get("tags") or ()),
                      data.get("archived_at") is not None)
+
+
+CARD_FIELDS = ("id", "contact_id", "pipeline_stage_id", "title", "description", "archived_at", "updated_at")
+_TAGS: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per distinct tag set (nearly all cards share one)
+
+
+def compact_card(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a listed card that `best_card` and `to_card` read, as a read keeps it for the writes
+    (issue 17: 50k full cards held for the whole command were ~40 MB at 100k memberships); the same
+    answers from `.get`, with tags as a shared tuple and the stage id interned."""
+    kept = {k: data[k] for k in CARD_FIELDS if data.get(k) is not None}
+    stage = kept.get("pipeline_stage_id")
+    if isinstance(stage, str):
+        kept["pipeline_stage_id"] = sys.intern(stage)
+    tags = data.get("tags")
+    if tags:
+        as_tuple = tuple(tags)
+        kept["tags"] = _TAGS.setdefault(as_tuple, as_tuple) if all(isinstance(t, str) for t in as_tuple) else as_tuple
+    return kept
 
 
 def best_card(cards: list[dict[str, Any]], tag: str) -> dict[str, Any]:

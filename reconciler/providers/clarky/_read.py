@@ -31,7 +31,14 @@ from reconciler.model import Address, DesiredState, Pipeline, ProviderConfig
 from reconciler.providers._http import VendorClient
 from reconciler.providers._paging import pages_numbered
 from reconciler.providers.clarky._client import PAGE, Catalog, Known, enrollment_data, enrollment_path
-from reconciler.providers.clarky._mapping import best_card, listed_total, more_pages, to_card, to_membership
+from reconciler.providers.clarky._mapping import (
+    best_card,
+    compact_card,
+    listed_total,
+    more_pages,
+    to_card,
+    to_membership,
+)
 from reconciler.read_input import ReadInput
 from reconciler.snapshot import LiveMembership, LiveSnapshot
 from reconciler.state_record import StateRecord
@@ -56,7 +63,8 @@ class ClarkyReader(Protocol):
 @dataclass(frozen=True)
 class ClarkySeen:
     """What a read saw that the writes need (LiveSnapshot.seen): the cards each listed pipeline holds,
-    by Clarky contact id (create_card checks them instead of asking again), the ownership tag, and what
+    by Clarky contact id (create_card checks them instead of asking again; each only the fields it
+    reads: `_mapping.compact_card`), the ownership tag, and what
     its lookups found (`Known`: contact ids, who is held ambiguously, primary emails, pipelines and
     stages), which the writes handed this value work on and add to."""
 
@@ -190,9 +198,11 @@ def read_cards(provider: ClarkyReader, desired: DesiredState, given: ReadInput,
     for pipe in pipes:
         remote = catalog.pipeline(pipe)
         snap.stages[(provider.config.name, pipe.id)] = tuple(s["name"] for s in catalog.stages(remote["id"]))
-        cards = list(pages_numbered(provider.client, "/pipeline-cards",
-                                    {"pipeline_id": remote["id"], "include_archived": "true"}, size=PAGE,
-                                    more=more_pages, total=listed_total))
+        # Kept as compact values (what the snapshot and the writes read), each page freed as it is read.
+        pages = pages_numbered(provider.client, "/pipeline-cards",
+                               {"pipeline_id": remote["id"], "include_archived": "true"}, size=PAGE,
+                               more=more_pages, total=listed_total)
+        cards = [compact_card(card) for card in pages]
         by_pipeline[remote["id"]] = _by_contact(cards)
         listed.append((pipe, remote, cards))
     card_contacts = {c.get("contact_id") for _, _, cards in listed for c in cards if c.get("contact_id")}

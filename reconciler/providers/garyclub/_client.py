@@ -23,7 +23,13 @@ from reconciler.model import Contact, Pipeline
 from reconciler.providers._http import Reply, VendorClient
 from reconciler.providers._paging import pages_cursor
 from reconciler.providers._paths import seg
-from reconciler.providers.garyclub._mapping import ContactIndex, listed_total, order_enrollments, pick_by_name_or_id
+from reconciler.providers.garyclub._mapping import (
+    ContactIndex,
+    compact_enrollment,
+    listed_total,
+    order_enrollments,
+    pick_by_name_or_id,
+)
 
 PAGE = 200  # the documented maximum `limit` of every Gary Club list
 CONTACTS = "/crm/contacts"
@@ -40,7 +46,8 @@ def deal_path(deal_id: str) -> str:
 
 @dataclass
 class Roster:
-    """One sequence's enrollments by contact id, oldest first, and when they were listed."""
+    """One sequence's enrollments by contact id, oldest first (each row only what the status mapping
+    reads: `_mapping.compact_enrollment`), and when they were listed."""
 
     by_contact: dict[str, list[Mapping[str, Any]]] = field(default_factory=dict)
     read_at: float = 0.0
@@ -148,7 +155,7 @@ class Catalog:
         for row in self.enrollments(sequence_id):
             count += 1
             if row.get("contact_id"):
-                grouped.setdefault(str(row["contact_id"]), []).append(row)
+                grouped.setdefault(str(row["contact_id"]), []).append(compact_enrollment(row))
         by_contact = {cid: order_enrollments(rows) for cid, rows in grouped.items()}
         self.rosters[sequence_id] = Roster(by_contact, time.monotonic(), max(1, -(-count // PAGE)))
         return by_contact
