@@ -93,6 +93,7 @@ def run_plan(session: Session, *, targets: tuple[str, ...] = (), refresh: bool =
     """Read every vendor read-only (plan never writes to a vendor, not even a replay, and writes nothing to
     the state) and plan."""
     live = read_live(session, refresh=refresh, read_only=True, progress=progress)
+    live.seen.clear()  # what the reads kept for the writes (rosters, cards): a plan writes nothing
     return PlanResult(filter_targets(make_plan(session, live), targets), live)
 
 
@@ -122,6 +123,7 @@ def drift_now(session: Session) -> datetime:
 def run_drift(session: Session) -> DriftResult:
     """Read every vendor (refreshing every non-final status, read-only), plan, and classify."""
     live = read_live(session, refresh=True, read_only=True)
+    live.seen.clear()  # what the reads kept for the writes: drift writes nothing to a vendor
     plan = make_plan(session, live)
     ours = {row.address for row in session.store.journal() if row.operation == "archive"}
     report = build_report(plan, live, now=drift_now(session), archived_by_us=ours)
