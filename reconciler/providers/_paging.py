@@ -72,7 +72,11 @@ class PageGuard:
 
 
 def _fingerprint(items: list[Any]) -> str:
-    return hashlib.sha256(jsonlib.dumps(items, sort_keys=True, default=str).encode()).hexdigest()
+    """What tells a repeated page from a fresh one: its length and its first, middle and last items
+    (a page of distinct records that repeats an earlier page repeats all three). Encoding the whole
+    page cost ~5% of a warm 100k plan's CPU time (issue 17)."""
+    sample = [len(items), items[0], items[len(items) // 2], items[-1]]
+    return hashlib.sha256(jsonlib.dumps(sample, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def field_at(body: Any, key: str) -> tuple[bool, Any]:
