@@ -46,9 +46,12 @@ class Indexes:
     """Every index the handlers use, built once from the store."""
 
     def __init__(self, store: Store) -> None:
-        self.contacts: dict[str, list[str]] = defaultdict(list)            # tenant -> ids
-        self.by_email: dict[tuple[str, str], str] = {}                     # (tenant, email) -> id
-        self.by_phone: dict[tuple[str, str], str] = {}                     # (tenant, phone) -> id
+        self._store = store
+        # Contacts are keyed only when a request needs them (lists, upserts, events): a plan that
+        # lists enrollments never builds them (issue 17: 50k contacts decoded and keyed per process).
+        self._contacts: dict[str, list[str]] | None = None                 # tenant -> ids
+        self._by_email: dict[tuple[str, str], str] = {}                    # (tenant, email) -> id
+        self._by_phone: dict[tuple[str, str], str] = {}                    # (tenant, phone) -> id
         self.companies: dict[str, list[str]] = defaultdict(list)
         self.company_by_domain: dict[tuple[str, str], str] = {}
         self.pipelines: dict[str, list[str]] = defaultdict(list)
@@ -58,8 +61,6 @@ class Indexes:
         self.enr_latest: dict[tuple[str, str], str] = {}                   # (seq, contact) -> id
         self.enr_by_contact: dict[str, list[str]] = defaultdict(list)      # contact -> ids
         self.due: list[tuple[float, str]] = []                             # heap of active steps
-        for _, row in store.collection("garyclub.contacts").scan():
-            self.add_contact(row)
         for _, row in store.collection("garyclub.companies").scan():
             self.add_company(row)
         for _, row in store.collection("garyclub.pipelines").scan():
@@ -72,15 +73,37 @@ class Indexes:
             self.add_enrollment(row, heap=False)
         heapq.heapify(self.due)
 
+    @property
+    def contacts(self) -> dict[str, list[str]]:
+        if self._contacts is None:
+            self._contacts = defaultdict(list)
+            for _, row in self._store.collection("garyclub.contacts").scan():
+                self._contacts[row["_tenant"]].append(row["id"])
+                self.key_contact(row)
+        return self._contacts
+
+    @property
+    def by_email(self) -> dict[tuple[str, str], str]:
+        self.contacts  # noqa: B018 - built with the contacts
+        return self._by_email
+
+    @property
+    def by_phone(self) -> dict[tuple[str, str], str]:
+        self.contacts  # noqa: B018 - built with the contacts
+        return self._by_phone
+
     def add_contact(self, row: dict[str, Any]) -> None:
-        self.contacts[row["_tenant"]].append(row["id"])
+        """A contact just put: indexed (a first build, which scans the store, may already hold it)."""
+        ids = self.contacts[row["_tenant"]]
+        if not ids or ids[-1] != row["id"]:
+            ids.append(row["id"])
         self.key_contact(row)
 
     def key_contact(self, row: dict[str, Any]) -> None:
         if row.get("email"):
-            self.by_email[(row["_tenant"], norm_email(row["email"]))] = row["id"]
+            self._by_email[(row["_tenant"], norm_email(row["email"]))] = row["id"]
         if row.get("phone"):
-            self.by_phone[(row["_tenant"], row["phone"])] = row["id"]
+            self._by_phone[(row["_tenant"], row["phone"])] = row["id"]
 
     def unkey_contact(self, row: dict[str, Any]) -> None:
         if row.get("email"):
