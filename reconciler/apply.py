@@ -37,6 +37,7 @@ from reconciler.plan import check_precondition
 from reconciler.plan_types import Change, Plan
 from reconciler.providers import vendors
 from reconciler.providers.base import EnrollRequest, EnrollResult, Provider
+from reconciler.sent_enrollment import sent_enrollment
 from reconciler.snapshot import FAILED, LiveSnapshot
 from reconciler.state import utcnow
 from reconciler.vocabulary import Action, ApplyStatus, Kind, Operation, Outcome
@@ -194,9 +195,13 @@ class Applier(CardWrites):
         members = self._members
         requests = [EnrollRequest(members[c.address], desired.contacts.get(members[c.address].contact_id or ""),
                                   c.attempt) for c in changes]
-        intents = {r.membership.address: self.store.intent(self.report.apply_id, r.membership.address,
-                                                           Operation.ENROLL, attempt=r.attempt,
-                                                           detail={"sequence": seq.id})
+        # The intent records what the request carries, so a lost answer is settled against what was
+        # sent, never against manifests edited since (reconciler/sent_enrollment.py).
+        people = self._live(provider.config.name).people
+        intents = {r.membership.address: self.store.intent(
+                       self.report.apply_id, r.membership.address, Operation.ENROLL, attempt=r.attempt,
+                       detail={"sequence": seq.id,
+                               **sent_enrollment(seq, r.membership, desired.contacts, people).detail()})
                    for r in requests}
         try:
             results = provider.enroll(seq, requests, seen=self._seen(provider))

@@ -21,7 +21,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from reconciler import __version__
-from reconciler.contact_policy.planning import needs_ledger, policy_now, policy_safety, with_contact_policy
+from reconciler.contact_policy.planning import (
+    enroll_refusals,
+    needs_ledger,
+    policy_now,
+    policy_safety,
+    with_contact_policy,
+)
 from reconciler.in_doubt import resolve_in_doubt, settle_pending
 from reconciler.live_merge import carry_renames, known_now_absent, membership_identity
 from reconciler.model import Address, DesiredState
@@ -135,7 +141,9 @@ def settle_in_doubt(session: Session, live: LiveSnapshot, *, only: str | None = 
     """Apply, after it was confirmed: settle the in-doubt writes its read-only read left pending (a
     start by its keyed replay, where the vendor cannot list enrollments), and record the outcomes and
     the enrollments found. Returns the addresses settled as present."""
-    settled = settle_pending(session, live, only=only)
+    # A replay of a start that never arrived is a start: never for a person the policy holds back now.
+    refused = enroll_refusals(session, live, {a for a in live.pending if only is None or a.provider == only})
+    settled = settle_pending(session, live, only=only, refused=refused)
     identities = {m.address: membership_identity(seq, m, session.desired.contacts)
                   for seq, m in session.desired.memberships() if m.address in settled}
     with session.store.batch():

@@ -8,13 +8,15 @@ outcome), and apply records those outcomes with the rest of its read (reconciler
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import OutcomeUnknown, ProviderError
 from reconciler.model import Address, DesiredState
 from reconciler.providers.base import EnrollRequest, Provider
+from reconciler.sent_enrollment import SentEnrollment
 from reconciler.snapshot import LiveSnapshot
-from reconciler.state import stored_address
+from reconciler.state import JournalEntry, stored_address
 from reconciler.vocabulary import BLUEPRINT_OPERATIONS, CARD_OPERATIONS, Operation, Outcome
 
 if TYPE_CHECKING:
@@ -23,10 +25,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def resolve_in_doubt(session: Session, live: LiveSnapshot, *, read_only: bool = False, only: str | None = None) -> None:
+def resolve_in_doubt(session: Session, live: LiveSnapshot, *, read_only: bool = False, only: str | None = None,
+                     refused: Mapping[Address, str] | None = None) -> None:
     """Settle every journal intent without a known outcome, by reading; unsettled ones become `pending`.
     `only`: just this provider's intents (with `live` its snapshot); those of providers no longer
-    configured go with the first provider by name, so their warning is given once."""
+    configured go with the first provider by name, so their warning is given once. `refused`: members
+    the contact policy would not enroll now (why), whose start is never settled by a keyed replay."""
     store = session.store
     # A plan or drift beside a running apply must not read that apply's in-flight intents as settled
     # (it could read "absent" a moment before the write lands): they stay pending for the apply. An
@@ -50,15 +54,27 @@ def resolve_in_doubt(session: Session, live: LiveSnapshot, *, read_only: bool = 
             live.warnings.append(f"{addr}: an earlier {entry.operation} has an unknown outcome, but provider "
                                  f"{addr.provider!r} is no longer configured; check the vendor by hand")
             continue
-        if read_only and entry.operation == Operation.ENROLL and not provider.capabilities.can_list_memberships:
+        refusal = (refused or {}).get(addr)
+        if (read_only or refusal) and entry.operation == Operation.ENROLL \
+                and not provider.capabilities.can_list_memberships:
             # Only a keyed replay of the start can settle this, and a replay of a start that
-            # never arrived IS the start: plan and drift must never send, so it stays pending.
+            # never arrived IS the start: plan and drift must never send, so it stays pending;
+            # nor does apply send it to a person the contact policy holds back now.
             lm = live.memberships.get(addr)
             if not (lm is not None and lm.attempt >= entry.attempt):
                 live.pending.add(addr)
+                sent, changes = _sent(session.desired, addr, entry, live)
+                if sent is not None and changes:  # held whatever the policy says: see _resolve_changed
+                    _resolve_changed(session.desired, provider, addr, entry, sent, changes, live)
+                elif refusal:
+                    live.held[addr] = (f"an earlier enrollment attempt has an unknown outcome and its keyed replay "
+                                       f"would start it if it never arrived, which the contact policy does not allow "
+                                       f"now ({refusal}); nothing is sent: check in {addr.provider} whether this "
+                                       f"person is enrolled (`campaignctl state show '{addr}'` shows what was sent)")
+                    live.warnings.append(f"{addr}: {live.held[addr]}")
                 continue
         try:
-            result = _resolve_one(session.desired, provider, addr, entry.operation, entry.attempt, entry.at, live)
+            result = _resolve_one(session.desired, provider, addr, entry, live)
         except OutcomeUnknown:
             live.pending.add(addr)
             continue
@@ -73,18 +89,19 @@ def resolve_in_doubt(session: Session, live: LiveSnapshot, *, read_only: bool = 
         log.info("resolved in-doubt %s %s: %s", entry.operation, addr, result)
 
 
-def settle_pending(session: Session, live: LiveSnapshot, *, only: str | None = None) -> list[Address]:
+def settle_pending(session: Session, live: LiveSnapshot, *, only: str | None = None,
+                   refused: Mapping[Address, str] | None = None) -> list[Address]:
     """After an apply was confirmed: settle the in-doubt writes its read-only read left pending.
 
     A start on a vendor that cannot list enrollments is settled only by replaying its idempotency key,
     which sends if the first attempt never arrived; that is why apply reads read-only first and
-    replays only after the user said yes.
-    Returns the addresses settled as present (their enrollment now exists)."""
+    replays only after the user said yes, and never for a member in `refused` (the contact policy
+    holds them back now: why). Returns the addresses settled as present (their enrollment now exists)."""
     if not live.pending:
         return []
     waiting = set(live.pending)
     live.pending.clear()
-    resolve_in_doubt(session, live, only=only)
+    resolve_in_doubt(session, live, only=only, refused=refused)
     return sorted(a for a in waiting - live.pending if a in live.memberships)
 
 
@@ -104,10 +121,14 @@ def _find_sequence(desired: DesiredState, addr: Address) -> tuple[Any, Any]:
     return None, None
 
 
-def _resolve_one(desired: DesiredState, provider: Provider, addr: Address, operation: str, attempt: int,
-                 sent_at: str, live: LiveSnapshot) -> Outcome | None:
+def _resolve_one(desired: DesiredState, provider: Provider, addr: Address, entry: JournalEntry,
+                 live: LiveSnapshot) -> Outcome | None:
     """RESOLVED_PRESENT | RESOLVED_ABSENT | None (cannot tell yet); what it found goes into `live`."""
+    operation, attempt = entry.operation, entry.attempt
     if operation == Operation.ENROLL:
+        sent, changes = _sent(desired, addr, entry, live)
+        if sent is not None and changes:
+            return _resolve_changed(desired, provider, addr, entry, sent, changes, live)
         lm = live.memberships.get(addr)
         if lm is not None and lm.attempt >= attempt:
             return Outcome.RESOLVED_PRESENT
@@ -117,7 +138,7 @@ def _resolve_one(desired: DesiredState, provider: Provider, addr: Address, opera
                                  "declared; check the vendor by hand")
             return None
         contact = desired.contacts.get(member.contact_id) if member.contact_id else None
-        found = provider.resolve_enrollment(seq, EnrollRequest(member, contact, attempt), sent_at=sent_at,
+        found = provider.resolve_enrollment(seq, EnrollRequest(member, contact, attempt), sent_at=entry.at,
                                            seen=live.seen.get(provider.config.name))
         if found is None:
             return Outcome.RESOLVED_ABSENT
@@ -144,4 +165,44 @@ def _resolve_one(desired: DesiredState, provider: Provider, addr: Address, opera
                 return Outcome.RESOLVED_ABSENT
             live.blueprints[addr] = found_bp
         return Outcome.RESOLVED_PRESENT
+    return Outcome.RESOLVED_PRESENT
+
+
+def _sent(desired: DesiredState, addr: Address, entry: JournalEntry,
+          live: LiveSnapshot) -> tuple[SentEnrollment | None, list[str]]:
+    """What an enrollment intent recorded of its request (None: an intent an earlier version wrote),
+    and what of it the manifests, as declared now, no longer want."""
+    sent = SentEnrollment.of(entry.detail)
+    seq, member = _find_sequence(desired, addr)
+    if sent is None or seq is None:
+        return sent, []
+    return sent, sent.changes(seq, member, desired.contacts, live.people)
+
+
+def _resolve_changed(desired: DesiredState, provider: Provider, addr: Address, entry: JournalEntry,
+                     sent: SentEnrollment, changes: list[str], live: LiveSnapshot) -> Outcome | None:
+    """An in-doubt enrollment whose request no longer matches the manifests: settled against what was
+    sent, by reading, where the vendor can list its enrollments; otherwise held (`manual`), because
+    a keyed replay of a start that never arrived would now be a start the manifests no longer ask for.
+    Found, the member is held too: the person was enrolled as sent, and a person decides what next."""
+    seq, member = _find_sequence(desired, addr)
+    what = (f"an earlier enrollment into {sent.target!r} (journal entry {entry.seq}, {entry.at[:16].replace('T', ' ')} "
+            f"UTC) has an unknown outcome, and {'; '.join(changes)}")
+    check = f"`campaignctl state show '{addr}'` shows what was sent"
+    if not provider.capabilities.can_list_memberships:
+        live.held[addr] = (f"{what}: {addr.provider} cannot list enrollments, and replaying the start would send it "
+                           f"if it never arrived; nothing is sent to this member: check in {addr.provider} whether "
+                           f"{sent.contact or 'the person'} is in {sent.target!r} ({check}); restoring what was sent "
+                           "lets apply settle it by its keyed replay")
+        return None
+    contact = desired.contacts.get(member.contact_id) if member.contact_id else None
+    as_seq, as_member, as_contact = sent.as_sent(seq, member, contact)
+    found = provider.resolve_enrollment(as_seq, EnrollRequest(as_member, as_contact, entry.attempt),
+                                        sent_at=entry.at, seen=live.seen.get(provider.config.name))
+    if found is None:
+        return Outcome.RESOLVED_ABSENT  # the request sent created nothing: what the manifests want now is planned
+    live.memberships[addr] = found  # recorded, so the state remembers the person was enrolled
+    live.unproven[addr] = (f"{what}: reading {addr.provider} shows it was enrolled there as sent "
+                           f"({found.remote_id or found.vendor_status}); nothing more is sent to this member: check "
+                           f"it in {addr.provider} ({check})")
     return Outcome.RESOLVED_PRESENT

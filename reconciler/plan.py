@@ -136,6 +136,8 @@ def _member_change(seq: Sequence, address: Address, lm: LiveMembership | None, l
     if address in live.conflicts:
         return _change(address, Action.MANUAL, loud=loud,
                        reason=f"{live.conflicts[address]}: enrolls no one until the vendor holds this person once")
+    if address in live.held:  # in doubt, and no write may settle it: a person checks the vendor
+        return _change(address, Action.MANUAL, loud=loud, reason=live.held[address])
     if address in live.pending:
         return _change(address, Action.DEFER, loud=loud,
                        reason="an earlier enrollment attempt has an unknown outcome; apply settles it first (by "

@@ -115,6 +115,9 @@ class LiveSnapshot:
     stages: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # (provider, pipeline id) -> names
     unmanaged_cards: dict[tuple[str, str], int] = field(default_factory=dict)  # (provider, pipeline id) -> count
     pending: set[Address] = field(default_factory=set)  # in-doubt writes still unresolved: plan must not act
+    # Pending enrollments no write may settle, with the reason (what was sent no longer matches the
+    # manifests, or the contact policy holds the person back): the plan says `manual`; nothing is sent.
+    held: dict[Address, str] = field(default_factory=dict)
     # Declared addresses whose person the vendor holds ambiguously (two vendor records for one contact,
     # or one record for two contacts): the planner says `manual` with this reason and sends nothing.
     conflicts: dict[Address, str] = field(default_factory=dict)
@@ -160,6 +163,7 @@ class LiveSnapshot:
         self.stages.update(other.stages)
         self.unmanaged_cards.update(other.unmanaged_cards)
         self.pending |= other.pending
+        self.held.update(other.held)
         self.conflicts.update(other.conflicts)
         self.people.update(other.people)
         self.unproven.update(other.unproven)

@@ -58,6 +58,7 @@ def state_list(directory: Path) -> None:
 def state_show(address: str, directory: Path) -> None:
     """One address: what the state remembers and every journal entry (what was sent, when, by which apply)."""
     from reconciler.model import Address
+    from reconciler.sent_enrollment import SentEnrollment
 
     try:
         addr = Address.parse(address)
@@ -74,6 +75,10 @@ def state_show(address: str, directory: Path) -> None:
         for row in store.journal(str(addr)):
             what = row.result if row.phase == "outcome" else "intent"
             extra = " ".join(f"{k}={v}" for k, v in (("remote_id", row.remote_id), ("request_id", row.request_id)) if v)
+            sent = SentEnrollment.of(row.detail) if row.phase == "intent" else None
+            if sent is not None:  # what the request carried: an in-doubt one is checked against this
+                extra = (f"into {sent.target!r} for {', '.join(sent.person) or '?'}"
+                         + (f" (vendor contact {sent.contact})" if sent.contact else ""))
             line = f"  {row.at}  apply {row.apply_id}  {row.operation} (attempt {row.attempt})  {what}  {extra}"
             click.echo(line.rstrip())
     finally:

@@ -4,26 +4,64 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.contact_policy.enforce import enforce, window_refusal
 from reconciler.contact_policy.forecast import forecast, over_daily_limit
 from reconciler.model import Address, DesiredState
-from reconciler.plan_types import Plan
+from reconciler.plan_types import Change, Plan
+from reconciler.providers import vendors
 from reconciler.snapshot import LiveSnapshot
 from reconciler.state_record import StateRecord
 from reconciler.timeutil import SystemClock
+from reconciler.vocabulary import Action
 
 
 def with_contact_policy(plan: Plan, desired: DesiredState, live: LiveSnapshot,
                         ledger: Mapping[Address, StateRecord], now: datetime) -> Plan:
     """`plan` after the contact policy (changed in place and returned)."""
     decisions = enforce(plan, desired, live, ledger, now)
+    _replay_refusals(plan, desired, live, ledger, now)
     volume = forecast(plan, live)
     plan.policy = {"declared": desired.project.policy.declared, "decisions": [d.to_dict() for d in decisions],
                    "forecast": volume}
     return plan
+
+
+def enroll_refusals(session: Any, live: LiveSnapshot, addresses: set[Address]) -> dict[Address, str]:
+    """Why the contact policy would hold back an enrollment of each of `addresses` now (address ->
+    reason; absent: allowed). A keyed replay of a start in doubt is one, if the start never arrived."""
+    desired = session.desired
+    if not desired.project.policy.declared:
+        return {}
+    ledger = session.store.cache() if needs_ledger(desired) else {}
+    return _refusals(desired, live, ledger, policy_now(session), addresses)
+
+
+def _refusals(desired: DesiredState, live: LiveSnapshot, ledger: Mapping[Address, StateRecord], now: datetime,
+              addresses: set[Address]) -> dict[Address, str]:
+    members = sorted(a for a in addresses if a.kind == "membership")
+    if not desired.project.policy.declared or not members:
+        return {}
+    probe = Plan(changes=[Change(address=a, action=Action.ENROLL, provider=a.provider, irreversible=True, before=None,
+                                 after=None, precondition={}) for a in members])
+    return {d.address: d.reason for d in enforce(probe, desired, live, ledger, now)}
+
+
+def _replay_refusals(plan: Plan, desired: DesiredState, live: LiveSnapshot, ledger: Mapping[Address, StateRecord],
+                     now: datetime) -> None:
+    """A start in doubt that apply would settle by its keyed replay is a start if it never arrived: its
+    `defer` says so when the policy holds the person back now (apply then does not replay it)."""
+    types = {name: cfg.type for name, cfg in desired.project.providers.items()}
+    replayed = {c.address for c in plan.changes if c.action == Action.DEFER and c.address in live.pending
+                and c.address not in live.held and (spec := vendors.find(types.get(c.address.provider, "")))
+                and spec.replays_starts}
+    refused = _refusals(desired, live, ledger, now, replayed)
+    plan.changes = [replace(c, reason=f"an earlier enrollment attempt has an unknown outcome; apply does not settle it "
+                                      f"by replaying its key, which would start it if it never arrived: "
+                                      f"{refused[c.address]}") if c.address in refused else c for c in plan.changes]
 
 
 def policy_safety(plan: Plan, desired: DesiredState) -> list[tuple[str, str]]:
