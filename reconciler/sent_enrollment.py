@@ -3,7 +3,7 @@ longer matches the manifests.
 
 An in-doubt enrollment (its answer was lost) is settled against what was SENT, as a payment is: the
 vendor target (template, sequence or blueprint), the person's identifiers and, when the read knew
-it, the vendor's own id of the person (a Clarky start's idempotency key is made of the target, that
+it, the vendor's own id of the person (a keyed start's idempotency key is made of the target, that
 id and the journal row's attempt). Settling it against today's manifests would read the wrong
 sequence or look up the wrong person, and a keyed "replay" built from them is a new start.
 
