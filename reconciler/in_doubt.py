@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import OutcomeUnknown, ProviderError
 from reconciler.model import Address, DesiredState
+from reconciler.providers import vendors
 from reconciler.providers.base import EnrollRequest, Provider
 from reconciler.sent_enrollment import SentEnrollment
 from reconciler.snapshot import LiveSnapshot
@@ -54,7 +55,7 @@ def resolve_in_doubt(session: Session, live: LiveSnapshot, *, read_only: bool = 
             live.warnings.append(f"{addr}: an earlier {entry.operation} has an unknown outcome, but provider "
                                  f"{addr.provider!r} is no longer configured; check the vendor by hand")
             continue
-        refusal = (refused or {}).get(addr)
+        refusal = (refused or {}).get(addr) if _replays(provider) else None
         if (read_only or refusal) and entry.operation == Operation.ENROLL \
                 and not provider.capabilities.can_list_memberships:
             # Only a keyed replay of the start can settle this, and a replay of a start that
@@ -64,7 +65,7 @@ def resolve_in_doubt(session: Session, live: LiveSnapshot, *, read_only: bool = 
             if not (lm is not None and lm.attempt >= entry.attempt):
                 live.pending.add(addr)
                 sent, changes = _sent(session.desired, addr, entry, live)
-                if sent is not None and changes:  # held whatever the policy says: see _resolve_changed
+                if sent is not None and changes and _replays(provider):  # held whatever the policy says
                     _resolve_changed(session.desired, provider, addr, entry, sent, changes, live)
                 elif refusal:
                     live.held[addr] = (f"an earlier enrollment attempt has an unknown outcome and its keyed replay "
@@ -168,6 +169,13 @@ def _resolve_one(desired: DesiredState, provider: Provider, addr: Address, entry
     return Outcome.RESOLVED_PRESENT
 
 
+def _replays(provider: Provider) -> bool:
+    """Whether the vendor settles a start in doubt only by replaying it with its key (which sends it if
+    it never arrived), rather than by reading (VendorSpec.replays_starts)."""
+    spec = vendors.find(provider.config.type)
+    return spec is not None and spec.replays_starts
+
+
 def _sent(desired: DesiredState, addr: Address, entry: JournalEntry,
           live: LiveSnapshot) -> tuple[SentEnrollment | None, list[str]]:
     """What an enrollment intent recorded of its request (None: an intent an earlier version wrote),
@@ -182,14 +190,15 @@ def _sent(desired: DesiredState, addr: Address, entry: JournalEntry,
 def _resolve_changed(desired: DesiredState, provider: Provider, addr: Address, entry: JournalEntry,
                      sent: SentEnrollment, changes: list[str], live: LiveSnapshot) -> Outcome | None:
     """An in-doubt enrollment whose request no longer matches the manifests: settled against what was
-    sent, by reading, where the vendor can list its enrollments; otherwise held (`manual`), because
-    a keyed replay of a start that never arrived would now be a start the manifests no longer ask for.
+    sent, by reading, where the vendor settles by reading; held (`manual`) where only a keyed replay
+    settles it, because a replay of a start that never arrived would now be a start the manifests no
+    longer ask for.
     Found, the member is held too: the person was enrolled as sent, and a person decides what next."""
     seq, member = _find_sequence(desired, addr)
     what = (f"an earlier enrollment into {sent.target!r} (journal entry {entry.seq}, {entry.at[:16].replace('T', ' ')} "
             f"UTC) has an unknown outcome, and {'; '.join(changes)}")
     check = f"`campaignctl state show '{addr}'` shows what was sent"
-    if not provider.capabilities.can_list_memberships:
+    if _replays(provider):
         live.held[addr] = (f"{what}: {addr.provider} cannot list enrollments, and replaying the start would send it "
                            f"if it never arrived; nothing is sent to this member: check in {addr.provider} whether "
                            f"{sent.contact or 'the person'} is in {sent.target!r} ({check}); restoring what was sent "

@@ -18,7 +18,7 @@ from reconciler.sandbox.faults import Fault, FaultPlan
 from reconciler.sent_enrollment import SentEnrollment
 from reconciler.session import open_session
 from reconciler.vocabulary import Operation
-from tests.apply._support import apply_once, plan_changes
+from tests.apply._support import apply_once, plan_changes, time_passes
 from tests.identity._world import World
 
 CLARKY_SEQ = """\
@@ -271,3 +271,48 @@ def test_a_gary_enrollment_in_doubt_that_never_arrived_is_settled_absent_and_enr
 def world_journal(world: World) -> list:
     with open_session(world.root, env={}, hub=world.hub) as session:
         return session.store.journal("gary.membership[nurture][sam]")
+
+
+TWO_BLUEPRINTS = """\
+blueprints:
+  - id: bp-a
+    provider: kalent
+    sourcing: "Senior Backend Engineer"
+    name: "Backend outreach A"
+    steps:
+      - {id: invite, name: Invite, type: LINKEDIN, linkedInType: LINKEDIN_INVITATION, content: "",
+         temporalityType: ASAP}
+  - id: bp-b
+    provider: kalent
+    sourcing: "Senior Backend Engineer"
+    name: "Backend outreach B"
+    steps:
+      - {id: mail, name: Mail, type: EMAIL, subject: "Hi", content: "Hi {{firstname}}", temporalityType: ASAP}
+"""
+
+
+def test_an_in_doubt_kalent_start_is_read_as_sent_after_its_blueprint_changed(tmp_path) -> None:
+    """Kalent settles by reading, not by a replay: cand_789's start into bp-a commits with its answer
+    lost; the sequence is then pointed at bp-b. Past the settle window the start is read as sent: it
+    ran, so the member is `manual` (then `skip`: a sequence of another blueprint runs), never started."""
+    world = World(tmp_path, "inprocess")
+    root, hub = world.root, world.hub
+    try:
+        seq = "sequences:\n  - {id: s-b, provider: kalent, blueprint: %s, candidates: [cand_789]}\n"
+        world.write(m_yaml=TWO_BLUEPRINTS + seq % "bp-a")
+        apply_once(root, hub)  # the blueprints, and the first absent read
+        time_passes(root, hub, 660)
+        hub.faults = FaultPlan(script=[Fault("commit_timeout", method="POST", path=r"/start$", vendor="kalent")])
+        assert [r.status for r in apply_once(root, hub).results] == ["unknown"]
+        hub.faults = FaultPlan()
+        world.write(m_yaml=TWO_BLUEPRINTS + seq % "bp-b")
+        time_passes(root, hub, 660)
+        planned = [(c.action, c.reason) for c in plan_changes(root, hub)]
+        assert [a for a, _ in planned] == ["manual"] and "enrolled there as sent" in planned[0][1], planned
+        for _ in range(2):
+            apply_once(root, hub)
+            time_passes(root, hub, 660)
+        assert hub.store.sends("kalent") == {("kalent", "bp_00000001", "cand_789"): 1}
+        assert [c.action for c in plan_changes(root, hub)] == ["skip"]
+    finally:
+        world.close()
