@@ -59,6 +59,8 @@ def _replay_refusals(plan: Plan, desired: DesiredState, live: LiveSnapshot, ledg
                 and c.address not in live.held and (spec := vendors.find(types.get(c.address.provider, "")))
                 and spec.replays_starts}
     refused = _refusals(desired, live, ledger, now, replayed)
+    if not refused:
+        return
     plan.changes = [replace(c, reason=f"an earlier enrollment attempt has an unknown outcome; apply does not settle it "
                                       f"by replaying its key, which would start it if it never arrived: "
                                       f"{refused[c.address]}") if c.address in refused else c for c in plan.changes]
