@@ -73,6 +73,13 @@ def carry_renames(desired: DesiredState, live: LiveSnapshot, known: Mapping[Addr
         if len(matches) != 1 or matches[0] in taken:
             continue  # no one, or not one person: left as it is (reported like any undeclared enrollment)
         new = matches[0]
+        if new == old:  # the vendor's id of the person matched the address itself: the same person, kept
+            kept = live.renames_from.pop(old, None)
+            if kept is not None:
+                live.memberships[old] = kept
+            reused.discard(old)
+            taken.add(old)
+            continue
         was, now = live.memberships.get(old) or live.renames_from.get(old), live.memberships.get(new)
         if was is not None and now is not None and was.remote_id and now.remote_id and was.remote_id != now.remote_id:
             continue  # two different enrollments: not a rename (None: an asynchronous start not yet seen)
