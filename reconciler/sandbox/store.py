@@ -61,6 +61,26 @@ class Collection:
         found = self._db.execute("SELECT body FROM objects WHERE coll = ? AND key = ?", (self.name, key)).fetchone()
         return None if found is None else self._row(key, found[0])
 
+    def get_many(self, keys: list[str]) -> list[Any | None]:
+        """get() of each key, in order, with the rows not yet held read in one query per 500 keys
+        (a list page loaded one SELECT per row cost a third of the sandbox's time, issue 17)."""
+        found: dict[str, Any] = {}
+        missing = []
+        for key in keys:
+            obj = self._dirty.get(key)
+            if obj is None:
+                obj = self._live.get(key)
+            if obj is None:
+                missing.append(key)
+            else:
+                found[key] = obj  # held here: a weakly cached row must outlive this call
+        for start in range(0, len(missing), 500):
+            chunk = missing[start:start + 500]
+            sql = f"SELECT key, body FROM objects WHERE coll = ? AND key IN ({','.join('?' * len(chunk))})"
+            for key, body in self._db.execute(sql, (self.name, *chunk)).fetchall():
+                found[key] = self._row(key, body)
+        return [found.get(key) for key in keys]
+
     def __getitem__(self, key: str) -> Any:
         """A row the caller knows is there (KeyError if not)."""
         obj = self.get(key)

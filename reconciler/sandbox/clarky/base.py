@@ -196,8 +196,11 @@ class ClarkyBase(Simulator):
         start = (page - 1) * size
         data = items[start:start + size]
         if coll is not None:
-            rows = self.coll(coll)
-            data = [rows[key] for key in data]
+            rows = self.coll(coll).get_many(data)
+            for key, row in zip(data, rows, strict=True):
+                if row is None:
+                    raise KeyError(key)
+            data = rows
         return SimResponse(200, {
             "data": data,
             "pagination": {"page": page, "page_size": size, "total": total, "total_pages": math.ceil(total / size)},

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from reconciler.sandbox.core import SimRequest
+from reconciler.sandbox.store import Collection
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -106,6 +107,10 @@ def page(
     offset = decode_token(token, scope) if token else 0
     data: list[dict[str, Any]] = []
     pos = offset
+    # A page over a collection reads its rows in one query, not one per row (issue 17); `held`
+    # keeps them in the collection's weak cache while `load` below takes them one by one.
+    rows = getattr(load, "__self__", None)
+    held = rows.get_many(list(ids[offset:offset + limit + 1])) if isinstance(rows, Collection) else None
     while pos < len(ids) and len(data) < limit:
         row = load(ids[pos])
         pos += 1
@@ -125,4 +130,5 @@ def page(
         total = len(ids)
     else:
         total = sum(1 for i in ids if (r := load(i)) is not None and keep(r))
+    del held
     return {"data": data, "next_page_token": encode_token(pos, scope) if more else None, "total": total}
