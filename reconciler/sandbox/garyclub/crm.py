@@ -55,7 +55,7 @@ class CrmMixin(GaryClubBase):
 
         filtered = bool(q or lifecycle or owner)
         ids = self.idx.contacts.get(self.tenant(req), [])
-        return self.ok(page(req, ids, self.coll("contacts").get, keep if filtered else None, public))
+        return self.ok(page(req, ids, self.coll("contacts"), keep if filtered else None, public))
 
     def h_upsert_contact(self, req: SimRequest) -> SimResponse:
         data = self.body(req)
@@ -120,7 +120,7 @@ class CrmMixin(GaryClubBase):
         check_params(req, ("q",))
         q = (req.q("q") or "").lower()
         keep = (lambda c: q in (c.get("name") or "").lower()) if q else None
-        return self.ok(page(req, self.idx.companies.get(self.tenant(req), []), self.coll("companies").get, keep,
+        return self.ok(page(req, self.idx.companies.get(self.tenant(req), []), self.coll("companies"), keep,
                             public))
 
     def h_get_company(self, req: SimRequest, company_id: str) -> SimResponse:
@@ -161,7 +161,7 @@ class CrmMixin(GaryClubBase):
     # -- pipelines and deals --------------------------------------------------------------------
     def h_list_pipelines(self, req: SimRequest) -> SimResponse:
         check_params(req, ())
-        return self.ok(page(req, self.idx.pipelines.get(self.tenant(req), []), self.coll("pipelines").get, None,
+        return self.ok(page(req, self.idx.pipelines.get(self.tenant(req), []), self.coll("pipelines"), None,
                             public))
 
     def default_pipeline(self, tenant: str) -> dict[str, Any]:
@@ -183,7 +183,7 @@ class CrmMixin(GaryClubBase):
             return all(d.get(k) == val for k, val in want.items()) and (not q or q in (d.get("name") or "").lower())
 
         ids = self.idx.deals.get(self.tenant(req), [])
-        return self.ok(page(req, ids, self.coll("deals").get, keep if (want or q) else None, public))
+        return self.ok(page(req, ids, self.coll("deals"), keep if (want or q) else None, public))
 
     def deal_in(self, tenant: str | None, deal_id: str) -> dict[str, Any]:
         row = self.coll("deals").get(deal_id)

@@ -92,11 +92,11 @@ def parse_limit(req: SimRequest) -> int:
 def page(
     req: SimRequest,
     ids: Sequence[str],
-    load: Callable[[str], Any],
+    rows: Collection,
     keep: Callable[[Any], bool] | None = None,
     render: Callable[[Any], dict[str, Any]] = dict,
 ) -> dict[str, Any]:
-    """One page `{data, next_page_token, total}` over `ids` (oldest first).
+    """One page `{data, next_page_token, total}` over `ids` (oldest first), their rows in `rows`.
 
     `total` counts every match (the shape of the documented sequences list, used for every list);
     it is O(1) unfiltered and one pass over the ids when a filter is given.
@@ -107,10 +107,10 @@ def page(
     offset = decode_token(token, scope) if token else 0
     data: list[dict[str, Any]] = []
     pos = offset
-    # A page over a collection reads its rows in one query, not one per row (issue 17); `held`
-    # keeps them in the collection's weak cache while `load` below takes them one by one.
-    rows = getattr(load, "__self__", None)
-    held = rows.get_many(list(ids[offset:offset + limit + 1])) if isinstance(rows, Collection) else None
+    # The page's rows (and the look-ahead one) are read in one query, not one per row (issue 17);
+    # `held` keeps them in the collection's weak cache while `load` below takes them one by one.
+    load = rows.get
+    held = rows.get_many(list(ids[offset:offset + limit + 1]))
     while pos < len(ids) and len(data) < limit:
         row = load(ids[pos])
         pos += 1

@@ -57,7 +57,7 @@ class SequencesMixin(CrmMixin):
             raise ApiError(400, "invalid_request", "status must be one of " + ", ".join(SEQUENCE_STATUSES),
                            {"field": "status"})
         keep = (lambda s: s["status"] == status) if status else None
-        return self.ok(page(req, self.idx.sequences.get(self.tenant(req), []), self.coll("sequences").get, keep,
+        return self.ok(page(req, self.idx.sequences.get(self.tenant(req), []), self.coll("sequences"), keep,
                             public))
 
     def h_get_sequence(self, req: SimRequest, sequence_id: str) -> SimResponse:
@@ -79,7 +79,7 @@ class SequencesMixin(CrmMixin):
                            {"field": "status"})
         keep = (lambda e: e["status"] == status) if status else None
         ids = self.idx.enr_by_seq.get((tenant, sequence_id), [])
-        return self.ok(page(req, ids, self.coll("enrollments").get, keep, public))
+        return self.ok(page(req, ids, self.coll("enrollments"), keep, public))
 
     def h_enroll(self, req: SimRequest, sequence_id: str) -> SimResponse:
         tenant = self.tenant(req)
