@@ -118,12 +118,18 @@ class Store(ABC):
     def in_doubt(self) -> list[JournalEntry]: ...
 
     @abstractmethod
-    def sends_since(self, since: datetime) -> dict[str, int]: ...
+    def enroll_intents_since(self, since: datetime) -> list[tuple[str, str]]:
+        """(address, time) of every enrollment intent since `since` that sent or may have sent (any
+        outcome but those that sent nothing), oldest first."""
 
-    @abstractmethod
+    def sends_since(self, since: datetime) -> dict[str, int]:
+        """'provider/sequence' -> enrollments sent or possibly sent since `since` (for daily_cap)."""
+        return count_sends(address for address, _ in self.enroll_intents_since(since))
+
     def starts_since(self, since: datetime) -> dict[str, str]:
-        """Address -> the time of its latest enrollment intent since `since` that sent or may have sent
-        (any outcome but those that sent nothing): the journal's own record of recent starts."""
+        """Address -> the time of its latest enrollment intent since `since` that sent or may have sent:
+        the journal's own record of recent starts."""
+        return dict(self.enroll_intents_since(since))  # oldest first: the latest stays
 
     def sends_last_24h(self) -> dict[str, int]:
         return self.sends_since(self.clock.now() - timedelta(hours=24))

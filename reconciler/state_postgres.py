@@ -40,7 +40,6 @@ from reconciler.state import (
     TABLES,
     JournalEntry,
     Store,
-    count_sends,
     entry_from_row,
     new_lock_id,
     records_from_rows,
@@ -290,25 +289,15 @@ class PostgresStore(Store):
             "AND phase = 'intent' AND NOT EXISTS (SELECT 1 FROM {s}.journal o WHERE o.project = journal.project "
             "AND o.intent_seq = journal.seq AND o.result = ANY(%s)) ORDER BY seq", (list(RESOLVED),))
 
-    def sends_since(self, since: datetime) -> dict[str, int]:
+    def enroll_intents_since(self, since: datetime) -> list[tuple[str, str]]:
         stamp = since.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         rows = self._exec(
-            "SELECT i.address FROM {s}.journal i WHERE i.project = %s AND i.phase = 'intent' "
+            "SELECT i.address, i.at FROM {s}.journal i WHERE i.project = %s AND i.phase = 'intent' "
             "AND i.operation = %s AND i.at >= %s AND NOT EXISTS (SELECT 1 FROM {s}.journal o "
-            "WHERE o.project = i.project AND o.intent_seq = i.seq AND o.result = ANY(%s))",
+            "WHERE o.project = i.project AND o.intent_seq = i.seq AND o.result = ANY(%s)) ORDER BY i.seq",
             (self.project, str(Operation.ENROLL), stamp, list(SENT_NOTHING)),
         )
-        return count_sends(text for (text,) in rows)
-
-    def starts_since(self, since: datetime) -> dict[str, str]:
-        stamp = since.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        rows = self._exec(
-            "SELECT i.address, max(i.at) FROM {s}.journal i WHERE i.project = %s AND i.phase = 'intent' "
-            "AND i.operation = %s AND i.at >= %s AND NOT EXISTS (SELECT 1 FROM {s}.journal o "
-            "WHERE o.project = i.project AND o.intent_seq = i.seq AND o.result = ANY(%s)) GROUP BY i.address",
-            (self.project, str(Operation.ENROLL), stamp, list(SENT_NOTHING)),
-        )
-        return {address: at for address, at in rows}
+        return [(address, at) for address, at in rows]
 
     # -- lock -----------------------------------------------------------------------------------
     def _try_lock(self, holder: str) -> str:

@@ -28,7 +28,6 @@ from reconciler.state import (
     TABLES,
     JournalEntry,
     Store,
-    count_sends,
     entry_from_row,
     new_lock_id,
     records_from_rows,
@@ -214,26 +213,15 @@ class StateStore(Store):
             "WHERE phase = 'intent' AND NOT EXISTS (SELECT 1 FROM journal o WHERE o.intent_seq = journal.seq "
             f"AND o.result IN ({placeholders})) ORDER BY seq", RESOLVED)
 
-    def sends_since(self, since: datetime) -> dict[str, int]:
-        """'provider/sequence' -> enrollments sent or possibly sent since `since` (for daily_cap)."""
+    def enroll_intents_since(self, since: datetime) -> list[tuple[str, str]]:
         stamp = since.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         rows = self._exec(
-            "SELECT i.address FROM journal i WHERE i.phase = 'intent' AND i.operation = ? AND i.at >= ? "
+            "SELECT i.address, i.at FROM journal i WHERE i.phase = 'intent' AND i.operation = ? AND i.at >= ? "
             "AND NOT EXISTS (SELECT 1 FROM journal o WHERE o.intent_seq = i.seq "
-            f"AND o.result IN ({', '.join('?' for _ in SENT_NOTHING)}))",
+            f"AND o.result IN ({', '.join('?' for _ in SENT_NOTHING)})) ORDER BY i.seq",
             (str(Operation.ENROLL), stamp, *SENT_NOTHING),
         ).fetchall()
-        return count_sends(text for (text,) in rows)
-
-    def starts_since(self, since: datetime) -> dict[str, str]:
-        stamp = since.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        rows = self._exec(
-            "SELECT i.address, max(i.at) FROM journal i WHERE i.phase = 'intent' AND i.operation = ? AND i.at >= ? "
-            "AND NOT EXISTS (SELECT 1 FROM journal o WHERE o.intent_seq = i.seq "
-            f"AND o.result IN ({', '.join('?' for _ in SENT_NOTHING)})) GROUP BY i.address",
-            (str(Operation.ENROLL), stamp, *SENT_NOTHING),
-        ).fetchall()
-        return {address: at for address, at in rows}
+        return [(address, at) for address, at in rows]
 
     # -- lock -----------------------------------------------------------------------------------
     def _try_lock(self, holder: str) -> str:
