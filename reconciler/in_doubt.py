@@ -170,10 +170,7 @@ def _resolve_one(desired: DesiredState, provider: Provider, addr: Address, entry
 
 
 def _replays(provider: Provider) -> bool:
-    """Whether the vendor settles a start in doubt only by replaying it with its key (which sends it if
-    it never arrived), rather than by reading (VendorSpec.replays_starts)."""
-    spec = vendors.find(provider.config.type)
-    return spec is not None and spec.replays_starts
+    return vendors.replays_starts(provider.config.type)
 
 
 def _sent(desired: DesiredState, addr: Address, entry: JournalEntry,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.contact_policy.enforce import enforce, window_refusal
 from reconciler.contact_policy.forecast import forecast, over_daily_limit
@@ -17,6 +17,9 @@ from reconciler.snapshot import LiveSnapshot
 from reconciler.state_record import StateRecord
 from reconciler.timeutil import SystemClock
 from reconciler.vocabulary import Action
+
+if TYPE_CHECKING:  # the session imports the engine, which imports this module
+    from reconciler.session import Session
 
 
 def with_contact_policy(plan: Plan, desired: DesiredState, live: LiveSnapshot,
@@ -30,13 +33,13 @@ def with_contact_policy(plan: Plan, desired: DesiredState, live: LiveSnapshot,
     return plan
 
 
-def enroll_refusals(session: Any, live: LiveSnapshot, addresses: set[Address]) -> dict[Address, str]:
+def enroll_refusals(session: Session, live: LiveSnapshot, addresses: set[Address]) -> dict[Address, str]:
     """Why the contact policy would hold back an enrollment of each of `addresses` now (address ->
     reason; absent: allowed). A keyed replay of a start in doubt is one, if the start never arrived."""
     desired = session.desired
     if not desired.project.policy.declared:
         return {}
-    ledger = session.store.cache() if needs_ledger(desired) else {}
+    ledger = session.store.cache_view() if needs_ledger(desired) else {}
     return _refusals(desired, live, ledger, policy_now(session), addresses)
 
 
@@ -56,8 +59,7 @@ def _replay_refusals(plan: Plan, desired: DesiredState, live: LiveSnapshot, ledg
     `defer` says so when the policy holds the person back now (apply then does not replay it)."""
     types = {name: cfg.type for name, cfg in desired.project.providers.items()}
     replayed = {c.address for c in plan.changes if c.action == Action.DEFER and c.address in live.pending
-                and c.address not in live.held and (spec := vendors.find(types.get(c.address.provider, "")))
-                and spec.replays_starts}
+                and c.address not in live.held and vendors.replays_starts(types.get(c.address.provider, ""))}
     refused = _refusals(desired, live, ledger, now, replayed)
     if not refused:
         return

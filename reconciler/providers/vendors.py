@@ -67,6 +67,13 @@ def find(vendor_type: str) -> VendorSpec | None:
     return _specs().get(vendor_type)
 
 
+def replays_starts(vendor_type: str) -> bool:
+    """Whether a start in doubt is settled by replaying it with its key (which sends it if it never
+    arrived) rather than by reading (VendorSpec.replays_starts); False for a type no vendor has."""
+    found = find(vendor_type)
+    return found is not None and found.replays_starts
+
+
 def rate_limits(vendor_type: str) -> dict[str, int]:
     """The rate limits a vendor's spec sets by default ({} for a type no vendor has)."""
     found = find(vendor_type)
