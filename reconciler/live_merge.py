@@ -100,6 +100,8 @@ def _hold_unclaimed(reused: set[Address], live: LiveSnapshot, known: Mapping[Add
     claims (the loop above carried it to none): the same person with new details (an edited email) and
     somebody new under a reused contact id look alike, and enrolling the first sends them a second
     sequence. Nothing is sent; the plan says `manual` with what to change to tell them apart."""
+    if not reused:
+        return
     carried = set(live.renames.values())
     for address in (a for a in known if a in reused and a not in carried):  # in the state's order
         record = known[address]
