@@ -19,16 +19,8 @@ from reconciler.sent_enrollment import SentEnrollment
 from reconciler.session import open_session
 from reconciler.vocabulary import Operation
 from tests.apply._support import apply_once, plan_changes, time_passes
-from tests.identity._world import World
+from tests.identity._world import CLARKY_SEQ, GARY_SEQ, TWO_BLUEPRINTS, World
 
-CLARKY_SEQ = """\
-sequences:
-  - {id: inbound, provider: clarky, template: tpl_01HABC, members: [%s]}
-"""
-GARY_SEQ = """\
-sequences:
-  - {id: nurture, provider: gary, sequence: Post-call nurture, members: [%s]}
-"""
 SUPPRESSING_PROJECT = """\
 version: 1
 providers:
@@ -41,6 +33,17 @@ policy:
 """
 
 
+def clarky_start_in_doubt(world: World) -> None:
+    """Apply the manifests as written, every answer to Clarky's start lost (the keyed retries and the
+    in-run replay too): the start commits, and its journal intent stays in doubt."""
+    world.hub.faults = FaultPlan(script=[Fault("commit_timeout", method="POST", path=r"/sequences/start$",
+                                               vendor="clarky", times=None)])
+    first = apply_once(world.root, world.hub)
+    assert [r.status for r in first.results] == ["unknown"], first.results
+    assert world.sends_for("clarky") == 1  # the start committed; its answer never came back
+    world.hub.faults = FaultPlan()
+
+
 def test_an_in_doubt_clarky_start_is_not_replayed_into_a_changed_template(tmp_path) -> None:
     """Run 1: Lee's start commits at Clarky but every answer is lost (the keyed retries and the in-run
     replay too): the journal intent stays in doubt. The sequence is then pointed at another template
@@ -50,12 +53,7 @@ def test_an_in_doubt_clarky_start_is_not_replayed_into_a_changed_template(tmp_pa
     try:
         person = "contacts:\n  - {id: lee, first_name: Lee, emails: [lee@example.org]}\n"
         world.write(m_yaml=person + CLARKY_SEQ % "lee")
-        world.hub.faults = FaultPlan(script=[Fault("commit_timeout", method="POST", path=r"/sequences/start$",
-                                                   vendor="clarky", times=None)])
-        first = apply_once(world.root, world.hub)
-        assert [r.status for r in first.results] == ["unknown"], first.results
-        assert world.sends_for("clarky") == 1  # the start committed; its answer never came back
-        world.hub.faults = FaultPlan()
+        clarky_start_in_doubt(world)
         world.write(m_yaml=person + CLARKY_SEQ.replace("tpl_01HABC", "tpl_01HNUR") % "lee")
         second = apply_once(world.root, world.hub)
         assert world.sends_for("clarky") == 1, (world.hub.store.sends("clarky"), second.results)
@@ -98,12 +96,7 @@ def test_an_in_doubt_clarky_start_survives_an_email_edit(tmp_path) -> None:
     try:
         person = "contacts:\n  - {id: lee, first_name: Lee, emails: [%s]}\n"
         world.write(m_yaml=person % "lee@old.example" + CLARKY_SEQ % "lee")
-        world.hub.faults = FaultPlan(script=[Fault("commit_timeout", method="POST", path=r"/sequences/start$",
-                                                   vendor="clarky", times=None)])
-        first = apply_once(world.root, world.hub)
-        assert [r.status for r in first.results] == ["unknown"], first.results
-        assert world.sends_for("clarky") == 1
-        world.hub.faults = FaultPlan()
+        clarky_start_in_doubt(world)
         world.write(m_yaml=person % "lee@new.example" + CLARKY_SEQ % "lee")
         reports = [apply_once(world.root, world.hub) for _ in range(3)]
         assert world.sends_for("clarky") == 1, (world.hub.store.sends("clarky"), [r.results for r in reports])
@@ -271,24 +264,6 @@ def test_a_gary_enrollment_in_doubt_that_never_arrived_is_settled_absent_and_enr
 def world_journal(world: World) -> list:
     with open_session(world.root, env={}, hub=world.hub) as session:
         return session.store.journal("gary.membership[nurture][sam]")
-
-
-TWO_BLUEPRINTS = """\
-blueprints:
-  - id: bp-a
-    provider: kalent
-    sourcing: "Senior Backend Engineer"
-    name: "Backend outreach A"
-    steps:
-      - {id: invite, name: Invite, type: LINKEDIN, linkedInType: LINKEDIN_INVITATION, content: "",
-         temporalityType: ASAP}
-  - id: bp-b
-    provider: kalent
-    sourcing: "Senior Backend Engineer"
-    name: "Backend outreach B"
-    steps:
-      - {id: mail, name: Mail, type: EMAIL, subject: "Hi", content: "Hi {{firstname}}", temporalityType: ASAP}
-"""
 
 
 def test_an_in_doubt_kalent_start_is_read_as_sent_after_its_blueprint_changed(tmp_path) -> None:

@@ -8,14 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.sandbox.faults import Fault, FaultPlan
 from tests.apply._support import apply_once
-from tests.identity._world import World
-
-CLARKY_SEQ = """\
-sequences:
-  - {id: inbound, provider: clarky, template: tpl_01HABC, members: [%s]}
-"""
+from tests.apply.test_in_doubt_changed import clarky_start_in_doubt
+from tests.identity._world import CLARKY_SEQ, World
 
 
 @pytest.mark.xfail(strict=True, reason="review2: sent.contact is None for a first start (its Clarky contact is "
@@ -31,12 +26,7 @@ def test_an_in_doubt_first_clarky_start_is_not_replayed_onto_another_clarky_cont
     try:
         person = "contacts:\n  - {id: lee, first_name: Lee, emails: [lee@example.org]}\n"
         world.write(m_yaml=person + CLARKY_SEQ % "lee")
-        world.hub.faults = FaultPlan(script=[Fault("commit_timeout", method="POST", path=r"/sequences/start$",
-                                                   vendor="clarky", times=None)])
-        first = apply_once(world.root, world.hub)
-        assert [r.status for r in first.results] == ["unknown"], first.results
-        assert world.sends_for("clarky") == 1  # the start committed; its answer never came back
-        world.hub.faults = FaultPlan()
+        clarky_start_in_doubt(world)
         contacts = world.hub.store.collection("clarky.contacts")
         lee_key, lee = next((k, r) for k, r in contacts.scan()
                             if any(e["email"] == "lee@example.org" for e in r["emails"]))

@@ -10,31 +10,11 @@ import pytest
 
 from reconciler.sandbox.faults import Fault, FaultPlan
 from tests.apply._support import apply_once, plan_changes, time_passes
-from tests.identity._world import World
+from tests.identity._world import TWO_BLUEPRINTS, World, kalent_sends
 from tests.review.test_rev1_sends import kalent_sends as sends_of
 from tests.review.test_rev1_sends import later
 
-TWO_BLUEPRINTS = """\
-blueprints:
-  - id: bp-a
-    provider: kalent
-    sourcing: "Senior Backend Engineer"
-    name: "Backend outreach A"
-    steps:
-      - {id: invite, name: Invite, type: LINKEDIN, linkedInType: LINKEDIN_INVITATION, content: "",
-         temporalityType: ASAP}
-  - id: bp-b
-    provider: kalent
-    sourcing: "Senior Backend Engineer"
-    name: "Backend outreach B"
-    steps:
-      - {id: mail, name: Mail, type: EMAIL, subject: "Hi", content: "Hi {{firstname}}", temporalityType: ASAP}
-"""
 ADDRESS = "kalent.membership[s-b][tom]"
-
-
-def kalent_sends(world: World, candidate: str) -> int:
-    return sum(n for (vendor, _, cand), n in world.hub.store.sends("kalent").items() if cand == candidate)
 
 
 def _row(world: World) -> tuple | None:

@@ -21,6 +21,42 @@ from reconciler.sandbox.hub import open_project_hub
 from tests.apply._support import EXAMPLE, apply_once, plan_changes, time_passes
 from tests.drift._support import serve_sandbox
 
+
+# Manifest snippets and helpers the identity and in-doubt scenarios share.
+CLARKY_SEQ = """\
+sequences:
+  - {id: inbound, provider: clarky, template: tpl_01HABC, members: [%s]}
+"""
+GARY_SEQ = """\
+sequences:
+  - {id: nurture, provider: gary, sequence: Post-call nurture, members: [%s]}
+"""
+TWO_BLUEPRINTS = """\
+blueprints:
+  - id: bp-a
+    provider: kalent
+    sourcing: "Senior Backend Engineer"
+    name: "Backend outreach A"
+    steps:
+      - {id: invite, name: Invite, type: LINKEDIN, linkedInType: LINKEDIN_INVITATION, content: "",
+         temporalityType: ASAP}
+  - id: bp-b
+    provider: kalent
+    sourcing: "Senior Backend Engineer"
+    name: "Backend outreach B"
+    steps:
+      - {id: mail, name: Mail, type: EMAIL, subject: "Hi", content: "Hi {{firstname}}", temporalityType: ASAP}
+"""
+
+
+def actions(changes: list[dict]) -> dict[str, str]:
+    return {c["address"]: c["action"] for c in changes}
+
+
+def kalent_sends(world: World, candidate: str) -> int:
+    return sum(n for (vendor, _, cand), n in world.hub.store.sends("kalent").items() if cand == candidate)
+
+
 MODES = ("inprocess", "loopback")
 IN_PROCESS_PROJECT = """\
 version: 1

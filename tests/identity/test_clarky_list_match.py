@@ -8,12 +8,7 @@ import shutil
 
 from reconciler.sandbox.hub import open_project_hub
 from tests.apply._support import EXAMPLE, apply_once, plan_changes
-from tests.identity._world import World
-
-CLARKY_SEQ = """\
-sequences:
-  - {id: inbound, provider: clarky, template: tpl_01HABC, members: [%s]}
-"""
+from tests.identity._world import CLARKY_SEQ, World
 
 
 def test_a_person_held_twice_in_clarky_is_not_started_again_when_many_contacts_are_matched_from_the_list(

@@ -5,22 +5,9 @@ send the same person a second sequence, so nothing is sent and the plan says `ma
 
 from __future__ import annotations
 
-from tests.identity._world import World, world
+from tests.identity._world import CLARKY_SEQ, TWO_BLUEPRINTS, World, actions, kalent_sends, world
 
 __all__ = ["world"]  # fixture
-
-CLARKY_SEQ = """\
-sequences:
-  - {id: inbound, provider: clarky, template: tpl_01HABC, members: [%s]}
-"""
-GARY_SEQ = """\
-sequences:
-  - {id: nurture, provider: gary, sequence: Post-call nurture, members: [%s]}
-"""
-
-
-def actions(changes: list[dict]) -> dict[str, str]:
-    return {c["address"]: c["action"] for c in changes}
 
 
 def test_an_edited_email_with_the_state_intact_never_enrolls_the_contact_again(world: World) -> None:
@@ -42,28 +29,6 @@ def test_an_edited_email_with_the_state_intact_never_enrolls_the_contact_again(w
     world.apply()
     world.apply()
     assert world.sends_for(vendor) == 1, planned
-
-
-TWO_BLUEPRINTS = """\
-blueprints:
-  - id: bp-a
-    provider: kalent
-    sourcing: "Senior Backend Engineer"
-    name: "Backend outreach A"
-    steps:
-      - {id: invite, name: Invite, type: LINKEDIN, linkedInType: LINKEDIN_INVITATION, content: "",
-         temporalityType: ASAP}
-  - id: bp-b
-    provider: kalent
-    sourcing: "Senior Backend Engineer"
-    name: "Backend outreach B"
-    steps:
-      - {id: mail, name: Mail, type: EMAIL, subject: "Hi", content: "Hi {{firstname}}", temporalityType: ASAP}
-"""
-
-
-def kalent_sends(world: World, candidate: str) -> int:
-    return sum(n for (vendor, _, cand), n in world.hub.store.sends("kalent").items() if cand == candidate)
 
 
 def test_a_contact_id_reused_for_a_kalent_candidate_running_another_blueprint_is_not_started_blind(

@@ -6,22 +6,9 @@ sandbox's send ledger (see _world.py)."""
 
 from __future__ import annotations
 
-from tests.identity._world import World, world
+from tests.identity._world import CLARKY_SEQ, GARY_SEQ, World, actions, world
 
 __all__ = ["world"]  # fixture
-
-CLARKY_SEQ = """\
-sequences:
-  - {id: inbound, provider: clarky, template: tpl_01HABC, members: [%s]}
-"""
-GARY_SEQ = """\
-sequences:
-  - {id: nurture, provider: gary, sequence: Post-call nurture, members: [%s]}
-"""
-
-
-def actions(changes: list[dict]) -> dict[str, str]:
-    return {c["address"]: c["action"] for c in changes}
 
 
 # -- 1. one person, two identities ----------------------------------------------------------------
