@@ -8,12 +8,10 @@ document is built in its own module; this one assembles them.
 
 from __future__ import annotations
 
-import gc
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from reconciler.collector import collector_paused
 from reconciler.contact_policy.config import check_sequence_references
 from reconciler.contact_syntax import CANDIDATE_ID, EMAIL
 from reconciler.desired_blueprints import build_blueprints
@@ -30,22 +28,9 @@ from reconciler.one_send_per_person import check_one_send_per_person
 
 def load_desired(root: Path) -> DesiredState:
     """Load, validate and build the desired state of a campaigns directory."""
-    with _collector_paused():
+    with collector_paused():
         loaded = load_directory(root)
         return build_desired(loaded)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic GC off while the manifests are built: they make no cycles, and at 100k memberships its
-    collections walked the growing contacts again and again (~10% of loading's CPU time)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def build_desired(loaded: Loaded) -> DesiredState:
