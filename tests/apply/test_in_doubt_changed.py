@@ -44,6 +44,19 @@ def clarky_start_in_doubt(world: World) -> None:
     world.hub.faults = FaultPlan()
 
 
+def gary_enrollment_in_doubt(world: World) -> None:
+    """Apply the manifests as written with the enrollment POST's answer lost and every roster read that
+    would settle it failing (503): the POST commits, and its journal intent stays in doubt."""
+    world.hub.faults = FaultPlan(script=[
+        Fault("latency", seconds=0.0, method="GET", path=r"/enrollments$", vendor="garyclub", times=1),  # the read
+        Fault("commit_timeout", method="POST", path=r"/enrollments$", vendor="garyclub", times=1),
+        Fault("status", status=503, method="GET", path=r"/enrollments$", vendor="garyclub", times=None)])
+    first = apply_once(world.root, world.hub)
+    assert [r.status for r in first.results] == ["unknown"], first.results
+    assert world.sends_for("garyclub") == 1  # the POST committed; its answer never came back
+    world.hub.faults = FaultPlan()
+
+
 def test_an_in_doubt_clarky_start_is_not_replayed_into_a_changed_template(tmp_path) -> None:
     """Run 1: Lee's start commits at Clarky but every answer is lost (the keyed retries and the in-run
     replay too): the journal intent stays in doubt. The sequence is then pointed at another template
@@ -72,14 +85,7 @@ def test_an_in_doubt_gary_enrollment_is_not_settled_absent_in_a_changed_sequence
                   "  - {id: sam, first_name: Sam, emails: [sam@example.org], phone_numbers: ['+15550004444']}\n")
         seq = "sequences:\n  - {id: nurture, provider: gary, sequence: %s, members: [sam]}\n"
         world.write(m_yaml=person + seq % "Post-call nurture")
-        world.hub.faults = FaultPlan(script=[
-            Fault("latency", seconds=0.0, method="GET", path=r"/enrollments$", vendor="garyclub", times=1),  # the read
-            Fault("commit_timeout", method="POST", path=r"/enrollments$", vendor="garyclub", times=1),
-            Fault("status", status=503, method="GET", path=r"/enrollments$", vendor="garyclub", times=None)])
-        first = apply_once(world.root, world.hub)
-        assert [r.status for r in first.results] == ["unknown"], first.results
-        assert world.sends_for("garyclub") == 1  # the POST committed; its answer never came back
-        world.hub.faults = FaultPlan()
+        gary_enrollment_in_doubt(world)
         world.write(m_yaml=person + seq % "Webinar follow-up")
         second = apply_once(world.root, world.hub)
         assert world.sends_for("garyclub") == 1, (world.hub.store.sends("garyclub"), second.results)
@@ -113,14 +119,7 @@ def test_an_in_doubt_gary_enrollment_survives_an_email_edit(tmp_path) -> None:
     try:
         person = "contacts:\n  - {id: sam, first_name: Sam, emails: [%s]}\n"
         world.write(m_yaml=person % "sam@old.example" + GARY_SEQ % "sam")
-        world.hub.faults = FaultPlan(script=[
-            Fault("latency", seconds=0.0, method="GET", path=r"/enrollments$", vendor="garyclub", times=1),  # the read
-            Fault("commit_timeout", method="POST", path=r"/enrollments$", vendor="garyclub", times=1),
-            Fault("status", status=503, method="GET", path=r"/enrollments$", vendor="garyclub", times=None)])
-        first = apply_once(world.root, world.hub)
-        assert [r.status for r in first.results] == ["unknown"], first.results
-        assert world.sends_for("garyclub") == 1
-        world.hub.faults = FaultPlan()
+        gary_enrollment_in_doubt(world)
         world.write(m_yaml=person % "sam@new.example" + GARY_SEQ % "sam")
         reports = [apply_once(world.root, world.hub) for _ in range(3)]
         assert world.sends_for("garyclub") == 1, (world.hub.store.sends("garyclub"), [r.results for r in reports])

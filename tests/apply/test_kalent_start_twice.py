@@ -138,6 +138,18 @@ def test_a_kalent_retry_in_doubt_is_not_sent_again_whatever_kalents_clock_says(t
         world.close()
 
 
+def started_with_skew(world: World, skew: int) -> None:
+    """cand_789 declared in s-b (bp-b), Kalent's clock `skew` seconds off ours: its first absent read,
+    then, a settle window later, its start."""
+    root, hub = world.root, world.hub
+    hub.simulators["kalent"].clock.advance(skew)
+    world.write(m_yaml=TWO_BLUEPRINTS + "sequences:\n  - {id: s-b, provider: kalent, blueprint: bp-b, "
+                                        "candidates: [cand_789]}\n")
+    assert apply_once(root, hub).ok  # the first absent read
+    later(root, hub, 660)
+    assert apply_once(root, hub).ok  # started
+
+
 @pytest.mark.parametrize("skew", [-300, -120, 120, 300])
 def test_a_kalent_start_shown_past_the_window_is_ours_whatever_kalents_clock_says(tmp_path, skew: int) -> None:
     """cand_789 is started once, with Kalent's clock `skew` seconds off ours. A window later Kalent shows
@@ -147,12 +159,7 @@ def test_a_kalent_start_shown_past_the_window_is_ours_whatever_kalents_clock_say
     world = World(tmp_path, "inprocess")
     root, hub = world.root, world.hub
     try:
-        hub.simulators["kalent"].clock.advance(skew)
-        world.write(m_yaml=TWO_BLUEPRINTS + "sequences:\n  - {id: s-b, provider: kalent, blueprint: bp-b, "
-                                            "candidates: [cand_789]}\n")
-        assert apply_once(root, hub).ok  # the first absent read
-        later(root, hub, 660)
-        assert apply_once(root, hub).ok  # started
+        started_with_skew(world, skew)
         assert sends_of(hub, "cand_789") == 1
         for _ in range(2):
             later(root, hub, 660)  # past the settle window: Kalent shows the start, running
@@ -172,12 +179,7 @@ def test_a_kalent_retry_never_dispatched_is_not_sent_again_whatever_kalents_cloc
     world = World(tmp_path, "inprocess")
     root, hub = world.root, world.hub
     try:
-        hub.simulators["kalent"].clock.advance(skew)
-        world.write(m_yaml=TWO_BLUEPRINTS + "sequences:\n  - {id: s-b, provider: kalent, blueprint: bp-b, "
-                                            "candidates: [cand_789]}\n")
-        assert apply_once(root, hub).ok  # the first absent read
-        later(root, hub, 660)
-        assert apply_once(root, hub).ok  # started
+        started_with_skew(world, skew)
         later(root, hub, 600)
         hub.event("kalent", "error", candidate="cand_789", reason="internal_error")
         later(root, hub, 16 * 60)  # the status is read again: failed
